@@ -1,0 +1,48 @@
+"""Breakout data. A breakout room is a ``lobby.Room`` with a parent; membership is the
+participant's ``breakout`` foreign key (so one breakout at a time is structural). Invitations
+are rows here."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from lobby.models import Room
+
+
+class BreakoutRoom(Room):
+    """Admin view of breakout rooms (a proxy: same table)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "breakout room"
+
+
+class BreakoutInvitation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    breakout = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invitations")
+    participant_id = models.CharField(max_length=128)
+    force_join = models.BooleanField(default=False)
+    invited_by = models.CharField(max_length=160, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["breakout", "participant_id"],
+                condition=Q(status="pending"),
+                name="one_pending_invitation",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "accepted", "rejected"]),
+                name="invitation_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} → {self.breakout_id} ({self.status})"

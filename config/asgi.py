@@ -1,0 +1,32 @@
+"""ASGI entry point: ``daphne config.asgi:application``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Build the Django app (and the app registry) before importing anything that uses models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from lobby import routing, sweeper  # noqa: E402
+
+
+async def http_app(scope: Any, receive: Any, send: Any) -> None:
+    sweeper.ensure_started()
+    await django_asgi_app(scope, receive, send)
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        # Origin is checked at the handshake against ALLOWED_HOSTS (never "*").
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))),
+    }
+)

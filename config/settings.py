@@ -1,0 +1,264 @@
+"""Anteroom settings, read from the environment (SPEC §1).
+
+Embedded default (no environment): a SQLite file in the project folder, the in-memory channel
+layer, one process, a signing key generated once into ``.anteroom-signing-key`` (git-ignored).
+Scaled out: ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` (channels_redis).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_rate(name: str, default: str) -> tuple[int, int]:
+    """Parse ``"N/SECONDS"`` (e.g. ``3/300``); a malformed value is a start-up error."""
+    raw = os.environ.get(name, default)
+    try:
+        count, _, seconds = raw.partition("/")
+        parsed = (int(count), int(seconds))
+    except ValueError as exc:
+        raise ValueError(f"{name} must look like N/SECONDS, got {raw!r}") from exc
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ValueError(f"{name} must be positive, got {raw!r}")
+    return parsed
+
+
+# SECURITY
+
+DEBUG = _env_bool("DEBUG", False)
+
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+    if h.strip()
+]
+if "*" in ALLOWED_HOSTS:
+    # A wildcard silently disables the WebSocket Origin check; refuse to start with it.
+    raise ValueError("ALLOWED_HOSTS must list real host names; '*' disables the Origin check")
+
+_KEY_FILE = BASE_DIR / ".anteroom-signing-key"
+
+
+def _signing_key() -> str:
+    key = os.environ.get("ANTEROOM_SIGNING_KEY")
+    if key is not None:
+        if len(key.encode()) < 32:
+            raise ValueError("ANTEROOM_SIGNING_KEY must be at least 32 bytes")
+        return key
+    if not _KEY_FILE.exists():
+        # Generated once and kept outside git (.gitignore), so tokens survive restarts.
+        _KEY_FILE.write_text(secrets.token_urlsafe(48))
+        _KEY_FILE.chmod(0o600)
+    return _KEY_FILE.read_text().strip()
+
+
+ANTEROOM_SIGNING_KEY = _signing_key()
+# Django's own SECRET_KEY (sessions, CSRF, the signed guest cookie) is derived from it.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django:" + ANTEROOM_SIGNING_KEY)
+
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if _env_bool("ANTEROOM_BEHIND_TLS", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# APPLICATIONS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "drf_spectacular",
+    "lobby",
+    "breakouts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# DATABASE
+
+DATABASES: dict[str, Any] = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'anteroom.sqlite3'}"),
+        conn_max_age=0,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
+    # transactions never deadlock upgrading a read lock; the timeout waits for the lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # A file test database: in-memory SQLite breaks threads and live-server tests.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-anteroom.sqlite3")}
+else:
+    DATABASES["default"].setdefault("OPTIONS", {})
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# CHANNEL LAYER
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CHANNEL_LAYERS: dict[str, Any]
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # As dicts, so redis-py gets a pool large enough to wait under bursts and no
+                # socket timeout (its 5 s default kills idle consumers, channels_redis #422).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": 1000,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 2,
+                        "health_check_interval": 10,
+                        "retry_on_timeout": True,
+                    }
+                ],
+                # The default of 100 silently dropped half of a 200-guest burst.
+                "capacity": 5000,
+                "expiry": 60,
+                "group_expiry": 86400,
+                "prefix": os.environ.get("ANTEROOM_CHANNEL_PREFIX", "anteroom"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 5000, "expiry": 60, "group_expiry": 86400},
+        }
+    }
+
+# AUTH
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# INTERNATIONALISATION
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# STATIC FILES
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+
+# REST API
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["lobby.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "lobby.apis.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Anteroom API",
+    "DESCRIPTION": "Rooms, meeting tokens, entry requests, participants and breakouts.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# ANTEROOM
+
+ANTEROOM_DISCONNECT_GRACE = int(os.environ.get("ANTEROOM_DISCONNECT_GRACE", "15"))
+ANTEROOM_KNOCK_LIMIT = _env_rate("ANTEROOM_KNOCK_LIMIT", "3/300")
+ANTEROOM_BROWSER_KNOCK_LIMIT = _env_rate("ANTEROOM_BROWSER_KNOCK_LIMIT", "3/300")
+ANTEROOM_ADDRESS_KNOCK_LIMIT = _env_rate("ANTEROOM_ADDRESS_KNOCK_LIMIT", "30/300")
+# Per-socket frame budget: sustained rate per second and burst (token bucket).
+ANTEROOM_FRAME_RATE = (30, 60)
+ANTEROOM_MAX_FRAME_BYTES = 64 * 1024
+ANTEROOM_JOIN_TIMEOUT = 10
+# How often each process sweeps expired deadlines (seconds).
+ANTEROOM_SWEEP_INTERVAL = float(os.environ.get("ANTEROOM_SWEEP_INTERVAL", "1.0"))
+ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
+
+# LOGGING
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from lobby import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("lobby.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("", include("lobby.page_urls")),
+]

@@ -1,0 +1,127 @@
+"""Django admin: every action goes through the services, so live clients see it at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services, tokens
+from .errors import AnteroomError
+from .models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
+
+
+class ParticipantInline(admin.TabularInline):
+    model = Participant
+    fk_name = "room"
+    extra = 0
+    fields = ("participant_id", "name", "role", "status", "breakout")
+    readonly_fields = fields
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
+        return super().get_queryset(request).exclude(status="left")
+
+
+class PendingInline(admin.TabularInline):
+    model = EntryRequest
+    extra = 0
+    fields = ("name", "participant_id", "requested_at", "expires_at", "status")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "pending entry requests"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EntryRequest]:
+        return super().get_queryset(request).filter(status="pending")
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ("name", "privacy", "enable_knocking", "mode", "paused", "audio_muted", "created_at")
+    search_fields = ("name",)
+    inlines = [ParticipantInline, PendingInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
+        return super().get_queryset(request).filter(parent__isnull=True)
+
+
+def _decide(outcome: str) -> Any:
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[EntryRequest]) -> None:
+        actor = services.Actor.staff(request.user.get_username())
+        effective = 0
+        for r in queryset.select_related("room"):
+            try:
+                d = services.entry_request_decide(room=r.room, request_id=r.pk, actor=actor, outcome=outcome)
+            except AnteroomError as exc:
+                messages.error(request, f"{r}: {exc.message}")
+                continue
+            effective += d.effective
+        messages.info(request, f"{effective} request(s) {outcome}; the rest were no longer pending.")
+
+    action.__name__ = f"{outcome}_selected"
+    return admin.action(description=f"{outcome.capitalize()[:-2]} selected requests")(action)
+
+
+@admin.register(EntryRequest)
+class EntryRequestAdmin(admin.ModelAdmin):
+    list_display = ("name", "room", "status", "cancel_reason", "requested_at", "expires_at", "resolved_by")
+    list_filter = ("status",)
+    search_fields = ("name", "participant_id", "room__name")
+    actions = [_decide("admitted"), _decide("denied")]
+    readonly_fields = [f.name for f in EntryRequest._meta.fields]
+    exclude = ("resume_hash", "token_key", "browser_key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = ("participant_id", "name", "room", "role", "status", "breakout")
+    list_filter = ("status", "role")
+    readonly_fields = [f.name for f in Participant._meta.fields]
+    exclude = ("resume_hash",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(MeetingToken)
+class MeetingTokenAdmin(admin.ModelAdmin):
+    list_display = ("jti", "room_name", "subject", "user_name", "is_owner", "expires_at", "revoked_at")
+    search_fields = ("jti", "room_name", "subject")
+    readonly_fields = [f.name for f in MeetingToken._meta.fields]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[MeetingToken]) -> None:
+        n = sum(tokens.revoke_token(jti=t.jti) for t in queryset)
+        messages.info(request, f"{n} token(s) revoked.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "created_at", "revoked")
+    readonly_fields = ("prefix", "key_hash", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        from .auth import api_key_create
+
+        row, key = api_key_create(name=obj.name)
+        obj.pk = row.pk
+        messages.warning(request, f"API key (shown once): {key}")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "room_name", "actor", "action", "subject")
+    list_filter = ("action",)
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]

@@ -1,0 +1,501 @@
+"""The WebSocket consumer at ``/ws/rooms/<room>/``: it translates, it holds no rule.
+
+Authenticate, subscribe to the right groups *before* reading the snapshot, map each
+allow-listed message type to one service call, map service errors to ``ack``/``error`` frames.
+No exception escapes ``receive``; client dicts are never spread into events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core import signing
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from . import events, services, sweeper
+from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
+from .models import Role, Room
+
+log = logging.getLogger("anteroom.ws")
+
+GUEST_COOKIE = "anteroom_guest"
+GUEST_COOKIE_SALT = "anteroom.guest"
+MAX_DEPTH = 16
+
+Handler = Callable[["RoomConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
+# Extra message handlers (breakouts register theirs here): type -> handler.
+EXTRA_HANDLERS: dict[str, Handler] = {}
+
+
+class FrameBucket:
+    """Token bucket: ``rate`` frames per second sustained, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError("duplicate key")
+        out[k] = v
+    return out
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        v, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def parse_frame(text: str) -> dict[str, Any]:
+    """Decode one client frame or raise ``BadRequest``."""
+    try:
+        msg = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("Frames must be JSON objects without duplicate keys.") from exc
+    if not isinstance(msg, dict):
+        raise BadRequest("Frames must be JSON objects.")
+    if _depth(msg, MAX_DEPTH) > MAX_DEPTH:
+        raise BadRequest("Frame is nested too deeply.")
+    if not isinstance(msg.get("type"), str):
+        raise BadRequest("Frames need a string type.")
+    rid = msg.get("rid")
+    if rid is not None and (type(rid) not in (str, int) or (isinstance(rid, str) and len(rid) > 64)):
+        raise BadRequest("rid must be a short string or an integer.")
+    return msg
+
+
+def _db_call(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    return database_sync_to_async(fn)
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    state: str  # "new" | "waiting" | "joined" | "closed"
+
+    async def connect(self) -> None:
+        sweeper.ensure_started()
+        self.room_name: str = self.scope["url_route"]["kwargs"]["room"]
+        self.connection_id = uuid.uuid4().hex
+        self.state = "new"
+        self.room: Room | None = None
+        self.request_id: uuid.UUID | None = None
+        self.participant_id: str | None = None
+        self.role: str | None = None
+        self.breakout_id: str | None = None
+        self.position: tuple[int, int] | None = None
+        self.my_groups: set[str] = set()
+        rate, burst = settings.ANTEROOM_FRAME_RATE
+        self.bucket = FrameBucket(rate, burst)
+        self.conn = services.Connection(
+            server_id=sweeper.SERVER_ID,
+            connection_id=self.connection_id,
+            browser_key=self._browser_key(),
+            client_address=self._client_address(),
+        )
+        # Accept first so browsers see our error frames and 44xx close codes.
+        await self.accept()
+        self.join_timer = asyncio.create_task(self._join_deadline())
+
+    def _browser_key(self) -> str:
+        raw = self.scope.get("cookies", {}).get(GUEST_COOKIE)
+        if not raw:
+            return ""
+        try:
+            value = signing.loads(raw, salt=GUEST_COOKIE_SALT)
+        except signing.BadSignature:
+            return ""
+        return services.hash_secret(str(value))
+
+    def _client_address(self) -> str:
+        client = self.scope.get("client")
+        return str(client[0])[:64] if client else ""
+
+    async def _join_deadline(self) -> None:
+        await asyncio.sleep(settings.ANTEROOM_JOIN_TIMEOUT)
+        if self.state == "new":
+            await self._send_error(BadRequest("Send join within 10 seconds."), None)
+            await self.close(code=4400)
+
+    async def disconnect(self, code: int) -> None:
+        self.join_timer.cancel()
+        state, self.state = self.state, "closed"
+        try:
+            if state == "waiting" and self.request_id is not None:
+                await _db_call(services.entry_request_disconnected)(
+                    request_id=self.request_id, connection_id=self.connection_id
+                )
+            elif state == "joined" and self.room is not None and self.participant_id:
+                await _db_call(services.participant_disconnected)(
+                    room=self.room, participant_id=self.participant_id, connection_id=self.connection_id
+                )
+        except (DatabaseError, InterfaceError):
+            # The sweeper finds sockets of this process through its heartbeat instead.
+            log.warning("could not record a disconnect; the sweeper will")
+        for group in list(self.my_groups):
+            await self._discard(group)
+
+    # Groups --------------------------------------------------------------------------------
+
+    async def _add(self, group: str) -> None:
+        if group not in self.my_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.my_groups.add(group)
+
+    async def _discard(self, group: str) -> None:
+        if group in self.my_groups:
+            self.my_groups.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # Frames in -----------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        rid = None
+        try:
+            if not self.bucket.take():
+                raise RateLimited()
+            if text_data is None:
+                raise BadRequest("Binary frames are not accepted.")
+            if len(text_data) > settings.ANTEROOM_MAX_FRAME_BYTES or (
+                len(text_data.encode()) > settings.ANTEROOM_MAX_FRAME_BYTES
+            ):
+                raise BadRequest("Frame too large (64 KiB at most).")
+            msg = parse_frame(text_data)
+            rid = msg.get("rid")
+            handler = self._handler(msg["type"])
+            data = await handler(msg)
+            if rid is not None and self.state != "closed":
+                await self.send_json({"type": "ack", "rid": rid, "ok": True, "data": data or {}})
+        except AnteroomError as exc:
+            await self._send_error(exc, rid)
+        except (OperationalError, InterfaceError):
+            log.warning("database unavailable while handling a frame")
+            await self._send_error(Unavailable(), rid)
+        except Exception:
+            log.exception("unexpected error handling a frame")
+            await self._send_error(Unavailable("Internal error; retry later."), rid)
+
+    def _handler(self, kind: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]:
+        own = {
+            "preauth": self.on_preauth,
+            "join": self.on_join,
+            "cancel": self.on_cancel,
+            "update-name": self.on_update_name,
+            "admit": self.on_admit,
+            "deny": self.on_deny,
+            "admit-all": self.on_admit_all,
+            "deny-all": self.on_deny_all,
+            "room-pause": self.on_room_pause,
+            "room-resume": self.on_room_resume,
+            "room-mute": self.on_room_mute,
+            "room-unmute": self.on_room_unmute,
+            "leave": self.on_leave,
+        }
+        if kind in own:
+            return own[kind]
+        if kind in EXTRA_HANDLERS:
+            extra = EXTRA_HANDLERS[kind]
+            return lambda msg: extra(self, msg)
+        raise BadRequest("Unknown message type.")
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def _send_error(self, exc: AnteroomError, rid: Any) -> None:
+        if self.state == "closed":
+            return
+        if rid is not None:
+            await self.send_json({"type": "ack", "rid": rid, "ok": False, "error": exc.as_dict()})
+        else:
+            await self.send_json({"type": "error", "error": exc.as_dict()})
+
+    # Helpers for handlers ------------------------------------------------------------------
+
+    def require_joined(self) -> tuple[Room, services.Actor]:
+        if self.state != "joined" or self.room is None or self.participant_id is None:
+            raise NotJoined()
+        return self.room, services.Actor(
+            by=self.participant_id,
+            can_moderate=self.role == Role.MODERATOR,
+            participant_id=self.participant_id,
+        )
+
+    async def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        return await _db_call(fn)(**kwargs)
+
+    async def _fail_join(self, exc: AnteroomError, rid: Any) -> None:
+        await self._send_error(exc, rid)
+        if exc.close_code:
+            self.state = "closed"
+            await self.close(code=exc.close_code)
+
+    # Handlers ------------------------------------------------------------------------------
+
+    async def on_preauth(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        access = await self.call(services.preauth, room_name=self.room_name, token=msg.get("token"))
+        if self.state == "new":
+            self.state = "preauthed"
+        frame = {"type": "access-state", "level": access.level}
+        if access.reason:
+            frame["reason"] = access.reason
+        await self.send_json(frame)
+        return {"level": access.level}
+
+    async def on_join(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if self.state in ("waiting", "joined"):
+            raise BadRequest("Already joined.")
+        rid = msg.get("rid")
+        try:
+            plan = await self.call(
+                services.join_plan,
+                room_name=self.room_name,
+                token=msg.get("token"),
+                name=msg.get("name"),
+                resume=msg.get("resume"),
+            )
+            if msg.get("staff") is True and plan.claims is None:
+                plan = await self._staff_plan(plan)
+            self.room = plan.room
+            if plan.level == "lobby":
+                await self.send_json({"type": "access-state", "level": "lobby"})
+                # Subscribe before the knock is stored, so no decision can be missed.
+                self.request_id = plan.request_id
+                await self._add(events.request_group(plan.request_id))
+                await self._add(events.lobby_group(plan.room.pk))
+                try:
+                    waiting = await self.call(
+                        services.entry_request_knock, plan=plan, conn=self.conn, metadata=msg.get("metadata")
+                    )
+                except BaseException:
+                    await self._discard(events.request_group(plan.request_id))
+                    await self._discard(events.lobby_group(plan.room.pk))
+                    raise
+                if self.state == "closed":
+                    return None
+                if self.state == "new" or self.state == "preauthed":
+                    self.state = "waiting"
+                    self.participant_id = plan.participant_id
+                    self.role = plan.role
+                    await self.send_json(
+                        {
+                            "type": "waiting",
+                            "request": events.guest_request_payload(waiting.request),
+                            "resume": waiting.resume,
+                        }
+                    )
+                    await self._send_position(waiting.position, waiting.total)
+                return {"request_id": str(waiting.request.id), "level": "lobby"}
+            await self._subscribe_member(plan.room, plan.participant_id, plan.role)
+            self.participant_id, self.role = plan.participant_id, plan.role
+            try:
+                joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
+            except BaseException:
+                for g in list(self.my_groups):
+                    await self._discard(g)
+                raise
+            self.state = "joined"
+            await self.send_json(services.joined_frame(joined))
+            for r in joined.pending:
+                await self.send_json({"type": "entry-requested", "request": events.request_payload(r)})
+            return {"participant_id": plan.participant_id, "level": "full"}
+        except AnteroomError as exc:
+            await self._fail_join(exc, rid)
+            return None
+
+    async def _staff_plan(self, plan: services.JoinPlan) -> services.JoinPlan:
+        user = self.scope.get("user")
+        if user is None or not getattr(user, "is_staff", False):
+            from .errors import InvalidPermissions
+
+            raise InvalidPermissions("Sign in as a staff user.")
+        plan.level = "full"
+        plan.role = Role.MODERATOR
+        plan.participant_id = f"staff:{user.get_username()}"
+        plan.name = user.get_full_name() or user.get_username()
+        plan.request_id = None
+        return plan
+
+    async def _subscribe_member(self, room: Room, participant_id: str, role: str) -> None:
+        await self._add(events.members_group(room.pk))
+        await self._add(events.participant_group(room.pk, participant_id))
+        if role == Role.MODERATOR:
+            await self._add(events.mods_group(room.pk))
+
+    async def on_cancel(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if self.state != "waiting" or self.room is None or self.request_id is None:
+            raise NotJoined("Nothing to cancel.")
+        done = await self.call(
+            services.entry_request_cancel, room=self.room, request_id=self.request_id, reason="aborted"
+        )
+        return {"canceled": done}
+
+    async def on_update_name(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if self.state == "waiting" and self.request_id is not None:
+            r = await self.call(services.entry_request_rename, request_id=self.request_id, name=msg.get("name"))
+            return {"name": r.name}
+        room, _ = self.require_joined()
+        assert self.participant_id is not None
+        p = await self.call(
+            services.participant_rename, room=room, participant_id=self.participant_id, name=msg.get("name")
+        )
+        return {"name": p.name}
+
+    async def _decide(self, msg: dict[str, Any], outcome: str) -> dict[str, Any]:
+        room, actor = self.require_joined()
+        if not isinstance(msg.get("request_id"), str):
+            raise BadRequest("request_id must be a string.")
+        reason = msg.get("reason", "")
+        if not isinstance(reason, str):
+            raise BadRequest("reason must be a string.")
+        d = await self.call(
+            services.entry_request_decide,
+            room=room,
+            request_id=msg["request_id"],
+            actor=actor,
+            outcome=outcome,
+            reason=reason,
+        )
+        return {"request_id": str(d.request.id), "outcome": d.outcome, "effective": d.effective}
+
+    async def on_admit(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._decide(msg, "admitted")
+
+    async def on_deny(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._decide(msg, "denied")
+
+    async def on_admit_all(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        room, actor = self.require_joined()
+        n = await self.call(services.entry_requests_decide_all, room=room, actor=actor, outcome="admitted")
+        return {"count": n}
+
+    async def on_deny_all(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        room, actor = self.require_joined()
+        n = await self.call(services.entry_requests_decide_all, room=room, actor=actor, outcome="denied")
+        return {"count": n}
+
+    async def _room_state(self, **changes: bool) -> dict[str, Any]:
+        room, actor = self.require_joined()
+        room = await self.call(services.room_set_state, room=room, actor=actor, **changes)
+        self.room = room
+        return {"room": events.room_payload(room)}
+
+    async def on_room_pause(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._room_state(paused=True)
+
+    async def on_room_resume(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._room_state(paused=False)
+
+    def _mute_flags(self, msg: dict[str, Any], value: bool) -> dict[str, bool]:
+        flags = {}
+        for key, field in (("audio", "audio_muted"), ("video", "video_muted")):
+            v = msg.get(key, False)
+            if type(v) is not bool:
+                raise BadRequest(f"{key} must be a boolean.")
+            if v:
+                flags[field] = value
+        if not flags:
+            raise BadRequest("Say which of audio and video.")
+        return flags
+
+    async def on_room_mute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._room_state(**self._mute_flags(msg, True))
+
+    async def on_room_unmute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        return await self._room_state(**self._mute_flags(msg, False))
+
+    async def on_leave(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        if self.state == "waiting" and self.room is not None and self.request_id is not None:
+            await self.call(
+                services.entry_request_cancel, room=self.room, request_id=self.request_id, reason="aborted"
+            )
+        elif self.state == "joined" and self.room is not None and self.participant_id:
+            await self.call(
+                services.participant_leave,
+                room=self.room,
+                participant_id=self.participant_id,
+                connection_id=self.connection_id,
+            )
+        if msg.get("rid") is not None:
+            await self.send_json({"type": "ack", "rid": msg["rid"], "ok": True, "data": {}})
+        self.state = "closed"
+        for g in list(self.my_groups):
+            await self._discard(g)
+        await self.close(code=1000)
+        return None
+
+    # Events out ----------------------------------------------------------------------------
+
+    async def _send_position(self, position: int, total: int) -> None:
+        if self.position != (position, total):
+            self.position = (position, total)
+            await self.send_json({"type": "queue-position", "position": position, "waiting": total})
+
+    async def anteroom_event(self, message: dict[str, Any]) -> None:
+        if self.state == "closed":
+            return
+        action = message.get("action", "")
+        if action == "queue":
+            if self.state == "waiting" and self.request_id is not None:
+                order: list[str] = message.get("order", [])
+                me = str(self.request_id)
+                if me in order:
+                    await self._send_position(order.index(me) + 1, len(order))
+            return
+        if message.get("except_connection") == self.connection_id:
+            return
+        for frame in message.get("frames", []):
+            await self.send_json(frame)
+        if action == "admitted" and self.state == "waiting":
+            assert self.room is not None and self.request_id is not None
+            await self._discard(events.request_group(self.request_id))
+            await self._discard(events.lobby_group(self.room.pk))
+            self.participant_id = message["participant_id"]
+            self.role = message["role"]
+            await self._subscribe_member(self.room, message["participant_id"], message["role"])
+            self.state = "joined"
+        elif action == "canceled":
+            if self.room is not None and self.request_id is not None:
+                await self._discard(events.request_group(self.request_id))
+                await self._discard(events.lobby_group(self.room.pk))
+            self.state, self.request_id, self.position = "new", None, None
+        elif action == "groups":
+            for g in message.get("discard", []):
+                await self._discard(g)
+            for g in message.get("add", []):
+                await self._add(g)
+            if "breakout_id" in message:
+                self.breakout_id = message["breakout_id"]
+        elif action == "close":
+            self.state = "closed"
+            for g in list(self.my_groups):
+                await self._discard(g)
+            await self.close(code=int(message.get("close_code", 4400)))

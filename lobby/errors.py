@@ -1,0 +1,198 @@
+"""Anteroom's error hierarchy: stable machine codes, mapped once for REST and for WebSocket.
+
+Codes are API (SPEC §3). Messages are short and never echo secrets or client input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AnteroomError(Exception):
+    code: ClassVar[str] = "BAD_REQUEST"
+    http_status: ClassVar[int] = 400
+    # WebSocket close code used when the error ends the connection (None = keep it open).
+    close_code: ClassVar[int | None] = None
+    default_message: ClassVar[str] = "Bad request."
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.message = message or self.default_message
+        self.extra = extra
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.extra}
+
+
+class BadRequest(AnteroomError):
+    code = "BAD_REQUEST"
+    http_status = 400
+    default_message = "Bad request."
+
+
+class NotJoined(AnteroomError):
+    code = "NOT_JOINED"
+    http_status = 409
+    default_message = "Join the room first."
+
+
+class RoomNotFound(AnteroomError):
+    code = "ROOM_NOT_FOUND"
+    http_status = 404
+    close_code = 4404
+    default_message = "No such room."
+
+
+class RoomExists(AnteroomError):
+    code = "ROOM_EXISTS"
+    http_status = 409
+    default_message = "A room with this name already exists."
+
+
+class InvalidToken(AnteroomError):
+    code = "INVALID_TOKEN"
+    http_status = 401
+    close_code = 4401
+    default_message = "The meeting token is not valid."
+
+
+class TokenExpired(InvalidToken):
+    code = "TOKEN_EXPIRED"
+    default_message = "The meeting token has expired."
+
+
+class TokenRevoked(InvalidToken):
+    code = "TOKEN_REVOKED"
+    default_message = "The meeting token has been revoked."
+
+
+class InvalidEntryClaim(AnteroomError):
+    code = "INVALID_ENTRY_CLAIM"
+    http_status = 400
+    close_code = 4400
+    default_message = "The token's joinPolicy is not valid."
+
+
+class AccessDenied(AnteroomError):
+    code = "ACCESS_DENIED"
+    http_status = 403
+    close_code = 4403
+    default_message = "This room is private."
+
+
+class EntryDenied(AnteroomError):
+    code = "ENTRY_DENIED"
+    http_status = 403
+    close_code = 4403
+    default_message = "A moderator declined your request to join."
+
+
+class EntryTimeout(AnteroomError):
+    code = "ENTRY_TIMEOUT"
+    http_status = 408
+    close_code = 4408
+    default_message = "Nobody answered your request in time."
+
+
+class EntryRateLimited(AnteroomError):
+    code = "ENTRY_RATE_LIMITED"
+    http_status = 429
+    close_code = 4429
+    default_message = "Too many requests to join. Try again later."
+
+
+class InvalidPermissions(AnteroomError):
+    code = "INVALID_PERMISSIONS"
+    http_status = 403
+    default_message = "This action needs a moderator."
+
+
+class RequestNotFound(AnteroomError):
+    code = "REQUEST_NOT_FOUND"
+    http_status = 404
+    default_message = "No such entry request in this room."
+
+
+class RateLimited(AnteroomError):
+    code = "RATE_LIMITED"
+    http_status = 429
+    default_message = "Too many messages; slow down."
+
+
+class Unavailable(AnteroomError):
+    code = "UNAVAILABLE"
+    http_status = 503
+    default_message = "A backing service is unavailable; retry later."
+
+
+class NotFound(AnteroomError):
+    code = "NOT_FOUND"
+    http_status = 404
+    default_message = "Not found."
+
+
+class Unauthenticated(AnteroomError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+    default_message = "A valid API key is required."
+
+
+# Breakout rules (SPEC §2). Their classes live here so that one mapping covers every code.
+
+
+class BreakoutLectureMode(AnteroomError):
+    code = "BREAKOUT_LECTURE_MODE"
+    http_status = 409
+    legacy_code = 5067
+    default_message = "Breakout rooms are not available in lecture mode."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "legacy_code": self.legacy_code}
+
+
+class BreakoutLimit(AnteroomError):
+    code = "BREAKOUT_LIMIT"
+    http_status = 409
+    default_message = "At most 10 breakout rooms per room."
+
+
+class BreakoutInvalidSize(AnteroomError):
+    code = "BREAKOUT_INVALID_SIZE"
+    http_status = 400
+    default_message = "Breakout capacity is out of range."
+
+
+class BreakoutFromBreakout(AnteroomError):
+    code = "BREAKOUT_FROM_BREAKOUT"
+    http_status = 409
+    default_message = "A breakout room cannot have breakout rooms."
+
+
+class BreakoutNotFound(AnteroomError):
+    code = "BREAKOUT_NOT_FOUND"
+    http_status = 404
+    default_message = "No such breakout room."
+
+
+class BreakoutFull(AnteroomError):
+    code = "BREAKOUT_FULL"
+    http_status = 409
+    default_message = "The breakout room is full."
+
+
+class AlreadyInBreakout(AnteroomError):
+    code = "ALREADY_IN_BREAKOUT"
+    http_status = 409
+    default_message = "Leave your breakout room first."
+
+
+class NotInBreakout(AnteroomError):
+    code = "NOT_IN_BREAKOUT"
+    http_status = 409
+    default_message = "You are not in a breakout room."
+
+
+class NotInvited(AnteroomError):
+    code = "NOT_INVITED"
+    http_status = 409
+    default_message = "You have no invitation to this breakout room."

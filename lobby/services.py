@@ -1,0 +1,914 @@
+"""Lobby services: every state change of rooms, knocks and presence is one function here.
+
+Each write runs in one transaction, changes rows with a lock or a conditional update, and queues
+its events with ``transaction.on_commit`` (through ``events``). Every surface — WebSocket, REST,
+dashboard, admin — calls these functions; none holds a rule of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from . import clock, events, selectors
+from .errors import (
+    AccessDenied,
+    BadRequest,
+    EntryDenied,
+    EntryRateLimited,
+    EntryTimeout,
+    InvalidPermissions,
+    RequestNotFound,
+    RoomExists,
+    RoomNotFound,
+)
+from .models import ROOM_NAME_RE, EntryRequest, Participant, Role, Room, ServerProcess
+from .tokens import Claims, verify_token
+
+Level = Literal["full", "lobby", "none"]
+MAX_METADATA_BYTES = 4096
+MAX_NAME_CHARS = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+# Actors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an action. ``by`` is what events report (SPEC §3 ``entry-resolved``)."""
+
+    by: str
+    can_moderate: bool
+    participant_id: str | None = None
+
+    @classmethod
+    def api(cls, key_name: str) -> Actor:
+        return cls(by=f"api:{key_name}", can_moderate=True)
+
+    @classmethod
+    def staff(cls, username: str) -> Actor:
+        return cls(by=f"staff:{username}", can_moderate=True)
+
+    @classmethod
+    def participant(cls, p: Participant) -> Actor:
+        return cls(
+            by=p.participant_id, can_moderate=p.role == Role.MODERATOR, participant_id=p.participant_id
+        )
+
+
+def require_moderator(actor: Actor) -> None:
+    if not actor.can_moderate:
+        raise InvalidPermissions()
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_resume_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# Input checks --------------------------------------------------------------------------------
+
+
+def clean_name(value: Any, *, default: str = "") -> str:
+    """A display name: a string of at most 100 characters without control characters."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest("name must be a string.")
+    value = value.strip()
+    if len(value) > MAX_NAME_CHARS:
+        raise BadRequest(f"name must be at most {MAX_NAME_CHARS} characters.")
+    if _CONTROL.search(value):
+        raise BadRequest("name must not contain control characters.")
+    return value or default
+
+
+def clean_metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("metadata must be a JSON object.")
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+        raise BadRequest("metadata must be at most 4 KiB.")
+    return value
+
+
+# Rooms ---------------------------------------------------------------------------------------
+
+
+ROOM_FIELDS = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+
+
+def _check_room_fields(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - set(ROOM_FIELDS)
+    if unknown:
+        raise BadRequest(f"Unknown room properties: {', '.join(sorted(unknown))}.")
+    if "privacy" in fields and fields["privacy"] not in Room.Privacy.values:
+        raise BadRequest('privacy must be "public" or "private".')
+    if "mode" in fields and fields["mode"] not in Room.Mode.values:
+        raise BadRequest('mode must be "group" or "lecture".')
+    if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
+        raise BadRequest("enable_knocking must be a boolean.")
+    for key, lo, hi in (("max_active_talkers", 3, 50), ("knock_ttl", 10, 600)):
+        if key in fields:
+            v = fields[key]
+            if type(v) is not int or not lo <= v <= hi:
+                raise BadRequest(f"{key} must be an integer from {lo} to {hi}.")
+
+
+@transaction.atomic
+def room_create(*, name: str | None = None, **fields: Any) -> Room:
+    """Create a top-level room. Raises ``BadRequest`` or ``RoomExists``."""
+    if name is None:
+        name = secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
+    if not isinstance(name, str) or not re.fullmatch(ROOM_NAME_RE, name):
+        raise BadRequest("name must be 1-64 characters of A-Z, a-z, 0-9, _ and -.")
+    _check_room_fields(fields)
+    if Room.objects.filter(name=name, parent__isnull=True).exists():
+        raise RoomExists()
+    try:
+        with transaction.atomic():
+            return Room.objects.create(name=name, **fields)
+    except IntegrityError as exc:
+        raise RoomExists() from exc
+
+
+@transaction.atomic
+def room_update(*, room: Room, **fields: Any) -> Room:
+    """Change a room's properties; members hear ``room-updated``."""
+    _check_room_fields(fields)
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    for key, value in fields.items():
+        setattr(room, key, value)
+    room.save(update_fields=list(fields))
+    _room_updated(room)
+    return room
+
+
+@transaction.atomic
+def room_delete(*, room: Room) -> None:
+    """Delete a room; connected members and waiting guests are disconnected."""
+    frames = [events.error_frame("ROOM_NOT_FOUND", "The room was deleted.")]
+    events.send_on_commit(events.members_group(room.pk), *frames, action="close", close_code=4404)
+    events.send_on_commit(events.lobby_group(room.pk), *frames, action="close", close_code=4404)
+    room.delete()
+
+
+def _room_updated(room: Room) -> None:
+    events.send_on_commit(
+        events.members_group(room.pk), {"type": "room-updated", "room": events.room_payload(room)}
+    )
+
+
+@transaction.atomic
+def room_set_state(
+    *,
+    room: Room,
+    actor: Actor,
+    paused: bool | None = None,
+    audio_muted: bool | None = None,
+    video_muted: bool | None = None,
+) -> Room:
+    """Pause/resume or mute/unmute a room (moderators only). Emits ``room-updated``.
+
+    Mute and pause are state and permissions: media servers and clients apply them.
+    """
+    require_moderator(actor)
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    changed = []
+    for key, value in (("paused", paused), ("audio_muted", audio_muted), ("video_muted", video_muted)):
+        if value is not None and getattr(room, key) != value:
+            setattr(room, key, value)
+            changed.append(key)
+    if changed:
+        room.save(update_fields=changed)
+        _room_updated(room)
+        from .audit import audit_record
+
+        audit_record(room=room, actor=actor.by, action="room-state", data={k: getattr(room, k) for k in changed})
+    return room
+
+
+# Access --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    level: Level
+    ttl: int | None = None
+    reason: str | None = None
+
+
+def access_level(*, room: Room, claims: Claims | None) -> Access:
+    """SPEC §2's access table. Token errors are raised by ``verify_token`` before this."""
+    if claims is not None and claims.join_mode == "ask":
+        return Access("lobby", ttl=claims.ttl)
+    if claims is not None or room.privacy == Room.Privacy.PUBLIC:
+        return Access("full")
+    if room.enable_knocking:
+        return Access("lobby", ttl=room.knock_ttl)
+    return Access("none", reason="private-room")
+
+
+def role_for(claims: Claims | None) -> str:
+    if claims is None:
+        return Role.PARTICIPANT
+    if claims.can_moderate:
+        return Role.MODERATOR
+    if claims.viewer:
+        return Role.VIEWER
+    return Role.PARTICIPANT
+
+
+def get_room(name: str) -> Room:
+    try:
+        return Room.objects.get(name=name, parent__isnull=True)
+    except Room.DoesNotExist as exc:
+        raise RoomNotFound() from exc
+
+
+def preauth(*, room_name: str, token: str | None) -> Access:
+    room = get_room(room_name)
+    claims = verify_token(token, room_name=room.name) if token is not None else None
+    return access_level(room=room, claims=claims)
+
+
+# Join ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Connection:
+    """Where a socket is: which process, which connection, which browser and address."""
+
+    server_id: str
+    connection_id: str
+    browser_key: str = ""
+    client_address: str = ""
+
+
+@dataclass
+class JoinPlan:
+    """What a ``join`` will do, decided before the consumer subscribes to any group."""
+
+    room: Room
+    level: Level
+    role: str
+    participant_id: str
+    name: str
+    claims: Claims | None
+    ttl: int | None = None
+    request_id: uuid.UUID | None = None
+    resume_request: EntryRequest | None = None
+    resume_participant: Participant | None = None
+
+
+@dataclass
+class Waiting:
+    request: EntryRequest
+    resume: str
+    position: int
+    total: int
+
+
+@dataclass
+class Joined:
+    participant: Participant
+    room: Room
+    participants: list[Participant]
+    resume: str
+    pending: list[EntryRequest] = field(default_factory=list)
+    breakouts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def join_plan(
+    *, room_name: str, token: str | None, name: Any = None, resume: Any = None
+) -> JoinPlan:
+    """Verify the token, resolve a resume key and decide the access level (reads only).
+
+    Raises ``RoomNotFound``, token errors, ``InvalidEntryClaim``, ``AccessDenied``, or, for a
+    resume key whose knock was decided while away, ``EntryDenied`` / ``EntryTimeout``.
+    """
+    if resume is not None and not isinstance(resume, str):
+        raise BadRequest("resume must be a string.")
+    if token is not None and not isinstance(token, str):
+        raise BadRequest("token must be a string.")
+    room = get_room(room_name)
+    claims = verify_token(token, room_name=room.name) if token else None
+    name = clean_name(name)
+    if resume:
+        h = hash_secret(resume)
+        p = Participant.objects.filter(room=room, resume_hash=h).first()
+        if p is not None and p.status != Participant.Status.LEFT:
+            return JoinPlan(
+                room=room,
+                level="full",
+                role=p.role,
+                participant_id=p.participant_id,
+                name=p.name,
+                claims=claims,
+                resume_participant=p,
+            )
+        r = EntryRequest.objects.filter(room=room, resume_hash=h).first()
+        if r is not None:
+            if r.status == EntryRequest.Status.PENDING:
+                return JoinPlan(
+                    room=room,
+                    level="lobby",
+                    role=r.role,
+                    participant_id=r.participant_id,
+                    name=r.name,
+                    claims=claims,
+                    request_id=r.id,
+                    resume_request=r,
+                )
+            if r.status == EntryRequest.Status.DENIED:
+                raise EntryDenied(r.deny_reason or None)
+            if r.status == EntryRequest.Status.CANCELED and r.cancel_reason != "aborted":
+                raise EntryTimeout()
+        # An unknown or spent resume key is a fresh join.
+    access = access_level(room=room, claims=claims)
+    if access.level == "none":
+        raise AccessDenied()
+    participant_id = (claims.sub if claims and claims.sub else None) or f"g-{uuid.uuid4().hex}"
+    display = (claims.name if claims and claims.name else None) or name or "Guest"
+    return JoinPlan(
+        room=room,
+        level=access.level,
+        role=role_for(claims),
+        participant_id=participant_id,
+        name=display,
+        claims=claims,
+        ttl=access.ttl,
+        request_id=uuid.uuid4() if access.level == "lobby" else None,
+    )
+
+
+def _queue_order(room_id: uuid.UUID) -> list[str]:
+    return [
+        str(i)
+        for i in EntryRequest.objects.filter(
+            room_id=room_id, status=EntryRequest.Status.PENDING
+        ).values_list("id", flat=True)
+    ]
+
+
+def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
+    def count(limit: tuple[int, int], **filters: Any) -> bool:
+        n, seconds = limit
+        since = now - timedelta(seconds=seconds)
+        return EntryRequest.objects.filter(requested_at__gt=since, **filters).count() >= n
+
+    if plan.claims is not None:
+        if count(settings.ANTEROOM_KNOCK_LIMIT, token_key=plan.claims.key):
+            raise EntryRateLimited()
+        return
+    if conn.browser_key and count(settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key):
+        raise EntryRateLimited()
+    if conn.client_address and count(
+        settings.ANTEROOM_ADDRESS_KNOCK_LIMIT,
+        client_address=conn.client_address,
+        room=plan.room,
+        token_key="",
+    ):
+        raise EntryRateLimited()
+
+
+@transaction.atomic
+def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = None) -> Waiting:
+    """Store a knock (or re-attach a resumed one), then tell moderators.
+
+    Locks the room row, so knocks of one room serialise and rate limits cannot be raced.
+    Emits ``entry-requested`` to moderators and the queue order to waiting guests.
+    Raises ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired meanwhile).
+    """
+    assert plan.level == "lobby" and plan.request_id is not None
+    now = clock.now()
+    Room.objects.select_for_update().filter(pk=plan.room.pk).first()
+    resume = new_resume_key()
+    if plan.resume_request is not None:
+        # Re-attach: a new resume key, the same id and deadline.
+        changed = EntryRequest.objects.filter(
+            pk=plan.request_id, status=EntryRequest.Status.PENDING, expires_at__gt=now
+        ).update(
+            resume_hash=hash_secret(resume),
+            server_id=conn.server_id,
+            connection_id=conn.connection_id,
+            disconnected_at=None,
+        )
+        if changed != 1:
+            raise EntryTimeout()
+        r = EntryRequest.objects.get(pk=plan.request_id)
+        events.entry_updated(r)
+    else:
+        metadata = clean_metadata(metadata)
+        _check_knock_limits(plan=plan, conn=conn, now=now)
+        ttl = plan.ttl or plan.room.knock_ttl
+        # A guest who knocks again from a new socket replaces their own pending knock.
+        old = list(
+            EntryRequest.objects.filter(
+                room=plan.room, participant_id=plan.participant_id, status="pending"
+            )
+        )
+        for o in old:
+            _finish(o, status="canceled", cancel_reason="aborted", by="", now=now)
+        r = EntryRequest.objects.create(
+            id=plan.request_id,
+            room=plan.room,
+            participant_id=plan.participant_id,
+            name=plan.name,
+            metadata=metadata,
+            role=plan.role,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+            token_key=plan.claims.key if plan.claims else "",
+            browser_key=conn.browser_key if plan.claims is None else "",
+            client_address=conn.client_address,
+            resume_hash=hash_secret(resume),
+            server_id=conn.server_id,
+            connection_id=conn.connection_id,
+        )
+        events.entry_requested(r)
+        from .audit import audit_record
+
+        audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
+    order = _queue_order(plan.room.pk)
+    events.queue_changed(plan.room.pk, order)
+    position = order.index(str(r.id)) + 1
+    return Waiting(request=r, resume=resume, position=position, total=len(order))
+
+
+@transaction.atomic
+def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
+    """Enter the room directly (level ``full``) or on resume; replaces an earlier presence.
+
+    Emits ``participant-joined`` (or ``participant-updated`` on resume) to members.
+    """
+    assert plan.level == "full"
+    now = clock.now()
+    resume = new_resume_key()
+    room = plan.room
+    existing = Participant.objects.select_for_update().filter(
+        room=room, participant_id=plan.participant_id
+    ).first()
+    was_present = existing is not None and existing.status != Participant.Status.LEFT
+    if existing is None:
+        p = Participant(room=room, participant_id=plan.participant_id)
+    else:
+        p = existing
+        if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
+            # The same id on a new socket replaces the old presence: the old socket is closed.
+            events.send_on_commit(
+                events.participant_group(room.pk, p.participant_id),
+                events.error_frame("REPLACED", "You joined from another connection."),
+                action="close",
+                close_code=4409,
+                except_connection=conn.connection_id,
+            )
+    if plan.resume_participant is None:
+        p.name = plan.name
+        p.role = plan.role
+        p.status = Participant.Status.ACTIVE
+        p.breakout = None
+        p.can_publish = plan.claims.can_publish if plan.claims else True
+    elif p.status == Participant.Status.LEFT:
+        p.status = Participant.Status.ACTIVE
+    p.resume_hash = hash_secret(resume)
+    p.server_id = conn.server_id
+    p.connection_id = conn.connection_id
+    p.connected_at = now
+    p.disconnected_at = None
+    p.left_at = None
+    p.save()
+    kind = "participant-updated" if was_present else "participant-joined"
+    events.send_on_commit(
+        events.members_group(room.pk),
+        {"type": kind, "participant": events.participant_payload(p)},
+        except_connection=conn.connection_id,  # the joiner learns it from ``joined``
+    )
+    return Joined(
+        participant=p,
+        room=room,
+        participants=selectors.participants_present(room=room),
+        resume=resume,
+        pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
+        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+    )
+
+
+def joined_frame(j: Joined) -> dict[str, Any]:
+    return {
+        "type": "joined",
+        "participant": events.participant_payload(j.participant),
+        "room": events.room_payload(j.room),
+        "participants": [events.participant_payload(x) for x in j.participants],
+        "resume": j.resume,
+        "breakouts": j.breakouts,
+    }
+
+
+# Decisions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: EntryRequest
+    outcome: str
+    effective: bool
+
+
+def _finish(
+    r: EntryRequest,
+    *,
+    status: str,
+    by: str,
+    now: Any,
+    cancel_reason: str = "",
+    deny_reason: str = "",
+    check_deadline: bool = False,
+) -> bool:
+    """Move one request out of ``pending`` with a conditional update. True if this call did."""
+    q = EntryRequest.objects.filter(pk=r.pk, status=EntryRequest.Status.PENDING)
+    if check_deadline:
+        q = q.filter(expires_at__gt=now)
+    changed = q.update(
+        status=status,
+        cancel_reason=cancel_reason,
+        resolved_by=by,
+        resolved_at=now,
+        deny_reason=deny_reason,
+    )
+    if changed:
+        r.status, r.cancel_reason, r.resolved_by, r.resolved_at = status, cancel_reason, by, now
+        r.deny_reason = deny_reason
+    return changed == 1
+
+
+def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Participant]:
+    """Create (or replace) the presences of admitted guests; emit their events."""
+    participants = []
+    for r in admitted:
+        p, _ = Participant.objects.update_or_create(
+            room=room,
+            participant_id=r.participant_id,
+            defaults={
+                "name": r.name,
+                "role": r.role,
+                "status": Participant.Status.ACTIVE,
+                "breakout": None,
+                "can_publish": r.role != Role.VIEWER,
+                "resume_hash": r.resume_hash,
+                "server_id": r.server_id,
+                "connection_id": r.connection_id,
+                "connected_at": now,
+                "disconnected_at": r.disconnected_at,
+                "left_at": None,
+            },
+        )
+        participants.append(p)
+    present = selectors.participants_present(room=room)
+    roster = [events.participant_payload(x) for x in present]
+    room_data = events.room_payload(room)
+    breakouts = selectors.breakouts_for(room=room, moderator=False)
+    batch: list[tuple[str, dict[str, Any]]] = []
+    for r, p in zip(admitted, participants, strict=True):
+        joined = {
+            "type": "joined",
+            "participant": events.participant_payload(p),
+            "room": room_data,
+            "participants": roster,
+            "resume": None,  # the guest keeps the resume key it already holds
+            "breakouts": breakouts,
+        }
+        batch.append(
+            (
+                events.request_group(r.id),
+                {
+                    "frames": [joined],
+                    "action": "admitted",
+                    "participant_id": p.participant_id,
+                    "role": p.role,
+                    "room_id": str(room.pk),
+                },
+            )
+        )
+    for p in participants:
+        batch.append(
+            (
+                events.members_group(room.pk),
+                {
+                    "frames": [{"type": "participant-joined", "participant": events.participant_payload(p)}],
+                    "action": "",
+                },
+            )
+        )
+    events.send_many_on_commit(batch)
+    return participants
+
+
+def _deny_frames(r: EntryRequest) -> tuple[str, dict[str, Any]]:
+    err = EntryDenied(r.deny_reason or None)
+    return (
+        events.request_group(r.id),
+        {"frames": [events.error_frame(err.code, err.message)], "action": "close", "close_code": 4403},
+    )
+
+
+def _get_request(room: Room, request_id: Any) -> EntryRequest:
+    try:
+        rid = uuid.UUID(str(request_id))
+    except ValueError as exc:
+        raise RequestNotFound() from exc
+    r = EntryRequest.objects.filter(pk=rid, room=room).first()
+    if r is None:
+        raise RequestNotFound()
+    return r
+
+
+@transaction.atomic
+def entry_request_decide(
+    *, room: Room, request_id: Any, actor: Actor, outcome: str, reason: str = ""
+) -> Decision:
+    """Admit or deny one request. The first decision wins (conditional update on ``pending``
+    and an unexpired deadline); a later one is a no-op reporting the current status.
+
+    Emits ``entry-resolved`` to moderators, ``joined`` or ``ENTRY_DENIED`` to the guest, and
+    ``participant-joined`` to members. Raises ``InvalidPermissions``, ``RequestNotFound``.
+    """
+    require_moderator(actor)
+    if outcome not in ("admitted", "denied"):
+        raise BadRequest("outcome must be admitted or denied.")
+    reason = clean_name(reason)
+    r = _get_request(room, request_id)
+    now = clock.now()
+    if not _finish(r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True):
+        r.refresh_from_db()
+        return Decision(request=r, outcome=r.status, effective=False)
+    _announce_decisions(room, [r], outcome, now, actor)
+    return Decision(request=r, outcome=outcome, effective=True)
+
+
+def _announce_decisions(
+    room: Room, decided: list[EntryRequest], outcome: str, now: Any, actor: Actor
+) -> None:
+    from .audit import audit_record
+
+    batch = [(events.mods_group(room.pk), {"frames": [events.entry_resolved_for_mods(r) for r in decided]})]
+    events.send_many_on_commit(batch)
+    if outcome == "admitted":
+        _admit_rows(room, decided, now)
+    else:
+        events.send_many_on_commit([_deny_frames(r) for r in decided])
+    events.queue_changed(room.pk, _queue_order(room.pk))
+    for r in decided:
+        audit_record(room=room, actor=actor.by, action=outcome, request=r, data={"reason": r.deny_reason} if r.deny_reason else None)
+
+
+@transaction.atomic
+def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
+    """Admit or deny every pending, unexpired request of a room. Returns how many this call
+    decided (requests decided elsewhere meanwhile are not counted)."""
+    require_moderator(actor)
+    if outcome not in ("admitted", "denied"):
+        raise BadRequest("outcome must be admitted or denied.")
+    now = clock.now()
+    Room.objects.select_for_update().filter(pk=room.pk).first()
+    pending = list(
+        EntryRequest.objects.filter(room=room, status="pending", expires_at__gt=now).order_by(
+            "requested_at"
+        )
+    )
+    if not pending:
+        return 0
+    ids = [r.pk for r in pending]
+    # One conditional UPDATE; rows decided concurrently are excluded by the status filter.
+    changed = EntryRequest.objects.filter(pk__in=ids, status="pending", expires_at__gt=now).update(
+        status=outcome, resolved_by=actor.by, resolved_at=now
+    )
+    if changed != len(ids):
+        decided = list(
+            EntryRequest.objects.filter(pk__in=ids, status=outcome, resolved_by=actor.by, resolved_at=now)
+        )
+    else:
+        decided = pending
+        for r in decided:
+            r.status, r.resolved_by, r.resolved_at = outcome, actor.by, now
+    _announce_decisions(room, decided, outcome, now, actor)
+    return len(decided)
+
+
+@transaction.atomic
+def entry_request_cancel(*, room: Room, request_id: Any, reason: str = "aborted") -> bool:
+    """Cancel a pending request (guest's Cancel, a lost socket after grace, a timeout).
+
+    Emits ``entry-canceled`` to moderators; the guest gets ``canceled`` (aborted) or
+    ``ENTRY_TIMEOUT`` (timeout). Idempotent: returns False if it was no longer pending.
+    """
+    r = _get_request(room, request_id)
+    now = clock.now()
+    if not _finish(r, status="canceled", cancel_reason=reason, by="", now=now):
+        return False
+    _announce_cancel([r], now)
+    return True
+
+
+def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
+    from .audit import audit_record
+
+    batch: list[tuple[str, dict[str, Any]]] = []
+    rooms = set()
+    for r in canceled:
+        rooms.add(r.room_id)
+        batch.append((events.mods_group(r.room_id), {"frames": [events.entry_canceled_for_mods(r)]}))
+        if r.cancel_reason == "aborted":
+            batch.append((events.request_group(r.id), {"frames": [{"type": "canceled", "reason": "aborted"}], "action": "canceled"}))
+        else:
+            err = EntryTimeout()
+            batch.append(
+                (
+                    events.request_group(r.id),
+                    {"frames": [events.error_frame(err.code, err.message)], "action": "close", "close_code": 4408},
+                )
+            )
+        audit_record(room_id=r.room_id, actor=r.participant_id if r.cancel_reason == "aborted" else "system", action="cancel", request=r, data={"reason": r.cancel_reason})
+    events.send_many_on_commit(batch)
+    for room_id in rooms:
+        events.queue_changed(room_id, _queue_order(room_id))
+
+
+@transaction.atomic
+def entry_request_rename(*, request_id: uuid.UUID, name: Any) -> EntryRequest:
+    """A waiting guest changes its name; moderators hear ``entry-updated``."""
+    name = clean_name(name)
+    if not name:
+        raise BadRequest("name must not be empty.")
+    changed = EntryRequest.objects.filter(pk=request_id, status="pending").update(name=name)
+    r = EntryRequest.objects.get(pk=request_id)
+    if changed:
+        events.entry_updated(r)
+    return r
+
+
+@transaction.atomic
+def participant_rename(*, room: Room, participant_id: str, name: Any) -> Participant:
+    """A participant changes its name; members hear ``participant-updated``."""
+    name = clean_name(name)
+    if not name:
+        raise BadRequest("name must not be empty.")
+    p = Participant.objects.select_for_update().get(room=room, participant_id=participant_id)
+    p.name = name
+    p.save(update_fields=["name"])
+    events.send_on_commit(
+        events.members_group(room.pk), {"type": "participant-updated", "participant": events.participant_payload(p)}
+    )
+    return p
+
+
+# Presence ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def entry_request_disconnected(*, request_id: uuid.UUID, connection_id: str) -> None:
+    """The guest's socket closed: start the grace period (unless another socket took over)."""
+    now = clock.now()
+    changed = EntryRequest.objects.filter(
+        pk=request_id, status="pending", connection_id=connection_id, disconnected_at__isnull=True
+    ).update(disconnected_at=now)
+    if changed:
+        events.entry_updated(EntryRequest.objects.get(pk=request_id))
+
+
+@transaction.atomic
+def participant_disconnected(*, room: Room, participant_id: str, connection_id: str) -> None:
+    """A participant's socket closed: they stay listed for the grace period, then leave."""
+    Participant.objects.filter(
+        room=room,
+        participant_id=participant_id,
+        connection_id=connection_id,
+        disconnected_at__isnull=True,
+    ).exclude(status="left").update(disconnected_at=clock.now())
+
+
+@transaction.atomic
+def participant_leave(*, room: Room, participant_id: str, connection_id: str | None = None) -> bool:
+    """Leave the room now. Emits ``participant-left`` to members. Idempotent."""
+    q = Participant.objects.filter(room=room, participant_id=participant_id).exclude(status="left")
+    if connection_id is not None:
+        q = q.filter(connection_id=connection_id)
+    p = q.first()
+    if p is None:
+        return False
+    return _mark_left([p], clock.now()) == 1
+
+
+def _mark_left(people: list[Participant], now: Any) -> int:
+    from breakouts.services import breakout_memberships_close
+
+    done = 0
+    for p in people:
+        if Participant.objects.filter(pk=p.pk).exclude(status="left").update(
+            status="left", left_at=now, breakout=None
+        ):
+            done += 1
+            breakout_id = p.breakout_id
+            p.status, p.left_at, p.breakout = "left", now, None
+            events.send_on_commit(
+                events.members_group(p.room_id),
+                {"type": "participant-left", "participant": events.participant_payload(p)},
+            )
+            if breakout_id:
+                breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
+    return done
+
+
+# Sweeper -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    timed_out: int = 0
+    disconnected: int = 0
+    left: int = 0
+    dead_servers: int = 0
+    breakouts: int = 0
+
+
+def server_heartbeat(*, server_id: str) -> None:
+    now = clock.now()
+    updated = ServerProcess.objects.filter(pk=server_id).update(heartbeat_at=now)
+    if not updated:
+        ServerProcess.objects.update_or_create(
+            server_id=server_id, defaults={"started_at": now, "heartbeat_at": now}
+        )
+
+
+SERVER_DEAD_AFTER = 10
+
+
+def sweep(*, server_id: str | None = None) -> SweepResult:
+    """Enforce every stored deadline. Idempotent; safe in every process at once.
+
+    Each transition is a conditional update, so a timeout fires exactly once whichever sweeper
+    gets there first. Sockets held by a process whose heartbeat stopped count as disconnected
+    from its last heartbeat.
+    """
+    res = SweepResult()
+    now = clock.now()
+    if server_id:
+        server_heartbeat(server_id=server_id)
+    grace = timedelta(seconds=settings.ANTEROOM_DISCONNECT_GRACE)
+    with transaction.atomic():
+        dead = list(
+            ServerProcess.objects.filter(heartbeat_at__lt=now - timedelta(seconds=SERVER_DEAD_AFTER))
+        )
+        for s in dead:
+            EntryRequest.objects.filter(
+                server_id=s.server_id, status="pending", disconnected_at__isnull=True
+            ).update(disconnected_at=s.heartbeat_at)
+            Participant.objects.filter(server_id=s.server_id, disconnected_at__isnull=True).exclude(
+                status="left"
+            ).update(disconnected_at=s.heartbeat_at)
+            ServerProcess.objects.filter(pk=s.pk, heartbeat_at=s.heartbeat_at).delete()
+            res.dead_servers += 1
+    with transaction.atomic():
+        expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])
+        done = [r for r in expired if _finish(r, status="canceled", cancel_reason="timeout", by="", now=now)]
+        res.timed_out = len(done)
+        if done:
+            _announce_cancel(done, now)
+    with transaction.atomic():
+        gone = list(
+            EntryRequest.objects.filter(status="pending", disconnected_at__lte=now - grace)[:500]
+        )
+        done = [
+            r for r in gone if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
+        ]
+        res.disconnected = len(done)
+        if done:
+            _announce_cancel(done, now)
+    with transaction.atomic():
+        away = list(
+            Participant.objects.filter(disconnected_at__lte=now - grace).exclude(status="left")[:500]
+        )
+        res.left = _mark_left(away, now)
+    from breakouts.services import breakouts_sweep
+
+    res.breakouts = breakouts_sweep(now=now)
+    return res
+
+
+def pending_filter() -> Q:
+    return Q(status=EntryRequest.Status.PENDING)

@@ -1,0 +1,332 @@
+"""Meeting tokens: the only module that imports ``jwt``.
+
+Minting validates the claims *before* signing (``INVALID_ENTRY_CLAIM``). Verification is
+strict: HS256 only, ``exp`` and ``aud`` required, a size cap, no duplicate JSON keys, exact claim
+types (PyJWT itself accepts ``"exp": "999"`` and passes ``"owner": "true"`` through), the
+``joinPolicy`` rules again (the server is the safety net for hand-made JWTs), the room, and
+revocation by ``jti``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import jwt
+from django.conf import settings
+
+from . import clock
+from .errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
+
+AUDIENCE = "anteroom"
+ALGORITHM = "HS256"
+MAX_TOKEN_BYTES = 4096
+DEFAULT_EXP_SECONDS = 24 * 3600
+LEEWAY_SECONDS = 5
+DEFAULT_ASK_TTL = 60
+TTL_MIN, TTL_MAX = 10, 600
+GRANT_KEYS = ("canPublish", "canSubscribe", "canPublishData", "canSubscribeData", "canModerate")
+KNOWN_CLAIMS = frozenset(
+    {"room", "sub", "name", "owner", "viewer", "grant", "joinPolicy", "jti", "iat", "exp", "aud"}
+    | {"nbf"}
+)
+MAX_ID_LEN = 128
+MAX_NAME_LEN = 200
+
+
+@dataclass(frozen=True)
+class Grant:
+    canPublish: bool = True  # noqa: N815 - claim names are API
+    canSubscribe: bool = True  # noqa: N815
+    canPublishData: bool = True  # noqa: N815
+    canSubscribeData: bool = True  # noqa: N815
+    canModerate: bool = False  # noqa: N815
+
+    def as_dict(self) -> dict[str, bool]:
+        return {k: getattr(self, k) for k in GRANT_KEYS}
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The validated claims of a meeting token."""
+
+    exp: int
+    room: str | None = None
+    sub: str | None = None
+    name: str | None = None
+    owner: bool = False
+    viewer: bool = False
+    grant: Grant = field(default_factory=Grant)
+    join_mode: Literal["direct", "ask"] = "direct"
+    ttl: int | None = None
+    jti: str | None = None
+    iat: int | None = None
+    # A hash identifying this token for rate limits (the jti, or a digest of the token).
+    key: str = ""
+
+    @property
+    def can_moderate(self) -> bool:
+        return self.owner or self.grant.canModerate
+
+    @property
+    def can_publish(self) -> bool:
+        return not self.viewer and self.grant.canPublish
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "room": self.room,
+            "sub": self.sub,
+            "name": self.name,
+            "owner": self.owner,
+            "viewer": self.viewer,
+            "grant": self.grant.as_dict(),
+            "joinPolicy": {"mode": self.join_mode}
+            | ({"ttl": self.ttl} if self.ttl is not None else {}),
+            "jti": self.jti,
+            "iat": self.iat,
+            "exp": self.exp,
+            "aud": AUDIENCE,
+        }
+        return out
+
+
+def _key() -> bytes:
+    return str(settings.ANTEROOM_SIGNING_KEY).encode()
+
+
+def _check_entry_policy(
+    policy: Any, *, can_moderate: bool
+) -> tuple[Literal["direct", "ask"], int | None]:
+    """Apply SPEC §2's joinPolicy rules; return (mode, ttl)."""
+    if policy is None:
+        return "direct", None
+    if not isinstance(policy, dict) or set(policy) - {"mode", "ttl"}:
+        raise InvalidEntryClaim("joinPolicy must be an object with mode and ttl.")
+    mode = policy.get("mode", "direct")
+    if mode not in ("direct", "ask"):
+        raise InvalidEntryClaim('joinPolicy.mode must be "direct" or "ask".')
+    ttl = policy.get("ttl")
+    if ttl is not None and (type(ttl) is not int):
+        raise InvalidEntryClaim("joinPolicy.ttl must be an integer number of seconds.")
+    if mode == "ask" and can_moderate:
+        raise InvalidEntryClaim('A moderator or owner cannot have joinPolicy.mode "ask".')
+    if mode == "direct" and ttl is not None:
+        raise InvalidEntryClaim('joinPolicy.ttl only applies to mode "ask".')
+    if ttl is not None and not TTL_MIN <= ttl <= TTL_MAX:
+        raise InvalidEntryClaim(f"joinPolicy.ttl must be between {TTL_MIN} and {TTL_MAX}.")
+    if mode == "ask" and ttl is None:
+        ttl = DEFAULT_ASK_TTL
+    return mode, ttl
+
+
+def _check_grant(raw: Any, error: type[Exception]) -> Grant:
+    if raw is None:
+        return Grant()
+    if not isinstance(raw, dict) or set(raw) - set(GRANT_KEYS):
+        raise error("grant must be an object of known booleans.")
+    for k, v in raw.items():
+        if type(v) is not bool:
+            raise error(f"grant.{k} must be a boolean.")
+    return Grant(**raw)
+
+
+def _opt_str(payload: dict[str, Any], name: str, max_len: int) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= max_len:
+        raise InvalidToken(f"Claim {name} must be a non-empty string.")
+    return value
+
+
+def _opt_bool(payload: dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if type(value) is not bool:
+        raise InvalidToken(f"Claim {name} must be a boolean.")
+    return value
+
+
+def _opt_int(payload: dict[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise InvalidToken(f"Claim {name} must be an integer.")
+    return value
+
+
+def mint_token(
+    *,
+    room: str | None = None,
+    sub: str | None = None,
+    name: str | None = None,
+    owner: bool = False,
+    viewer: bool = False,
+    grant: dict[str, bool] | None = None,
+    join_policy: dict[str, Any] | None = None,
+    exp: int | None = None,
+    issued_by: str = "",
+) -> str:
+    """Validate the claims, sign a token and record its ``jti``.
+
+    ``exp`` is an absolute Unix time (default: 24 h from now). Raises ``InvalidEntryClaim``
+    before anything is signed.
+    """
+    g = _check_grant(grant, InvalidEntryClaim)
+    if type(owner) is not bool or type(viewer) is not bool:
+        raise InvalidEntryClaim("owner and viewer must be booleans.")
+    mode, ttl = _check_entry_policy(join_policy, can_moderate=owner or g.canModerate)
+    now = int(clock.now().timestamp())
+    if exp is None:
+        exp = now + DEFAULT_EXP_SECONDS
+    if type(exp) is not int or exp <= now:
+        raise InvalidEntryClaim("exp must be a future Unix time.")
+    jti = secrets.token_urlsafe(16)
+    payload: dict[str, Any] = {"jti": jti, "iat": now, "exp": exp, "aud": AUDIENCE}
+    for claim, value in (("room", room), ("sub", sub), ("name", name)):
+        if value is not None:
+            if not isinstance(value, str) or not value or len(value) > MAX_NAME_LEN:
+                raise InvalidEntryClaim(f"{claim} must be a non-empty string.")
+            payload[claim] = value
+    if owner:
+        payload["owner"] = True
+    if viewer:
+        payload["viewer"] = True
+    if grant is not None:
+        payload["grant"] = g.as_dict()
+    if join_policy is not None:
+        payload["joinPolicy"] = {"mode": mode} | ({"ttl": ttl} if ttl is not None else {})
+    token = jwt.encode(payload, _key(), algorithm=ALGORITHM)
+    from .models import MeetingToken
+
+    MeetingToken.objects.create(
+        jti=jti,
+        room_name=room or "",
+        subject=sub or "",
+        user_name=name or "",
+        is_owner=owner,
+        issued_by=issued_by,
+        issued_at=datetime.fromtimestamp(now, tz=UTC),
+        expires_at=datetime.fromtimestamp(exp, tz=UTC),
+    )
+    return token
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise InvalidToken("Duplicate claim.")
+        out[k] = v
+    return out
+
+
+def _check_segments(token: str) -> None:
+    """Refuse duplicate keys in header or payload (PyJWT lets the last one win)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidToken()
+    for part in parts[:2]:
+        try:
+            raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            json.loads(raw, object_pairs_hook=_no_duplicates)
+        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            raise InvalidToken() from exc
+
+
+def verify_token(token: Any, *, room_name: str | None = None, check_revoked: bool = True) -> Claims:
+    """Verify a meeting token strictly and return its claims.
+
+    Raises ``InvalidToken``, ``TokenExpired``, ``TokenRevoked`` or ``InvalidEntryClaim``.
+    With ``room_name``, a token for another room is ``InvalidToken``. Reads the revocation
+    table (sync ORM) when ``check_revoked``.
+    """
+    if not isinstance(token, str) or not token or len(token.encode()) > MAX_TOKEN_BYTES:
+        raise InvalidToken()
+    _check_segments(token)
+    try:
+        header = jwt.get_unverified_header(token)
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken()
+        payload = jwt.decode(
+            token,
+            _key(),
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired() from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    if not isinstance(payload, dict):
+        raise InvalidToken()
+    return _claims_from_payload(payload, token, room_name=room_name, check_revoked=check_revoked)
+
+
+def _claims_from_payload(
+    payload: dict[str, Any], token: str, *, room_name: str | None, check_revoked: bool
+) -> Claims:
+    exp = _opt_int(payload, "exp")
+    iat = _opt_int(payload, "iat")
+    nbf = _opt_int(payload, "nbf")
+    if exp is None or payload.get("aud") != AUDIENCE:
+        raise InvalidToken()
+    now = int(clock.now().timestamp())
+    if exp + LEEWAY_SECONDS <= now:
+        raise TokenExpired()
+    if iat is not None and iat > now + LEEWAY_SECONDS:
+        raise InvalidToken("The token was issued in the future.")
+    if nbf is not None and nbf > now + LEEWAY_SECONDS:
+        raise InvalidToken("The token is not valid yet.")
+    room = _opt_str(payload, "room", 64)
+    sub = _opt_str(payload, "sub", MAX_ID_LEN)
+    name = _opt_str(payload, "name", MAX_NAME_LEN)
+    jti = _opt_str(payload, "jti", 64)
+    owner = _opt_bool(payload, "owner")
+    viewer = _opt_bool(payload, "viewer")
+    grant = _check_grant(payload.get("grant"), InvalidToken)
+    mode, ttl = _check_entry_policy(payload.get("joinPolicy"), can_moderate=owner or grant.canModerate)
+    if room_name is not None and room is not None and room != room_name:
+        raise InvalidToken("The token is for another room.")
+    if check_revoked and jti is not None:
+        from .models import MeetingToken
+
+        if MeetingToken.objects.filter(jti=jti, revoked_at__isnull=False).exists():
+            raise TokenRevoked()
+    key = jti or hashlib.sha256(token.encode()).hexdigest()
+    return Claims(
+        exp=exp,
+        room=room,
+        sub=sub,
+        name=name,
+        owner=owner,
+        viewer=viewer,
+        grant=grant,
+        join_mode=mode,
+        ttl=ttl,
+        jti=jti,
+        iat=iat,
+        key=hashlib.sha256(key.encode()).hexdigest(),
+    )
+
+
+def revoke_token(*, jti: str) -> bool:
+    """Revoke a token by ``jti`` (also hand-made ones never minted here). Idempotent.
+
+    Returns True when this call revoked it.
+    """
+    from .models import MeetingToken
+
+    now = clock.now()
+    obj, created = MeetingToken.objects.get_or_create(jti=jti, defaults={"revoked_at": now})
+    if created:
+        return True
+    return MeetingToken.objects.filter(jti=jti, revoked_at__isnull=True).update(revoked_at=now) == 1
