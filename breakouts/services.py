@@ -13,7 +13,10 @@ def breakout_memberships_close(*, participant: Participant, breakout_id: Any, re
     """A participant left the whole room while in a breakout: tell that breakout."""
     events.send_on_commit(
         events.members_group(breakout_id),
-        {"type": "breakout-participant-left", "participant": events.participant_payload(participant)},
+        {
+            "type": "breakout-participant-left",
+            "participant": events.participant_payload(participant),
+        },
     )
 
 

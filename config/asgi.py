@@ -27,6 +27,8 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         # Origin is checked at the handshake against ALLOWED_HOSTS (never "*").
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))  # type: ignore[arg-type]
+        ),
     }
 )

@@ -39,7 +39,15 @@ class PendingInline(admin.TabularInline):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "privacy", "enable_knocking", "mode", "paused", "audio_muted", "created_at")
+    list_display = (
+        "name",
+        "privacy",
+        "enable_knocking",
+        "mode",
+        "paused",
+        "audio_muted",
+        "created_at",
+    )
     search_fields = ("name",)
     inlines = [ParticipantInline, PendingInline]
 
@@ -48,17 +56,23 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 def _decide(outcome: str) -> Any:
-    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[EntryRequest]) -> None:
+    def action(
+        modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[EntryRequest]
+    ) -> None:
         actor = services.Actor.staff(request.user.get_username())
         effective = 0
         for r in queryset.select_related("room"):
             try:
-                d = services.entry_request_decide(room=r.room, request_id=r.pk, actor=actor, outcome=outcome)
+                d = services.entry_request_decide(
+                    room=r.room, request_id=r.pk, actor=actor, outcome=outcome
+                )
             except AnteroomError as exc:
                 messages.error(request, f"{r}: {exc.message}")
                 continue
             effective += d.effective
-        messages.info(request, f"{effective} request(s) {outcome}; the rest were no longer pending.")
+        messages.info(
+            request, f"{effective} request(s) {outcome}; the rest were no longer pending."
+        )
 
     action.__name__ = f"{outcome}_selected"
     return admin.action(description=f"{outcome.capitalize()[:-2]} selected requests")(action)
@@ -66,7 +80,15 @@ def _decide(outcome: str) -> Any:
 
 @admin.register(EntryRequest)
 class EntryRequestAdmin(admin.ModelAdmin):
-    list_display = ("name", "room", "status", "cancel_reason", "requested_at", "expires_at", "resolved_by")
+    list_display = (
+        "name",
+        "room",
+        "status",
+        "cancel_reason",
+        "requested_at",
+        "expires_at",
+        "resolved_by",
+    )
     list_filter = ("status",)
     search_fields = ("name", "participant_id", "room__name")
     actions = [_decide("admitted"), _decide("denied")]
@@ -90,7 +112,15 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(MeetingToken)
 class MeetingTokenAdmin(admin.ModelAdmin):
-    list_display = ("jti", "room_name", "subject", "user_name", "is_owner", "expires_at", "revoked_at")
+    list_display = (
+        "jti",
+        "room_name",
+        "subject",
+        "user_name",
+        "is_owner",
+        "expires_at",
+        "revoked_at",
+    )
     search_fields = ("jti", "room_name", "subject")
     readonly_fields = [f.name for f in MeetingToken._meta.fields]
     actions = ["revoke"]

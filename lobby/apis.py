@@ -13,9 +13,10 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import events, selectors, services, tokens
-from .errors import AnteroomError, BadRequest, Unavailable
 from .auth import ApiKeyUser
+from .errors import AnteroomError, BadRequest, Unavailable
 from .models import Room
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map every error to ``{"error": {"code", "message"}}``."""
@@ -85,7 +86,9 @@ class RoomListApi(BaseApi):
     def get(self, request: Request) -> Response:
         return _listing([events.room_payload(r) for r in Room.objects.filter(parent__isnull=True)])
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Create a room")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Create a room"
+    )
     def post(self, request: Request) -> Response:
         body = _body(request)
         unknown = set(body) - {"name", "privacy", "properties"}
@@ -100,7 +103,9 @@ class RoomDetailApi(BaseApi):
     def get(self, request: Request, name: str) -> Response:
         return Response(events.room_payload(services.get_room(name)))
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Change a room")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Change a room"
+    )
     def patch(self, request: Request, name: str) -> Response:
         body = _body(request)
         unknown = set(body) - {"privacy", "properties"}
@@ -118,11 +123,22 @@ class RoomDetailApi(BaseApi):
 
 # Meeting tokens ------------------------------------------------------------------------------
 
-TOKEN_PROPS = {"room_name", "is_owner", "user_name", "user_id", "is_viewer", "exp", "grant", "join_policy"}
+TOKEN_PROPS = {
+    "room_name",
+    "is_owner",
+    "user_name",
+    "user_id",
+    "is_viewer",
+    "exp",
+    "grant",
+    "join_policy",
+}
 
 
 class MeetingTokenApi(BaseApi):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Mint a token")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Mint a token"
+    )
     def post(self, request: Request) -> Response:
         body = _body(request)
         props = body.get("properties", {})
@@ -149,7 +165,11 @@ class MeetingTokenApi(BaseApi):
 
 
 class MeetingTokenDecodeApi(BaseApi):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Validate a token")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Validate a token",
+    )
     def post(self, request: Request) -> Response:
         body = _body(request)
         claims = tokens.verify_token(body.get("token"))
@@ -157,7 +177,9 @@ class MeetingTokenDecodeApi(BaseApi):
 
 
 class MeetingTokenRevokeApi(BaseApi):
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Revoke a token")
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT}, summary="Revoke a token"
+    )
     def post(self, request: Request) -> Response:
         jti = _body(request).get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= 64:
@@ -171,7 +193,9 @@ class MeetingTokenRevokeApi(BaseApi):
 
 class EntryRequestListApi(BaseApi):
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["pending", "admitted", "denied", "canceled"])],
+        parameters=[
+            OpenApiParameter("status", str, enum=["pending", "admitted", "denied", "canceled"])
+        ],
         responses={200: OpenApiTypes.OBJECT},
         summary="List entry requests",
     )
@@ -180,7 +204,12 @@ class EntryRequestListApi(BaseApi):
         status = request.query_params.get("status", "pending")
         if status not in ("pending", "admitted", "denied", "canceled"):
             raise BadRequest("status must be pending, admitted, denied or canceled.")
-        return _listing([events.request_full_payload(r) for r in selectors.entry_requests(room=room, status=status)])
+        return _listing(
+            [
+                events.request_full_payload(r)
+                for r in selectors.entry_requests(room=room, status=status)
+            ]
+        )
 
 
 class EntryRequestDecideApi(BaseApi):
@@ -194,9 +223,15 @@ class EntryRequestDecideApi(BaseApi):
         if not isinstance(reason, str):
             raise BadRequest("reason must be a string.")
         d = services.entry_request_decide(
-            room=room, request_id=request_id, actor=self.actor(request), outcome=self.outcome, reason=reason
+            room=room,
+            request_id=request_id,
+            actor=self.actor(request),
+            outcome=self.outcome,
+            reason=reason,
         )
-        return Response({"request_id": str(d.request.id), "outcome": d.outcome, "effective": d.effective})
+        return Response(
+            {"request_id": str(d.request.id), "outcome": d.outcome, "effective": d.effective}
+        )
 
 
 class EntryRequestAdmitApi(EntryRequestDecideApi):
@@ -211,4 +246,6 @@ class ParticipantListApi(BaseApi):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Who is in the room")
     def get(self, request: Request, name: str) -> Response:
         room = services.get_room(name)
-        return _listing([events.participant_payload(p) for p in selectors.participants_present(room=room)])
+        return _listing(
+            [events.participant_payload(p) for p in selectors.participants_present(room=room)]
+        )

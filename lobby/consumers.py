@@ -90,7 +90,9 @@ def parse_frame(text: str) -> dict[str, Any]:
     if not isinstance(msg.get("type"), str):
         raise BadRequest("Frames need a string type.")
     rid = msg.get("rid")
-    if rid is not None and (type(rid) not in (str, int) or (isinstance(rid, str) and len(rid) > 64)):
+    if rid is not None and (
+        type(rid) not in (str, int) or (isinstance(rid, str) and len(rid) > 64)
+    ):
         raise BadRequest("rid must be a short string or an integer.")
     return msg
 
@@ -156,7 +158,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 )
             elif state == "joined" and self.room is not None and self.participant_id:
                 await _db_call(services.participant_disconnected)(
-                    room=self.room, participant_id=self.participant_id, connection_id=self.connection_id
+                    room=self.room,
+                    participant_id=self.participant_id,
+                    connection_id=self.connection_id,
                 )
         except (DatabaseError, InterfaceError):
             # The sweeper finds sockets of this process through its heartbeat instead.
@@ -293,7 +297,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._add(events.lobby_group(plan.room.pk))
                 try:
                     waiting = await self.call(
-                        services.entry_request_knock, plan=plan, conn=self.conn, metadata=msg.get("metadata")
+                        services.entry_request_knock,
+                        plan=plan,
+                        conn=self.conn,
+                        metadata=msg.get("metadata"),
                     )
                 except BaseException:
                     await self._discard(events.request_group(plan.request_id))
@@ -325,7 +332,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.state = "joined"
             await self.send_json(services.joined_frame(joined))
             for r in joined.pending:
-                await self.send_json({"type": "entry-requested", "request": events.request_payload(r)})
+                await self.send_json(
+                    {"type": "entry-requested", "request": events.request_payload(r)}
+                )
             return {"participant_id": plan.participant_id, "level": "full"}
         except AnteroomError as exc:
             await self._fail_join(exc, rid)
@@ -354,18 +363,26 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.state != "waiting" or self.room is None or self.request_id is None:
             raise NotJoined("Nothing to cancel.")
         done = await self.call(
-            services.entry_request_cancel, room=self.room, request_id=self.request_id, reason="aborted"
+            services.entry_request_cancel,
+            room=self.room,
+            request_id=self.request_id,
+            reason="aborted",
         )
         return {"canceled": done}
 
     async def on_update_name(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if self.state == "waiting" and self.request_id is not None:
-            r = await self.call(services.entry_request_rename, request_id=self.request_id, name=msg.get("name"))
+            r = await self.call(
+                services.entry_request_rename, request_id=self.request_id, name=msg.get("name")
+            )
             return {"name": r.name}
         room, _ = self.require_joined()
         assert self.participant_id is not None
         p = await self.call(
-            services.participant_rename, room=room, participant_id=self.participant_id, name=msg.get("name")
+            services.participant_rename,
+            room=room,
+            participant_id=self.participant_id,
+            name=msg.get("name"),
         )
         return {"name": p.name}
 
@@ -394,12 +411,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_admit_all(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         room, actor = self.require_joined()
-        n = await self.call(services.entry_requests_decide_all, room=room, actor=actor, outcome="admitted")
+        n = await self.call(
+            services.entry_requests_decide_all, room=room, actor=actor, outcome="admitted"
+        )
         return {"count": n}
 
     async def on_deny_all(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         room, actor = self.require_joined()
-        n = await self.call(services.entry_requests_decide_all, room=room, actor=actor, outcome="denied")
+        n = await self.call(
+            services.entry_requests_decide_all, room=room, actor=actor, outcome="denied"
+        )
         return {"count": n}
 
     async def _room_state(self, **changes: bool) -> dict[str, Any]:
@@ -435,7 +456,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_leave(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if self.state == "waiting" and self.room is not None and self.request_id is not None:
             await self.call(
-                services.entry_request_cancel, room=self.room, request_id=self.request_id, reason="aborted"
+                services.entry_request_cancel,
+                room=self.room,
+                request_id=self.request_id,
+                reason="aborted",
             )
         elif self.state == "joined" and self.room is not None and self.participant_id:
             await self.call(

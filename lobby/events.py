@@ -170,7 +170,9 @@ def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
 
 
 def entry_requested(r: EntryRequest) -> None:
-    send_on_commit(mods_group(r.room_id), {"type": "entry-requested", "request": request_payload(r)})
+    send_on_commit(
+        mods_group(r.room_id), {"type": "entry-requested", "request": request_payload(r)}
+    )
 
 
 def entry_updated(r: EntryRequest) -> None:

@@ -69,7 +69,9 @@ class Room(models.Model):
             models.CheckConstraint(
                 condition=Q(privacy__in=["public", "private"]), name="room_privacy_valid"
             ),
-            models.CheckConstraint(condition=Q(mode__in=["group", "lecture"]), name="room_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(mode__in=["group", "lecture"]), name="room_mode_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(max_active_talkers__gte=3, max_active_talkers__lte=50),
                 name="room_talkers_range",
@@ -259,7 +261,9 @@ class ServerProcess(models.Model):
 class AuditEvent(models.Model):
     """The audit trail: every decision and breakout action (who, when, what, outcome, reason)."""
 
-    room = models.ForeignKey(Room, null=True, on_delete=models.SET_NULL, related_name="audit_events")
+    room = models.ForeignKey(
+        Room, null=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
     room_name = models.CharField(max_length=64, blank=True, default="")
     at = models.DateTimeField(db_index=True)
     actor = models.CharField(max_length=160, blank=True, default="")

@@ -63,7 +63,9 @@ class Actor:
     @classmethod
     def participant(cls, p: Participant) -> Actor:
         return cls(
-            by=p.participant_id, can_moderate=p.role == Role.MODERATOR, participant_id=p.participant_id
+            by=p.participant_id,
+            can_moderate=p.role == Role.MODERATOR,
+            participant_id=p.participant_id,
         )
 
 
@@ -190,7 +192,11 @@ def room_set_state(
     require_moderator(actor)
     room = Room.objects.select_for_update().get(pk=room.pk)
     changed = []
-    for key, value in (("paused", paused), ("audio_muted", audio_muted), ("video_muted", video_muted)):
+    for key, value in (
+        ("paused", paused),
+        ("audio_muted", audio_muted),
+        ("video_muted", video_muted),
+    ):
         if value is not None and getattr(room, key) != value:
             setattr(room, key, value)
             changed.append(key)
@@ -199,7 +205,12 @@ def room_set_state(
         _room_updated(room)
         from .audit import audit_record
 
-        audit_record(room=room, actor=actor.by, action="room-state", data={k: getattr(room, k) for k in changed})
+        audit_record(
+            room=room,
+            actor=actor.by,
+            action="room-state",
+            data={k: getattr(room, k) for k in changed},
+        )
     return room
 
 
@@ -376,7 +387,9 @@ def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
         if count(settings.ANTEROOM_KNOCK_LIMIT, token_key=plan.claims.key):
             raise EntryRateLimited()
         return
-    if conn.browser_key and count(settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key):
+    if conn.browser_key and count(
+        settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key
+    ):
         raise EntryRateLimited()
     if conn.client_address and count(
         settings.ANTEROOM_ADDRESS_KNOCK_LIMIT,
@@ -461,9 +474,11 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     now = clock.now()
     resume = new_resume_key()
     room = plan.room
-    existing = Participant.objects.select_for_update().filter(
-        room=room, participant_id=plan.participant_id
-    ).first()
+    existing = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=plan.participant_id)
+        .first()
+    )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
     if existing is None:
         p = Participant(room=room, participant_id=plan.participant_id)
@@ -610,7 +625,9 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             (
                 events.members_group(room.pk),
                 {
-                    "frames": [{"type": "participant-joined", "participant": events.participant_payload(p)}],
+                    "frames": [
+                        {"type": "participant-joined", "participant": events.participant_payload(p)}
+                    ],
                     "action": "",
                 },
             )
@@ -623,7 +640,11 @@ def _deny_frames(r: EntryRequest) -> tuple[str, dict[str, Any]]:
     err = EntryDenied(r.deny_reason or None)
     return (
         events.request_group(r.id),
-        {"frames": [events.error_frame(err.code, err.message)], "action": "close", "close_code": 4403},
+        {
+            "frames": [events.error_frame(err.code, err.message)],
+            "action": "close",
+            "close_code": 4403,
+        },
     )
 
 
@@ -654,7 +675,9 @@ def entry_request_decide(
     reason = clean_name(reason)
     r = _get_request(room, request_id)
     now = clock.now()
-    if not _finish(r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True):
+    if not _finish(
+        r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True
+    ):
         r.refresh_from_db()
         return Decision(request=r, outcome=r.status, effective=False)
     _announce_decisions(room, [r], outcome, now, actor)
@@ -666,7 +689,12 @@ def _announce_decisions(
 ) -> None:
     from .audit import audit_record
 
-    batch = [(events.mods_group(room.pk), {"frames": [events.entry_resolved_for_mods(r) for r in decided]})]
+    batch = [
+        (
+            events.mods_group(room.pk),
+            {"frames": [events.entry_resolved_for_mods(r) for r in decided]},
+        )
+    ]
     events.send_many_on_commit(batch)
     if outcome == "admitted":
         _admit_rows(room, decided, now)
@@ -674,7 +702,13 @@ def _announce_decisions(
         events.send_many_on_commit([_deny_frames(r) for r in decided])
     events.queue_changed(room.pk, _queue_order(room.pk))
     for r in decided:
-        audit_record(room=room, actor=actor.by, action=outcome, request=r, data={"reason": r.deny_reason} if r.deny_reason else None)
+        audit_record(
+            room=room,
+            actor=actor.by,
+            action=outcome,
+            request=r,
+            data={"reason": r.deny_reason} if r.deny_reason else None,
+        )
 
 
 @transaction.atomic
@@ -700,7 +734,9 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     )
     if changed != len(ids):
         decided = list(
-            EntryRequest.objects.filter(pk__in=ids, status=outcome, resolved_by=actor.by, resolved_at=now)
+            EntryRequest.objects.filter(
+                pk__in=ids, status=outcome, resolved_by=actor.by, resolved_at=now
+            )
         )
     else:
         decided = pending
@@ -732,18 +768,35 @@ def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
     rooms = set()
     for r in canceled:
         rooms.add(r.room_id)
-        batch.append((events.mods_group(r.room_id), {"frames": [events.entry_canceled_for_mods(r)]}))
+        batch.append(
+            (events.mods_group(r.room_id), {"frames": [events.entry_canceled_for_mods(r)]})
+        )
         if r.cancel_reason == "aborted":
-            batch.append((events.request_group(r.id), {"frames": [{"type": "canceled", "reason": "aborted"}], "action": "canceled"}))
+            batch.append(
+                (
+                    events.request_group(r.id),
+                    {"frames": [{"type": "canceled", "reason": "aborted"}], "action": "canceled"},
+                )
+            )
         else:
             err = EntryTimeout()
             batch.append(
                 (
                     events.request_group(r.id),
-                    {"frames": [events.error_frame(err.code, err.message)], "action": "close", "close_code": 4408},
+                    {
+                        "frames": [events.error_frame(err.code, err.message)],
+                        "action": "close",
+                        "close_code": 4408,
+                    },
                 )
             )
-        audit_record(room_id=r.room_id, actor=r.participant_id if r.cancel_reason == "aborted" else "system", action="cancel", request=r, data={"reason": r.cancel_reason})
+        audit_record(
+            room_id=r.room_id,
+            actor=r.participant_id if r.cancel_reason == "aborted" else "system",
+            action="cancel",
+            request=r,
+            data={"reason": r.cancel_reason},
+        )
     events.send_many_on_commit(batch)
     for room_id in rooms:
         events.queue_changed(room_id, _queue_order(room_id))
@@ -772,7 +825,8 @@ def participant_rename(*, room: Room, participant_id: str, name: Any) -> Partici
     p.name = name
     p.save(update_fields=["name"])
     events.send_on_commit(
-        events.members_group(room.pk), {"type": "participant-updated", "participant": events.participant_payload(p)}
+        events.members_group(room.pk),
+        {"type": "participant-updated", "participant": events.participant_payload(p)},
     )
     return p
 
@@ -819,8 +873,10 @@ def _mark_left(people: list[Participant], now: Any) -> int:
 
     done = 0
     for p in people:
-        if Participant.objects.filter(pk=p.pk).exclude(status="left").update(
-            status="left", left_at=now, breakout=None
+        if (
+            Participant.objects.filter(pk=p.pk)
+            .exclude(status="left")
+            .update(status="left", left_at=now, breakout=None)
         ):
             done += 1
             breakout_id = p.breakout_id
@@ -872,7 +928,9 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
     grace = timedelta(seconds=settings.ANTEROOM_DISCONNECT_GRACE)
     with transaction.atomic():
         dead = list(
-            ServerProcess.objects.filter(heartbeat_at__lt=now - timedelta(seconds=SERVER_DEAD_AFTER))
+            ServerProcess.objects.filter(
+                heartbeat_at__lt=now - timedelta(seconds=SERVER_DEAD_AFTER)
+            )
         )
         for s in dead:
             EntryRequest.objects.filter(
@@ -885,7 +943,11 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             res.dead_servers += 1
     with transaction.atomic():
         expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])
-        done = [r for r in expired if _finish(r, status="canceled", cancel_reason="timeout", by="", now=now)]
+        done = [
+            r
+            for r in expired
+            if _finish(r, status="canceled", cancel_reason="timeout", by="", now=now)
+        ]
         res.timed_out = len(done)
         if done:
             _announce_cancel(done, now)
@@ -894,14 +956,18 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             EntryRequest.objects.filter(status="pending", disconnected_at__lte=now - grace)[:500]
         )
         done = [
-            r for r in gone if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
+            r
+            for r in gone
+            if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
         ]
         res.disconnected = len(done)
         if done:
             _announce_cancel(done, now)
     with transaction.atomic():
         away = list(
-            Participant.objects.filter(disconnected_at__lte=now - grace).exclude(status="left")[:500]
+            Participant.objects.filter(disconnected_at__lte=now - grace).exclude(status="left")[
+                :500
+            ]
         )
         res.left = _mark_left(away, now)
     from breakouts.services import breakouts_sweep

@@ -42,11 +42,11 @@ MAX_NAME_LEN = 200
 
 @dataclass(frozen=True)
 class Grant:
-    canPublish: bool = True  # noqa: N815 - claim names are API
-    canSubscribe: bool = True  # noqa: N815
-    canPublishData: bool = True  # noqa: N815
-    canSubscribeData: bool = True  # noqa: N815
-    canModerate: bool = False  # noqa: N815
+    canPublish: bool = True
+    canSubscribe: bool = True
+    canPublishData: bool = True
+    canSubscribeData: bool = True
+    canModerate: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return {k: getattr(self, k) for k in GRANT_KEYS}
@@ -293,7 +293,9 @@ def _claims_from_payload(
     owner = _opt_bool(payload, "owner")
     viewer = _opt_bool(payload, "viewer")
     grant = _check_grant(payload.get("grant"), InvalidToken)
-    mode, ttl = _check_entry_policy(payload.get("joinPolicy"), can_moderate=owner or grant.canModerate)
+    mode, ttl = _check_entry_policy(
+        payload.get("joinPolicy"), can_moderate=owner or grant.canModerate
+    )
     if room_name is not None and room is not None and room != room_name:
         raise InvalidToken("The token is for another room.")
     if check_revoked and jti is not None:
@@ -326,7 +328,7 @@ def revoke_token(*, jti: str) -> bool:
     from .models import MeetingToken
 
     now = clock.now()
-    obj, created = MeetingToken.objects.get_or_create(jti=jti, defaults={"revoked_at": now})
+    _, created = MeetingToken.objects.get_or_create(jti=jti, defaults={"revoked_at": now})
     if created:
         return True
     return MeetingToken.objects.filter(jti=jti, revoked_at__isnull=True).update(revoked_at=now) == 1

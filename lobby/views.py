@@ -19,7 +19,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 async def _layer_roundtrip() -> None:
     layer = get_channel_layer()
     assert layer is not None
-    channel = await layer.new_channel("readyz.")
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "ping", "n": uuid.uuid4().hex})
     await asyncio.wait_for(layer.receive(channel), timeout=2)
 
@@ -39,7 +39,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception:
         checks["channel_layer"] = "down"
     ok = all(v == "ok" for v in checks.values())
-    resp = JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    resp = JsonResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )
     if not ok:
         resp["Retry-After"] = "5"
     return resp

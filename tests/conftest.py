@@ -71,14 +71,19 @@ def make_token(room: str | None = "clinic", **claims: Any) -> str:
     return mint_token(room=room, **claims)
 
 
-def forge(payload: dict[str, Any], key: str | bytes | None = None, alg: str = "HS256", headers=None) -> str:
+def forge(
+    payload: dict[str, Any], key: str | bytes | None = None, alg: str = "HS256", headers=None
+) -> str:
     """A hand-made JWT (tests only; the project mints through lobby.tokens)."""
     import jwt
     from django.conf import settings
 
     base = {"aud": "anteroom", "exp": int(time.time()) + 3600}
     return jwt.encode(
-        {**base, **payload}, key if key is not None else settings.ANTEROOM_SIGNING_KEY, algorithm=alg, headers=headers
+        {**base, **payload},
+        key if key is not None else settings.ANTEROOM_SIGNING_KEY,
+        algorithm=alg,
+        headers=headers,
     )
 
 
@@ -129,13 +134,20 @@ def sent(monkeypatch):
 class Client:
     """A WebsocketCommunicator with helpers that wait for a frame type."""
 
-    def __init__(self, room: str, headers: list[tuple[bytes, bytes]] | None = None, client=("127.0.0.1", 50000)):
+    def __init__(
+        self,
+        room: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        client=("127.0.0.1", 50000),
+    ):
         from channels.testing import WebsocketCommunicator
 
         from config.asgi import application
 
-        self.comm = WebsocketCommunicator(application, f"/ws/rooms/{room}/", headers=[ORIGIN, *(headers or [])])
-        self.comm.scope["client"] = list(client)
+        self.comm = WebsocketCommunicator(
+            application, f"/ws/rooms/{room}/", headers=[ORIGIN, *(headers or [])]
+        )
+        self.comm.scope["client"] = tuple(client)
         self.seen: list[dict[str, Any]] = []
         self.unread: list[dict[str, Any]] = []  # frames skipped by request()/expect()
         self.closed: int | None = None
@@ -221,16 +233,23 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
         if proc.poll() is not None:
             raise RuntimeError(f"daphne exited early with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback test server
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{url} not up after {timeout}s")
 
 
-def start_daphne(env_extra: dict[str, str], log_path: Path, port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+def start_daphne(
+    env_extra: dict[str, str], log_path: Path, port: int = 0
+) -> tuple[subprocess.Popen[bytes], str]:
     """Daphne on 127.0.0.1; the parent binds the port and passes the socket with --fd."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "ANTEROOM_RUN_SWEEPER": "1", **env_extra}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "ANTEROOM_RUN_SWEEPER": "1",
+        **env_extra,
+    }
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -270,6 +289,11 @@ def stop_daphne(proc: subprocess.Popen[bytes], sig: str = "term") -> None:
 
 def manage(*args: str, env: dict[str, str]) -> str:
     out = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, text=True
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout

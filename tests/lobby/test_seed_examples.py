@@ -43,7 +43,11 @@ async def test_doctor_admits_patient(clients):
     assert knock["request"]["id"] == waiting["request"]["id"]
 
     ack = await doctor.request("admit", rid="a1", request_id=knock["request"]["id"])
-    assert ack["data"] == {"request_id": knock["request"]["id"], "outcome": "admitted", "effective": True}
+    assert ack["data"] == {
+        "request_id": knock["request"]["id"],
+        "outcome": "admitted",
+        "effective": True,
+    }
     resolved = await doctor.expect("entry-resolved")
     assert resolved["by"] == "dr-who" and resolved["outcome"] == "admitted"
 
@@ -135,7 +139,7 @@ async def test_three_patients_waiting_before_the_doctor_joins(clients):
     await _room(name="clinic", privacy="private", enable_knocking=True)
     patients = []
     for n in range(3):
-        p = await clients(client=("10.0.0.%d" % n, 4000))
+        p = await clients(client=(f"10.0.0.{n}", 4000))
         await p.send(type="join", name=f"Patient {n}")
         await p.expect("waiting")
         patients.append(p)
@@ -167,7 +171,9 @@ async def test_bad_join_policy_refused_at_mint_and_at_join(clients, extra, polic
     await _room(name="clinic", privacy="private", enable_knocking=True)
     with pytest.raises(InvalidEntryClaim):
         await _token(room="clinic", join_policy=policy, **extra)
-    hand_made = await database_sync_to_async(forge)({"room": "clinic", "joinPolicy": policy, **extra})
+    hand_made = await database_sync_to_async(forge)(
+        {"room": "clinic", "joinPolicy": policy, **extra}
+    )
     c = await clients()
     await c.send(type="join", token=hand_made)
     err = await c.expect("error")
@@ -199,5 +205,7 @@ async def test_retry_after_timeout_and_fourth_knock_rate_limited(clients):
     err = await g.expect("error")
     assert err["error"]["code"] == "ENTRY_RATE_LIMITED"
     assert (await g.recv())["code"] == 4429
-    statuses = await database_sync_to_async(lambda: list(EntryRequest.objects.values_list("cancel_reason", flat=True)))()
+    statuses = await database_sync_to_async(
+        lambda: list(EntryRequest.objects.values_list("cancel_reason", flat=True))
+    )()
     assert statuses == ["timeout", "timeout", "timeout"]

@@ -10,7 +10,9 @@ from lobby.tokens import mint_token
 
 
 class Command(BaseCommand):
-    help = "Create (or reuse) a private demo room with knocking on; print the owner and guest links."
+    help = (
+        "Create (or reuse) a private demo room with knocking on; print the owner and guest links."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--room", default="demo")
@@ -20,7 +22,9 @@ class Command(BaseCommand):
         room = Room.objects.filter(name=o["room"], parent__isnull=True).first()
         if room is None:
             room = room_create(name=o["room"], privacy="private", enable_knocking=True)
-        token = mint_token(room=room.name, sub="owner", name="Demo owner", owner=True, issued_by="demo")
+        token = mint_token(
+            room=room.name, sub="owner", name="Demo owner", owner=True, issued_by="demo"
+        )
         base = o["base"].rstrip("/")
         self.stdout.write(f"Room {room.name!r}: private, knocking on, ttl {room.knock_ttl}s")
         self.stdout.write(f"Owner dashboard: {base}/r/{room.name}/dashboard/?t={token}")

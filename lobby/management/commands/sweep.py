@@ -20,7 +20,8 @@ class Command(BaseCommand):
             result = sweep()
             self.stdout.write(
                 f"timed_out={result.timed_out} disconnected={result.disconnected} "
-                f"left={result.left} dead_servers={result.dead_servers} breakouts={result.breakouts}"
+                f"left={result.left} dead_servers={result.dead_servers} "
+                f"breakouts={result.breakouts}"
             )
             if not o["loop"]:
                 return
