@@ -285,9 +285,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 token=msg.get("token"),
                 name=msg.get("name"),
                 resume=msg.get("resume"),
+                staff_user=self.scope.get("user") if msg.get("staff") is True else None,
             )
-            if msg.get("staff") is True and plan.claims is None:
-                plan = await self._staff_plan(plan)
             self.room = plan.room
             if plan.level == "lobby":
                 await self.send_json({"type": "access-state", "level": "lobby"})
@@ -339,19 +338,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except AnteroomError as exc:
             await self._fail_join(exc, rid)
             return None
-
-    async def _staff_plan(self, plan: services.JoinPlan) -> services.JoinPlan:
-        user = self.scope.get("user")
-        if user is None or not getattr(user, "is_staff", False):
-            from .errors import InvalidPermissions
-
-            raise InvalidPermissions("Sign in as a staff user.")
-        plan.level = "full"
-        plan.role = Role.MODERATOR
-        plan.participant_id = f"staff:{user.get_username()}"
-        plan.name = user.get_full_name() or user.get_username()
-        plan.request_id = None
-        return plan
 
     async def _subscribe_member(self, room: Room, participant_id: str, role: str) -> None:
         await self._add(events.members_group(room.pk))

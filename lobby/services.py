@@ -306,7 +306,12 @@ class Joined:
 
 
 def join_plan(
-    *, room_name: str, token: str | None, name: Any = None, resume: Any = None
+    *,
+    room_name: str,
+    token: str | None,
+    name: Any = None,
+    resume: Any = None,
+    staff_user: Any = None,
 ) -> JoinPlan:
     """Verify the token, resolve a resume key and decide the access level (reads only).
 
@@ -318,6 +323,19 @@ def join_plan(
     if token is not None and not isinstance(token, str):
         raise BadRequest("token must be a string.")
     room = get_room(room_name)
+    if staff_user is not None:
+        # A signed-in Django staff user on the dashboard is a moderator of every room.
+        if not getattr(staff_user, "is_staff", False) or not staff_user.is_active:
+            raise InvalidPermissions("Sign in as a staff user.")
+        username = staff_user.get_username()
+        return JoinPlan(
+            room=room,
+            level="full",
+            role=Role.MODERATOR,
+            participant_id=f"staff:{username}",
+            name=clean_name(staff_user.get_full_name(), default="") or username,
+            claims=None,
+        )
     claims = verify_token(token, room_name=room.name) if token else None
     name = clean_name(name)
     if resume:
