@@ -82,7 +82,9 @@ def _room_props(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class RoomListApi(BaseApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="List rooms")
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, summary="List rooms", operation_id="rooms_list"
+    )
     def get(self, request: Request) -> Response:
         return _listing([events.room_payload(r) for r in Room.objects.filter(parent__isnull=True)])
 
@@ -99,7 +101,9 @@ class RoomListApi(BaseApi):
 
 
 class RoomDetailApi(BaseApi):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Read a room")
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT}, summary="Read a room", operation_id="rooms_read"
+    )
     def get(self, request: Request, name: str) -> Response:
         return Response(events.room_payload(services.get_room(name)))
 
