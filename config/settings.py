@@ -149,7 +149,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # A file test database: in-memory SQLite breaks threads and live-server tests.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-anteroom.sqlite3")}
+    # ANTEROOM_TEST_DB lets several test runs share one work tree.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("ANTEROOM_TEST_DB", str(BASE_DIR / "test-anteroom.sqlite3"))
+    }
 else:
     DATABASES["default"].setdefault("OPTIONS", {})
 
