@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lobby.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -254,13 +255,35 @@ ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
 
 # LOGGING
 
+# JSON lines in production, plain text with DEBUG (LOG_FORMAT=json|plain overrides). Every
+# handler redacts tokens, API keys, resume keys and ``?t=`` values (lobby/logging.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ValueError(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "redact": {"()": "lobby.logging.RedactFilter"},
+        "context": {"()": "lobby.logging.ContextFilter"},
+    },
+    "formatters": {
+        "plain": {
+            "()": "lobby.logging.PlainFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "lobby.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Daphne's own access lines would log ``?t=`` URLs; anteroom.http logs requests.
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

@@ -1,0 +1,262 @@
+"""Structured logs: JSON lines with request and connection ids, and secrets redacted.
+
+* ``RedactFilter`` (on every configured handler) rewrites each record in place so that no meeting
+  token (JWT), API key (``ak_…``), resume key, ``Bearer`` credential or ``?t=`` query value
+  survives in its message, arguments, extras or traceback text.
+* ``ContextFilter`` stamps ``request_id`` (set by ``RequestIdMiddleware``) and ``connection_id``
+  (set by the WebSocket consumer) on each record from context variables, so lines logged by
+  services on behalf of a request or a socket carry them too.
+* ``JsonFormatter`` writes one JSON object per line; ``settings.LOGGING`` uses it unless
+  ``LOG_FORMAT=plain`` (the default when ``DEBUG`` is on).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "anteroom_request_id", default=None
+)
+connection_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "anteroom_connection_id", default=None
+)
+
+REDACTED = "[REDACTED]"
+
+# Keys whose values are secrets wherever they appear (extras, dict args, JSON-ish text).
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "t",
+        "resume",
+        "resume_key",
+        "api_key",
+        "key",
+        "authorization",
+        "password",
+        "secret",
+        "signing_key",
+        "cookie",
+    }
+)
+_SECRET_KEY_ALT = "|".join(sorted((re.escape(k) for k in SECRET_KEYS), key=len, reverse=True))
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # A JWT: a base64url JSON header (``{"`` encodes as ``eyJ``), payload and signature; also
+    # any three long base64url segments (hand-made headers need not start with ``{"``).
+    (re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*"), REDACTED),
+    (re.compile(r"\b[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\b"), REDACTED),
+    # API keys ``ak_<prefix>.<secret>``: the prefix is not secret and helps operators.
+    (re.compile(r"\b(ak_[0-9a-f]{0,16})[.A-Za-z0-9_-]*"), r"\1." + REDACTED),
+    # Authorization headers and cookies.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+"), r"\1 " + REDACTED),
+    # Query values: ``?t=…``, ``&token=…``, ``resume=…``.
+    (re.compile(rf"(?i)([?&;\s]|^)({_SECRET_KEY_ALT})=[^&\s\"'#]*"), r"\1\2=" + REDACTED),
+    # JSON / repr key-value pairs: ``"resume": "…"``, ``'token': '…'``.
+    (
+        re.compile(rf"(?i)([\"'])({_SECRET_KEY_ALT})\1(\s*:\s*)([\"'])(?:(?!\4).)*\4"),
+        r"\1\2\1\3\4" + REDACTED + r"\4",
+    ),
+]
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(
+    set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+    | {"message", "asctime", "request_id", "connection_id", "taskName"}
+)
+
+
+def redact_text(text: str) -> str:
+    """Remove anything that looks like a credential from a string."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """Redact strings inside ``value`` (dicts, lists, tuples); values of secret keys vanish."""
+    if depth > 8:
+        return value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and k.lower() in SECRET_KEYS and v
+            else redact(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        items = [redact(v, depth + 1) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    # Anything else (exceptions, URLs, scopes) is logged as its redacted text.
+    return redact_text(str(value))
+
+
+class RedactFilter(logging.Filter):
+    """Redact secrets from a record's message, arguments, extras and traceback, in place.
+
+    In place, so every handler after this one (and log capture in tests) sees the clean record.
+    """
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_anteroom_redacted", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string; keep what there is
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = redact_text(message), None
+        for key, value in list(record.__dict__.items()):
+            if key in _STANDARD_ATTRS or key.startswith("_"):
+                continue
+            record.__dict__[key] = (
+                REDACTED if key.lower() in SECRET_KEYS and value else redact(value)
+            )
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+            # Keep the redacted text: formatters would otherwise re-render the exception.
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        record._anteroom_redacted = True
+        return True
+
+
+class ContextFilter(logging.Filter):
+    """Stamp ``request_id`` and ``connection_id`` from the current context on each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        if getattr(record, "connection_id", None) is None:
+            record.connection_id = connection_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, ids, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "connection_id"):
+            value = getattr(record, key, None)
+            if value:
+                out[key] = value
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
+                out[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    """Human-readable lines for development, with the ids when there are any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = [
+            f"{k}={v}" for k in ("request_id", "connection_id") if (v := getattr(record, k, None))
+        ]
+        return f"{line} [{' '.join(ids)}]" if ids else line
+
+
+# Request ids ---------------------------------------------------------------------------------
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+access_log = logging.getLogger("anteroom.http")
+
+
+def _request_id(request: HttpRequest) -> str:
+    """Reuse a sane ``X-Request-ID`` from a proxy, or make one."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
+
+
+def _log_access(request: HttpRequest, response: HttpResponseBase, started: float) -> None:
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        request.get_full_path(),  # redacted by RedactFilter (``?t=`` tokens)
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.get_full_path(),
+            "status": response.status_code,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        },
+    )
+
+
+class RequestIdMiddleware:
+    """Give each HTTP request an id: in the context (for logs), and as ``X-Request-ID``.
+
+    Also writes one access-log line per request (logger ``anteroom.http``).
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: Callable[[HttpRequest], HttpResponseBase]
+        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        rid = _request_id(request)
+        token = request_id_var.set(rid)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            assert isinstance(response, HttpResponseBase)
+            response[REQUEST_ID_HEADER] = rid
+            _log_access(request, response, started)
+            return response
+        finally:
+            request_id_var.reset(token)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        rid = _request_id(request)
+        token = request_id_var.set(rid)
+        started = time.monotonic()
+        try:
+            response = await self.get_response(request)  # type: ignore[misc]
+            response[REQUEST_ID_HEADER] = rid
+            _log_access(request, response, started)
+            return response
+        finally:
+            request_id_var.reset(token)
