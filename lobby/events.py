@@ -16,6 +16,7 @@ client text):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -126,17 +127,136 @@ def error_frame(code: str, message: str) -> dict[str, Any]:
 
 
 # Sending -----------------------------------------------------------------------------------
+#
+# On-commit callbacks run on a worker thread (the ORM thread of a Daphne process). They only hop
+# onto the server's event loop to *queue* the messages; one sender task per loop does the
+# ``group_send``s, so the single ORM thread never waits on Redis round trips. The sender keeps
+# the order of messages for each group and of audiences (runs of one group kind, e.g. ``mods``
+# then ``req`` then ``members``), sends the groups of one run concurrently (admit-all: 1,000
+# ``req`` groups), and coalesces what piled up while it was busy: plain frames to the same group
+# become one message, and only the newest queue order of a lobby is sent.
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+_senders: dict[asyncio.AbstractEventLoop, _Sender] = {}
+SEND_CONCURRENCY = 64
 
 
-def _send_now(group: str, message: dict[str, Any]) -> None:
+def bind_server_loop() -> None:
+    """Called on the server's event loop (by consumers and the HTTP entry point): on-commit
+    sends from worker threads of this process are queued onto this loop."""
+    global _server_loop
+    _server_loop = asyncio.get_running_loop()
+
+
+def _failed(group: str, exc: Exception) -> None:
+    from . import layerwatch
+
+    layerwatch.report_failure(exc)
+    log.warning(
+        "group_send to %s failed (%s); clients resynchronise from a snapshot",
+        group.split(".")[0],
+        type(exc).__name__,
+        exc_info=not layerwatch.is_outage(exc),
+    )
+
+
+def _plain(message: dict[str, Any]) -> bool:
+    return message.get("action", "") == "" and set(message) <= {"type", "frames", "action"}
+
+
+def _stream(group: str) -> str:
+    # Waiting guests (req, lobby) and joined sockets (every other group) never share a socket,
+    # so their two streams need no order between them.
+    return "waiting" if group.startswith(("req.", "lobby.")) else "joined"
+
+
+Run = list[tuple[str, dict[str, Any]]]
+
+
+def _coalesce(items: list[tuple[str, dict[str, Any]]]) -> list[list[Run]]:
+    """Merge consecutive messages to one group, then cut each stream into runs of one group kind
+    with each group at most once (a run is sent concurrently; runs of a stream in order)."""
+    streams: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for group, message in items:
+        out = streams.setdefault(_stream(group), [])
+        if out and out[-1][0] == group:
+            prev = out[-1][1]
+            if _plain(prev) and _plain(message):
+                out[-1] = (group, {**prev, "frames": [*prev["frames"], *message["frames"]]})
+                continue
+            if prev.get("action") == "queue" and message.get("action") == "queue":
+                out[-1] = (group, message)  # only the newest queue order matters
+                continue
+        out.append((group, message))
+    result: list[list[Run]] = []
+    for merged in streams.values():
+        runs: list[Run] = []
+        kind, seen = "", set[str]()
+        for group, message in merged:
+            k = group.split(".", 1)[0]
+            if not runs or k != kind or group in seen:
+                runs.append([])
+                kind, seen = k, set()
+            runs[-1].append((group, message))
+            seen.add(group)
+        result.append(runs)
+    return result
+
+
+class _Sender:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+        self.wake = asyncio.Event()
+        self.task = loop.create_task(self._run())
+
+    def post(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        self.items.extend(items)
+        self.wake.set()
+
+    async def _run(self) -> None:
+        gate = asyncio.Semaphore(SEND_CONCURRENCY)
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.items:
+                items, self.items = self.items, []
+                await asyncio.gather(*(self._stream(gate, runs) for runs in _coalesce(items)))
+
+    async def _stream(self, gate: asyncio.Semaphore, runs: list[Run]) -> None:
+        for run in runs:
+            await asyncio.gather(*(self._one(gate, g, m) for g, m in run))
+
+    async def _one(self, gate: asyncio.Semaphore, group: str, message: dict[str, Any]) -> None:
+        async with gate:
+            await _group_send(group, message)
+
+
+async def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - settings always define one
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:
+        await layer.group_send(group, message)
+    except Exception as exc:
         # The database already holds the truth; clients resynchronise from a snapshot.
-        log.exception("group_send to %s failed", group.split(".")[0])
+        _failed(group, exc)
+
+
+async def _post(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    loop = asyncio.get_running_loop()
+    if loop is not _server_loop:
+        # A management command or a one-off loop: send now, in order.
+        for group, message in batch:
+            await _group_send(group, message)
+        return
+    sender = _senders.get(loop)
+    if sender is None or sender.task.done():
+        sender = _senders[loop] = _Sender(loop)
+    sender.post(batch)
+
+
+def _send_now(group: str, message: dict[str, Any]) -> None:
+    async_to_sync(_post)([(group, message)])
 
 
 def send_on_commit(group: str, *frames: dict[str, Any], action: str = "", **extra: Any) -> None:
@@ -146,14 +266,7 @@ def send_on_commit(group: str, *frames: dict[str, Any], action: str = "", **extr
 
 
 async def _send_batch(batch: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:  # pragma: no cover
-        return
-    for group, message in batch:
-        try:
-            await layer.group_send(group, message)
-        except Exception:
-            log.exception("group_send to %s failed", group.split(".")[0])
+    await _post(batch)
 
 
 def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
