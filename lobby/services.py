@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, selectors
+from . import clock, events, metrics, selectors
 from .errors import (
     AccessDenied,
     BadRequest,
@@ -454,8 +454,12 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
                 room=plan.room, participant_id=plan.participant_id, status="pending"
             )
         )
-        for o in old:
-            _finish(o, status="canceled", cancel_reason="aborted", by="", now=now)
+        replaced = [
+            o for o in old if _finish(o, status="canceled", cancel_reason="aborted", by="", now=now)
+        ]
+        if replaced:
+            # Moderators drop the old row; the guest's old socket hears it was canceled.
+            _announce_cancel(replaced, now)
         r = EntryRequest.objects.create(
             id=plan.request_id,
             room=plan.room,
@@ -476,6 +480,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         from .audit import audit_record
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
+        metrics.knocked()
     order = _queue_order(plan.room.pk)
     events.queue_changed(plan.room.pk, order)
     position = order.index(str(r.id)) + 1
@@ -682,7 +687,8 @@ def entry_request_decide(
     *, room: Room, request_id: Any, actor: Actor, outcome: str, reason: str = ""
 ) -> Decision:
     """Admit or deny one request. The first decision wins (conditional update on ``pending``
-    and an unexpired deadline); a later one is a no-op reporting the current status.
+    and an unexpired deadline); a later one is a no-op reporting the current status. A request
+    past its deadline that the sweeper has not reached yet is timed out here (``canceled``).
 
     Emits ``entry-resolved`` to moderators, ``joined`` or ``ENTRY_DENIED`` to the guest, and
     ``participant-joined`` to members. Raises ``InvalidPermissions``, ``RequestNotFound``.
@@ -697,6 +703,11 @@ def entry_request_decide(
         r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True
     ):
         r.refresh_from_db()
+        if r.status == EntryRequest.Status.PENDING and r.expires_at <= now:
+            # Past its deadline but not swept yet: it timed out, and that is what is reported.
+            if _finish(r, status="canceled", cancel_reason="timeout", by="", now=now):
+                _announce_cancel([r], now)
+            r.refresh_from_db()
         return Decision(request=r, outcome=r.status, effective=False)
     _announce_decisions(room, [r], outcome, now, actor)
     return Decision(request=r, outcome=outcome, effective=True)
@@ -719,6 +730,7 @@ def _announce_decisions(
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
     events.queue_changed(room.pk, _queue_order(room.pk))
+    metrics.decided(outcome, decided, now)
     for r in decided:
         audit_record(
             room=room,
@@ -816,6 +828,7 @@ def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
             data={"reason": r.cancel_reason},
         )
     events.send_many_on_commit(batch)
+    metrics.canceled(canceled)
     for room_id in rooms:
         events.queue_changed(room_id, _queue_order(room_id))
 
@@ -991,6 +1004,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
     from breakouts.services import breakouts_sweep
 
     res.breakouts = breakouts_sweep(now=now)
+    metrics.swept()
     return res
 
 

@@ -38,6 +38,8 @@ KNOWN_CLAIMS = frozenset(
 )
 MAX_ID_LEN = 128
 MAX_NAME_LEN = 200
+# The last second of year 9999: a later exp cannot be stored (or shown) as a date.
+MAX_EXP = 253402300799
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def mint_token(
     now = int(clock.now().timestamp())
     if exp is None:
         exp = now + DEFAULT_EXP_SECONDS
-    if type(exp) is not int or exp <= now:
+    if type(exp) is not int or not now < exp <= MAX_EXP:
         raise InvalidEntryClaim("exp must be a future Unix time.")
     jti = secrets.token_urlsafe(16)
     payload: dict[str, Any] = {"jti": jti, "iat": now, "exp": exp, "aud": AUDIENCE}
@@ -260,10 +262,16 @@ def verify_token(token: Any, *, room_name: str | None = None, check_revoked: boo
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             leeway=LEEWAY_SECONDS,
-            options={"require": ["exp", "aud"]},
+            # exp, nbf and iat are checked below, on their exact types and on the project clock:
+            # PyJWT coerces them first, so ``"exp": "1"`` or ``true`` would come out as
+            # TOKEN_EXPIRED instead of INVALID_TOKEN.
+            options={
+                "require": ["exp", "aud"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenExpired() from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken() from exc
     if not isinstance(payload, dict):
