@@ -252,6 +252,14 @@ ANTEROOM_JOIN_TIMEOUT = 10
 # How often each process sweeps expired deadlines (seconds).
 ANTEROOM_SWEEP_INTERVAL = float(os.environ.get("ANTEROOM_SWEEP_INTERVAL", "1.0"))
 ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
+# Open sockets per client address and per personal token (one with a ``sub``), per process;
+# one more is answered RATE_LIMITED and closed with 4429 (docs/security.md).
+ANTEROOM_MAX_SOCKETS_PER_ADDRESS = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_ADDRESS", "50"))
+ANTEROOM_MAX_SOCKETS_PER_TOKEN = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_TOKEN", "10"))
+# ``/metrics`` is served only when set, to ``Authorization: Bearer <token>``.
+ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
+# ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
+ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
 
 # LOGGING
 

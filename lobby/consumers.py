@@ -21,8 +21,9 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import events, services, sweeper
+from . import events, limits, metrics, services, sweeper
 from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
+from .logging import connection_id_var
 from .models import Role, Room
 
 log = logging.getLogger("anteroom.ws")
@@ -124,9 +125,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
             browser_key=self._browser_key(),
             client_address=self._client_address(),
         )
+        self.slots: list[tuple[limits.SocketSlots, str]] = []
+        self.alerts: events.KnockAlerts | None = None
+        self.alert_task: asyncio.Task[None] | None = None
+        connection_id_var.set(self.connection_id)  # stamped on every log line of this socket
         # Accept first so browsers see our error frames and 44xx close codes.
         await self.accept()
+        metrics.OPEN_SOCKETS.inc()
         self.join_timer = asyncio.create_task(self._join_deadline())
+        log.info(
+            "ws connect",
+            extra={"connection_id": self.connection_id, "room": self.room_name},
+        )
+        address = self.conn.client_address
+        if not self._claim_slot(limits.ADDRESSES, address, "address"):
+            await self._fail_join(limits.TooManySockets(), None)
+
+    def _claim_slot(self, slots: limits.SocketSlots, key: str, kind: str) -> bool:
+        """Count this socket against a per-process cap (docs/security.md); False if over."""
+        if not key or (slots, key) in self.slots:
+            return True
+        limit = {
+            "address": settings.ANTEROOM_MAX_SOCKETS_PER_ADDRESS,
+            "token": settings.ANTEROOM_MAX_SOCKETS_PER_TOKEN,
+        }[kind]
+        if not slots.claim(key, limit):
+            metrics.SOCKETS_REJECTED.inc(limit=kind)
+            log.warning(
+                "socket cap reached", extra={"connection_id": self.connection_id, "limit": kind}
+            )
+            return False
+        self.slots.append((slots, key))
+        return True
 
     def _browser_key(self) -> str:
         raw = self.scope.get("cookies", {}).get(GUEST_COOKIE)
@@ -150,6 +180,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.join_timer.cancel()
+        if self.alert_task is not None:
+            self.alert_task.cancel()
+        for slots, key in self.slots:
+            slots.release(key)
+        self.slots = []
+        metrics.OPEN_SOCKETS.dec()
+        log.info(
+            "ws close",
+            extra={"connection_id": self.connection_id, "code": code, "state": self.state},
+        )
         state, self.state = self.state, "closed"
         try:
             if state == "waiting" and self.request_id is not None:
@@ -287,7 +327,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 resume=msg.get("resume"),
                 staff_user=self.scope.get("user") if msg.get("staff") is True else None,
             )
+            if plan.claims is not None and plan.claims.sub:
+                # Personal tokens only: reusable audience tokens are shared by design.
+                if not self._claim_slot(limits.TOKENS, plan.claims.key, "token"):
+                    raise limits.TooManySockets()
             self.room = plan.room
+            log.info(
+                "ws join",
+                extra={
+                    "connection_id": self.connection_id,
+                    "room": plan.room.name,
+                    "level": plan.level,
+                    "role": plan.role,
+                    "participant_id": plan.participant_id,
+                },
+            )
             if plan.level == "lobby":
                 await self.send_json({"type": "access-state", "level": "lobby"})
                 # Subscribe before the knock is stored, so no decision can be missed.
@@ -334,6 +388,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.send_json(
                     {"type": "entry-requested", "request": events.request_payload(r)}
                 )
+            if plan.role == Role.MODERATOR:
+                self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
             return {"participant_id": plan.participant_id, "level": "full"}
         except AnteroomError as exc:
             await self._fail_join(exc, rid)
@@ -469,6 +525,24 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.position = (position, total)
             await self.send_json({"type": "queue-position", "position": position, "waiting": total})
 
+    async def _knock_alert(self) -> None:
+        """Send the coalesced ``knock-alert`` now, or once the interval has passed."""
+        assert self.alerts is not None
+        delay = self.alerts.due_in(time.monotonic())
+        if delay is None or self.alert_task is not None:
+            return
+        if delay <= 0:
+            await self.send_json(self.alerts.take(time.monotonic()))
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self.alert_task = None
+            if self.state != "closed" and self.alerts is not None:
+                await self._knock_alert()
+
+        self.alert_task = asyncio.create_task(later())
+
     async def anteroom_event(self, message: dict[str, Any]) -> None:
         if self.state == "closed":
             return
@@ -484,6 +558,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         for frame in message.get("frames", []):
             await self.send_json(frame)
+            if self.alerts is not None:
+                self.alerts.saw(frame)
+        if self.alerts is not None:
+            await self._knock_alert()
         if action == "admitted" and self.state == "waiting":
             assert self.room is not None and self.request_id is not None
             await self._discard(events.request_group(self.request_id))

@@ -308,3 +308,51 @@ def entry_canceled_for_mods(r: EntryRequest) -> dict[str, Any]:
 def queue_changed(room_id: UUID | str, order: list[str]) -> None:
     """Tell waiting guests the queue changed; each consumer finds its own position."""
     send_on_commit(lobby_group(room_id), action="queue", order=order)
+
+
+# Knock alerts --------------------------------------------------------------------------------
+
+KNOCK_ALERT_INTERVAL = 1.0
+
+
+def knock_alert_frame(count: int, waiting: int) -> dict[str, Any]:
+    """``knock-alert``: ``count`` knocks since the last alert, ``waiting`` pending now."""
+    return {"type": "knock-alert", "count": count, "waiting": waiting}
+
+
+class KnockAlerts:
+    """Coalesces a moderator socket's knocks into at most one ``knock-alert`` per
+    ``KNOCK_ALERT_INTERVAL`` seconds (a moderator socket is in one room: per room).
+
+    Moderators still receive every ``entry-requested`` frame (the protocol needs them); the
+    alert is what a dashboard turns into a sound or a notification, so a raid of 500 knocks is
+    one alert a second, not 500. It reads only frames relayed to the socket (no queries).
+    """
+
+    def __init__(self, pending: Iterable[str] = ()) -> None:
+        self.waiting: set[str] = set(pending)
+        self.count = 0
+        self.last: float | None = None
+
+    def saw(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "entry-requested":
+            rid = str(frame["request"]["id"])
+            if rid not in self.waiting:
+                self.waiting.add(rid)
+                self.count += 1
+        elif kind in ("entry-resolved", "entry-canceled"):
+            self.waiting.discard(str(frame.get("request_id")))
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds until the next alert may go (0: now); None when there is nothing new."""
+        if not self.count:
+            return None
+        if self.last is None:
+            return 0.0
+        return max(0.0, self.last + KNOCK_ALERT_INTERVAL - now)
+
+    def take(self, now: float) -> dict[str, Any]:
+        frame = knock_alert_frame(self.count, len(self.waiting))
+        self.count, self.last = 0, now
+        return frame
