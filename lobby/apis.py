@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import events, selectors, services, tokens
+from . import analytics, events, selectors, services, tokens
 from .auth import ApiKeyUser
 from .errors import AnteroomError, BadRequest, Unavailable
 from .models import Room
@@ -253,3 +258,93 @@ class ParticipantListApi(BaseApi):
         return _listing(
             [events.participant_payload(p) for p in selectors.participants_present(room=room)]
         )
+
+
+# Audit trail and analytics -------------------------------------------------------------------
+
+AUDIT_COLUMNS = ("at", "room", "actor", "action", "request_id", "subject", "data")
+AUDIT_MAX_LIMIT = 100_000
+
+
+def _csv_cell(value: Any) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (CSV injection)."""
+    if isinstance(value, dict | list):
+        value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class AuditCsvRenderer(BaseRenderer):
+    """``?format=csv`` or ``Accept: text/csv``: the audit rows with a header row."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        if isinstance(data, dict) and "error" in data:
+            writer.writerow(["code", "message"])
+            writer.writerow([_csv_cell(data["error"].get("code")), data["error"].get("message")])
+        else:
+            writer.writerow(AUDIT_COLUMNS)
+            for row in (data or {}).get("data", []):
+                writer.writerow([_csv_cell(row.get(c)) for c in AUDIT_COLUMNS])
+        return out.getvalue().encode()
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
+    return int(raw)
+
+
+class AuditApi(BaseApi):
+    renderer_classes = [JSONRenderer, AuditCsvRenderer]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="The room's audit trail (JSON, or CSV with ?format=csv / Accept: text/csv)",
+    )
+    def get(self, request: Request, name: str) -> Response:
+        room = services.get_room(name)
+        since = analytics.parse_since(request.query_params.get("since"))
+        limit = _int_param(request, "limit", 1000, AUDIT_MAX_LIMIT)
+        offset = _int_param(request, "offset", 0, 10**9)
+        qs = analytics.audit_events(room=room, since=since)
+        total = qs.count()
+        rows = [analytics.audit_payload(e) for e in qs[offset : offset + limit]]
+        resp = Response({"total_count": total, "data": rows})
+        resp["X-Total-Count"] = str(total)
+        if (
+            getattr(request, "accepted_renderer", None)
+            and request.accepted_renderer.format == "csv"
+        ):
+            resp["Content-Disposition"] = f'attachment; filename="anteroom-audit-{room.name}.csv"'
+        return resp
+
+
+class AnalyticsApi(BaseApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME)],
+        responses={200: OpenApiTypes.OBJECT},
+        summary="Lobby analytics: time to admit, abandonment rate, peak queue, counts",
+    )
+    def get(self, request: Request, name: str) -> Response:
+        room = services.get_room(name)
+        since = analytics.parse_since(request.query_params.get("since"))
+        return Response(analytics.room_analytics(room=room, since=since))

@@ -1,9 +1,15 @@
-"""The audit trail, written inside the same transaction as the change it records."""
+"""The audit trail, written inside the same transaction as the change it records, and its
+retention (``manage.py purge``)."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from . import clock
 
@@ -35,3 +41,42 @@ def audit_record(
         subject=request.participant_id if request else subject,
         data=data or {},
     )
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    cutoff: datetime
+    entry_requests: int
+    audit_events: int
+
+
+def _delete_in_batches(qs: QuerySet[Any], batch: int = 2000) -> int:
+    """Delete in short transactions, so live knocks never wait behind one long purge."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            pks = list(qs.values_list("pk", flat=True)[:batch])
+            if not pks:
+                return total
+            qs.model.objects.filter(pk__in=pks).delete()
+        total += len(pks)
+
+
+def retention_purge(*, days: int, dry_run: bool = False) -> PurgeResult:
+    """Delete resolved entry requests and audit rows older than ``days`` (``manage.py purge``).
+
+    Pending requests are never deleted, whatever their age (the sweeper resolves them first).
+    With ``dry_run`` only counts. Returns the cutoff and the counts.
+    """
+    from .models import AuditEvent, EntryRequest
+
+    if days < 0:
+        raise ValueError("days must not be negative")
+    cutoff = clock.now() - timedelta(days=days)
+    requests = EntryRequest.objects.exclude(status=EntryRequest.Status.PENDING).filter(
+        Q(resolved_at__lt=cutoff) | Q(resolved_at__isnull=True, requested_at__lt=cutoff)
+    )
+    rows = AuditEvent.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return PurgeResult(cutoff, requests.count(), rows.count())
+    return PurgeResult(cutoff, _delete_in_batches(requests), _delete_in_batches(rows))

@@ -1,0 +1,151 @@
+"""Reads over the audit trail: the rows themselves (REST export) and lobby analytics.
+
+Analytics come from ``AuditEvent`` rows (``knock``, ``admitted``, ``denied``, ``cancel``), so they
+describe what happened even after entry requests are gone, and they cover the retention window
+that ``manage.py purge`` keeps. Times are the project clock's (``lobby.clock``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+
+from . import clock
+from .errors import BadRequest
+from .models import AuditEvent, EntryRequest, Room
+
+RESOLUTIONS = ("admitted", "denied", "cancel")
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """An ISO 8601 time (``2026-11-24T10:00:00Z``; no zone means UTC), or ``BadRequest``."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if "T" in text:  # an unencoded "+01:00" in a query string arrives as " 01:00"
+        text = re.sub(r" (\d{2}(?::?\d{2})?)$", r"+\1", text)
+    try:
+        parsed = parse_datetime(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise BadRequest("since must be an ISO 8601 time, e.g. 2026-11-24T10:00:00Z.")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def audit_events(*, room: Room, since: datetime | None = None) -> QuerySet[AuditEvent]:
+    """A room's audit rows (its breakout rooms' too), oldest first."""
+    qs = AuditEvent.objects.filter(Q(room=room) | Q(room__parent=room))
+    if since is not None:
+        qs = qs.filter(at__gte=since)
+    return qs.order_by("at", "pk")
+
+
+def audit_payload(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "at": _ts(e.at),
+        "room": e.room_name,
+        "actor": e.actor,
+        "action": e.action,
+        "request_id": str(e.request_id) if e.request_id else None,
+        "subject": e.subject,
+        "data": e.data,
+    }
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least ``p`` % of values at or below."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def room_analytics(*, room: Room, since: datetime | None = None) -> dict[str, Any]:
+    """Lobby analytics of a room since ``since`` (default: all the retained trail).
+
+    ``time_to_admit`` (seconds from knock to admission: p50, p90, mean, max), ``abandonment_rate``
+    (canceled / all resolved: guests who gave up, timed out or dropped), ``peak_queue`` (most
+    guests waiting at once, and when), counts by outcome and cancel reason, ``waiting`` now, and
+    counts of every audited action (breakout and room-state actions included).
+    """
+    now = clock.now()
+    rows = list(
+        audit_events(room=room, since=since).values_list("at", "action", "request_id", "data")
+    )
+    # Guests already waiting when the window opens count toward its queue.
+    queue: set[Any] = set()
+    if since is not None:
+        before = AuditEvent.objects.filter(room=room, at__lt=since, request_id__isnull=False)
+        knocked = set(before.filter(action="knock").values_list("request_id", flat=True))
+        ended = set(before.filter(action__in=RESOLUTIONS).values_list("request_id", flat=True))
+        queue = knocked - ended
+    peak, peak_at = len(queue), (since if queue else None)
+    knock_at: dict[Any, datetime] = {}
+    actions: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    admitted_ids: list[tuple[Any, datetime]] = []
+    for at, action, request_id, data in rows:
+        actions[action] += 1
+        if action == "knock" and request_id is not None:
+            knock_at[request_id] = at
+            queue.add(request_id)
+            if len(queue) > peak:
+                peak, peak_at = len(queue), at
+        elif action in RESOLUTIONS and request_id is not None:
+            queue.discard(request_id)
+            if action == "admitted":
+                admitted_ids.append((request_id, at))
+            elif action == "cancel":
+                reasons[str((data or {}).get("reason") or "aborted")] += 1
+    missing = [rid for rid, _ in admitted_ids if rid not in knock_at]
+    if missing:  # knocked before the window, admitted inside it
+        knock_at.update(
+            AuditEvent.objects.filter(action="knock", request_id__in=missing).values_list(
+                "request_id", "at"
+            )
+        )
+    # A wall clock stepped backwards between knock and admission counts as 0 s, never negative.
+    waits = [
+        max(0.0, (at - knock_at[rid]).total_seconds())
+        for rid, at in admitted_ids
+        if rid in knock_at
+    ]
+    admitted, denied, canceled = actions["admitted"], actions["denied"], actions["cancel"]
+    resolved = admitted + denied + canceled
+    return {
+        "room": room.name,
+        "since": _ts(since),
+        "until": _ts(now),
+        "knocks": actions["knock"],
+        "admitted": admitted,
+        "denied": denied,
+        "canceled": canceled,
+        "cancel_reasons": dict(sorted(reasons.items())),
+        "resolved": resolved,
+        "abandonment_rate": round(canceled / resolved, 4) if resolved else None,
+        "time_to_admit": {
+            "count": len(waits),
+            "p50": percentile(waits, 50),
+            "p90": percentile(waits, 90),
+            "mean": round(sum(waits) / len(waits), 3) if waits else None,
+            "max": max(waits) if waits else None,
+        },
+        "peak_queue": peak,
+        "peak_queue_at": _ts(peak_at),
+        "waiting": EntryRequest.objects.filter(
+            room=room, status=EntryRequest.Status.PENDING, expires_at__gt=now
+        ).count(),
+        "actions": dict(sorted(actions.items())),
+    }
