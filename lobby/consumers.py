@@ -63,6 +63,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: stored as metadata they break the JSON column and browsers.
+    raise ValueError(f"{name} is not JSON")
+
+
 def _depth(value: Any, limit: int) -> int:
     stack = [(value, 1)]
     deepest = 0
@@ -81,7 +86,7 @@ def _depth(value: Any, limit: int) -> int:
 def parse_frame(text: str) -> dict[str, Any]:
     """Decode one client frame or raise ``BadRequest``."""
     try:
-        msg = json.loads(text, object_pairs_hook=_no_duplicates)
+        msg = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("Frames must be JSON objects without duplicate keys.") from exc
     if not isinstance(msg, dict):
@@ -392,6 +397,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
             return {"participant_id": plan.participant_id, "level": "full"}
         except AnteroomError as exc:
+            if not exc.close_code:
+                raise  # receive() answers it: one ack, and the socket stays usable
             await self._fail_join(exc, rid)
             return None
 

@@ -104,7 +104,11 @@ def clean_metadata(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise BadRequest("metadata must be a JSON object.")
-    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError as exc:  # NaN or Infinity: not JSON
+        raise BadRequest("metadata must be plain JSON.") from exc
+    if size > MAX_METADATA_BYTES:
         raise BadRequest("metadata must be at most 4 KiB.")
     return value
 

@@ -118,7 +118,7 @@ def test_knock_is_stored_then_told_to_moderators_only(clinic, sent):
 
 
 def test_knock_refuses_bad_metadata_and_stores_nothing(clinic, sent):
-    for bad in ("text", ["list"], {"blob": "x" * 5000}):
+    for bad in ("text", ["list"], {"blob": "x" * 5000}, {"x": float("nan")}, {"y": float("inf")}):
         with pytest.raises(BadRequest):
             knock(clinic, metadata=bad)
     assert EntryRequest.objects.count() == 0
