@@ -25,6 +25,7 @@ from . import events, limits, metrics, services, sweeper
 from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
 from .logging import connection_id_var
 from .models import Role, Room
+from .resilience import ResilientConsumer
 
 log = logging.getLogger("anteroom.ws")
 
@@ -107,7 +108,7 @@ def _db_call(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return database_sync_to_async(fn)
 
 
-class RoomConsumer(AsyncWebsocketConsumer):
+class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     state: str  # "new" | "waiting" | "joined" | "closed"
 
     async def connect(self) -> None:

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 
 from asgiref.sync import sync_to_async
@@ -24,11 +25,14 @@ SERVER_ID = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 _task: asyncio.Task[None] | None = None
 
 
-def _sweep_once() -> None:
-    from .services import sweep
+def _sweep_once(*, heartbeat_only: bool = False) -> None:
+    from .services import server_heartbeat, sweep
 
     close_old_connections()
     try:
+        if heartbeat_only:
+            server_heartbeat(server_id=SERVER_ID)
+            return
         result = sweep(server_id=SERVER_ID)
         if result.timed_out or result.disconnected or result.left or result.dead_servers:
             log.info("sweep %s", result)
@@ -36,22 +40,39 @@ def _sweep_once() -> None:
         close_old_connections()
 
 
+def _quiet_period() -> float:
+    from .services import SERVER_DEAD_AFTER
+
+    return SERVER_DEAD_AFTER + 2 * settings.ANTEROOM_SWEEP_INTERVAL
+
+
 async def _run() -> None:
     interval = settings.ANTEROOM_SWEEP_INTERVAL
+    # After a database outage every process's heartbeat is stale. A sweeper that came back
+    # first would declare the others dead and cancel their guests' knocks as "disconnected";
+    # so after a failed sweep it only heartbeats until the others had time to do the same.
+    quiet_until = 0.0
     while True:
         try:
+            heartbeat_only = time.monotonic() < quiet_until
             # Its own thread: the sweeper never queues behind consumers on the ORM thread.
-            await sync_to_async(_sweep_once, thread_sensitive=False)()
+            await sync_to_async(_sweep_once, thread_sensitive=False)(heartbeat_only=heartbeat_only)
         except asyncio.CancelledError:
             raise
         except Exception:
+            quiet_until = time.monotonic() + _quiet_period()
             log.warning("sweep failed; retrying", exc_info=True)
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
 
 
 def ensure_started() -> None:
-    """Start this process's sweeper once, on the running loop (idempotent)."""
+    """Start this process's sweeper and layer watcher once, on the running loop (idempotent),
+    and route on-commit events of this process through this loop's sender."""
     global _task
+    from . import events, layerwatch
+
+    events.bind_server_loop()
+    layerwatch.ensure_started()
     if not settings.ANTEROOM_RUN_SWEEPER:
         return
     if _task is not None and not _task.done():
