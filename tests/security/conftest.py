@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from lobby import services
-from lobby.models import Room
+# Imported lazily: conftest modules load before Django is set up.
 
 
-def conn(address: str = "10.0.0.1", browser: str | None = None) -> services.Connection:
+def conn(address: str = "10.0.0.1", browser: str | None = None) -> Any:
+    from lobby import services
+
     return services.Connection(
         server_id="srv-test",
         connection_id=uuid.uuid4().hex,
@@ -20,17 +21,23 @@ def conn(address: str = "10.0.0.1", browser: str | None = None) -> services.Conn
     )
 
 
-def knock(room: Room, *, name: str = "Pat", token: str | None = None, **kw: Any):
+def knock(room: Any, *, name: str = "Pat", token: str | None = None, **kw: Any):
+    from lobby import services
+
     plan = services.join_plan(room_name=room.name, token=token, name=name)
     assert plan.level == "lobby"
     return services.entry_request_knock(plan=plan, conn=conn(**kw))
 
 
-def api_actor() -> services.Actor:
+def api_actor() -> Any:
+    from lobby import services
+
     return services.Actor.api("ops")
 
 
-def decide(room: Room, request_id: Any, outcome: str = "admitted", reason: str = ""):
+def decide(room: Any, request_id: Any, outcome: str = "admitted", reason: str = ""):
+    from lobby import services
+
     return services.entry_request_decide(
         room=room, request_id=request_id, actor=api_actor(), outcome=outcome, reason=reason
     )
