@@ -143,7 +143,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             "ws connect",
             extra={"connection_id": self.connection_id, "room": self.room_name},
         )
-        address = self.conn.client_address
+        address = limits.address_key(self.conn.client_address)
         if not self._claim_slot(limits.ADDRESSES, address, "address"):
             await self._fail_join(limits.TooManySockets(), None)
 

@@ -3,7 +3,9 @@
 ``ANTEROOM_MAX_SOCKETS_PER_ADDRESS`` (default 50) sockets per client address, and
 ``ANTEROOM_MAX_SOCKETS_PER_TOKEN`` (default 10) per personal meeting token — one with a ``sub``;
 reusable audience tokens (no ``sub``) are shared by design and only the address cap applies to
-them. One socket more is answered ``RATE_LIMITED`` and closed with 4429.
+them. One socket more is answered ``RATE_LIMITED`` and closed with 4429. Loopback addresses are
+not capped: behind a reverse proxy on the same host every client would share one (run Daphne
+with ``--proxy-headers`` so the cap sees real client addresses). A cap of 0 turns it off.
 
 The counts live in the process (the consumer's event loop), like the sockets they count: with
 several processes the caps apply to each.
@@ -11,6 +13,7 @@ several processes the caps apply to each.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 
 from .errors import RateLimited
@@ -32,7 +35,7 @@ class SocketSlots:
         """Take a slot for ``key``; False (and nothing taken) when ``limit`` are in use."""
         with self._lock:
             n = self._counts.get(key, 0)
-            if n >= limit:
+            if 0 < limit <= n:
                 return False
             self._counts[key] = n + 1
             return True
@@ -51,3 +54,12 @@ class SocketSlots:
 
 ADDRESSES = SocketSlots()
 TOKENS = SocketSlots()
+
+
+def address_key(address: str) -> str:
+    """The key the address cap counts under; empty (no cap) for loopback and unknown."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    return "" if ip.is_loopback else str(ip)
