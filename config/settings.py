@@ -118,6 +118,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "lobby.logging.RequestIdMiddleware",
+    # Redis or PostgreSQL down: 503 + Retry-After, never a 500 (docs/deployment.md).
+    "lobby.middleware.BackendUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -171,7 +173,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": os.environ.get("ANTEROOM_TEST_DB", str(BASE_DIR / "test-anteroom.sqlite3"))
     }
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})
+    # A dead database host fails a connect in 3 s (a socket answers UNAVAILABLE, REST 503)
+    # instead of hanging the single ORM thread of the process.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -192,12 +196,15 @@ if REDIS_URL:
                         "max_connections": 1000,
                         "socket_timeout": None,
                         "socket_connect_timeout": 2,
+                        "socket_keepalive": True,
                         "health_check_interval": 10,
                         "retry_on_timeout": True,
                     }
                 ],
-                # The default of 100 silently dropped half of a 200-guest burst.
-                "capacity": 5000,
+                # The default of 100 silently dropped half of a 200-guest burst. It bounds the
+                # backlog of a whole *process* (all its sockets share one Redis key), so size it
+                # for the largest burst one process must absorb (admit-all of 1,000 + frames).
+                "capacity": 50000,
                 "expiry": 60,
                 "group_expiry": 86400,
                 "prefix": os.environ.get("ANTEROOM_CHANNEL_PREFIX", "anteroom"),
