@@ -454,8 +454,14 @@ async def test_a_socket_guest_admitted_over_rest(clients):
 
 def test_participants_list_shows_who_is_present(api):
     room = make_room("clinic")
-    for sub, extra in (("dr", {"owner": True}), ("m", {}), ("v", {"viewer": True})):
-        plan = services.join_plan(room_name="clinic", token=make_token(sub=sub, name=sub, **extra))
+    people: list[tuple[str, dict[str, Any]]] = [
+        ("dr", {"owner": True}),
+        ("m", {}),
+        ("v", {"viewer": True}),
+    ]
+    for sub, extra in people:
+        token = make_token("clinic", sub=sub, name=sub, **extra)
+        plan = services.join_plan(room_name="clinic", token=token)
         services.participant_join(
             plan=plan, conn=services.Connection(server_id="s", connection_id=sub)
         )
