@@ -9,6 +9,7 @@ from lobby.models import Participant, Room
 
 
 def breakout_room_payload(room: Room, members: list[Participant]) -> dict[str, Any]:
+    """``{id, name, number, capacity, audio, video, canvas, share, members, ends_at}``."""
     return {
         "id": str(room.pk),
         "name": room.name,
@@ -23,15 +24,33 @@ def breakout_room_payload(room: Room, members: list[Participant]) -> dict[str, A
     }
 
 
+def breakout_members(*, room: Room) -> list[Participant]:
+    """Who is in a breakout room now, in arrival order."""
+    return list(
+        Participant.objects.filter(breakout=room)
+        .exclude(status=Participant.Status.LEFT)
+        .order_by("connected_at", "pk")
+    )
+
+
+def breakout_room_with_members(*, room: Room) -> dict[str, Any]:
+    return breakout_room_payload(room, breakout_members(room=room))
+
+
 def breakout_rooms(*, parent: Room) -> list[Room]:
     return list(Room.objects.filter(parent=parent).order_by("number"))
 
 
 def breakout_rooms_payload(*, parent: Room) -> list[dict[str, Any]]:
+    """Every breakout room of a parent with its members, by number (two queries)."""
     rooms = breakout_rooms(parent=parent)
     if not rooms:
         return []
     members: dict[Any, list[Participant]] = {r.pk: [] for r in rooms}
-    for p in Participant.objects.filter(breakout__in=rooms).exclude(status="left"):
+    for p in (
+        Participant.objects.filter(breakout__in=rooms)
+        .exclude(status=Participant.Status.LEFT)
+        .order_by("connected_at", "pk")
+    ):
         members[p.breakout_id].append(p)
     return [breakout_room_payload(r, members[r.pk]) for r in rooms]

@@ -1,3 +1,19 @@
-from django.urls import URLPattern
+"""Breakout and parent-room control endpoints, included under ``/api/v1/``."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import URLPattern, path
+
+from . import apis
+
+urlpatterns: list[URLPattern] = [
+    path("rooms/<str:name>/breakouts", apis.BreakoutListApi.as_view()),
+    path("rooms/<str:name>/breakouts/invite", apis.BreakoutInviteApi.as_view()),
+    path("rooms/<str:name>/breakouts/move", apis.BreakoutMoveApi.as_view()),
+    path("rooms/<str:name>/breakouts/broadcast", apis.BreakoutBroadcastApi.as_view()),
+    path("rooms/<str:name>/breakouts/extend", apis.BreakoutExtendApi.as_view()),
+    path("rooms/<str:name>/breakouts/clear", apis.BreakoutClearApi.as_view()),
+    path("rooms/<str:name>/breakouts/destroy", apis.BreakoutDestroyApi.as_view()),
+    *[
+        path(f"rooms/<str:name>/{action}", apis.RoomControlApi.as_view(action=action))
+        for action in ("pause", "resume", "mute", "unmute")
+    ],
+]

@@ -389,6 +389,10 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     await self._discard(g)
                 raise
             self.state = "joined"
+            if joined.participant.breakout_id is not None:
+                # Resumed while in a breakout room: hear that room again.
+                self.breakout_id = str(joined.participant.breakout_id)
+                await self._add(events.members_group(joined.participant.breakout_id))
             await self.send_json(services.joined_frame(joined))
             for r in joined.pending:
                 await self.send_json(
@@ -564,6 +568,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             return
         if message.get("except_connection") == self.connection_id:
             return
+        if "except_participant" in message and message["except_participant"] == self.participant_id:
+            return  # e.g. a breakout's "participant-joined" about oneself
         for frame in message.get("frames", []):
             await self.send_json(frame)
             if self.alerts is not None:

@@ -24,6 +24,7 @@ from . import clock, events, metrics, selectors
 from .errors import (
     AccessDenied,
     BadRequest,
+    BreakoutLectureMode,
     EntryDenied,
     EntryRateLimited,
     EntryTimeout,
@@ -158,6 +159,9 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     """Change a room's properties; members hear ``room-updated``."""
     _check_room_fields(fields)
     room = Room.objects.select_for_update().get(pk=room.pk)
+    if fields.get("mode") == Room.Mode.LECTURE and room.breakouts.exists():
+        # Breakouts exist only in group mode; nobody may be stranded in one (SPEC §2).
+        raise BreakoutLectureMode("Destroy the breakout rooms before switching to lecture mode.")
     for key, value in fields.items():
         setattr(room, key, value)
     room.save(update_fields=list(fields))
@@ -520,6 +524,8 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
                 close_code=4409,
                 except_connection=conn.connection_id,
             )
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
+    left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
     if plan.resume_participant is None:
         p.name = plan.name
         p.role = plan.role
@@ -535,6 +541,10 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.disconnected_at = None
     p.left_at = None
     p.save()
+    if left_breakout is not None:
+        from breakouts.services import breakout_memberships_close
+
+        breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),

@@ -1,0 +1,145 @@
+"""Breakout event payloads and their audiences (SPEC §3). Sending goes through ``lobby.events``.
+
+A service collects what it will say in an :class:`Outbox` and flushes it once; the whole batch
+goes out after the transaction commits, in order, as one hop into the event loop.
+
+Audiences:
+
+* ``mods`` of the parent — breakout administration (``breakout-created``, ``breakout-invited``,
+  ``breakout-invite-rejected``, ``breakouts-updated``, ``breakout-help-requested``);
+* ``members`` of the parent — ``participant-updated`` when someone flips active ↔ paused;
+* ``members`` of a breakout — its own members' events (``breakout-participant-*``,
+  ``breakout-ending``, ``breakout-extended``, ``breakout-message``);
+* ``pt`` of one participant — ``breakout-invitation``, ``breakout-joined``, ``breakout-left``;
+  the message also tells that participant's socket(s) which breakout group to add or drop
+  (consumer action ``groups``), so a moved socket follows its owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from lobby import events
+from lobby.models import Participant
+
+LeftReason = Literal["left", "cleared", "destroyed", "moved", "timer"]
+
+
+# Frames ------------------------------------------------------------------------------------
+
+
+def breakout_created(rooms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "breakout-created", "rooms": rooms}
+
+
+def breakouts_updated(rooms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "breakouts-updated", "rooms": rooms}
+
+
+def breakout_invitation(room: dict[str, Any], by: str) -> dict[str, Any]:
+    return {"type": "breakout-invitation", "room": room, "by": by}
+
+
+def breakout_invited(room_id: UUID, clients: list[str], by: str) -> dict[str, Any]:
+    return {"type": "breakout-invited", "room_id": str(room_id), "clients": clients, "by": by}
+
+
+def breakout_invite_rejected(room_id: UUID, participant_id: str) -> dict[str, Any]:
+    return {
+        "type": "breakout-invite-rejected",
+        "room_id": str(room_id),
+        "participant_id": participant_id,
+    }
+
+
+def breakout_joined(room: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "breakout-joined", "room": room}
+
+
+def breakout_left(room_id: UUID, reason: LeftReason) -> dict[str, Any]:
+    return {"type": "breakout-left", "room_id": str(room_id), "reason": reason}
+
+
+def breakout_participant(kind: Literal["joined", "left"], p: Participant) -> dict[str, Any]:
+    return {"type": f"breakout-participant-{kind}", "participant": events.participant_payload(p)}
+
+
+def participant_updated(p: Participant) -> dict[str, Any]:
+    return {"type": "participant-updated", "participant": events.participant_payload(p)}
+
+
+def breakout_ending(room_id: UUID, ends_at: datetime) -> dict[str, Any]:
+    return {"type": "breakout-ending", "room_id": str(room_id), "ends_at": events._ts(ends_at)}
+
+
+def breakout_extended(room_id: UUID, ends_at: datetime | None) -> dict[str, Any]:
+    return {"type": "breakout-extended", "room_id": str(room_id), "ends_at": events._ts(ends_at)}
+
+
+def breakout_message(text: str, by: str) -> dict[str, Any]:
+    return {"type": "breakout-message", "text": text, "by": by}
+
+
+def breakout_help_requested(room_id: UUID, p: Participant) -> dict[str, Any]:
+    return {
+        "type": "breakout-help-requested",
+        "room_id": str(room_id),
+        "participant": events.participant_payload(p),
+    }
+
+
+# Sending -----------------------------------------------------------------------------------
+
+
+class Outbox:
+    """The (group, message) pairs of one service call, sent in order after commit."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any]]] = []
+
+    def to_mods(self, parent_id: UUID, *frames: dict[str, Any]) -> None:
+        if frames:
+            self.items.append((events.mods_group(parent_id), {"frames": list(frames)}))
+
+    def to_members(
+        self, room_id: UUID, *frames: dict[str, Any], except_participant: str | None = None
+    ) -> None:
+        """Members of a room (parent or breakout). ``except_participant`` is skipped by that
+        participant's sockets (it hears of its own move from ``breakout-joined``/``-left``)."""
+        if not frames:
+            return
+        message: dict[str, Any] = {"frames": list(frames)}
+        if except_participant is not None:
+            message["except_participant"] = except_participant
+        self.items.append((events.members_group(room_id), message))
+
+    def to_participant(
+        self,
+        parent_id: UUID,
+        participant_id: str,
+        *frames: dict[str, Any],
+        add: Iterable[UUID] = (),
+        discard: Iterable[UUID] = (),
+        breakout_id: UUID | Literal[False] | None = False,
+    ) -> None:
+        """One participant's socket(s). ``add``/``discard`` are breakout room ids whose member
+        groups the socket joins or leaves after relaying the frames; ``breakout_id`` (unless
+        False) is where the socket now is."""
+        message: dict[str, Any] = {"frames": list(frames)}
+        add, discard = list(add), list(discard)
+        if add or discard or breakout_id is not False:
+            message["action"] = "groups"
+            message["add"] = [events.members_group(b) for b in add]
+            message["discard"] = [events.members_group(b) for b in discard]
+            if breakout_id is not False:
+                message["breakout_id"] = str(breakout_id) if breakout_id else None
+        self.items.append((events.participant_group(parent_id, participant_id), message))
+
+    def flush(self) -> None:
+        """Queue everything for after the commit (nothing is sent if the transaction rolls
+        back)."""
+        items, self.items = self.items, []
+        events.send_many_on_commit([(g, {"action": "", **m}) for g, m in items])
