@@ -314,6 +314,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Through the root handler only (Django's defaults add unredacted ones of their own).
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
         # Daphne's own access lines would log ``?t=`` URLs; anteroom.http logs requests.
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
