@@ -1,0 +1,308 @@
+"""Server-rendered pages (SPEC §5): the guest knock page and the moderator dashboard.
+
+Pages translate, like the consumer: every dashboard action is one service call with an
+``Actor``, so a plain form POST (no JavaScript) and the live socket obey the same rules. The
+script on each page (``static/anteroom/*.js``) makes it live through ``client.js``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import clock, selectors, services
+from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
+from .errors import AnteroomError, RoomNotFound
+from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
+from .models import EntryRequest, Room
+from .tokens import verify_token
+
+GUEST_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _session_key(room: Room) -> str:
+    return f"anteroom.moderator.{room.name}"
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _not_found(request: HttpRequest, name: str) -> HttpResponse:
+    return render(request, "lobby/not_found.html", {"room_name": name}, status=404)
+
+
+def _ensure_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
+    """The signed per-browser id the socket uses as the knock rate-limit key (SPEC §2)."""
+    raw = request.COOKIES.get(GUEST_COOKIE)
+    if raw:
+        try:
+            signing.loads(raw, salt=GUEST_COOKIE_SALT)
+            return
+        except signing.BadSignature:
+            pass
+    response.set_cookie(
+        GUEST_COOKIE,
+        signing.dumps(secrets.token_urlsafe(18), salt=GUEST_COOKIE_SALT),
+        max_age=GUEST_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+    )
+
+
+# Guest page ----------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def guest_page(request: HttpRequest, room_name: str) -> HttpResponse:
+    """The knock page. The access level shown is a token-less guest's; the script re-asks the
+    server with the page's ``?t=`` token, which it removes from the address bar first."""
+    try:
+        room = services.get_room(room_name)
+    except RoomNotFound:
+        return _not_found(request, room_name)
+    level = services.access_level(room=room, claims=None).level
+    config = {
+        "room": room.name,
+        "level": level,
+        "knock_ttl": room.knock_ttl,
+        "server_now": _iso(clock.now()),
+    }
+    response = render(request, "lobby/guest.html", {"room": room, "level": level, "config": config})
+    _ensure_guest_cookie(request, response)
+    return response
+
+
+# Dashboard -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moderator:
+    """Who is using the dashboard: a moderator token kept in the session, or a staff user."""
+
+    actor: services.Actor
+    display: str
+    token: str | None = None
+    staff: bool = False
+
+
+def _moderator(request: HttpRequest, room: Room) -> Moderator | AnteroomError | None:
+    token = request.session.get(_session_key(room))
+    problem: AnteroomError | None = None
+    if isinstance(token, str):
+        try:
+            claims = verify_token(token, room_name=room.name)
+        except AnteroomError as exc:
+            # Expired or revoked since it was stored: forget it.
+            del request.session[_session_key(room)]
+            problem = exc
+        else:
+            if claims.can_moderate:
+                by = claims.sub or "moderator"
+                return Moderator(
+                    actor=services.Actor(by=by, can_moderate=True, participant_id=claims.sub),
+                    display=claims.name or claims.sub or "Moderator",
+                    token=token,
+                )
+    user = request.user
+    if user.is_authenticated and user.is_staff:
+        username = user.get_username()
+        return Moderator(
+            actor=services.Actor.staff(username),
+            display=user.get_full_name() or username,
+            staff=True,
+        )
+    return problem
+
+
+def _dashboard_url(room: Room, **query: str) -> str:
+    url = reverse("lobby:dashboard", args=[room.name])
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _accept_link(request: HttpRequest, room: Room) -> HttpResponse:
+    """``?t=<token>``: verify it, keep it in the session for this room, drop it from the URL."""
+    token = request.GET.get("t", "")
+    try:
+        claims = verify_token(token, room_name=room.name)
+    except AnteroomError as exc:
+        return _needs_moderator(request, room, exc)
+    if not claims.can_moderate:
+        return _needs_moderator(
+            request,
+            room,
+            AnteroomError("This link lets its holder join the room, not moderate it."),
+            guest_link=True,
+        )
+    request.session[_session_key(room)] = token
+    rest = {k: str(v) for k, v in request.GET.items() if k != "t"}
+    return HttpResponseRedirect(_dashboard_url(room, **rest))
+
+
+def _needs_moderator(
+    request: HttpRequest, room: Room, problem: AnteroomError | None, guest_link: bool = False
+) -> HttpResponse:
+    login = f"{reverse('admin:login')}?{urlencode({'next': request.path})}"
+    ctx = {"room": room, "problem": problem, "login_url": login, "guest_link": guest_link}
+    return render(request, "lobby/dashboard_login.html", ctx, status=403)
+
+
+def _clock(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _waited(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def _metadata_rows(metadata: Any) -> list[tuple[str, str]]:
+    if not isinstance(metadata, dict):
+        return []
+    return [
+        (str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+        for k, v in metadata.items()
+    ]
+
+
+def _by_label(by: str, mod: Moderator) -> str:
+    if by == mod.actor.by:
+        return "you"
+    if by.startswith("staff:"):
+        return f"{by[6:]} (staff)"
+    if by.startswith("api:"):
+        return f"the API ({by[4:]})"
+    return by
+
+
+def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
+    now = clock.now()
+    pending = [
+        {
+            "id": str(r.id),
+            "name": r.name,
+            "metadata": _metadata_rows(r.metadata),
+            "requested_at": _iso(r.requested_at),
+            "expires_at": _iso(r.expires_at),
+            "waited": _waited((now - r.requested_at).total_seconds()),
+            "left": _clock((r.expires_at - now).total_seconds()),
+            "connected": r.disconnected_at is None,
+        }
+        for r in selectors.pending_requests(room=room)
+        if r.expires_at > now
+    ]
+    participants = selectors.participants_present(room=room)
+    decided = [
+        {
+            "name": r.name,
+            "outcome": r.status,
+            "by": _by_label(r.resolved_by, mod),
+            "at": r.resolved_at,
+        }
+        for r in selectors.recent_decisions(room=room, limit=8)
+    ]
+    config = {
+        "room": room.name,
+        "token": mod.token,
+        "staff": mod.staff,
+        "me": mod.actor.by,
+        "server_now": _iso(now),
+        "guest_url": request.build_absolute_uri(reverse("lobby:guest", args=[room.name])),
+    }
+    ctx = {
+        "room": room,
+        "mod": mod,
+        "pending": pending,
+        "participants": participants,
+        "decided": decided,
+        "config": config,
+        "guest_url": config["guest_url"],
+    }
+    return render(request, "lobby/dashboard.html", ctx)
+
+
+def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
+    """One dashboard button as a plain POST: one service call, a message, redirect (PRG)."""
+    form = DashboardActionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That action was not understood; nothing was changed.")
+        return HttpResponseRedirect(_dashboard_url(room))
+    action: str = form.cleaned_data["action"]
+    try:
+        if action in DECIDE_ACTIONS:
+            d = services.entry_request_decide(
+                room=room,
+                request_id=form.cleaned_data["request_id"],
+                actor=mod.actor,
+                outcome=DECIDE_ACTIONS[action],
+                reason=form.cleaned_data.get("reason") or "",
+            )
+            who = d.request.name or "The guest"
+            if d.effective:
+                messages.success(request, f"{who}: {d.outcome}.")
+            else:
+                status = _status_words(d.request)
+                messages.info(request, f"{who} was already {status}; nothing changed.")
+        elif action in DECIDE_ALL_ACTIONS:
+            outcome = DECIDE_ALL_ACTIONS[action]
+            n = services.entry_requests_decide_all(room=room, actor=mod.actor, outcome=outcome)
+            messages.success(request, f"{n} guest{'s' if n != 1 else ''} {outcome}.")
+        else:
+            services.room_set_state(room=room, actor=mod.actor, **ROOM_ACTIONS[action])
+            messages.success(request, _ROOM_ACTION_DONE[action])
+    except AnteroomError as exc:
+        messages.error(request, exc.message)
+    return HttpResponseRedirect(_dashboard_url(room))
+
+
+_ROOM_ACTION_DONE = {
+    "pause": "The room is paused.",
+    "resume": "The room is live again.",
+    "mute-audio": "Everyone's microphone is muted.",
+    "unmute-audio": "Microphones are allowed again.",
+    "mute-video": "Everyone's camera is off.",
+    "unmute-video": "Cameras are allowed again.",
+}
+
+
+def _status_words(r: EntryRequest) -> str:
+    if r.status == EntryRequest.Status.CANCELED:
+        return "timed out" if r.cancel_reason == "timeout" else "gone (canceled)"
+    return r.status
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def dashboard_page(request: HttpRequest, room_name: str) -> HttpResponse:
+    """The moderator dashboard: owner/moderator link (``?t=``) or a signed-in staff user."""
+    try:
+        room = services.get_room(room_name)
+    except RoomNotFound:
+        return _not_found(request, room_name)
+    if request.method != "POST" and "t" in request.GET:
+        return _accept_link(request, room)
+    mod = _moderator(request, room)
+    if not isinstance(mod, Moderator):
+        return _needs_moderator(request, room, mod)
+    if request.method == "POST":
+        return _act(request, room, mod)
+    return _render_dashboard(request, room, mod)

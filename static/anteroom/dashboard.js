@@ -1,0 +1,386 @@
+// The moderator dashboard made live. The page works without this script (every button is a
+// form POST); once the socket is in, the buttons go over it and the lists follow events.
+import { clockOffsetFrom, join } from './client.js';
+
+const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
+const html = document.documentElement;
+const $ = (id) => document.getElementById(id);
+const clockOffset = clockOffsetFrom(cfg.server_now);
+const baseTitle = `${cfg.room} · Anteroom dashboard`;
+const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
+
+let room = null;
+let live = false;
+
+// Connection ------------------------------------------------------------------------------------
+
+function status(text, kind) {
+  const el = $('live-status');
+  el.textContent = text;
+  el.classList.toggle('live', kind === 'live');
+  el.classList.toggle('down', kind === 'down');
+  html.dataset.live = kind === 'live' ? 'on' : 'off';
+}
+
+async function connect() {
+  status('Connecting…', '');
+  try {
+    room = await join({
+      room: cfg.room,
+      token: cfg.token || undefined,
+      staff: cfg.staff && !cfg.token,
+      clockOffset,
+    });
+  } catch (err) {
+    status(`Live updates unavailable (${err.message}) — the buttons still work`, 'down');
+    return;
+  }
+  live = true;
+  status('Live', 'live');
+  room
+    .on('entry-requested', (r) => {
+      addRow(r, true);
+      knocked();
+    })
+    .on('entry-updated', (r) => addRow(r, false))
+    .on('entry-removed', (d) => removeRow(d.requestId || d.request?.id))
+    .on('entry-resolved', (d) => logDecision(d))
+    .on('participant-joined', renderPeople)
+    .on('participant-updated', renderPeople)
+    .on('participant-left', renderPeople)
+    .on('room-updated', renderControls)
+    .on('breakouts-updated', renderBreakouts)
+    .on('reconnecting', () => {
+      live = false;
+      status('Reconnecting…', 'down');
+    })
+    .on('reconnected', () => {
+      live = true;
+      status('Live', 'live');
+      renderAll();
+    })
+    .on('closed', (d) => {
+      live = false;
+      status(`Disconnected (${d.error ? d.error.message : d.code}) — reload to reconnect`, 'down');
+    });
+  renderAll();
+}
+
+function renderAll() {
+  $('waiting-list').replaceChildren();
+  for (const r of room.entryRequests) addRow(r, false);
+  updateCount();
+  renderPeople();
+  renderControls();
+  renderBreakouts();
+}
+
+// Waiting list ----------------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function rowFor(id) {
+  return document.querySelector(`#waiting-list li[data-request-id="${CSS.escape(id)}"]`);
+}
+
+function addRow(r, isNew) {
+  const meta = Object.entries(r.metadata || {});
+  const row = el(
+    'li',
+    {
+      class: isNew ? 'row new' : 'row',
+      'data-request-id': r.id,
+      'data-requested-at': r.data.requested_at,
+      'data-expires-at': r.data.expires_at,
+    },
+    el(
+      'div',
+      { class: 'who' },
+      el('span', { class: 'name', text: r.name || 'Guest' }),
+      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: 'reconnecting' })]),
+      ...(meta.length
+        ? [
+            el(
+              'dl',
+              { class: 'meta' },
+              ...meta.map(([k, v]) =>
+                el(
+                  'div',
+                  {},
+                  el('dt', { text: k }),
+                  el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) }),
+                ),
+              ),
+            ),
+          ]
+        : []),
+    ),
+    el(
+      'p',
+      { class: 'times' },
+      el('span', {}, 'Waited ', el('span', { class: 'waited' })),
+      ' ',
+      el('span', {}, 'Time left ', el('span', { class: 'left' })),
+    ),
+    actionForm(r),
+  );
+  const old = rowFor(r.id);
+  if (old) old.replaceWith(row);
+  else $('waiting-list').append(row);
+  tickRow(row, Date.now() - clockOffset);
+  updateCount();
+}
+
+function actionForm(r) {
+  // A real form, so a click still works (as a POST) if the socket is down.
+  const button = (action, label, cls) =>
+    el(
+      'button',
+      { type: 'submit', name: 'action', value: action, ...(cls ? { class: cls } : {}) },
+      label,
+      el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
+    );
+  return el(
+    'form',
+    { method: 'post', class: 'actions' },
+    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
+    el('input', { type: 'hidden', name: 'request_id', value: r.id }),
+    button('admit', 'Admit'),
+    button('deny', 'Deny', 'danger'),
+  );
+}
+
+function removeRow(id) {
+  const row = id && rowFor(id);
+  if (row) {
+    const hadFocus = row.contains(document.activeElement);
+    const next = row.nextElementSibling || row.previousElementSibling;
+    row.remove();
+    if (hadFocus) (next?.querySelector('button') || $('waiting-title')).focus();
+  }
+  updateCount();
+}
+
+function updateCount() {
+  const n = $('waiting-list').children.length;
+  $('waiting-count').textContent = String(n);
+  $('waiting-empty').hidden = n > 0;
+  document.title = n > 0 ? `(${n}) waiting · ${baseTitle}` : baseTitle;
+  html.dataset.waiting = String(n);
+}
+
+function fmtWaited(s) {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function fmtClock(s) {
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function tickRow(row, serverNow) {
+  const waited = Math.max(0, Math.floor((serverNow - Date.parse(row.dataset.requestedAt)) / 1000));
+  const left = Math.max(0, Math.ceil((Date.parse(row.dataset.expiresAt) - serverNow) / 1000));
+  row.querySelector('.waited').textContent = fmtWaited(waited);
+  row.querySelector('.left').textContent = fmtClock(left);
+}
+
+setInterval(() => {
+  const now = Date.now() - clockOffset;
+  for (const row of $('waiting-list').children) tickRow(row, now);
+}, 1000);
+
+function logDecision(d) {
+  const list = $('decided-list');
+  list.querySelector('.placeholder')?.remove();
+  const name = d.request?.name || 'A guest';
+  const li = el('li', {}, el('span', { class: 'name', text: name }), ` ${d.outcome} by ${byLabel(d.by)}`);
+  list.prepend(li);
+  while (list.children.length > 8) list.lastElementChild.remove();
+}
+
+function byLabel(by) {
+  if (!by) return 'someone';
+  if (room?.self && by === room.self.participant_id) return 'you';
+  if (by === cfg.me) return 'you';
+  if (by.startsWith('staff:')) return `${by.slice(6)} (staff)`;
+  if (by.startsWith('api:')) return `the API (${by.slice(4)})`;
+  const p = room?.participants.find((x) => x.participant_id === by);
+  return p ? p.name || by : by;
+}
+
+// Knock alert: a short beep at most every few seconds, and the count in the tab title. -------
+
+let audio = null;
+let lastBeep = 0;
+const BEEP_EVERY_MS = 4000;
+const soundPref = localStorage.getItem('anteroom:sound');
+$('sound-toggle').checked = soundPref !== 'off';
+$('sound-toggle').addEventListener('change', (e) => {
+  localStorage.setItem('anteroom:sound', e.target.checked ? 'on' : 'off');
+  if (e.target.checked) ensureAudio();
+});
+// Browsers only start audio after a user gesture; any click on the page unlocks it.
+document.addEventListener('pointerdown', ensureAudio, { once: true });
+document.addEventListener('keydown', ensureAudio, { once: true });
+
+function ensureAudio() {
+  if (!audio && window.AudioContext) audio = new AudioContext();
+  if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
+}
+
+function knocked() {
+  html.dataset.knocks = String(Number(html.dataset.knocks || 0) + 1);
+  if (!$('sound-toggle').checked) return;
+  const now = Date.now();
+  if (now - lastBeep < BEEP_EVERY_MS) return;
+  lastBeep = now;
+  try {
+    ensureAudio();
+    if (!audio) return;
+    const t = audio.currentTime;
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = 'sine';
+    osc.frequency.setValueAtTime(880, t);
+    osc.frequency.setValueAtTime(660, t + 0.12);
+    gain.gain.setValueAtTime(0.0001, t);
+    gain.gain.exponentialRampToValueAtTime(0.2, t + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.3);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(t);
+    osc.stop(t + 0.32);
+    html.dataset.beeps = String(Number(html.dataset.beeps || 0) + 1);
+  } catch {
+    // no audio device: the title badge still shows
+  }
+}
+
+// Participants, controls, breakouts -------------------------------------------------------------
+
+function renderPeople() {
+  const people = room.participants;
+  const items = people.map((p) => {
+    const li = el('li', { 'data-participant-id': p.participant_id });
+    li.append(el('span', { class: 'name', text: p.name || p.participant_id }));
+    if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
+    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
+    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
+    return li;
+  });
+  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
+  $('participant-list').replaceChildren(...items);
+  $('participant-count').textContent = String(people.length);
+}
+
+function renderControls() {
+  const info = room.info || {};
+  $('state-paused').textContent = info.paused ? 'paused' : 'live';
+  $('state-audio').textContent = info.audio_muted ? 'muted' : 'allowed';
+  $('state-video').textContent = info.video_muted ? 'off' : 'allowed';
+  const flags = {
+    pause: !info.paused,
+    resume: info.paused,
+    'mute-audio': !info.audio_muted,
+    'unmute-audio': info.audio_muted,
+    'mute-video': !info.video_muted,
+    'unmute-video': info.video_muted,
+  };
+  for (const [action, visible] of Object.entries(flags)) {
+    const b = document.querySelector(`#controls button[value="${action}"]`);
+    if (b) b.hidden = !visible;
+  }
+  html.dataset.paused = info.paused ? '1' : '0';
+}
+
+function renderBreakouts() {
+  const rooms = room.breakouts || [];
+  $('breakouts').hidden = rooms.length === 0;
+  $('breakout-list').replaceChildren(
+    ...rooms.map((b) =>
+      el(
+        'li',
+        { class: 'row' },
+        el('span', { class: 'name', text: b.name || `Breakout ${b.number}` }),
+        el('span', {
+          class: 'muted',
+          text: (b.members || []).map((m) => m.name || m.participant_id).join(', ') || 'empty',
+        }),
+      ),
+    ),
+  );
+}
+
+// Buttons: over the socket when live, as the form POST otherwise. -------------------------------
+
+const ROOM_CALLS = {
+  pause: (r) => r.pause(),
+  resume: (r) => r.resume(),
+  'mute-audio': (r) => r.mute({ audio: true }),
+  'unmute-audio': (r) => r.unmute({ audio: true }),
+  'mute-video': (r) => r.mute({ video: true }),
+  'unmute-video': (r) => r.unmute({ video: true }),
+};
+
+function actionStatus(text, kind = 'info') {
+  const p = $('action-status');
+  p.textContent = text;
+  p.className = `notice notice-${kind}`;
+  p.hidden = !text;
+}
+
+async function perform(action, form) {
+  const id = form.querySelector('input[name="request_id"]')?.value;
+  if (action === 'admit' || action === 'deny') {
+    const d = await (action === 'admit' ? room.admit(id) : room.deny(id));
+    if (!d.effective) {
+      removeRow(id);
+      const words = d.outcome === 'canceled' ? 'no longer waiting' : `already ${d.outcome}`;
+      actionStatus(`That guest was ${words}; nothing changed.`);
+    }
+    return;
+  }
+  if (action === 'admit-all' || action === 'deny-all') {
+    const d = await (action === 'admit-all' ? room.admitAll() : room.denyAll());
+    actionStatus(`${d.count} guest${d.count === 1 ? '' : 's'} ${action === 'admit-all' ? 'admitted' : 'denied'}.`, 'success');
+    return;
+  }
+  await ROOM_CALLS[action](room);
+}
+
+document.addEventListener('submit', async (ev) => {
+  const form = ev.target;
+  const action = ev.submitter?.value;
+  if (!live || !room || !action || !form.closest('main')) return;
+  ev.preventDefault();
+  const buttons = [...form.querySelectorAll('button')];
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    await perform(action, form);
+  } catch (err) {
+    if (err.code === 'DISCONNECTED' || err.code === 'TIMEOUT') {
+      // Fall back to the plain POST, which does the same through the same service.
+      form.append(el('input', { type: 'hidden', name: 'action', value: action }));
+      form.submit();
+      return;
+    }
+    actionStatus(err.message, 'error');
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+});
+
+// Server-rendered rows tick too until the socket replaces them.
+for (const row of $('waiting-list').children) tickRow(row, Date.now() - clockOffset);
+updateCount();
+connect();

@@ -1,0 +1,458 @@
+// The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
+// → in the room, or a clear outcome with a way to try again. Everything shown is text.
+import { clockOffsetFrom, join, preauth } from './client.js';
+
+const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
+const html = document.documentElement;
+const $ = (id) => document.getElementById(id);
+const clockOffset = clockOffsetFrom(cfg.server_now);
+const STORE_KEY = `anteroom:resume:${cfg.room}`;
+const RESUME_FOR_MS = 15 * 60 * 1000;
+
+// A token in the link (?t= or #t=) is read once, then removed from the address bar and from
+// this history entry, so it is not left on screen, in bookmarks or in screen shares.
+const token = takeToken();
+let tokenName = tokenClaims(token).name || '';
+let level = cfg.level;
+let controller = null;
+let room = null;
+let countdown = null;
+let expiresAt = null;
+
+function takeToken() {
+  const url = new URL(window.location.href);
+  const hash = new URLSearchParams(url.hash.slice(1));
+  const value = url.searchParams.get('t') || hash.get('t');
+  if (url.searchParams.has('t') || hash.has('t')) {
+    url.searchParams.delete('t');
+    hash.delete('t');
+    url.hash = hash.toString();
+    window.history.replaceState(window.history.state, '', url.pathname + url.search + url.hash);
+  }
+  return value || null;
+}
+
+function tokenClaims(jwt) {
+  // Display only (the server verifies the token): a name in the token is the name shown.
+  if (!jwt) return {};
+  try {
+    const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return claims && typeof claims === 'object' ? claims : {};
+  } catch {
+    return {};
+  }
+}
+
+// Screens ---------------------------------------------------------------------------------------
+
+const STEPS = ['form', 'waiting', 'room', 'outcome'];
+
+function show(step, focusId) {
+  for (const s of STEPS) $(`step-${s}`).hidden = s !== step;
+  html.dataset.state = step;
+  const target = focusId && $(focusId);
+  if (target) target.focus();
+}
+
+function setText(id, text) {
+  $(id).textContent = text;
+}
+
+const OUTCOMES = {
+  ENTRY_DENIED: ["The host didn't let you in", 'Your request to join was declined.', 'Knock again'],
+  ENTRY_TIMEOUT: [
+    'Nobody answered in time',
+    'The host may be busy or away. You can knock again.',
+    'Knock again',
+  ],
+  ENTRY_RATE_LIMITED: [
+    'Too many knocks',
+    "You've knocked several times in the last few minutes. Wait a few minutes, then try again.",
+    'Try again',
+  ],
+  ACCESS_DENIED: [
+    'This room is private',
+    'You need an invitation link from the host to enter.',
+    'Try again',
+  ],
+  INVALID_TOKEN: [
+    "This invitation link doesn't work",
+    'The link may be incomplete or meant for another room. Ask the host for a new one.',
+    'Continue without the link',
+  ],
+  TOKEN_EXPIRED: [
+    'This invitation link has expired',
+    'Ask the host for a new link.',
+    'Continue without the link',
+  ],
+  TOKEN_REVOKED: [
+    'This invitation link was withdrawn',
+    'Ask the host for a new link.',
+    'Continue without the link',
+  ],
+  INVALID_ENTRY_CLAIM: [
+    "This invitation link doesn't work",
+    'The link has invalid settings. Ask the host for a new one.',
+    'Continue without the link',
+  ],
+  ROOM_NOT_FOUND: ['This room no longer exists', 'The host may have closed it.', 'Try again'],
+  AbortError: ['You stopped waiting', 'Your knock was withdrawn.', 'Knock again'],
+  CANCELED: ['You stopped waiting', 'Your knock was withdrawn.', 'Knock again'],
+  NETWORK_ERROR: [
+    "Can't reach the server",
+    'Check your connection, then try again.',
+    'Try again',
+  ],
+  LEFT: ['You left the room', 'Thanks for joining.', 'Join again'],
+  REPLACED: [
+    'You joined from somewhere else',
+    'You opened this room in another tab or device, so this page stopped.',
+    'Join here again',
+  ],
+};
+
+let dropToken = false;
+
+function outcome(code, detail) {
+  stopCountdown();
+  forget();
+  const [title, text, again] = OUTCOMES[code] || [
+    'Something went wrong',
+    detail || 'Please try again.',
+    'Try again',
+  ];
+  setText('outcome-title', title);
+  let body = text;
+  if (code === 'ENTRY_DENIED' && detail && !/declined your request/.test(detail)) {
+    body = `${text} Message from the host: “${detail}”`;
+  }
+  setText('outcome-text', body);
+  setText('again-button', again);
+  dropToken = ['INVALID_TOKEN', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'INVALID_ENTRY_CLAIM'].includes(
+    code,
+  );
+  html.dataset.outcome = code;
+  show('outcome', 'outcome-title');
+}
+
+// Form ------------------------------------------------------------------------------------------
+
+function prepareForm() {
+  const usable = dropToken ? null : token;
+  const named = usable && tokenName;
+  $('name-field').hidden = Boolean(named);
+  $('token-name').hidden = !named;
+  if (named) setText('token-name', `You are joining as ${tokenName}.`);
+  const direct = level === 'full';
+  setText('form-title', direct ? 'Join the room' : 'Knock to enter');
+  setText(
+    'form-intro',
+    direct
+      ? 'This room is open to you: you go straight in.'
+      : 'The host will see your name and let you in. You can wait on this page.',
+  );
+  setText('knock-button', direct ? 'Enter' : 'Knock to enter');
+  $('knock-button').disabled = false;
+  if (!$('name').value) $('name').value = localStorage.getItem('anteroom:name') || '';
+}
+
+function showForm(focus = true) {
+  prepareForm();
+  delete html.dataset.outcome;
+  show('form', focus ? ($('name-field').hidden ? 'knock-button' : 'name') : null);
+}
+
+$('knock-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const usable = dropToken ? null : token;
+  const name = $('name').value.trim();
+  if (!(usable && tokenName) && !name) {
+    $('name').setAttribute('aria-invalid', 'true');
+    $('name-error').hidden = false;
+    $('name').focus();
+    return;
+  }
+  $('name').removeAttribute('aria-invalid');
+  $('name-error').hidden = true;
+  if (name) localStorage.setItem('anteroom:name', name);
+  const note = $('note').value.trim();
+  enter({ token: usable, name, metadata: note ? { note } : undefined });
+});
+
+$('again-button').addEventListener('click', async () => {
+  if (html.dataset.outcome === 'ACCESS_DENIED' || level === 'none') {
+    // The room may have opened (or knocking been turned on) since.
+    await refreshLevel();
+    if (level === 'none') {
+      outcome('ACCESS_DENIED');
+      return;
+    }
+  }
+  showForm();
+});
+
+async function refreshLevel() {
+  try {
+    const access = await preauth({ room: cfg.room, token: dropToken ? undefined : token });
+    level = access.level;
+  } catch (err) {
+    if (err.code) outcome(err.code, err.message);
+  }
+}
+
+// Knock and wait --------------------------------------------------------------------------------
+
+function enter({ token: tok, name, metadata, resume }) {
+  $('knock-button').disabled = true;
+  $('cancel-button').disabled = false;
+  controller = new AbortController();
+  let first = true;
+  join({
+    room: cfg.room,
+    token: tok || undefined,
+    name,
+    metadata,
+    resume,
+    clockOffset,
+    signal: controller.signal,
+    onWaiting(info, r) {
+      remember(r.resumeKey, tok, name);
+      expiresAt = info.expiresAt;
+      if (first) {
+        first = false;
+        if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
+        startCountdown();
+      }
+      setText('waiting-status', waitingText(info));
+      html.dataset.position = info.position ?? '';
+    },
+  }).then(
+    (r) => inRoom(r, tok, name),
+    (err) => {
+      controller = null;
+      outcome(err.name === 'AbortError' ? 'AbortError' : err.code, err.message);
+    },
+  );
+}
+
+function waitingText(info) {
+  if (info.status === 'reconnecting') {
+    return 'Connection lost — reconnecting. Your place in line is kept.';
+  }
+  if (!info.position) return 'Knocking… the host has been told you are here.';
+  if (info.position === 1) {
+    return info.waiting > 1
+      ? `You're next in line (${info.waiting} people waiting). The host has been told.`
+      : "You're next in line. The host has been told you're here.";
+  }
+  return `You're number ${info.position} in line (${info.waiting} people waiting).`;
+}
+
+function startCountdown() {
+  stopCountdown();
+  const tick = () => {
+    if (!expiresAt) return;
+    const left = Math.max(0, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
+    setText('time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+    $('time-left').classList.toggle('low', left <= 10);
+    if (left === 0) setText('waiting-status', "Time's up — checking with the host's side…");
+  };
+  tick();
+  countdown = setInterval(tick, 250);
+}
+
+function stopCountdown() {
+  if (countdown) clearInterval(countdown);
+  countdown = null;
+}
+
+$('cancel-button').addEventListener('click', () => {
+  $('cancel-button').disabled = true;
+  setText('waiting-status', 'Canceling…');
+  controller?.abort();
+});
+
+// In the room -----------------------------------------------------------------------------------
+
+function inRoom(r, tok, name) {
+  room = r;
+  controller = null;
+  stopCountdown();
+  remember(r.resumeKey, tok, name);
+  renderPeople();
+  renderBanners();
+  r.on('participant-joined', renderPeople)
+    .on('participant-updated', renderPeople)
+    .on('participant-left', renderPeople)
+    .on('room-updated', renderBanners)
+    .on('reconnecting', () => connBanner('Connection lost — reconnecting…'))
+    .on('reconnected', () => {
+      connBanner(null);
+      renderPeople();
+      renderBanners();
+    })
+    .on('breakout-invitation', (f) => {
+      const br = f.room || {};
+      setText('breakout-invite-text', `You're invited to breakout room ${br.name || br.number || ''}.`);
+      $('breakout-invite').dataset.roomId = br.id || '';
+      $('breakout-invite').hidden = false;
+    })
+    .on('breakout-joined', renderBanners)
+    .on('breakout-left', renderBanners)
+    .on('closed', (detail) => {
+      room = null;
+      connBanner(null);
+      outcome(detail.code, detail.error && detail.error.message);
+    });
+  show('room', 'room-title');
+}
+
+function renderPeople() {
+  if (!room) return;
+  const list = $('participant-list');
+  const people = room.participants;
+  list.replaceChildren(
+    ...people.map((p) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = p.name || 'Guest';
+      li.append(name);
+      if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
+      if (p.role === 'moderator') li.append(' ', tag('host'));
+      if (p.status === 'paused') li.append(' ', tag('in a breakout'));
+      return li;
+    }),
+  );
+  setText('participant-count', String(people.length));
+}
+
+function tag(text) {
+  const span = document.createElement('span');
+  span.className = 'tag';
+  span.textContent = text;
+  return span;
+}
+
+function renderBanners() {
+  if (!room) return;
+  const info = room.info || {};
+  const lines = [];
+  if (info.paused) lines.push('The host has paused the room. Hold on — it will resume shortly.');
+  if (info.audio_muted) lines.push("The host has muted everyone's microphone.");
+  if (info.video_muted) lines.push("The host has turned everyone's camera off.");
+  if (room.breakout) lines.push(`You are in breakout room ${room.breakout.name || ''}.`);
+  $('room-banners').replaceChildren(
+    ...lines.map((text) => {
+      const p = document.createElement('p');
+      p.className = 'banner';
+      p.textContent = text;
+      return p;
+    }),
+  );
+  html.dataset.paused = info.paused ? '1' : '0';
+}
+
+function connBanner(text) {
+  $('conn-banner').hidden = !text;
+  $('conn-banner').textContent = text || '';
+}
+
+$('leave-button').addEventListener('click', async () => {
+  const r = room;
+  room = null;
+  if (r) await r.leave();
+  outcome('LEFT');
+});
+
+$('breakout-accept').addEventListener('click', async () => {
+  $('breakout-invite').hidden = true;
+  try {
+    await room?.joinBreakout($('breakout-invite').dataset.roomId);
+  } catch (err) {
+    connBanner(err.message);
+  }
+});
+
+$('breakout-decline').addEventListener('click', async () => {
+  $('breakout-invite').hidden = true;
+  try {
+    await room?.rejectBreakout($('breakout-invite').dataset.roomId);
+  } catch {
+    // the invitation lapses on its own
+  }
+});
+
+// Surviving a reload: the resume key lives in this tab's sessionStorage while waiting or in.
+
+function remember(resume, tok, name) {
+  if (!resume) return;
+  try {
+    sessionStorage.setItem(
+      STORE_KEY,
+      JSON.stringify({ resume, token: tok || null, name: name || '', at: Date.now() }),
+    );
+  } catch {
+    // storage may be unavailable (private mode); reconnects within this page still work
+  }
+}
+
+function forget() {
+  try {
+    sessionStorage.removeItem(STORE_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+function recall() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
+    if (saved && saved.resume && Date.now() - saved.at < RESUME_FOR_MS) return saved;
+  } catch {
+    // ignore a damaged entry
+  }
+  forget();
+  return null;
+}
+
+// Start -----------------------------------------------------------------------------------------
+
+async function start() {
+  const saved = recall();
+  if (saved) {
+    // Leaving the page is not a Cancel: the server keeps the knock for its grace period, so
+    // a reload picks up the same place in line.
+    $('name').value = saved.name;
+    setText('waiting-status', 'Reconnecting to your place in line…');
+    show('waiting', 'waiting-title');
+    enter({ token: saved.token, name: saved.name, resume: saved.resume });
+    html.dataset.ready = '1';
+    return;
+  }
+  if (token) {
+    try {
+      level = (await preauth({ room: cfg.room, token })).level;
+    } catch (err) {
+      html.dataset.ready = '1';
+      outcome(err.code || 'NETWORK_ERROR', err.message);
+      return;
+    }
+    if (level === 'full' && tokenName) {
+      // A personal, direct invitation: straight in.
+      html.dataset.ready = '1';
+      enter({ token, name: tokenName });
+      return;
+    }
+  }
+  if (level === 'none') {
+    outcome('ACCESS_DENIED');
+  } else {
+    showForm(false);
+  }
+  html.dataset.ready = '1';
+}
+
+start();
