@@ -343,7 +343,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 extra={
                     "connection_id": self.connection_id,
                     "room": plan.room.name,
-                    "level": plan.level,
+                    "access": plan.level,
                     "role": plan.role,
                     "participant_id": plan.participant_id,
                 },
