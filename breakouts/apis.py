@@ -49,7 +49,9 @@ def _required(body: dict[str, Any], key: str) -> Any:
 
 
 def _optional_body(request: Request) -> dict[str, Any]:
-    """Action endpoints accept an empty body."""
+    """Action endpoints also accept no body at all (with or without a Content-Type)."""
+    if request.META.get("CONTENT_LENGTH") in (None, "", "0"):
+        return {}
     return _body(request) if request.data else {}
 
 
