@@ -1,0 +1,204 @@
+"""Browser tests: a real Daphne subprocess on a temp SQLite file, driven by Debian's Chromium
+through async Playwright (safe in the main pytest process next to pytest-asyncio).
+
+Rooms and tokens are made through the REST API with a key from ``manage.py create_api_key``.
+Tests wait on readiness flags the pages set (``html[data-live=on]``, ``html[data-state=…]``)
+and on Playwright's ``expect``; they never sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, manage, start_daphne, stop_daphne
+
+SHOTS = ARTIFACTS / "screenshots"
+LOGS = ARTIFACTS / "logs"
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        msg = f"{CHROMIUM} missing: apt-get install -y chromium"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@dataclass
+class Server:
+    """One Daphne process on its own database, with an API key for set-up calls."""
+
+    env: dict[str, str]
+    log: Path
+    key: str = ""
+    base: str = ""
+    proc: Any = None
+    port: int = 0
+    made: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.proc, self.base = start_daphne(self.env, self.log, port=self.port)
+        self.port = int(self.base.rsplit(":", 1)[1])
+
+    def stop(self, sig: str = "term") -> None:
+        if self.proc is not None:
+            stop_daphne(self.proc, sig)
+            self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and database (a deploy or a crash)."""
+        self.stop()
+        self.start()
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(  # noqa: S310 - our own local server
+            f"{self.base}/api/v1{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from exc
+
+    def room(self, name: str, *, privacy: str = "private", **props: Any) -> str:
+        props.setdefault("enable_knocking", True)
+        self.api("POST", "/rooms", {"name": name, "privacy": privacy, "properties": props})
+        return name
+
+    def token(self, room: str | None, **props: Any) -> str:
+        if room is not None:
+            props["room_name"] = room
+        return str(self.api("POST", "/meeting-tokens", {"properties": props})["token"])
+
+    def owner_token(self, room: str, name: str = "Dr Owner", sub: str = "owner-1") -> str:
+        return self.token(room, is_owner=True, user_name=name, user_id=sub)
+
+
+def make_server(tmp: Path, name: str, **env_extra: str) -> Server:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp / 'anteroom.sqlite3'}",
+        "ANTEROOM_SIGNING_KEY": "browser-tests-" + secrets.token_urlsafe(32),
+        # Every browser here connects from 127.0.0.1: lift the per-address limits.
+        "ANTEROOM_ADDRESS_KNOCK_LIMIT": "1000/300",
+        "ANTEROOM_MAX_SOCKETS_PER_ADDRESS": "1000",
+        "ANTEROOM_SWEEP_INTERVAL": "0.5",
+        "LOG_LEVEL": "WARNING",
+        **env_extra,
+    }
+    manage("migrate", "--noinput", "-v0", env=env)
+    key = manage("create_api_key", f"browser-{name}", env=env).strip().splitlines()[-1]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    server = Server(env=env, log=LOGS / f"daphne-{name}.log", key=key)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server (tests use their own rooms, so they never see each other's knocks)."""
+    _require_chromium()
+    s = make_server(tmp_path_factory.mktemp("browser-db"), "shared")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def room_name(request: pytest.FixtureRequest) -> str:
+    """A fresh room name per test, derived from its name (1-64 of [A-Za-z0-9_-])."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name.removeprefix("test_"))[:24]
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
+    _require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+@dataclass
+class Watch:
+    """What a page did that a test should fail on: script errors, CSP refusals, dialogs."""
+
+    errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    # Substrings of console errors a test expects (e.g. refused sockets while a server restarts).
+    expected: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        return [e for e in self.errors if not any(x in e for x in self.expected)]
+
+
+NewPage = Callable[..., Awaitable[Any]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser: Any) -> AsyncIterator[NewPage]:
+    """``await new_page(**context_options)``: a page in a fresh browser context (its own
+    cookies: a different browser, as far as the server can tell). ``page.watch`` collects
+    script errors, CSP violations and dialogs; the test fails on any error at the end."""
+    contexts: list[Any] = []
+    watches: list[Watch] = []
+
+    async def make(**options: Any) -> Any:
+        options.setdefault("viewport", {"width": 1100, "height": 800})
+        ctx = await browser.new_context(**options)
+        ctx.set_default_timeout(10_000)
+        contexts.append(ctx)
+        page = await ctx.new_page()
+        watch = Watch()
+        watches.append(watch)
+
+        def on_console(msg: Any) -> None:
+            if msg.type == "error" and "Failed to load resource" not in msg.text:
+                watch.errors.append(msg.text)
+
+        async def on_dialog(dialog: Any) -> None:
+            watch.dialogs.append(dialog.message)
+            await dialog.dismiss()
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+        page.on("dialog", on_dialog)
+        page.watch = watch
+        return page
+
+    yield make
+    for ctx in contexts:
+        await ctx.close()
+    problems = [e for w in watches for e in w.problems()]
+    assert not problems, f"browser errors: {problems}"
+    assert not [d for w in watches for d in w.dialogs], "a dialog opened"
+
+
+async def shot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot as a test artifact (artifacts/screenshots/<name>.png)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking set-up call (REST, manage.py) off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
