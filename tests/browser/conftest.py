@@ -64,14 +64,14 @@ class Server:
         self.start()
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        req = urllib.request.Request(  # noqa: S310 - our own local server
+        req = urllib.request.Request(
             f"{self.base}/api/v1{path}",
             method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise AssertionError(f"{method} {path}: {exc.code} {exc.read()!r}") from exc

@@ -293,7 +293,9 @@ async def test_clear_messages_for_no_access_bad_link_and_rate_limit(
     claims = await call(server.api, "POST", "/meeting-tokens/decode", {"token": revoked})
     await call(server.api, "POST", "/meeting-tokens/revoke", {"jti": claims["jti"]})
     page = await open_guest(new_page, server, closed, query=f"?t={revoked}")
-    await expect(page.get_by_role("heading", name="This invitation link was withdrawn")).to_be_visible()
+    await expect(
+        page.get_by_role("heading", name="This invitation link was withdrawn")
+    ).to_be_visible()
     assert revoked not in page.url
 
     # Token-less guests: 3 knocks per browser per 5 minutes, then a clear message.
@@ -359,7 +361,9 @@ async def test_staff_user_moderates_from_the_dashboard(
     )
     staff = await new_page()
     await staff.goto(f"{server.base}/r/{room_name}/dashboard/")
-    await expect(staff.get_by_role("heading", name=re.compile("for the room's moderators"))).to_be_visible()
+    await expect(
+        staff.get_by_role("heading", name=re.compile("for the room's moderators"))
+    ).to_be_visible()
     await staff.get_by_role("link", name="Sign in as staff").click()
     await staff.get_by_label("Username").fill(username)
     await staff.get_by_label("Password").fill("correct horse battery staple")
@@ -375,7 +379,9 @@ async def test_staff_user_moderates_from_the_dashboard(
     assert [r["resolved_by"] for r in denied["data"]] == [f"staff:{username}"]
 
 
-async def test_pages_send_a_content_security_policy(new_page: NewPage, server: Server, room_name: str):
+async def test_pages_send_a_content_security_policy(
+    new_page: NewPage, server: Server, room_name: str
+):
     await call(server.room, room_name)
     page = await new_page()
     for path in (f"/r/{room_name}/", f"/r/{room_name}/dashboard/", "/r/no-such-room/"):
