@@ -1,0 +1,942 @@
+"""``manage.py loadtest``: the scenarios, the targets (Anteroom and the bare relays), the report.
+
+One clock (``time.perf_counter`` of this process) for scheduling and receiving. Paced scenarios
+are open-loop: each send has a scheduled time and its latency counts from that time, so a slow
+server (or a client falling behind) shows up as latency, never as a slower schedule. Every wait
+is bounded; a scenario that runs out of time reports what it has and counts the rest as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+# Numbers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Sizes:
+    knock_guests: int = 200
+    knock_rate: float = 200.0
+    storm_guests: int = 200
+    admit_guests: int = 1000
+    invite_participants: int = 490  # 10 rooms x 49 (capacity <= max_active_talkers - 1 = 49)
+    invite_rooms: int = 10
+    idle_sockets: int = 10000
+    idle_room_size: int = 25
+    connects: int = 2000
+    connect_concurrency: int = 50
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            knock_guests=20,
+            knock_rate=100.0,
+            storm_guests=20,
+            admit_guests=30,
+            invite_participants=20,
+            invite_rooms=2,
+            idle_sockets=100,
+            idle_room_size=25,
+            connects=60,
+            connect_concurrency=10,
+        )
+
+
+SCENARIOS = ("knock", "storm", "admit_all", "invite", "connects", "idle")
+
+
+@dataclass
+class Result:
+    scenario: str
+    target: str
+    ops: int = 0
+    lost: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    completion_ms: float | None = None
+    cpu_ms_per_op: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "scenario": self.scenario,
+            "target": self.target,
+            "ops": self.ops,
+            "lost": self.lost,
+            "p50_ms": _pct(lat, 50),
+            "p99_ms": _pct(lat, 99),
+            "max_ms": round(lat[-1], 2) if lat else None,
+            "completion_ms": _r(self.completion_ms),
+            "cpu_ms_per_op": _r(self.cpu_ms_per_op, 3),
+            **{k: _r(v) if isinstance(v, float) else v for k, v in self.extra.items()},
+            "error": self.error,
+        }
+
+
+def _r(v: float | None, digits: int = 2) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def _pct(sorted_values: list[float], p: float) -> float | None:
+    if not sorted_values:
+        return None
+    i = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
+    return round(sorted_values[i], 2)
+
+
+# Process metrics ----------------------------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    if not pids:
+        return None
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def rss_kib(pids: list[int]) -> int | None:
+    if not pids:
+        return None
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            return None
+    return total
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+# Targets ------------------------------------------------------------------------------------
+
+
+class Target:
+    """Something that speaks the protocol: Anteroom (REST + sockets) or a bare relay."""
+
+    name: str
+    ws_bases: list[str]  # ws://host:port, one per server process
+    pids: list[int]
+    origin: str
+
+    async def room(self, *, size_hint: int) -> str:
+        raise NotImplementedError
+
+    async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
+        raise NotImplementedError
+
+    def url(self, i: int, room: str) -> str:
+        return f"{self.ws_bases[i % len(self.ws_bases)]}/ws/rooms/{room}/"
+
+    def close(self) -> None:
+        pass
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    return sock
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, path: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early ({proc.returncode}); see its log")
+        try:
+            if path:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                    return
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"server on port {port} not up after {timeout:.0f}s")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class Rest:
+    """A tiny JSON client for the REST API (stdlib only)."""
+
+    def __init__(self, base: str, api_key: str) -> None:
+        self.base, self.api_key = base.rstrip("/"), api_key
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"{self.base}/api/v1{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"},
+        )
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                if exc.code in (429, 503) and attempt < 4:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise RuntimeError(
+                    f"{method} {path}: HTTP {exc.code} {exc.read()[:200]!r}"
+                ) from exc
+        raise RuntimeError("unreachable")
+
+
+class Anteroom(Target):
+    def __init__(
+        self,
+        name: str,
+        http_bases: list[str],
+        api_key: str,
+        pids: list[int],
+        procs: list[subprocess.Popen[bytes]] | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.http_bases = http_bases
+        self.ws_bases = [b.replace("http", "ws", 1) for b in http_bases]
+        self.origin = http_bases[0]
+        self.rest = Rest(http_bases[0], api_key)
+        self.pids = pids
+        self.procs = procs or []
+        self._cleanup = cleanup
+
+    async def room(self, *, size_hint: int) -> str:
+        name = f"lt-{secrets.token_hex(5)}"
+        await asyncio.to_thread(
+            self.rest.call,
+            "POST",
+            "/rooms",
+            {
+                "name": name,
+                "privacy": "private",
+                "properties": {"enable_knocking": True, "max_active_talkers": 50},
+            },
+        )
+        return name
+
+    async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
+        sem = asyncio.Semaphore(8)
+
+        async def one(spec: dict[str, Any]) -> str:
+            async with sem:
+                body = {"properties": {"room_name": room, **spec}}
+                out = await asyncio.to_thread(self.rest.call, "POST", "/meeting-tokens", body)
+                return str(out["token"])
+
+        return list(await asyncio.gather(*(one(s) for s in specs)))
+
+    def close(self) -> None:
+        _stop(self.procs)
+        if self._cleanup:
+            self._cleanup()
+
+
+def start_anteroom(
+    *,
+    processes: int,
+    database_url: str | None,
+    redis_url: str | None,
+    log_dir: Path,
+    python: str = sys.executable,
+) -> Anteroom:
+    """Start ``processes`` Daphne processes of this checkout on free loopback ports."""
+    tmp = Path(tempfile.mkdtemp(prefix="anteroom-loadtest-"))
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url or f"sqlite:///{tmp / 'loadtest.sqlite3'}",
+        "ANTEROOM_SIGNING_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "ANTEROOM_CHANNEL_PREFIX": f"lt{secrets.token_hex(4)}",
+        "ANTEROOM_RUN_SWEEPER": "1",
+        # One client address opens thousands of sockets and knocks: lift the per-address caps.
+        "ANTEROOM_MAX_SOCKETS_PER_ADDRESS": "1000000",
+        "ANTEROOM_MAX_SOCKETS_PER_TOKEN": "1000000",
+        "ANTEROOM_ADDRESS_KNOCK_LIMIT": "1000000/300",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "0",
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    elif processes > 1:
+        raise ValueError("--processes 2 needs --redis-url (the in-memory layer is per process)")
+    manage = [python, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT, timeout=300)
+    out = subprocess.run(
+        [*manage, "create_api_key", f"loadtest-{secrets.token_hex(4)}"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    api_key = out.strip().splitlines()[-1]
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    try:
+        for i in range(processes):
+            sock = _free_socket()
+            port = sock.getsockname()[1]
+            with open(log_dir / f"daphne-{processes}p-{i}.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [python, "-m", "daphne", "--fd", str(sock.fileno()), "config.asgi:application"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=[sock.fileno()],
+                )
+            sock.close()
+            procs.append(proc)
+            _wait_port(port, proc, 60, "/healthz")
+            bases.append(f"http://127.0.0.1:{port}")
+    except Exception:
+        _stop(procs)
+        raise
+    layer = "redis" if redis_url else "memory"
+    db = "pg" if database_url and database_url.startswith("postgres") else "sqlite"
+    return Anteroom(
+        f"anteroom-{processes}p-{db}-{layer}",
+        bases,
+        api_key,
+        [p.pid for p in procs],
+        procs,
+        cleanup=lambda: shutil.rmtree(tmp, ignore_errors=True),
+    )
+
+
+class RelayTarget(Target):
+    def __init__(self, name: str, ws_bases: list[str], key: str, procs: list[Any]) -> None:
+        self.name = name
+        self.ws_bases = ws_bases
+        self.origin = "http://127.0.0.1"
+        self.key = key
+        self.procs = procs
+        self.pids = [p.pid for p in procs]
+
+    async def room(self, *, size_hint: int) -> str:
+        return f"lt-{secrets.token_hex(5)}"
+
+    async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
+        import jwt  # the baseline signs its own tokens; Anteroom's come from its REST API
+
+        out = []
+        now = int(time.time())
+        for spec in specs:
+            payload: dict[str, Any] = {
+                "aud": "anteroom",
+                "exp": now + 3600,
+                "iat": now,
+                "jti": secrets.token_urlsafe(16),
+                "room": room,
+            }
+            if spec.get("user_id"):
+                payload["sub"] = spec["user_id"]
+            if spec.get("user_name"):
+                payload["name"] = spec["user_name"]
+            if spec.get("is_owner"):
+                payload["owner"] = True
+            if spec.get("join_policy"):
+                payload["joinPolicy"] = spec["join_policy"]
+            out.append(jwt.encode(payload, self.key, algorithm="HS256"))
+        return out
+
+    def close(self) -> None:
+        _stop(self.procs)
+
+
+def start_relay(*, processes: int, redis_url: str | None, log_dir: Path) -> RelayTarget:
+    key = secrets.token_urlsafe(48)
+    prefix = f"relay{secrets.token_hex(4)}"
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    try:
+        for i in range(processes):
+            sock = _free_socket()
+            port = sock.getsockname()[1]
+            cmd = [sys.executable, "-m", "lobby.loadtest.relay", "--fd", str(sock.fileno())]
+            cmd += ["--key", key, "--prefix", prefix]
+            if redis_url:
+                cmd += ["--redis", redis_url]
+            with open(log_dir / f"relay-{processes}p-{i}.log", "ab") as log:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=[sock.fileno()],
+                )
+            sock.close()
+            procs.append(proc)
+            _wait_port(port, proc, 30, "")
+            bases.append(f"ws://127.0.0.1:{port}")
+    except Exception:
+        _stop(procs)
+        raise
+    name = f"relay-{processes}p-redis" if redis_url else "relay-1p-memory"
+    return RelayTarget(name, bases, key, procs)
+
+
+# Client sockets -----------------------------------------------------------------------------
+
+
+class Sock:
+    """One client socket; frames are handed to ``on_frame(sock, frame, t)`` as they arrive."""
+
+    def __init__(self, target: Target, url: str, tag: Any = None) -> None:
+        self.target, self.url, self.tag = target, url, tag
+        self.ws: ClientConnection | None = None
+        self.on_frame: Callable[[Sock, dict[str, Any], float], None] | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
+
+    async def open(self, *, read: bool = True, timeout: float = 20) -> Sock:
+        self.ws = await connect(
+            self.url,
+            origin=self.target.origin,  # type: ignore[arg-type]
+            compression=None,
+            open_timeout=timeout,
+            max_size=2**24,
+            ping_interval=None,
+            close_timeout=2,
+        )
+        if read:
+            self.reader = asyncio.ensure_future(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        with contextlib.suppress(websockets.ConnectionClosed, asyncio.CancelledError):
+            async for text in self.ws:
+                t = time.perf_counter()
+                frame = json.loads(text)
+                if self.on_frame is not None:
+                    self.on_frame(self, frame, t)
+                for w in list(self.waiters):
+                    pred, fut = w
+                    if not fut.done() and pred(frame):
+                        fut.set_result(frame)
+                        self.waiters.remove(w)
+
+    async def send(self, **msg: Any) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(msg, separators=(",", ":")))
+
+    async def wait(self, pred: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiters.append((pred, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+    async def request(self, timeout: float = 30, **msg: Any) -> dict[str, Any]:
+        rid = uuid.uuid4().hex[:12]
+        waiting = asyncio.ensure_future(
+            self.wait(lambda f: f.get("type") == "ack" and f.get("rid") == rid, timeout)
+        )
+        await self.send(rid=rid, **msg)
+        ack = await waiting
+        if not ack.get("ok"):
+            raise RuntimeError(f"{msg.get('type')} failed: {ack.get('error')}")
+        return ack
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 3)
+
+
+async def open_many(
+    target: Target, urls: list[str], *, concurrency: int = 100, read: bool = True
+) -> list[Sock]:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, url: str) -> Sock:
+        async with sem:
+            for attempt in range(3):
+                try:
+                    return await Sock(target, url, tag=i).open(read=read)
+                except (OSError, websockets.InvalidHandshake, TimeoutError):
+                    if attempt == 2:
+                        raise
+                    await asyncio.sleep(0.5)
+            raise RuntimeError("unreachable")
+
+    return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(urls))))
+
+
+async def close_all(socks: list[Sock]) -> None:
+    for i in range(0, len(socks), 500):
+        await asyncio.gather(*(s.close() for s in socks[i : i + 500]))
+
+
+async def moderator(target: Target, room: str, *, url_index: int = -1) -> Sock:
+    (tok,) = await target.tokens(
+        room, [{"is_owner": True, "user_id": f"mod-{room}", "user_name": "Moderator"}]
+    )
+    idx = url_index % len(target.ws_bases)
+    mod = await Sock(target, target.url(idx, room)).open()
+    await mod.request(type="join", token=tok)
+    return mod
+
+
+async def knocking_guests(
+    target: Target, room: str, n: int, tag: str
+) -> tuple[list[Sock], list[str]]:
+    specs = [
+        {"user_id": f"{tag}{i}", "user_name": f"{tag}{i}", "join_policy": {"mode": "ask"}}
+        for i in range(n)
+    ]
+    toks = await target.tokens(room, specs)
+    socks = await open_many(target, [target.url(i, room) for i in range(n)])
+    return socks, toks
+
+
+# Scenarios ----------------------------------------------------------------------------------
+
+
+Scenario = Callable[[Target, Sizes, float], Awaitable[Result]]
+
+
+def _cpu_per_op(before: float | None, after: float | None, ops: int) -> float | None:
+    if before is None or after is None or ops <= 0:
+        return None
+    return (after - before) * 1000 / ops
+
+
+async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -> Result:
+    name = "storm" if storm else "knock"
+    n = sizes.storm_guests if storm else sizes.knock_guests
+    res = Result(name, target.name, ops=n)
+    room = await target.room(size_hint=n)
+    mod = await moderator(target, room)
+    guests, toks = await knocking_guests(target, room, n, "g")
+    arrived: dict[str, float] = {}
+    all_in = asyncio.Event()
+
+    def on_mod(_: Sock, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "entry-requested":
+            arrived.setdefault(frame["request"]["name"], t)
+            if len(arrived) >= n:
+                all_in.set()
+
+    mod.on_frame = on_mod
+    cpu0 = cpu_seconds(target.pids)
+    t0 = time.perf_counter() + 0.2
+    interval = 0 if storm else 1 / sizes.knock_rate
+    scheduled = [t0 + i * interval for i in range(n)]
+
+    async def send(i: int) -> None:
+        delay = scheduled[i] - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await guests[i].send(type="join", token=toks[i])
+
+    if storm:
+        # All sends issued back to back at t0 (as fast as one client can write them).
+        await asyncio.sleep(max(0, t0 - time.perf_counter()))
+        for i in range(n):
+            await guests[i].send(type="join", token=toks[i])
+    else:
+        await asyncio.gather(*(send(i) for i in range(n)))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), timeout)
+    cpu1 = cpu_seconds(target.pids)
+    for i in range(n):
+        t = arrived.get(f"g{i}")
+        if t is not None:
+            res.latencies_ms.append((t - scheduled[i]) * 1000)
+    res.lost = n - len(res.latencies_ms)
+    if arrived:
+        res.completion_ms = (max(arrived.values()) - t0) * 1000
+    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, n)
+    await close_all([mod, *guests])
+    return res
+
+
+async def scenario_knock(target: Target, sizes: Sizes, timeout: float) -> Result:
+    return await _knock(target, sizes, timeout, storm=False)
+
+
+async def scenario_storm(target: Target, sizes: Sizes, timeout: float) -> Result:
+    return await _knock(target, sizes, timeout, storm=True)
+
+
+async def scenario_admit_all(target: Target, sizes: Sizes, timeout: float) -> Result:
+    n = sizes.admit_guests
+    res = Result("admit_all", target.name, ops=n)
+    room = await target.room(size_hint=n)
+    mod = await moderator(target, room)
+    guests, toks = await knocking_guests(target, room, n, "a")
+    sem = asyncio.Semaphore(50)
+
+    async def knock(i: int) -> None:
+        async with sem:
+            await guests[i].request(type="join", token=toks[i], timeout=timeout)
+
+    await asyncio.wait_for(asyncio.gather(*(knock(i) for i in range(n))), timeout)
+    await asyncio.sleep(1.0)  # let the moderator's entry-requested frames drain
+    joined: dict[int, float] = {}
+    done = asyncio.Event()
+
+    def on_guest(s: Sock, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "joined":
+            joined.setdefault(s.tag, t)
+            if len(joined) >= n:
+                done.set()
+
+    for g in guests:
+        g.on_frame = on_guest
+    cpu0 = cpu_seconds(target.pids)
+    t0 = time.perf_counter()
+    ack = await mod.request(type="admit-all", timeout=timeout)
+    res.extra["ack_ms"] = (time.perf_counter() - t0) * 1000
+    res.extra["admitted"] = ack["data"].get("count")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout)
+    cpu1 = cpu_seconds(target.pids)
+    res.latencies_ms = [(t - t0) * 1000 for t in joined.values()]
+    res.lost = n - len(joined)
+    if joined:
+        res.completion_ms = (max(joined.values()) - t0) * 1000
+    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, n)
+    await close_all([mod, *guests])
+    return res
+
+
+async def scenario_invite(target: Target, sizes: Sizes, timeout: float) -> Result:
+    n, rooms = sizes.invite_participants, sizes.invite_rooms
+    capacity = max(2, -(-n // rooms))
+    res = Result("invite", target.name, ops=n)
+    room = await target.room(size_hint=n)
+    mod = await moderator(target, room)
+    specs = [{"user_id": f"p{i}", "user_name": f"p{i}"} for i in range(n)]
+    toks = await target.tokens(room, specs)
+    people = await open_many(target, [target.url(i, room) for i in range(n)])
+    sem = asyncio.Semaphore(20)
+
+    async def join(i: int) -> None:
+        async with sem:
+            await people[i].request(type="join", token=toks[i], timeout=timeout)
+
+    await asyncio.wait_for(asyncio.gather(*(join(i) for i in range(n))), timeout)
+    await asyncio.sleep(1.0)  # let participant-joined fan-out drain
+    got: dict[int, float] = {}
+    done = asyncio.Event()
+
+    def on_p(s: Sock, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "breakout-invitation":
+            got.setdefault(s.tag, t)
+            if len(got) >= n:
+                done.set()
+
+    for p in people:
+        p.on_frame = on_p
+    cpu0 = cpu_seconds(target.pids)
+    t0 = time.perf_counter()
+    ack = await mod.request(
+        type="breakout-create-and-invite",
+        participants=capacity,
+        max_rooms=rooms,
+        audio=True,
+        video=True,
+        canvas=False,
+        share=False,
+        timeout=timeout,
+    )
+    res.extra["ack_ms"] = (time.perf_counter() - t0) * 1000
+    assigned = sum(len(v) for v in (ack["data"].get("assignments") or {}).values())
+    res.extra["assigned"] = assigned
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout)
+    cpu1 = cpu_seconds(target.pids)
+    res.latencies_ms = [(t - t0) * 1000 for t in got.values()]
+    res.ops = assigned
+    res.lost = assigned - len(got)
+    if got:
+        res.completion_ms = (max(got.values()) - t0) * 1000
+    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, assigned))
+    await close_all([mod, *people])
+    return res
+
+
+async def scenario_connects(target: Target, sizes: Sizes, timeout: float) -> Result:
+    n, conc = sizes.connects, sizes.connect_concurrency
+    res = Result("connects", target.name, ops=n)
+    room = await target.room(size_hint=0)
+    toks = await target.tokens(room, [{"user_name": "c"} for _ in range(conc)])
+    lat: list[float] = []
+    failed = 0
+    counter = iter(range(n))
+
+    async def worker(w: int) -> None:
+        nonlocal failed
+        for i in counter:
+            t = time.perf_counter()
+            s = Sock(target, target.url(i, room))
+            try:
+                await s.open(read=False, timeout=10)
+                assert s.ws is not None
+                await s.send(type="preauth", token=toks[w])
+                frame = json.loads(await asyncio.wait_for(s.ws.recv(), 10))
+                if frame.get("type") != "access-state":
+                    raise RuntimeError(str(frame))
+                lat.append((time.perf_counter() - t) * 1000)
+            except Exception:
+                failed += 1
+            finally:
+                await s.close()
+
+    cpu0 = cpu_seconds(target.pids)
+    t0 = time.perf_counter()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(worker(w) for w in range(conc))), timeout)
+    elapsed = time.perf_counter() - t0
+    cpu1 = cpu_seconds(target.pids)
+    res.latencies_ms = lat
+    res.lost = n - len(lat)
+    res.completion_ms = elapsed * 1000
+    res.extra["per_s"] = len(lat) / elapsed
+    res.extra["per_s_per_process"] = len(lat) / elapsed / max(1, len(target.ws_bases))
+    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, len(lat)))
+    return res
+
+
+async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
+    """N waiting guests (token-less knocks into private rooms of ``idle_room_size``)."""
+    n, size = sizes.idle_sockets, sizes.idle_room_size
+    res = Result("idle", target.name, ops=n)
+    res.extra["fd_limit"] = raise_fd_limit()
+    rooms = [await target.room(size_hint=size) for _ in range(-(-n // size))]
+    await asyncio.sleep(1.0)
+    rss0 = rss_kib(target.pids)
+    cpu0 = cpu_seconds(target.pids)
+    t0 = time.perf_counter()
+    socks: list[Sock] = []
+    waiting = 0
+    deadline = time.monotonic() + timeout
+    sem = asyncio.Semaphore(100)
+
+    async def one(i: int) -> Sock | None:
+        nonlocal waiting
+        async with sem:
+            if time.monotonic() > deadline:
+                return None
+            room = rooms[i // size]
+            try:
+                s = await Sock(target, target.url(i, room), tag=i).open(read=True, timeout=20)
+                await s.request(type="join", name=f"idle{i}", timeout=20)
+            except Exception:
+                return None
+            waiting += 1
+            return s
+
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    socks = [s for s in results if s is not None]
+    ramp = time.perf_counter() - t0
+    await asyncio.sleep(3.0)  # let queue-position fan-out settle before reading memory
+    rss1 = rss_kib(target.pids)
+    cpu1 = cpu_seconds(target.pids)
+    res.lost = n - waiting
+    res.completion_ms = ramp * 1000
+    if rss0 is not None and rss1 is not None and waiting:
+        res.extra["rss_mib"] = rss1 / 1024
+        res.extra["kib_per_socket"] = (rss1 - rss0) / waiting
+    res.extra["knocks_per_s"] = waiting / ramp if ramp else None
+    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, waiting))
+    await close_all(socks)
+    return res
+
+
+SCENARIO_FUNCS: dict[str, Scenario] = {
+    "knock": scenario_knock,
+    "storm": scenario_storm,
+    "admit_all": scenario_admit_all,
+    "invite": scenario_invite,
+    "connects": scenario_connects,
+    "idle": scenario_idle,
+}
+
+
+async def run_scenarios(
+    target: Target,
+    names: list[str],
+    sizes: Sizes,
+    *,
+    timeout: float,
+    log: Callable[[str], None],
+) -> list[Result]:
+    out = []
+    for name in names:
+        log(f"  {target.name}: {name} ...")
+        t = time.perf_counter()
+        try:
+            r = await asyncio.wait_for(SCENARIO_FUNCS[name](target, sizes, timeout), timeout * 3)
+        except Exception as exc:  # a failed scenario is reported, never hangs the run
+            r = Result(name, target.name, error=f"{type(exc).__name__}: {exc}"[:300])
+        log(f"    done in {time.perf_counter() - t:.1f}s: {r.summary()}")
+        out.append(r)
+        await asyncio.sleep(0.5)
+    return out
+
+
+# Report -------------------------------------------------------------------------------------
+
+
+def _baseline_for(by_target: dict[str, dict[str, Any]]) -> tuple[str | None, str | None]:
+    single = next((t for t in by_target if t.startswith("relay-1p")), None)
+    redis = next((t for t in by_target if t.startswith("relay-") and t.endswith("-redis")), None)
+    return single, redis
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each Anteroom row gets its ratio to the bare relays measured in the same run."""
+    by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_scenario.setdefault(row["scenario"], {})[row["target"]] = row
+    for scenario, by_target in by_scenario.items():
+        single, redis = _baseline_for(by_target)
+        for name, row in by_target.items():
+            if name.startswith("relay-"):
+                continue
+            metric = "kib_per_socket" if scenario == "idle" else "p50_ms"
+            if scenario == "connects":
+                metric = "per_s"
+            for label, base in (("x_relay_1p", single), ("x_relay_redis", redis)):
+                b = by_target.get(base or "", {}).get(metric)
+                v = row.get(metric)
+                if b and v:
+                    ratio = (b / v) if scenario == "connects" else (v / b)
+                    row[label] = round(ratio, 2)
+                else:
+                    row[label] = None
+            cb = by_target.get(redis or single or "", {}).get("cpu_ms_per_op")
+            row["x_cpu"] = (
+                round(row["cpu_ms_per_op"] / cb, 2) if cb and row["cpu_ms_per_op"] else None
+            )
+
+
+COLUMNS = [
+    ("scenario", "scenario", 9),
+    ("target", "target", 26),
+    ("ops", "ops", 6),
+    ("lost", "lost", 4),
+    ("p50_ms", "p50 ms", 8),
+    ("p99_ms", "p99 ms", 8),
+    ("max_ms", "max ms", 8),
+    ("completion_ms", "done ms", 9),
+    ("cpu_ms_per_op", "cpu ms/op", 9),
+    ("extra", "extra", 22),
+    ("x_relay_1p", "x relay1", 8),
+    ("x_relay_redis", "x relayR", 8),
+    ("x_cpu", "x cpu", 6),
+]
+
+
+def _extra(row: dict[str, Any]) -> str:
+    if row.get("error"):
+        return "ERROR " + str(row["error"])[:60]
+    if row["scenario"] == "idle":
+        return f"{row.get('kib_per_socket')} KiB/sock"
+    if row["scenario"] == "connects":
+        return f"{row.get('per_s')}/s ({row.get('per_s_per_process')}/proc)"
+    if "ack_ms" in row:
+        return f"ack {row['ack_ms']} ms"
+    return ""
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [" ".join(h.rjust(w) if i > 1 else h.ljust(w) for i, (_, h, w) in enumerate(COLUMNS))]
+    for row in rows:
+        cells = []
+        for i, (key, _, w) in enumerate(COLUMNS):
+            v = _extra(row) if key == "extra" else row.get(key)
+            s = "-" if v is None else str(v)
+            cells.append(s.rjust(w) if i > 1 and key != "extra" else s.ljust(w))
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def plot(results: list[Result], path: str) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: pip install 'anteroom[bench]' to draw --plot"
+    names = [n for n in SCENARIOS if n != "idle" and any(r.scenario == n for r in results)]
+    fig, axes = plt.subplots(len(names), 1, figsize=(10, 3 * max(1, len(names))), squeeze=False)
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        for r in results:
+            if r.scenario == name and r.latencies_ms:
+                xs = sorted(r.latencies_ms)
+                ys = [(i + 1) / len(xs) for i in range(len(xs))]
+                ax.plot(xs, ys, label=r.target)
+        ax.set_title(f"{name}: latency distribution (CDF)")
+        ax.set_xlabel("ms")
+        ax.set_xscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    return f"plot written to {path}"
