@@ -369,3 +369,51 @@ async def test_a_late_moderator_gets_every_pending_request_replayed(clients):
     await member.expect("joined")
     assert await member.nothing(0.3)
     assert "entry-requested" not in {f["type"] for f in member.seen}
+
+
+# Knock limits over the socket ------------------------------------------------------------------
+
+
+def _cookie(browser: str) -> list[tuple[bytes, bytes]]:
+    from django.core import signing
+
+    from lobby.consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
+
+    value = signing.dumps(browser, salt=GUEST_COOKIE_SALT)
+    return [(b"cookie", f"{GUEST_COOKIE}={value}".encode())]
+
+
+async def test_three_knocks_per_browser_cookie(clients):
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    for n in range(3):
+        g = await clients(headers=_cookie("browser-1"), client=(f"10.2.0.{n}", 4000))
+        await g.send(type="join", name=f"try {n}")
+        await g.expect("waiting")
+        await g.request("cancel", rid="c")
+    # The same browser from yet another address is refused...
+    g = await clients(headers=_cookie("browser-1"), client=("10.2.0.99", 4000))
+    await g.send(type="join", name="again")
+    assert (await g.expect("error"))["error"]["code"] == "ENTRY_RATE_LIMITED"
+    assert await closed_with(g) == 4429
+    # ...while another browser, and a cookie whose signature is forged, are still let knock.
+    other = await clients(headers=_cookie("browser-2"), client=("10.2.0.99", 4000))
+    await other.send(type="join", name="other")
+    await other.expect("waiting")
+    forged = [(b"cookie", b"anteroom_guest=browser-1")]
+    f = await clients(headers=forged, client=("10.2.0.98", 4000))
+    await f.send(type="join", name="forged")
+    await f.expect("waiting")
+    assert await count(EntryRequest) == 5
+
+
+async def test_thirty_browsers_behind_one_address_then_the_raid_stops(clients):
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    for n in range(30):
+        g = await clients(headers=_cookie(f"b{n}"), client=("203.0.113.5", 5000 + n))
+        await g.send(type="join", name=f"Patient {n}")
+        await g.expect("waiting")
+    late = await clients(headers=_cookie("b-late"), client=("203.0.113.5", 6000))
+    await late.send(type="join", name="One too many")
+    assert (await late.expect("error"))["error"]["code"] == "ENTRY_RATE_LIMITED"
+    assert await closed_with(late) == 4429
+    assert await count(EntryRequest, status="pending") == 30
