@@ -417,3 +417,55 @@ async def test_thirty_browsers_behind_one_address_then_the_raid_stops(clients):
     assert (await late.expect("error"))["error"]["code"] == "ENTRY_RATE_LIMITED"
     assert await closed_with(late) == 4429
     assert await count(EntryRequest, status="pending") == 30
+
+
+async def latest_position(c: Any) -> tuple[int, int]:
+    """The last queue-position the guest holds once things settle."""
+    while not await c.nothing(0.3):
+        c.unread.append(await c.recv())
+    positions = [f for f in c.unread if f["type"] == "queue-position"]
+    c.unread = [f for f in c.unread if f["type"] != "queue-position"]
+    assert positions, [f["type"] for f in c.seen]
+    return positions[-1]["position"], positions[-1]["waiting"]
+
+
+async def test_queue_positions_move_up_as_the_queue_moves(clients):
+    host, first, w1 = await _host_and_guest(clients)
+    second = await clients(client=("10.0.0.6", 4000))
+    await second.send(type="join", name="Sam")
+    await second.expect("waiting")
+    third = await clients(client=("10.0.0.7", 4000))
+    await third.send(type="join", name="Kim")
+    await third.expect("waiting")
+    assert await latest_position(first) == (1, 3)
+    assert await latest_position(second) == (2, 3)
+    assert await latest_position(third) == (3, 3)
+    # The first is admitted: everyone behind moves up one.
+    await host.request("admit", rid="a", request_id=w1["request"]["id"])
+    await first.expect("joined")
+    assert await latest_position(second) == (1, 2)
+    assert await latest_position(third) == (2, 2)
+    # The one in front cancels: the last is next.
+    await second.request("cancel", rid="c")
+    assert await latest_position(third) == (1, 1)
+    # An admitted guest hears no more about the queue.
+    while not await first.nothing(0.2):
+        await first.recv()
+    kinds = [f["type"] for f in first.seen]
+    assert "queue-position" not in kinds[kinds.index("joined") :]
+
+
+async def test_leaving_is_told_to_the_room(clients):
+    await aroom(name="clinic")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    member = await clients()
+    await member.request("join", token=await atoken(sub="m1", name="Member"))
+    await host.expect("participant-joined")
+    ack = await member.request("leave", rid="bye")
+    assert ack["ok"] is True
+    assert await closed_with(member) == 1000
+    left = await host.expect("participant-left")
+    assert left["participant"]["participant_id"] == "m1"
+    assert left["participant"]["status"] == "left"
+    assert await count(Participant, status="left") == 1
