@@ -1,0 +1,89 @@
+"""The Django admin goes through the services: its decisions reach live clients like any other."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client as HttpClient
+
+from lobby import events, services, tokens
+from lobby.errors import TokenRevoked
+from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant
+from tests.conftest import make_room, make_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def staff() -> HttpClient:
+    user = get_user_model().objects.create_user(
+        "alice", password="correct horse battery staple", is_staff=True, is_superuser=True
+    )
+    client = HttpClient()
+    client.force_login(user)
+    return client
+
+
+def _knock(name: str, browser: str) -> EntryRequest:
+    plan = services.join_plan(room_name="clinic", token=None, name=name)
+    conn = services.Connection(server_id="s", connection_id=browser, browser_key=browser)
+    return services.entry_request_knock(plan=plan, conn=conn).request
+
+
+def test_admin_admit_and_deny_actions_reach_live_clients(staff, sent):
+    room = make_room("clinic", privacy="private", enable_knocking=True)
+    a = _knock("A", "a")
+    b = _knock("B", "b")
+    sent.items.clear()
+    url = "/admin/lobby/entryrequest/"
+    resp = staff.post(url, {"action": "admitted_selected", "_selected_action": [str(a.pk)]})
+    assert resp.status_code == 302
+    resp = staff.post(url, {"action": "denied_selected", "_selected_action": [str(b.pk)]})
+    assert resp.status_code == 302
+    assert sent.frames(events.mods_group(room.pk)) == [
+        {
+            "type": "entry-resolved",
+            "request_id": str(a.pk),
+            "outcome": "admitted",
+            "by": "staff:alice",
+        },
+        {
+            "type": "entry-resolved",
+            "request_id": str(b.pk),
+            "outcome": "denied",
+            "by": "staff:alice",
+        },
+    ]
+    assert sent.to(events.request_group(a.pk))[0]["frames"][0]["type"] == "joined"
+    assert sent.to(events.request_group(b.pk))[0]["close_code"] == 4403
+    assert Participant.objects.filter(name="A").exists()
+    # Acting again on decided rows changes nothing and sends nothing.
+    sent.items.clear()
+    staff.post(url, {"action": "denied_selected", "_selected_action": [str(a.pk)]})
+    assert EntryRequest.objects.get(pk=a.pk).status == "admitted"
+    assert sent.items == []
+
+
+def test_admin_revoke_action(staff):
+    make_room("clinic")
+    token = make_token(sub="pat")
+    jti = tokens.verify_token(token).jti
+    resp = staff.post("/admin/lobby/meetingtoken/", {"action": "revoke", "_selected_action": [jti]})
+    assert resp.status_code == 302
+    assert MeetingToken.objects.get(jti=jti).revoked_at is not None
+    with pytest.raises(TokenRevoked):
+        tokens.verify_token(token)
+
+
+def test_admin_creates_an_api_key_shown_once(staff):
+    resp = staff.post("/admin/lobby/apikey/add/", {"name": "from-admin"}, follow=True)
+    assert resp.status_code == 200
+    shown = re.search(r"ak_[0-9a-f]+\.[A-Za-z0-9_-]+", resp.content.decode())
+    assert shown is not None
+    key = shown.group(0)
+    row = ApiKey.objects.get(name="from-admin")
+    assert row.key_hash == services.hash_secret(key)
+    api = HttpClient(headers={"authorization": f"Bearer {key}"})
+    assert api.get("/api/v1/rooms").status_code == 200
