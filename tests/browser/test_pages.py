@@ -391,3 +391,28 @@ async def test_pages_send_a_content_security_policy(
         assert "unsafe-inline" not in csp
     await expect(page.get_by_role("heading", name=re.compile("There is no room"))).to_be_visible()
     await shot(page, "guest-no-such-room")
+
+
+async def test_reload_keeps_the_place_in_line(new_page: NewPage, server: Server, room_name: str):
+    await call(server.room, room_name)
+    owner = await open_dashboard(
+        new_page, server, room_name, await call(server.owner_token, room_name)
+    )
+    first = await open_guest(new_page, server, room_name)
+    await knock(first, "Ray First")
+    guest = await open_guest(new_page, server, room_name)
+    await knock(guest, "Ray Load")
+    await expect(guest.locator("#waiting-status")).to_contain_text("number 2 in line")
+    before = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests")
+
+    # A reload is not a Cancel: the page resumes the same knock (resume key in sessionStorage).
+    await guest.reload()
+    await expect(guest.locator("html")).to_have_attribute("data-state", "waiting")
+    await expect(guest.locator("#waiting-status")).to_contain_text("number 2 in line")
+    after = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests")
+    assert [r["id"] for r in after["data"]] == [r["id"] for r in before["data"]]
+    await expect(owner.locator("#waiting-list li")).to_have_count(2)
+
+    await owner.get_by_role("button", name="Admit Ray Load").click()
+    await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+    await expect(first.locator("#waiting-status")).to_contain_text("next in line")
