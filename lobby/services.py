@@ -612,7 +612,24 @@ def _finish(
 def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Participant]:
     """Create (or replace) the presences of admitted guests; emit their events."""
     participants = []
+    replaced: set[str] = set()
     for r in admitted:
+        if (
+            Participant.objects.filter(room=room, participant_id=r.participant_id)
+            .exclude(status=Participant.Status.LEFT)
+            .exclude(connection_id=r.connection_id)
+            .exists()
+        ):
+            # The same id is present from another socket (a second tab knocked with the same
+            # token): as with a direct rejoin, this presence replaces it and the old socket closes.
+            replaced.add(r.participant_id)
+            events.send_on_commit(
+                events.participant_group(room.pk, r.participant_id),
+                events.error_frame("REPLACED", "You joined from another connection."),
+                action="close",
+                close_code=4409,
+                except_connection=r.connection_id,
+            )
         p, _ = Participant.objects.update_or_create(
             room=room,
             participant_id=r.participant_id,
@@ -658,13 +675,12 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             )
         )
     for p in participants:
+        kind = "participant-updated" if p.participant_id in replaced else "participant-joined"
         batch.append(
             (
                 events.members_group(room.pk),
                 {
-                    "frames": [
-                        {"type": "participant-joined", "participant": events.participant_payload(p)}
-                    ],
+                    "frames": [{"type": kind, "participant": events.participant_payload(p)}],
                     "action": "",
                 },
             )

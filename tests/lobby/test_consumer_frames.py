@@ -469,3 +469,35 @@ async def test_leaving_is_told_to_the_room(clients):
     assert left["participant"]["participant_id"] == "m1"
     assert left["participant"]["status"] == "left"
     assert await count(Participant, status="left") == 1
+
+
+async def test_admitting_the_same_id_again_replaces_the_first_presence(clients):
+    """A panelist (ask token with a sub) is admitted, then knocks again from a second tab and is
+    admitted again: one presence, the first tab is closed as replaced, like a direct rejoin."""
+    await aroom(name="clinic")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    await host.expect("joined")
+    token = await atoken(sub="panel", name="Panel", join_policy={"mode": "ask"})
+    first = await clients()
+    await first.send(type="join", token=token)
+    w1 = await first.expect("waiting")
+    await host.request("admit", rid="a1", request_id=w1["request"]["id"])
+    await first.expect("joined")
+    assert (await host.expect("participant-joined"))["participant"]["participant_id"] == "panel"
+    second = await clients()
+    await second.send(type="join", token=token)
+    w2 = await second.expect("waiting")
+    await host.request("admit", rid="a2", request_id=w2["request"]["id"])
+    await second.expect("joined")
+    assert (await first.expect("error"))["error"]["code"] == "REPLACED"
+    assert await closed_with(first) == 4409
+    upd = await host.expect("participant-updated")
+    assert upd["participant"]["participant_id"] == "panel"
+    assert await count(Participant, participant_id="panel") == 1
+    while not await host.nothing(0.3):
+        await host.recv()
+    assert [f["type"] for f in host.seen].count("participant-joined") == 1
+    # The second tab is the live presence.
+    await host.request("room-pause", rid="p")
+    assert (await second.expect("room-updated"))["room"]["paused"] is True
