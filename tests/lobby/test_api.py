@@ -14,7 +14,7 @@ from lobby import events, services, tokens
 from lobby.auth import api_key_create
 from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant, Room
 from tests.conftest import make_room, make_token
-from tests.lobby.helpers import adb, aroom, atoken
+from tests.lobby.helpers import adb, aroom, atoken, closed_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -516,3 +516,20 @@ def test_readyz_says_which_part_is_down(monkeypatch):
     assert resp.status_code == 503
     assert resp.json()["checks"]["database"] != "ok"
     assert resp.json()["checks"]["channel_layer"] == "ok"
+
+
+async def test_deleting_a_room_disconnects_its_members_and_waiting_guests(clients):
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    _, key = await adb(api_key_create)(name="backend")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.9", 4000))
+    await guest.send(type="join", name="Pat")
+    await guest.expect("waiting")
+    resp = await adb(lambda: Api(key).delete("/rooms/clinic"))()
+    assert resp.status_code in (200, 204)
+    for c in (host, guest):
+        assert (await c.expect("error"))["error"]["code"] == "ROOM_NOT_FOUND"
+        assert await closed_with(c) == 4404
+    assert await adb(EntryRequest.objects.count)() == 0

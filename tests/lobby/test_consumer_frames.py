@@ -501,3 +501,36 @@ async def test_admitting_the_same_id_again_replaces_the_first_presence(clients):
     # The second tab is the live presence.
     await host.request("room-pause", rid="p")
     assert (await second.expect("room-updated"))["room"]["paused"] is True
+
+
+async def test_a_member_who_drops_and_resumes_within_grace_stays(clients, settings):
+    settings.ANTEROOM_DISCONNECT_GRACE = 15
+    await aroom(name="clinic")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    member = await clients()
+    await member.send(type="join", name="Walk-in")  # public room, no token
+    joined = await member.expect("joined")
+    pid = joined["participant"]["participant_id"]
+    await host.expect("participant-joined")
+    await member.close()
+    clock.advance(10)
+    await adb(services.sweep)()
+    back = await clients()
+    ack = await back.request("join", rid="r", resume=joined["resume"])
+    assert ack["data"] == {"participant_id": pid, "level": "full"}
+    again = await back.expect("joined")
+    assert again["participant"]["participant_id"] == pid
+    assert again["resume"] and again["resume"] != joined["resume"]
+    assert (await host.expect("participant-updated"))["participant"]["participant_id"] == pid
+    clock.advance(10)
+    await adb(services.sweep)()
+    while not await host.nothing(0.3):
+        await host.recv()
+    assert "participant-left" not in {f["type"] for f in host.seen}, host.seen
+    assert await count(Participant, participant_id=pid, status="active") == 1
+    # Without the resume key, after the grace period, the presence is gone.
+    await back.close()
+    clock.advance(16)
+    await adb(services.sweep)()
+    assert (await host.expect("participant-left"))["participant"]["participant_id"] == pid
