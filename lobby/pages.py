@@ -25,7 +25,13 @@ from django.views.decorators.http import require_http_methods
 from . import clock, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
-from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
+from .forms import (
+    BREAKOUT_ACTIONS,
+    DECIDE_ACTIONS,
+    DECIDE_ALL_ACTIONS,
+    ROOM_ACTIONS,
+    DashboardActionForm,
+)
 from .models import EntryRequest, Room
 from .tokens import verify_token
 
@@ -211,6 +217,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         if r.expires_at > now
     ]
     participants = selectors.participants_present(room=room)
+    breakout_rooms = selectors.breakouts_for(room=room, moderator=True)
     decided = [
         {
             "name": r.name,
@@ -234,6 +241,10 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "pending": pending,
         "participants": participants,
         "decided": decided,
+        "breakouts": breakout_rooms,
+        "invitable": [p for p in participants if p.role != "moderator"],
+        "max_per_room": room.max_active_talkers - 1,
+        "lecture": room.mode == Room.Mode.LECTURE,
         "config": config,
         "guest_url": config["guest_url"],
     }
@@ -266,12 +277,49 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
             outcome = DECIDE_ALL_ACTIONS[action]
             n = services.entry_requests_decide_all(room=room, actor=mod.actor, outcome=outcome)
             messages.success(request, f"{n} guest{'s' if n != 1 else ''} {outcome}.")
+        elif action in BREAKOUT_ACTIONS:
+            messages.success(request, _breakout_action(room, mod, action, form.cleaned_data))
         else:
             services.room_set_state(room=room, actor=mod.actor, **ROOM_ACTIONS[action])
             messages.success(request, _ROOM_ACTION_DONE[action])
     except AnteroomError as exc:
         messages.error(request, exc.message)
     return HttpResponseRedirect(_dashboard_url(room))
+
+
+def _breakout_action(room: Room, mod: Moderator, action: str, data: dict[str, Any]) -> str:
+    """The breakout panel's buttons: one breakout service call each; returns what happened."""
+    from breakouts import services as breakouts
+
+    if action in ("breakout-create", "breakout-create-and-invite"):
+        sizes = {
+            "participants": data["participants"],
+            "max_rooms": data["max_rooms"],
+            "duration": data["minutes"] * 60 if data.get("minutes") else None,
+        }
+        if action == "breakout-create":
+            rooms = breakouts.breakout_rooms_create(parent=room, actor=mod.actor, **sizes)
+            return f"{len(rooms)} breakout room{'s' if len(rooms) != 1 else ''} created."
+        rooms, assignments = breakouts.breakout_rooms_create_and_invite(
+            parent=room, actor=mod.actor, force_join=bool(data.get("force_join")), **sizes
+        )
+        people = sum(len(v) for v in assignments.values())
+        verb = "moved into" if data.get("force_join") else "invited to"
+        return f"{people} participant{'s' if people != 1 else ''} {verb} {len(rooms)} room(s)."
+    if action == "breakout-invite":
+        invited = breakouts.breakout_invite(
+            parent=room,
+            actor=mod.actor,
+            room_id=str(data["room_id"]),
+            clients=[data["client"]],
+            force_join=bool(data.get("force_join")),
+        )
+        return "Moved." if invited.force_join else "Invitation sent."
+    if action == "breakout-clear-all":
+        done = breakouts.breakout_rooms_clear_all(parent=room, actor=mod.actor)
+        return f"Everyone is back in the main room ({len(done.returned)} returned)."
+    done = breakouts.breakout_rooms_destroy_all(parent=room, actor=mod.actor)
+    return f"Breakout rooms closed; {len(done.returned)} returned to the main room."
 
 
 _ROOM_ACTION_DONE = {

@@ -521,7 +521,6 @@ export class Room extends Emitter {
         this.#setInfo(frame.room);
         return;
       case 'breakouts-updated':
-      case 'breakout-created':
         this.breakouts = frame.rooms || [];
         break;
       case 'breakout-joined':
@@ -570,7 +569,7 @@ export class Room extends Emitter {
   }
 
   #onWaiting(frame) {
-    const resumed = Boolean(this.waiting) || this.state === 'joined';
+    const resumed = this.#joinHadResume;
     if (frame.resume) this.#resume = frame.resume;
     const req = frame.request || {};
     if (this.#opts.clockOffset === undefined && !this.#joinHadResume && req.requested_at) {
@@ -579,7 +578,6 @@ export class Room extends Emitter {
         (Date.now() + this.#joinSentAt) / 2 - Date.parse(req.requested_at),
       );
     }
-    const wasJoined = this.state === 'joined';
     this.state = 'waiting';
     this.#attempt = 0;
     this.waiting = {
@@ -591,12 +589,16 @@ export class Room extends Emitter {
       status: 'waiting',
       resumed,
     };
-    if (wasJoined) this.emit('waiting', this.waiting);
     this.#reportWaiting();
   }
 
   #reportWaiting() {
     if (this.state === 'joined' || !this.waiting) return;
+    if (this.#settled) {
+      // The room was handed out already: its presence lapsed and it is knocking again.
+      this.emit('waiting', { ...this.waiting });
+      return;
+    }
     const cb = this.#opts.onWaiting;
     if (typeof cb === 'function') {
       try {
@@ -615,6 +617,8 @@ export class Room extends Emitter {
     this.self = frame.participant;
     this.#setInfo(frame.room, { silent: !this.#everJoined });
     this.breakouts = frame.breakouts || [];
+    const mine = this.self && this.self.breakout_id;
+    this.breakout = mine ? this.breakouts.find((b) => b.id === mine) || { id: mine } : null;
     const fresh = new Map((frame.participants || []).map((p) => [p.participant_id, p]));
     if (this.#everJoined) {
       for (const [id, p] of this.#participants) {
@@ -725,7 +729,7 @@ export class Room extends Emitter {
     const previous = this.state;
     this.state = 'reconnecting';
     const detail = { attempt: this.#attempt, delay, closeCode };
-    if (previous === 'waiting' || (this.waiting && !this.#settled)) {
+    if (previous === 'waiting' && this.waiting) {
       this.waiting = { ...this.waiting, status: 'reconnecting' };
       this.#reportWaiting();
     }

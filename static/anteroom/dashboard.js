@@ -49,6 +49,11 @@ async function connect() {
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
     .on('room-updated', renderControls)
+    .on('breakout-help-requested', (f) => {
+      const who = f.participant?.name || 'Someone';
+      actionStatus(`${who} asked for help in a breakout room.`, 'info');
+      beep();
+    })
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
@@ -241,6 +246,10 @@ function ensureAudio() {
 
 function knocked() {
   html.dataset.knocks = String(Number(html.dataset.knocks || 0) + 1);
+  beep();
+}
+
+function beep() {
   if (!$('sound-toggle').checked) return;
   const now = Date.now();
   if (now - lastBeep < BEEP_EVERY_MS) return;
@@ -281,6 +290,7 @@ function renderPeople() {
   if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
   $('participant-list').replaceChildren(...items);
   $('participant-count').textContent = String(people.length);
+  renderBreakouts(); // the invite form lists the participants
 }
 
 function renderControls() {
@@ -304,21 +314,32 @@ function renderControls() {
 }
 
 function renderBreakouts() {
+  if (!$('breakout-list')) return; // lecture mode: no breakout panel
   const rooms = room.breakouts || [];
-  $('breakouts').hidden = rooms.length === 0;
+  $('breakout-count').textContent = String(rooms.length);
   $('breakout-list').replaceChildren(
-    ...rooms.map((b) =>
-      el(
+    ...rooms.map((b) => {
+      const names = (b.members || []).map((m) => m.name || m.participant_id).join(', ');
+      const ends = b.ends_at ? ` · ends ${new Date(Date.parse(b.ends_at) + clockOffset).toLocaleTimeString()}` : '';
+      return el(
         'li',
-        { class: 'row' },
-        el('span', { class: 'name', text: b.name || `Breakout ${b.number}` }),
-        el('span', {
-          class: 'muted',
-          text: (b.members || []).map((m) => m.name || m.participant_id).join(', ') || 'empty',
-        }),
-      ),
-    ),
+        { class: 'row', 'data-breakout-id': b.id },
+        el('span', { class: 'name', text: `Room ${b.number}` }),
+        el('span', { class: 'muted', text: ` ${(b.members || []).length}/${b.capacity}: ${names || 'empty'}${ends}` }),
+      );
+    }),
   );
+  const invitable = room.participants.filter((p) => p.role !== 'moderator');
+  fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
+  fillSelect($('bo-room'), rooms.map((b) => [b.id, `Room ${b.number}`]));
+  $('breakout-invite-form').hidden = !rooms.length || !invitable.length;
+  $('breakout-end-form').hidden = !rooms.length;
+}
+
+function fillSelect(select, options) {
+  const keep = select.value;
+  select.replaceChildren(...options.map(([value, label]) => el('option', { value, text: label })));
+  if (options.some(([value]) => value === keep)) select.value = keep;
 }
 
 // Buttons: over the socket when live, as the form POST otherwise. -------------------------------
@@ -355,7 +376,40 @@ async function perform(action, form) {
     actionStatus(`${d.count} guest${d.count === 1 ? '' : 's'} ${action === 'admit-all' ? 'admitted' : 'denied'}.`, 'success');
     return;
   }
+  if (action.startsWith('breakout-')) {
+    await breakoutAction(action, new FormData(form));
+    return;
+  }
   await ROOM_CALLS[action](room);
+}
+
+async function breakoutAction(action, data) {
+  const force = data.get('force_join') === 'on';
+  if (action === 'breakout-create' || action === 'breakout-create-and-invite') {
+    const minutes = Number(data.get('minutes') || 0);
+    const options = {
+      participants: Number(data.get('participants')),
+      max_rooms: Number(data.get('max_rooms')),
+      ...(minutes ? { duration: minutes * 60 } : {}),
+    };
+    if (action === 'breakout-create') {
+      const d = await room.createBreakouts(options);
+      actionStatus(`${d.rooms.length} breakout room(s) created.`, 'success');
+    } else {
+      const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
+      const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
+      actionStatus(`${people} participant(s) ${force ? 'moved into' : 'invited to'} ${d.rooms.length} room(s).`, 'success');
+    }
+  } else if (action === 'breakout-invite') {
+    await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
+    actionStatus(force ? 'Moved.' : 'Invitation sent.', 'success');
+  } else if (action === 'breakout-clear-all') {
+    const d = await room.clearBreakouts();
+    actionStatus(`Everyone is back in the main room (${d.count} returned).`, 'success');
+  } else if (action === 'breakout-destroy-all') {
+    const d = await room.destroyBreakouts();
+    actionStatus(`Breakout rooms closed; ${d.count} returned to the main room.`, 'success');
+  }
 }
 
 document.addEventListener('submit', async (ev) => {

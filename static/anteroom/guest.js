@@ -295,12 +295,24 @@ function inRoom(r, tok, name) {
     })
     .on('breakout-invitation', (f) => {
       const br = f.room || {};
-      setText('breakout-invite-text', `You're invited to breakout room ${br.name || br.number || ''}.`);
+      setText('breakout-invite-text', `You're invited to breakout room ${br.number ?? ''}.`);
       $('breakout-invite').dataset.roomId = br.id || '';
       $('breakout-invite').hidden = false;
     })
-    .on('breakout-joined', renderBanners)
+    .on('breakout-joined', () => {
+      $('breakout-invite').hidden = true;
+      renderBanners();
+    })
     .on('breakout-left', renderBanners)
+    .on('breakout-message', (f) => {
+      $('breakout-message').textContent = `Message from the host: ${f.text}`;
+      $('breakout-message').hidden = false;
+    })
+    .on('breakout-ending', (f) => {
+      const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString();
+      $('breakout-message').textContent = `This breakout room ends at ${at}; you will return to the main room.`;
+      $('breakout-message').hidden = false;
+    })
     .on('closed', (detail) => {
       room = null;
       connBanner(null);
@@ -343,7 +355,9 @@ function renderBanners() {
   if (info.paused) lines.push('The host has paused the room. Hold on — it will resume shortly.');
   if (info.audio_muted) lines.push("The host has muted everyone's microphone.");
   if (info.video_muted) lines.push("The host has turned everyone's camera off.");
-  if (room.breakout) lines.push(`You are in breakout room ${room.breakout.name || ''}.`);
+  if (room.breakout) lines.push(`You are in breakout room ${room.breakout.number ?? ''}.`);
+  $('breakout-actions').hidden = !room.breakout;
+  if (!room.breakout) $('breakout-message').hidden = true;
   $('room-banners').replaceChildren(
     ...lines.map((text) => {
       const p = document.createElement('p');
@@ -371,6 +385,24 @@ $('breakout-accept').addEventListener('click', async () => {
   $('breakout-invite').hidden = true;
   try {
     await room?.joinBreakout($('breakout-invite').dataset.roomId);
+  } catch (err) {
+    connBanner(err.message);
+  }
+});
+
+$('breakout-leave').addEventListener('click', async () => {
+  try {
+    await room?.leaveBreakout();
+  } catch (err) {
+    connBanner(err.message);
+  }
+});
+
+$('breakout-help').addEventListener('click', async () => {
+  try {
+    await room?.requestBreakoutHelp();
+    $('breakout-message').textContent = 'The host has been asked to join you.';
+    $('breakout-message').hidden = false;
   } catch (err) {
     connBanner(err.message);
   }

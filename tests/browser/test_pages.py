@@ -416,3 +416,42 @@ async def test_reload_keeps_the_place_in_line(new_page: NewPage, server: Server,
     await owner.get_by_role("button", name="Admit Ray Load").click()
     await expect(guest.locator("html")).to_have_attribute("data-state", "room")
     await expect(first.locator("#waiting-status")).to_contain_text("next in line")
+
+
+async def test_breakout_panel_invites_and_brings_everyone_back(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    owner = await open_dashboard(
+        new_page, server, room_name, await call(server.owner_token, room_name)
+    )
+    guests = []
+    for name in ("Una Break", "Vic Break"):
+        g = await open_guest(new_page, server, room_name)
+        await knock(g, name)
+        guests.append(g)
+    await owner.get_by_role("button", name="Admit all").click()
+    for g in guests:
+        await expect(g.locator("html")).to_have_attribute("data-state", "room")
+
+    await owner.get_by_label("Rooms", exact=True).fill("1")
+    await owner.get_by_label("People per room").fill("2")
+    await owner.get_by_role("button", name="Create and assign everyone").click()
+    await expect(owner.locator("#action-status")).to_contain_text("2 participant(s) invited")
+    await expect(owner.locator("#breakout-list li")).to_have_count(1)
+
+    for g in guests:
+        await expect(g.locator("#breakout-invite")).to_contain_text("invited to breakout room 1")
+        await g.get_by_role("button", name="Join the breakout room").click()
+        await expect(g.locator("#room-banners")).to_contain_text("You are in breakout room 1")
+    await expect(owner.locator("#breakout-list")).to_contain_text("2/2")
+    await expect(owner.locator("#participant-list")).to_contain_text("in a breakout")
+    await shot(owner, "dashboard-breakouts")
+    await shot(guests[0], "guest-in-breakout")
+
+    await owner.get_by_role("button", name="Bring everyone back").click()
+    for g in guests:
+        await expect(g.locator("#room-banners")).not_to_contain_text("breakout room")
+    await owner.get_by_role("button", name="Close all breakout rooms").click()
+    await expect(owner.locator("#breakout-list li")).to_have_count(0)
+    await expect(owner.locator("#breakout-count")).to_have_text("0")
