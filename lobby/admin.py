@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import services, tokens
 from .errors import AnteroomError
@@ -47,12 +49,22 @@ class RoomAdmin(admin.ModelAdmin):
         "paused",
         "audio_muted",
         "created_at",
+        "pages",
     )
     search_fields = ("name",)
     inlines = [ParticipantInline, PendingInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return super().get_queryset(request).filter(parent__isnull=True)
+
+    @admin.display(description="pages")
+    def pages(self, obj: Room) -> str:
+        """Staff moderate from the dashboard (their admin session is enough)."""
+        return format_html(
+            '<a href="{}">dashboard</a> · <a href="{}">guest page</a>',
+            reverse("lobby:dashboard", args=[obj.name]),
+            reverse("lobby:guest", args=[obj.name]),
+        )
 
 
 def _decide(outcome: str) -> Any:

@@ -378,6 +378,15 @@ async def test_staff_user_moderates_from_the_dashboard(
     denied = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests?status=denied")
     assert [r["resolved_by"] for r in denied["data"]] == [f"staff:{username}"]
 
+    # The admin (under the same CSP: the page watcher fails on any refusal) links the pages.
+    await staff.goto(f"{server.base}/admin/lobby/room/?q={room_name}")
+    await shot(staff, "admin-rooms")
+    await staff.get_by_role("link", name="dashboard").click()
+    await expect(staff.locator("html")).to_have_attribute("data-live", "on")
+    await staff.goto(f"{server.base}/admin/lobby/entryrequest/?q={room_name}")
+    await expect(staff.locator("#result_list")).to_contain_text("Stella Staffed")
+    await shot(staff, "admin-entry-requests")
+
 
 async def test_pages_send_a_content_security_policy(
     new_page: NewPage, server: Server, room_name: str
