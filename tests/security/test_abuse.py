@@ -85,7 +85,8 @@ async def test_a_knock_raid_is_one_alert_a_second(clients):
     guests = [await clients("clinic", client=(f"10.4.{i}.1", 1)) for i in range(n)]
     await asyncio.gather(*(g.send(type="join", name=f"g{i}") for i, g in enumerate(guests)))
 
-    requested, alerts = set(), []
+    requested: set[str] = set()
+    alerts: list[tuple[float, int, int]] = []
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (len(requested) < n or sum(a[1] for a in alerts) < n):
         frame = await mod.recv(timeout=3)

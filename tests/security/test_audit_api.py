@@ -57,7 +57,7 @@ def test_audit_json_lists_every_decision_with_who_and_outcome(api, clinic):
 
 def test_audit_since_limit_and_offset(api, clinic):
     _story(clinic)
-    start = AuditEvent.objects.order_by("at").first().at
+    start = AuditEvent.objects.order_by("at")[0].at
     since = (start + timedelta(seconds=15)).isoformat().replace("+00:00", "Z")
     body = api.get("/api/v1/rooms/clinic/audit", {"since": since}).json()
     # Only what happened after 15 s: admit (20 s), deny, cancel, admit (40 s).
