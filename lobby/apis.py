@@ -303,7 +303,7 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) <= maximum:
         raise BadRequest(f"{name} must be an integer from 0 to {maximum}.")
     return int(raw)
 
