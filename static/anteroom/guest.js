@@ -182,6 +182,7 @@ $('knock-form').addEventListener('submit', (ev) => {
 });
 
 $('again-button').addEventListener('click', async () => {
+  if (dropToken) level = cfg.level; // without the link, the room treats us as anyone else
   if (html.dataset.outcome === 'ACCESS_DENIED' || level === 'none') {
     // The room may have opened (or knocking been turned on) since.
     await refreshLevel();

@@ -73,6 +73,9 @@ async def test_knock_admit_enters_room(new_page: NewPage, server: Server, room_n
     await expect(owner).to_have_title(re.compile(r"^\(1\) waiting"))
     await expect(owner.locator("html")).to_have_attribute("data-knocks", "1")
     await shot(owner, "dashboard-waiting")
+    await owner.set_viewport_size(PHONE)
+    await shot(owner, "dashboard-waiting-phone")
+    assert await owner.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     await owner.get_by_role("button", name="Admit Pat Doe").click()
     await expect(guest.locator("html")).to_have_attribute("data-state", "room")
