@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -222,3 +223,19 @@ def test_log_format_json_in_production_and_plain_with_debug(env, json_expected):
         assert data["message"] == f"probe ?t={REDACTED}"
     else:
         assert line.endswith(f"WARNING anteroom.probe probe ?t={REDACTED} [connection_id=c1]")
+
+
+async def test_service_lines_carry_the_socket_connection_id(caplog):
+    """Lines logged by ORM work done for a socket carry that socket's connection id."""
+    from lobby.logging import connection_id_var
+
+    caplog.set_level(logging.INFO)
+
+    async def socket_task() -> None:
+        connection_id_var.set("c0ffee")
+        await adb(lambda: logging.getLogger("anteroom.services").info("did work"))()
+
+    await asyncio.create_task(socket_task())
+    logging.getLogger("anteroom.services").info("outside")
+    ids = {r.getMessage(): getattr(r, "connection_id", None) for r in caplog.records}
+    assert ids == {"did work": "c0ffee", "outside": None}
