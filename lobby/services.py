@@ -394,6 +394,18 @@ def join_plan(
     )
 
 
+def _lock_lobby(room_id: uuid.UUID) -> None:
+    """Serialise the knocks and bulk decisions of one room (on SQLite, BEGIN IMMEDIATE already
+    serialises every writer and this is a no-op).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: inserting a row that references the room (a participant,
+    an audit event) takes FOR KEY SHARE on it, which FOR UPDATE blocks. A single admit holding its
+    request row would wait for the room while admit-all, holding the room, waits for that row:
+    a deadlock on PostgreSQL.
+    """
+    Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
+
+
 def _queue_order(room_id: uuid.UUID) -> list[str]:
     return [
         str(i)
@@ -436,7 +448,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
     """
     assert plan.level == "lobby" and plan.request_id is not None
     now = clock.now()
-    Room.objects.select_for_update().filter(pk=plan.room.pk).first()
+    _lock_lobby(plan.room.pk)
     resume = new_resume_key()
     if plan.resume_request is not None:
         # Re-attach: a new resume key, the same id and deadline.
@@ -779,7 +791,7 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     if outcome not in ("admitted", "denied"):
         raise BadRequest("outcome must be admitted or denied.")
     now = clock.now()
-    Room.objects.select_for_update().filter(pk=room.pk).first()
+    _lock_lobby(room.pk)
     pending = list(
         EntryRequest.objects.filter(room=room, status="pending", expires_at__gt=now).order_by(
             "requested_at"

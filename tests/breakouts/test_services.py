@@ -214,7 +214,7 @@ def test_only_moderators_manage_breakouts(sent):
     p = party()
     [room] = create(p, rooms=1)
     guest = services.Actor.participant(who(p.room, "p0"))
-    for fn, kw in [
+    calls: list[tuple[Any, dict[str, Any]]] = [
         (create, {"p": Party(room=p.room, mod=guest)}),
         (bs.breakout_invite, {"parent": p.room, "actor": guest, "room_id": str(room.pk),
                               "clients": ["p1"]}),
@@ -223,7 +223,8 @@ def test_only_moderators_manage_breakouts(sent):
         (bs.breakout_rooms_clear_all, {"parent": p.room, "actor": guest}),
         (bs.breakout_rooms_destroy_all, {"parent": p.room, "actor": guest}),
         (bs.breakout_broadcast, {"parent": p.room, "actor": guest, "text": "hi"}),
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for fn, kw in calls:
         refused(sent, p.room, InvalidPermissions, fn, **kw)
 
 

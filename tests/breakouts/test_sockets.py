@@ -48,7 +48,9 @@ async def drain(*cs: Any) -> None:
 async def member_ids(room_id: str) -> list[str]:
     return await database_sync_to_async(
         lambda: sorted(
-            Participant.objects.filter(breakout_id=room_id).values_list("participant_id", flat=True)
+            Participant.objects.filter(breakout__pk=room_id).values_list(
+                "participant_id", flat=True
+            )
         )
     )()
 
