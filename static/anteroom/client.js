@@ -540,6 +540,13 @@ export class Room extends Emitter {
     if (frame.rid === this.#joinRid) {
       this.#joinRid = null;
       if (!frame.ok) {
+        const code = frame.error && frame.error.code;
+        if ((code === 'UNAVAILABLE' || code === 'RATE_LIMITED') && this.#ws) {
+          // Transient (the database or channel layer is down, or too many frames): the
+          // socket is closed and the join retried with backoff, keeping the resume key.
+          this.#ws.close(1000);
+          return;
+        }
         this.#onError(frame.error || {});
         return;
       }
@@ -560,6 +567,11 @@ export class Room extends Emitter {
   #onError(error) {
     const err = new AnteroomError(error.code || 'BAD_REQUEST', error.message, error);
     this.#lastError = err;
+    if (err.code === 'RATE_LIMITED' || err.code === 'UNAVAILABLE') {
+      // Not the end of anything by itself; a close (4429) follows if it is.
+      this.emit('error', err);
+      return;
+    }
     if (this.state !== 'joined' || this.#joinRid !== null) {
       // A failed join or knock: the server closes the socket after this frame (44xx).
       this.#fail(err);

@@ -202,3 +202,62 @@ async def shot(page: Any, name: str, full_page: bool = True) -> Path:
 async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a blocking set-up call (REST, manage.py) off the event loop."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Blip:
+    """A TCP relay in front of the server whose connections a test can cut (a network blip:
+    Chromium's offline emulation leaves open WebSockets alone) and hold down for a while."""
+
+    def __init__(self, target: str) -> None:
+        self.target_port = int(target.rsplit(":", 1)[1])
+        self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.down = False
+        self.base = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> Blip:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.links.append((writer, up_writer))
+        for r, w in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(r, w))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.transport.abort()
+
+    def cut(self, *, stay_down: bool) -> None:
+        """Drop every connection at once (no close frames); refuse new ones if ``stay_down``."""
+        self.down = stay_down
+        for a, b in self.links:
+            a.transport.abort()
+            b.transport.abort()
+        self.links.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    async def close(self) -> None:
+        self.cut(stay_down=True)
+        if self._server is not None:
+            self._server.close()
+        for task in list(self.tasks):
+            task.cancel()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import NewPage, Server, call, shot
+from tests.browser.conftest import Blip, NewPage, Server, call, shot
 from tests.conftest import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -467,3 +467,39 @@ async def test_breakout_panel_invites_and_brings_everyone_back(
     await owner.get_by_role("button", name="Close all breakout rooms").click()
     await expect(owner.locator("#breakout-list li")).to_have_count(0)
     await expect(owner.locator("#breakout-count")).to_have_text("0")
+
+
+async def test_network_blip_keeps_the_place_in_line(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    blip = await Blip(server.base).start()
+    try:
+        guest = await new_page()
+        guest.watch.expected.append("WebSocket connection to")
+        await guest.goto(f"{blip.base}/r/{room_name}/")
+        await expect(guest.locator("html")).to_have_attribute("data-ready", "1")
+        await knock(guest, "Nell Network")
+        await expect(guest.locator("#waiting-status")).to_contain_text("next in line")
+        before = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests")
+
+        blip.cut(stay_down=True)
+        await expect(guest.locator("#waiting-status")).to_contain_text(
+            "Connection lost — reconnecting. Your place in line is kept."
+        )
+        await shot(guest, "guest-reconnecting")
+        blip.restore()
+        await expect(guest.locator("#waiting-status")).to_contain_text(
+            "next in line", timeout=15_000
+        )
+        after = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests")
+        assert [r["id"] for r in after["data"]] == [r["id"] for r in before["data"]]
+        assert after["data"][0]["connected"] is True
+
+        owner = await open_dashboard(
+            new_page, server, room_name, await call(server.owner_token, room_name)
+        )
+        await owner.get_by_role("button", name="Admit Nell Network").click()
+        await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+    finally:
+        await blip.close()
