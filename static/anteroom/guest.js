@@ -155,7 +155,7 @@ function prepareForm() {
   );
   setText('knock-button', direct ? 'Enter' : 'Knock to enter');
   $('knock-button').disabled = false;
-  if (!$('name').value) $('name').value = localStorage.getItem('anteroom:name') || '';
+  if (!$('name').value) $('name').value = stored('anteroom:name') || '';
 }
 
 function showForm(focus = true) {
@@ -176,7 +176,8 @@ $('knock-form').addEventListener('submit', (ev) => {
   }
   $('name').removeAttribute('aria-invalid');
   $('name-error').hidden = true;
-  if (name) localStorage.setItem('anteroom:name', name);
+  // This tab only: on a shared computer the next person should not find your name.
+  if (name) store('anteroom:name', name);
   const note = $('note').value.trim();
   enter({ token: usable, name, metadata: note ? { note } : undefined });
 });
@@ -417,6 +418,22 @@ $('breakout-decline').addEventListener('click', async () => {
     // the invitation lapses on its own
   }
 });
+
+function stored(key) {
+  try {
+    return sessionStorage.getItem(key);
+  } catch {
+    return null; // storage may be unavailable (private modes, embedded views)
+  }
+}
+
+function store(key, value) {
+  try {
+    sessionStorage.setItem(key, value);
+  } catch {
+    // not kept: only a convenience
+  }
+}
 
 // Surviving a reload: the resume key lives in this tab's sessionStorage while waiting or in.
 
