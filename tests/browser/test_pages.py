@@ -503,3 +503,26 @@ async def test_network_blip_keeps_the_place_in_line(
         await expect(guest.locator("html")).to_have_attribute("data-state", "room")
     finally:
         await blip.close()
+
+
+async def test_row_decided_by_another_moderator_disappears(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    first = await open_dashboard(
+        new_page, server, room_name, await call(server.owner_token, room_name)
+    )
+    other = await call(
+        server.token, room_name, user_name="Dr Two", user_id="mod-2", grant={"canModerate": True}
+    )
+    second = await open_dashboard(new_page, server, room_name, other)
+    guest = await open_guest(new_page, server, room_name)
+    await knock(guest, "Quinn Both")
+    await expect(row(first, "Quinn Both")).to_be_visible()
+    await expect(row(second, "Quinn Both")).to_be_visible()
+
+    await second.get_by_role("button", name="Admit Quinn Both").click()
+    await expect(row(first, "Quinn Both")).to_have_count(0)
+    await expect(first.locator("#decided-list")).to_contain_text("Quinn Both admitted by Dr Two")
+    await expect(second.locator("#decided-list")).to_contain_text("Quinn Both admitted by you")
+    await expect(first).not_to_have_title(re.compile(r"waiting ·"))
