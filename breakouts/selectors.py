@@ -54,3 +54,25 @@ def breakout_rooms_payload(*, parent: Room) -> list[dict[str, Any]]:
     ):
         members[p.breakout_id].append(p)
     return [breakout_room_payload(r, members[r.pk]) for r in rooms]
+
+
+def invitation_frames(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:
+    """``breakout-invitation`` frames for a participant's pending invitations (to rooms it is not
+    in), replayed when its socket joins, so a reconnecting guest still sees them."""
+    from .events import breakout_invitation
+    from .models import BreakoutInvitation
+
+    invitations = list(
+        BreakoutInvitation.objects.filter(
+            breakout__parent=parent,
+            participant_id=participant_id,
+            status=BreakoutInvitation.Status.PENDING,
+        )
+        .exclude(breakout__breakout_members__participant_id=participant_id)
+        .select_related("breakout")
+        .order_by("created_at", "pk")
+    )
+    return [
+        breakout_invitation(breakout_room_with_members(room=inv.breakout), inv.invited_by)
+        for inv in invitations
+    ]

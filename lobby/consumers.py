@@ -398,6 +398,12 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 await self.send_json(
                     {"type": "entry-requested", "request": events.request_payload(r)}
                 )
+            from breakouts.selectors import invitation_frames
+
+            for frame in await self.call(
+                invitation_frames, parent=plan.room, participant_id=plan.participant_id
+            ):
+                await self.send_json(frame)  # pending breakout invitations, after a reconnect
             if plan.role == Role.MODERATOR:
                 self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
             return {"participant_id": plan.participant_id, "level": "full"}

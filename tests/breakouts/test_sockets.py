@@ -399,3 +399,30 @@ async def test_a_moderator_in_a_breakout_cannot_create_breakouts(clients):
     # Back in the parent, it works again.
     await mod.request("breakout-leave", rid=4)
     assert (await mod.request("breakout-create", rid=5, participants=2, max_rooms=1))["ok"]
+
+
+async def test_a_reconnecting_guest_sees_its_pending_invitation_again(clients):
+    mod, _ = await setup(clients, n=0)
+    guest = await clients("class")
+    t = await database_sync_to_async(make_token)(room="class", sub="g", name="G")
+    await guest.request("join", rid="j", token=t)
+    resume = (await guest.expect("joined"))["resume"]
+    [room] = (await mod.request("breakout-create", rid=1, participants=2, max_rooms=1))["data"][
+        "rooms"
+    ]
+    await mod.request("breakout-invite", rid=2, room_id=room["id"], clients=["g"])
+    assert (await guest.expect("breakout-invitation"))["room"]["id"] == room["id"]
+    await guest.close()
+    again = await clients("class")
+    await again.request("join", rid="j", resume=resume)
+    await again.expect("joined")
+    replay = await again.expect("breakout-invitation")
+    assert replay["room"]["id"] == room["id"] and replay["by"] == "mod"
+    assert (await again.request("breakout-join", rid=3, room_id=room["id"]))["ok"]
+    # Once in the room (or after rejecting) it is not replayed.
+    await again.close()
+    third = await clients("class")
+    await third.request("join", rid="j", token=t)
+    await third.expect("joined")
+    await drain(third)
+    assert "breakout-invitation" not in {f["type"] for f in third.seen}
