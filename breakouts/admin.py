@@ -87,7 +87,7 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
         "share",
         "ends_at",
     )
-    list_filter = ("parent",)
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("parent__name",)
     fields = (
         "parent",

@@ -109,7 +109,20 @@ async def on_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]
         )
         return {"room": breakout_room_with_members(room=breakout)}
 
-    data: dict[str, Any] = await consumer.call(join)
+    # Subscribe before joining, so nothing said in the room after our snapshot is missed.
+    try:
+        group: str | None = lobby_events.members_group(room_id)
+    except ValueError:
+        group = None  # not a uuid: the service answers BREAKOUT_NOT_FOUND
+    added = group is not None and group not in consumer.my_groups
+    if added and group is not None:
+        await consumer._add(group)
+    try:
+        data: dict[str, Any] = await consumer.call(join)
+    except BaseException:
+        if added and group is not None:
+            await consumer._discard(group)
+        raise
     return data
 
 

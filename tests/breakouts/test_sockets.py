@@ -426,3 +426,15 @@ async def test_a_reconnecting_guest_sees_its_pending_invitation_again(clients):
     await third.expect("joined")
     await drain(third)
     assert "breakout-invitation" not in {f["type"] for f in third.seen}
+
+
+async def test_a_refused_join_leaves_the_socket_out_of_the_room(clients):
+    mod, (a,) = await setup(clients, n=1)
+    [room] = (await mod.request("breakout-create", rid=1, participants=2, max_rooms=1))["data"][
+        "rooms"
+    ]
+    nope = await a.request("breakout-join", rid=2, room_id=room["id"])
+    assert nope["error"]["code"] == "NOT_INVITED"
+    await drain(a)
+    await mod.request("breakout-broadcast", rid=3, text="members only")
+    assert await a.nothing(0.3)
