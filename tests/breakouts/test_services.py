@@ -729,3 +729,19 @@ def test_a_fresh_rejoin_starts_in_the_parent_but_a_resume_keeps_the_breakout(sen
     assert resumed.participant.status == "paused"
     assert resumed.breakouts[0]["members"][0]["participant_id"] == "p1"
     assert_consistent(p.room)
+
+
+def test_create_and_invite_costs_the_same_queries_for_3_or_11_people(sent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for n, name in ((3, "small"), (11, "large")):
+        p = party(name, n=n)
+        with CaptureQueriesContext(connection) as ctx:
+            bs.breakout_rooms_create_and_invite(
+                parent=p.room, actor=p.mod, participants=11, max_rooms=1, force_join=True
+            )
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+    assert counts[0] <= 20, counts
