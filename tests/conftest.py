@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("ANTEROOM_RUN_SWEEPER", "0")  # tests sweep explicitly
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
@@ -45,6 +44,14 @@ def _fresh_channel_layers():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_background_sweeper(settings):
+    """Tests move ``lobby.clock`` and sweep explicitly. (The environment default above comes
+    too late: pytest-django has loaded the settings before this module is imported.) Daphne
+    subprocesses get ``ANTEROOM_RUN_SWEEPER=1`` from ``start_daphne``."""
+    settings.ANTEROOM_RUN_SWEEPER = False
 
 
 @pytest.fixture(autouse=True)
