@@ -1006,13 +1006,23 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             )
         )
         for s in dead:
-            EntryRequest.objects.filter(
-                server_id=s.server_id, status="pending", disconnected_at__isnull=True
-            ).update(disconnected_at=s.heartbeat_at)
+            # Whoever deletes the row handles the dead process, so its events go out once.
+            if not ServerProcess.objects.filter(pk=s.pk, heartbeat_at=s.heartbeat_at).delete()[0]:
+                continue
+            lost = list(
+                EntryRequest.objects.filter(
+                    server_id=s.server_id, status="pending", disconnected_at__isnull=True
+                )
+            )
+            EntryRequest.objects.filter(pk__in=[r.pk for r in lost]).update(
+                disconnected_at=s.heartbeat_at
+            )
+            for r in lost:
+                r.disconnected_at = s.heartbeat_at
+                events.entry_updated(r)  # moderators see the guest as disconnected
             Participant.objects.filter(server_id=s.server_id, disconnected_at__isnull=True).exclude(
                 status="left"
             ).update(disconnected_at=s.heartbeat_at)
-            ServerProcess.objects.filter(pk=s.pk, heartbeat_at=s.heartbeat_at).delete()
             res.dead_servers += 1
     with transaction.atomic():
         expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])

@@ -32,10 +32,6 @@ LEEWAY_SECONDS = 5
 DEFAULT_ASK_TTL = 60
 TTL_MIN, TTL_MAX = 10, 600
 GRANT_KEYS = ("canPublish", "canSubscribe", "canPublishData", "canSubscribeData", "canModerate")
-KNOWN_CLAIMS = frozenset(
-    {"room", "sub", "name", "owner", "viewer", "grant", "joinPolicy", "jti", "iat", "exp", "aud"}
-    | {"nbf"}
-)
 MAX_ID_LEN = 128
 MAX_NAME_LEN = 200
 # The last second of year 9999: a later exp cannot be stored (or shown) as a date.

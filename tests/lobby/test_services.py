@@ -445,11 +445,18 @@ def test_sockets_of_a_dead_server_count_as_disconnected_from_its_last_heartbeat(
     last_beat = ServerProcess.objects.get(pk="dead").heartbeat_at
     # "dead" stops beating; "alive" keeps beating through its own sweeps.
     clock.advance(11)
+    sent.items.clear()
     res = services.sweep(server_id="alive")
     assert res.dead_servers == 1 and res.disconnected == 0
     assert not ServerProcess.objects.filter(pk="dead").exists()
     r = EntryRequest.objects.get(pk=on_dead.request.id)
     assert r.status == "pending" and r.disconnected_at == last_beat
+    # Moderators see the guest of the dead process as disconnected, once.
+    updates = [f for f in frames_to(sent, mods(clinic)) if f["type"] == "entry-updated"]
+    assert [(u["request"]["id"], u["request"]["connected"]) for u in updates] == [
+        (str(on_dead.request.id), False)
+    ]
+    assert services.sweep(server_id="alive").dead_servers == 0
     p = Participant.objects.get(pk=member.participant.pk)
     assert p.disconnected_at == last_beat
     # 15 s after the last heartbeat (not after detection) the guest is gone.
