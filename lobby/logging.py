@@ -260,3 +260,25 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+def redact_daphne_access_log() -> None:
+    """Daphne's own access log (on by default at verbosity 1) prints the full request path,
+    query string included, so ``/r/<room>/dashboard/?t=<token>`` would put a token in the log.
+    Redact every entry it writes. Called from ``config/asgi.py``, which Daphne imports before it
+    builds its access logger."""
+    try:
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # pragma: no cover - daphne is a dependency
+        return
+    if getattr(AccessLogGenerator, "_anteroom_redacted", False):
+        return
+    original = AccessLogGenerator.write_entry
+
+    def write_entry(
+        self: Any, host: Any, date: Any, request: str, *args: Any, **kwargs: Any
+    ) -> None:
+        original(self, host, date, redact_text(request), *args, **kwargs)
+
+    AccessLogGenerator.write_entry = write_entry
+    AccessLogGenerator._anteroom_redacted = True
