@@ -346,9 +346,14 @@ def join_plan(
         )
     claims = verify_token(token, room_name=room.name) if token else None
     name = clean_name(name)
+    # A resume key whose presence lapsed (away longer than the grace) enters afresh, under the
+    # same id and name, so moderators recognise who is knocking again.
+    lapsed: tuple[str, str] | None = None
     if resume:
         h = hash_secret(resume)
         p = Participant.objects.filter(room=room, resume_hash=h).first()
+        if p is not None and p.status == Participant.Status.LEFT:
+            lapsed = (p.participant_id, p.name)
         if p is not None and p.status != Participant.Status.LEFT:
             return JoinPlan(
                 room=room,
@@ -376,12 +381,23 @@ def join_plan(
                 raise EntryDenied(r.deny_reason or None)
             if r.status == EntryRequest.Status.CANCELED and r.cancel_reason != "aborted":
                 raise EntryTimeout()
+            if r.status == EntryRequest.Status.ADMITTED and lapsed is None:
+                lapsed = (r.participant_id, r.name)
         # An unknown or spent resume key is a fresh join.
     access = access_level(room=room, claims=claims)
     if access.level == "none":
         raise AccessDenied()
-    participant_id = (claims.sub if claims and claims.sub else None) or f"g-{uuid.uuid4().hex}"
-    display = (claims.name if claims and claims.name else None) or name or "Guest"
+    participant_id = (
+        (claims.sub if claims and claims.sub else None)
+        or (lapsed[0] if lapsed else None)
+        or f"g-{uuid.uuid4().hex}"
+    )
+    display = (
+        (claims.name if claims and claims.name else None)
+        or name
+        or (lapsed[1] if lapsed else None)
+        or "Guest"
+    )
     return JoinPlan(
         room=room,
         level=access.level,

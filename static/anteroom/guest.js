@@ -273,7 +273,15 @@ function stopCountdown() {
 $('cancel-button').addEventListener('click', () => {
   $('cancel-button').disabled = true;
   setText('waiting-status', 'Canceling…');
-  controller?.abort();
+  if (controller) {
+    controller.abort();
+  } else if (room) {
+    // Knocking again after a lapsed presence: leaving withdraws that knock.
+    const r = room;
+    room = null;
+    stopCountdown();
+    Promise.resolve(r.leave()).finally(() => outcome('CANCELED'));
+  }
 });
 
 // In the room -----------------------------------------------------------------------------------
@@ -292,8 +300,20 @@ function inRoom(r, tok, name) {
     .on('reconnecting', () => connBanner('Connection lost — reconnecting…'))
     .on('reconnected', () => {
       connBanner(null);
+      stopCountdown();
       renderPeople();
       renderBanners();
+      if (html.dataset.state !== 'room') show('room', 'room-title');
+    })
+    .on('waiting', (info) => {
+      // Away longer than the grace period: the presence lapsed and the client knocked again.
+      connBanner(null);
+      expiresAt = info.expiresAt;
+      setText('waiting-status', `You were away for a while, so you knocked again. ${waitingText(info)}`);
+      html.dataset.position = info.position ?? '';
+      $('cancel-button').disabled = false;
+      if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
+      startCountdown();
     })
     .on('breakout-invitation', (f) => {
       const br = f.room || {};

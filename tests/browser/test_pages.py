@@ -526,3 +526,47 @@ async def test_row_decided_by_another_moderator_disappears(
     await expect(first.locator("#decided-list")).to_contain_text("Quinn Both admitted by Dr Two")
     await expect(second.locator("#decided-list")).to_contain_text("Quinn Both admitted by you")
     await expect(first).not_to_have_title(re.compile(r"waiting ·"))
+
+
+@pytest.fixture
+def short_grace_server(tmp_path_factory: pytest.TempPathFactory):
+    from tests.browser.conftest import make_server
+
+    s = make_server(tmp_path_factory.mktemp("grace-db"), "grace", ANTEROOM_DISCONNECT_GRACE="2")
+    yield s
+    s.stop()
+
+
+async def test_guest_away_longer_than_the_grace_knocks_again(
+    new_page: NewPage, short_grace_server: Server, room_name: str
+):
+    server = short_grace_server
+    await call(server.room, room_name)
+    blip = await Blip(server.base).start()
+    try:
+        owner = await open_dashboard(
+            new_page, server, room_name, await call(server.owner_token, room_name)
+        )
+        guest = await new_page()
+        guest.watch.expected.append("WebSocket connection to")
+        await guest.goto(f"{blip.base}/r/{room_name}/")
+        await expect(guest.locator("html")).to_have_attribute("data-ready", "1")
+        await knock(guest, "Lena Lapsed")
+        await owner.get_by_role("button", name="Admit Lena Lapsed").click()
+        await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+
+        blip.cut(stay_down=True)
+        # The server lets the presence lapse after the 2 s grace: the owner sees Lena leave.
+        await expect(owner.locator("#participant-list")).not_to_contain_text(
+            "Lena Lapsed", timeout=15_000
+        )
+        blip.restore()
+        await expect(guest.locator("html")).to_have_attribute(
+            "data-state", "waiting", timeout=15_000
+        )
+        await expect(guest.locator("#waiting-status")).to_contain_text("knocked again")
+        await owner.get_by_role("button", name="Admit Lena Lapsed").click()
+        await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+        await expect(guest.locator("#participant-list")).to_contain_text("Lena Lapsed")
+    finally:
+        await blip.close()
