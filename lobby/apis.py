@@ -24,7 +24,12 @@ from .models import Room
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Map every error to ``{"error": {"code", "message"}}``."""
+    """Map every error to ``{"error": {"code", "message"}}``, always rendered as JSON (also
+    when the request asked for CSV)."""
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
     if isinstance(exc, AnteroomError):
         resp = Response({"error": exc.as_dict()}, status=exc.http_status)
         if exc.http_status == 503:
@@ -289,13 +294,10 @@ class AuditCsvRenderer(BaseRenderer):
     ) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out)
-        if isinstance(data, dict) and "error" in data:
-            writer.writerow(["code", "message"])
-            writer.writerow([_csv_cell(data["error"].get("code")), data["error"].get("message")])
-        else:
-            writer.writerow(AUDIT_COLUMNS)
-            for row in (data or {}).get("data", []):
-                writer.writerow([_csv_cell(row.get(c)) for c in AUDIT_COLUMNS])
+        # Errors never reach this renderer: the exception handler renders them as JSON.
+        writer.writerow(AUDIT_COLUMNS)
+        for row in (data or {}).get("data", []):
+            writer.writerow([_csv_cell(row.get(c)) for c in AUDIT_COLUMNS])
         return out.getvalue().encode()
 
 
