@@ -20,6 +20,7 @@ The in-memory layer cannot lose groups; only the periodic refresh runs for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -45,6 +46,7 @@ _consumers: weakref.WeakSet[Any] = weakref.WeakSet()
 _task: asyncio.Task[None] | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _down_since: float | None = None
+_wake: asyncio.Event | None = None
 _failures = 0
 resyncs = 0  # how many resyncs this process ran (for /readyz and tests)
 
@@ -79,13 +81,13 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def report_failure(exc: BaseException | None = None) -> None:
-    """A ``group_send`` or ``group_add`` failed because Redis is unreachable: count the layer
-    down until the watcher reads its marker again (which also triggers a resync)."""
-    global _down_since
+    """A ``group_send``, ``group_add`` or receive failed because Redis is unreachable: wake the
+    watcher to check now. It alone decides "down" and "back" (a stale pooled connection fails
+    once right after Redis returns; that must not flip the state back to down)."""
     if not uses_redis() or (exc is not None and not is_outage(exc)):
         return
-    if _down_since is None:
-        _down_since = time.monotonic()
+    if _wake is not None:
+        _wake.set()
 
 
 def _marker_key() -> str:
@@ -166,14 +168,19 @@ async def _watch() -> None:
         if time.monotonic() >= next_refresh:
             next_refresh = time.monotonic() + GROUP_REFRESH
             resync_all(snapshot=False, spread=60.0)
-        await asyncio.sleep(POLL_INTERVAL)
+        assert _wake is not None
+        await asyncio.sleep(0.2)  # at most five checks a second, however many failures
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_wake.wait(), POLL_INTERVAL)
+        _wake.clear()
 
 
 def ensure_started() -> None:
     """Start this process's watcher on the running loop (idempotent, loop-aware)."""
-    global _task, _loop
+    global _task, _loop, _wake
     loop = asyncio.get_running_loop()
     if _task is not None and _loop is loop and not _task.done():
         return
     _loop = loop
+    _wake = asyncio.Event()
     _task = loop.create_task(_watch())

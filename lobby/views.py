@@ -32,6 +32,8 @@ async def _redis_ping() -> None:
 def _layer_check() -> str:
     if not layerwatch.uses_redis():
         return "ok"  # the in-memory layer lives in this process
+    if layerwatch.is_down():
+        return "down"  # this process's sockets cannot be served until its watcher sees Redis
     try:
         async_to_sync(_redis_ping)()
     except Exception:
