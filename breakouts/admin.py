@@ -130,7 +130,10 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # use "Destroy all breakouts" (it returns members first)
 
-    @admin.action(description="Return the members of the selected rooms to their parent room")
+    @admin.action(
+        description="Return the members of the selected rooms to their parent room",
+        permissions=["change"],
+    )
     def return_members(self, request: HttpRequest, queryset: QuerySet[BreakoutRoom]) -> None:
         moved = 0
         for room in queryset.select_related("parent"):
@@ -149,11 +152,12 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
         messages.info(request, f"{moved} participant(s) returned to their parent room.")
 
     clear_all = admin.action(
-        description="Clear all breakouts of the selected rooms' parents (rooms are kept)"
+        description="Clear all breakouts of the selected rooms' parents (rooms are kept)",
+        permissions=["change"],
     )(_per_parent("Cleared", services.breakout_rooms_clear_all))
-    destroy_all = admin.action(description="Destroy all breakouts of the selected rooms' parents")(
-        _per_parent("Destroyed", services.breakout_rooms_destroy_all)
-    )
+    destroy_all = admin.action(
+        description="Destroy all breakouts of the selected rooms' parents", permissions=["change"]
+    )(_per_parent("Destroyed", services.breakout_rooms_destroy_all))
 
 
 @admin.register(BreakoutInvitation)
@@ -174,4 +178,7 @@ class BreakoutInvitationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services, tokens
+from . import services
 from .errors import AnteroomError
 from .models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
 
@@ -57,6 +57,13 @@ class RoomAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return super().get_queryset(request).filter(parent__isnull=True)
 
+    def delete_model(self, request: HttpRequest, obj: Room) -> None:
+        services.room_delete(room=obj)  # connected sockets are told and closed
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        for room in queryset:
+            services.room_delete(room=room)
+
     @admin.display(description="pages")
     def pages(self, obj: Room) -> str:
         """Staff moderate from the dashboard (their admin session is enough)."""
@@ -87,7 +94,9 @@ def _decide(outcome: str) -> Any:
         )
 
     action.__name__ = f"{outcome}_selected"
-    return admin.action(description=f"{outcome.capitalize()[:-2]} selected requests")(action)
+    return admin.action(
+        description=f"{outcome.capitalize()[:-2]} selected requests", permissions=["change"]
+    )(action)
 
 
 @admin.register(EntryRequest)
@@ -110,6 +119,9 @@ class EntryRequestAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a deleted pending knock would leave its guest waiting unheard; purge instead
+
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
@@ -120,6 +132,9 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # presence changes go through the services (leave, sweep)
 
 
 @admin.register(MeetingToken)
@@ -137,13 +152,17 @@ class MeetingTokenAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in MeetingToken._meta.fields]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[MeetingToken]) -> None:
-        n = sum(tokens.revoke_token(jti=t.jti) for t in queryset)
+        by = f"staff:{request.user.get_username()}"
+        n = sum(services.token_revoke(jti=t.jti, by=by) for t in queryset)
         messages.info(request, f"{n} token(s) revoked.")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deleting a revoked token's row would make the token valid again
 
 
 @admin.register(ApiKey)
@@ -167,3 +186,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("at", "room_name", "actor", "action", "subject")
     list_filter = ("action",)
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the audit trail is append-only; `manage.py purge` applies retention

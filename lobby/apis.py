@@ -198,7 +198,7 @@ class MeetingTokenRevokeApi(BaseApi):
         jti = _body(request).get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= 64:
             raise BadRequest("jti must be a string.")
-        changed = tokens.revoke_token(jti=jti)
+        changed = services.token_revoke(jti=jti, by=self.actor(request).by)
         return Response({"jti": jti, "revoked": True, "effective": changed})
 
 

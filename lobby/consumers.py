@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -121,6 +122,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         self.participant_id: str | None = None
         self.role: str | None = None
         self.breakout_id: str | None = None
+        self.token_jti: str = ""
+        self.token_expires_at: datetime | None = None
         self.position: tuple[int, int] | None = None
         self.my_groups: set[str] = set()
         rate, burst = settings.ANTEROOM_FRAME_RATE
@@ -297,6 +300,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             by=self.participant_id,
             can_moderate=self.role == Role.MODERATOR,
             participant_id=self.participant_id,
+            token_jti=self.token_jti or None,
+            token_expires_at=self.token_expires_at,
         )
 
     async def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -382,6 +387,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 return {"request_id": str(waiting.request.id), "level": "lobby"}
             await self._subscribe_member(plan.room, plan.participant_id, plan.role)
             self.participant_id, self.role = plan.participant_id, plan.role
+            self.token_jti, self.token_expires_at = plan.token_jti, plan.token_expires_at
             try:
                 joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
             except BaseException:

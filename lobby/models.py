@@ -161,6 +161,9 @@ class EntryRequest(models.Model):
     deny_reason = models.CharField(max_length=200, blank=True, default="")
     # Rate-limit keys (hashes, never the token itself).
     token_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # The credential behind the knock: a revoked or expired token cannot resume or moderate.
+    token_jti = models.CharField(max_length=64, blank=True, default="")
+    token_expires_at = models.DateTimeField(null=True, blank=True)
     browser_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
     client_address = models.CharField(max_length=64, blank=True, default="")
     # Reconnection: a SHA-256 of the server-issued resume key; who holds the socket.
@@ -219,6 +222,8 @@ class Participant(models.Model):
         Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="breakout_members"
     )
     resume_hash = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    token_jti = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
     server_id = models.CharField(max_length=64, blank=True, default="")
     connection_id = models.CharField(max_length=64, blank=True, default="")
     connected_at = models.DateTimeField()

@@ -13,7 +13,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
@@ -32,8 +32,18 @@ from .errors import (
     RequestNotFound,
     RoomExists,
     RoomNotFound,
+    TokenExpired,
+    TokenRevoked,
 )
-from .models import ROOM_NAME_RE, EntryRequest, Participant, Role, Room, ServerProcess
+from .models import (
+    ROOM_NAME_RE,
+    EntryRequest,
+    MeetingToken,
+    Participant,
+    Role,
+    Room,
+    ServerProcess,
+)
 from .tokens import Claims, verify_token
 
 Level = Literal["full", "lobby", "none"]
@@ -52,6 +62,9 @@ class Actor:
     by: str
     can_moderate: bool
     participant_id: str | None = None
+    # The meeting token behind a socket's powers, checked again on every moderator action.
+    token_jti: str | None = None
+    token_expires_at: datetime | None = None
 
     @classmethod
     def api(cls, key_name: str) -> Actor:
@@ -71,8 +84,19 @@ class Actor:
 
 
 def require_moderator(actor: Actor) -> None:
+    """Raise unless the actor moderates with a credential that is still valid: a moderator
+    token revoked or expired after its socket joined stops moderating at once."""
     if not actor.can_moderate:
         raise InvalidPermissions()
+    check_credential(token_jti=actor.token_jti, token_expires_at=actor.token_expires_at)
+
+
+def check_credential(*, token_jti: str | None, token_expires_at: datetime | None) -> None:
+    """Raise ``TokenExpired`` / ``TokenRevoked`` for a token that has lapsed since it was read."""
+    if token_expires_at is not None and token_expires_at <= clock.now():
+        raise TokenExpired()
+    if token_jti and MeetingToken.objects.filter(jti=token_jti, revoked_at__isnull=False).exists():
+        raise TokenRevoked()
 
 
 def hash_secret(value: str) -> str:
@@ -294,6 +318,20 @@ class JoinPlan:
     resume_request: EntryRequest | None = None
     resume_participant: Participant | None = None
 
+    @property
+    def token_jti(self) -> str:
+        if self.claims is not None:
+            return self.claims.jti or ""
+        held = self.resume_participant or self.resume_request
+        return held.token_jti if held is not None else ""
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        if self.claims is not None:
+            return datetime.fromtimestamp(self.claims.exp, tz=UTC)
+        held = self.resume_participant or self.resume_request
+        return held.token_expires_at if held is not None else None
+
 
 @dataclass
 class Waiting:
@@ -355,6 +393,7 @@ def join_plan(
         if p is not None and p.status == Participant.Status.LEFT:
             lapsed = (p.participant_id, p.name)
         if p is not None and p.status != Participant.Status.LEFT:
+            check_credential(token_jti=p.token_jti, token_expires_at=p.token_expires_at)
             return JoinPlan(
                 room=room,
                 level="full",
@@ -367,6 +406,7 @@ def join_plan(
         r = EntryRequest.objects.filter(room=room, resume_hash=h).first()
         if r is not None:
             if r.status == EntryRequest.Status.PENDING:
+                check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
                 return JoinPlan(
                     room=room,
                     level="lobby",
@@ -506,6 +546,8 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
             requested_at=now,
             expires_at=now + timedelta(seconds=ttl),
             token_key=plan.claims.key if plan.claims else "",
+            token_jti=plan.token_jti,
+            token_expires_at=plan.token_expires_at,
             browser_key=conn.browser_key if plan.claims is None else "",
             client_address=conn.client_address,
             resume_hash=hash_secret(resume),
@@ -562,6 +604,9 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         p.can_publish = plan.claims.can_publish if plan.claims else True
     elif p.status == Participant.Status.LEFT:
         p.status = Participant.Status.ACTIVE
+    if plan.resume_participant is None or plan.claims is not None:
+        p.token_jti = plan.token_jti
+        p.token_expires_at = plan.token_expires_at
     p.resume_hash = hash_secret(resume)
     p.server_id = conn.server_id
     p.connection_id = conn.connection_id
@@ -668,6 +713,8 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
                 "breakout": None,
                 "can_publish": r.role != Role.VIEWER,
                 "resume_hash": r.resume_hash,
+                "token_jti": r.token_jti,
+                "token_expires_at": r.token_expires_at,
                 "server_id": r.server_id,
                 "connection_id": r.connection_id,
                 "connected_at": now,
@@ -1078,3 +1125,36 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
 
 def pending_filter() -> Q:
     return Q(status=EntryRequest.Status.PENDING)
+
+
+# Tokens --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def token_revoke(*, jti: str, by: str = "") -> bool:
+    """Revoke a meeting token by ``jti`` and disconnect whoever uses it now.
+
+    Participants holding it leave at once (``participant-left``) and their sockets close with
+    ``TOKEN_REVOKED`` / 4401; a guest waiting with it is disconnected (its resume then fails, so
+    the knock is canceled after the grace). Idempotent; returns True when this call revoked it.
+    """
+    from .audit import audit_record
+    from .tokens import revoke_token
+
+    changed = revoke_token(jti=jti)
+    err = TokenRevoked()
+    frame = events.error_frame(err.code, err.message)
+    holders = list(Participant.objects.filter(token_jti=jti).exclude(status="left"))
+    for p in holders:
+        events.send_on_commit(
+            events.participant_group(p.room_id, p.participant_id),
+            frame,
+            action="close",
+            close_code=4401,
+        )
+    _mark_left(holders, clock.now())
+    for r in EntryRequest.objects.filter(token_jti=jti, status="pending"):
+        events.send_on_commit(events.request_group(r.id), frame, action="close", close_code=4401)
+    if changed:
+        audit_record(action="token-revoke", actor=by, subject=jti)
+    return changed

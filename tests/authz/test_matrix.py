@@ -1057,15 +1057,10 @@ ADMIN_ACTIONS: dict[tuple[str, str], AdminAction] = {
     ("lobby.entryrequest", "denied_selected"): AdminAction(
         _request, lambda w: status_of(w.last[0]) == "denied"
     ),
-    ("lobby.entryrequest", "delete_selected"): AdminAction(_request, _gone(EntryRequest)),
-    ("lobby.participant", "delete_selected"): AdminAction(
-        _rows(lambda w: Participant.objects.get(participant_id="p0")), _gone(Participant)
-    ),
     ("lobby.meetingtoken", "revoke"): AdminAction(
         _rows(_token),
         lambda w: MeetingToken.objects.filter(pk__in=w.last, revoked_at__isnull=False).exists(),
     ),
-    ("lobby.meetingtoken", "delete_selected"): AdminAction(_rows(_token), _gone(MeetingToken)),
     ("lobby.apikey", "delete_selected"): AdminAction(
         _rows(
             lambda w: (
@@ -1073,9 +1068,6 @@ ADMIN_ACTIONS: dict[tuple[str, str], AdminAction] = {
             )
         ),
         _gone(ApiKey),
-    ),
-    ("lobby.auditevent", "delete_selected"): AdminAction(
-        _rows(lambda w: AuditEvent.objects.order_by("at").last()), _gone(AuditEvent)
     ),
     ("breakouts.breakoutroom", "return_members"): AdminAction(
         _breakout_with_p0, lambda w: breakout_of("p0") is None
@@ -1086,11 +1078,9 @@ ADMIN_ACTIONS: dict[tuple[str, str], AdminAction] = {
     ("breakouts.breakoutroom", "destroy_all"): AdminAction(
         _breakout_with_p0, lambda w: breakout_count() == 0
     ),
-    ("breakouts.breakoutinvitation", "delete_selected"): AdminAction(
-        _rows(_invitation),
-        _gone(BreakoutInvitation),
-    ),
 }
+# Not offered at all (rows whose deletion would bypass the services or undo a revocation):
+# entry requests, participants, meeting tokens, audit events and breakout invitations.
 ADMIN_CALLERS = ("anonymous", "user", "staff", "superuser")
 # anonymous and non-staff: redirected to the admin login; staff without model permissions: 403.
 ADMIN_EXPECTED = {"anonymous": "login", "user": "login", "staff": "403", "superuser": A}

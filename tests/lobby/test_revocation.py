@@ -1,0 +1,82 @@
+"""Revoking a token ends what it opened: the socket closes, the presence leaves, the knock's
+resume fails; an expired moderator token stops moderating on its open socket."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from lobby import clock, services, tokens
+from lobby.models import EntryRequest, Participant
+from tests.conftest import make_room, make_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def jti_of(token: str) -> str:
+    jti = tokens.verify_token(token).jti
+    assert jti is not None
+    return jti
+
+
+async def test_revoking_a_token_closes_its_sockets_and_the_room_hears_it(clients):
+    await database_sync_to_async(make_room)("clinic", privacy="private", enable_knocking=True)
+    owner_token = await database_sync_to_async(make_token)(room="clinic", sub="host", owner=True)
+    member_token = await database_sync_to_async(make_token)(room="clinic", sub="m1", name="Mo")
+    asker = await database_sync_to_async(make_token)(
+        room="clinic", sub="ask-1", join_policy={"mode": "ask"}
+    )
+    host = await clients()
+    await host.request("join", token=owner_token)
+    member = await clients()
+    await member.request("join", token=member_token)
+    waiting = await clients()
+    await waiting.send(type="join", token=asker)
+    w = await waiting.expect("waiting")
+
+    for token in (member_token, asker):
+        jti = await database_sync_to_async(jti_of)(token)
+        assert await database_sync_to_async(services.token_revoke)(jti=jti, by="api:ops")
+
+    err = await member.expect("error")
+    assert err["error"]["code"] == "TOKEN_REVOKED"
+    assert (await member.recv())["code"] == 4401
+    left = await host.expect("participant-left")
+    assert left["participant"]["participant_id"] == "m1"
+    assert (await waiting.expect("error"))["error"]["code"] == "TOKEN_REVOKED"
+    assert (await waiting.recv())["code"] == 4401
+
+    # Neither can come back through a resume key.
+    again = await clients()
+    await again.send(type="join", resume=w["resume"])
+    assert (await again.expect("error"))["error"]["code"] == "TOKEN_REVOKED"
+    status = await database_sync_to_async(
+        lambda: Participant.objects.get(participant_id="m1").status
+    )()
+    assert status == "left"
+    pending = await database_sync_to_async(
+        lambda: EntryRequest.objects.get(pk=w["request"]["id"]).status
+    )()
+    assert pending == "pending"  # canceled as disconnected once the grace runs out
+
+
+async def test_an_expired_moderator_token_stops_moderating_on_its_open_socket(clients):
+    import time
+
+    await database_sync_to_async(make_room)("clinic", privacy="private", enable_knocking=True)
+    short = await database_sync_to_async(make_token)(
+        room="clinic", sub="host", owner=True, exp=int(time.time()) + 60
+    )
+    host = await clients()
+    await host.request("join", token=short)
+    guest = await clients()
+    await guest.send(type="join", name="Pat")
+    await guest.expect("waiting")
+    knock = await host.expect("entry-requested")
+    clock.advance(61)
+    ack = await host.request("admit", rid=2, request_id=knock["request"]["id"])
+    assert ack["ok"] is False and ack["error"]["code"] == "TOKEN_EXPIRED"
+    status = await database_sync_to_async(
+        lambda: EntryRequest.objects.get(pk=knock["request"]["id"]).status
+    )()
+    assert status in ("pending", "canceled")  # never admitted by the lapsed moderator
