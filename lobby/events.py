@@ -134,7 +134,8 @@ def error_frame(code: str, message: str) -> dict[str, Any]:
 # the order of messages for each group and of audiences (runs of one group kind, e.g. ``mods``
 # then ``req`` then ``members``), sends the groups of one run concurrently (admit-all: 1,000
 # ``req`` groups), and coalesces what piled up while it was busy: plain frames to the same group
-# become one message, and only the newest queue order of a lobby is sent.
+# become one message, and only the newest queue order of a lobby is sent (queue broadcasts are
+# also throttled per lobby, see ``queue_interval``).
 
 _server_loop: asyncio.AbstractEventLoop | None = None
 _senders: dict[asyncio.AbstractEventLoop, _Sender] = {}
@@ -203,15 +204,53 @@ def _coalesce(items: list[tuple[str, dict[str, Any]]]) -> list[list[Run]]:
     return result
 
 
+def queue_interval(waiting: int) -> float:
+    """Seconds between two queue broadcasts to one lobby (per process).
+
+    Each broadcast is one channel-layer message per waiting guest, so an unthrottled knock
+    storm is quadratic (200 knocks: 20,000 messages, ~20 ms of CPU per knock). This keeps a
+    lobby under ~200 queue deliveries a second per process; the newest order always goes out.
+    """
+    return min(QUEUE_INTERVAL_MAX, max(QUEUE_INTERVAL_MIN, waiting / QUEUE_DELIVERIES_PER_S))
+
+
+QUEUE_INTERVAL_MIN, QUEUE_INTERVAL_MAX, QUEUE_DELIVERIES_PER_S = 0.25, 5.0, 200
+
+
 class _Sender:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.items: list[tuple[str, dict[str, Any]]] = []
         self.wake = asyncio.Event()
         self.task = loop.create_task(self._run())
+        # Queue broadcasts: when a lobby may next hear one, and the newest one held back.
+        self.queue_next: dict[str, float] = {}
+        self.queue_held: dict[str, dict[str, Any]] = {}
 
     def post(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        self.items.extend(items)
+        now = self.loop.time()
+        for group, message in items:
+            if message.get("action") == "queue":
+                due = self.queue_next.get(group, 0.0)
+                if now < due:
+                    if group not in self.queue_held:
+                        self.loop.call_at(due, self._release, group)
+                    self.queue_held[group] = message
+                    continue
+                self.queue_next[group] = now + queue_interval(len(message.get("order", ())))
+            self.items.append((group, message))
+        if len(self.queue_next) > 10000:
+            self.queue_next = {g: t for g, t in self.queue_next.items() if t > now}
         self.wake.set()
+
+    def _release(self, group: str) -> None:
+        message = self.queue_held.pop(group, None)
+        if message is not None:
+            self.queue_next[group] = self.loop.time() + queue_interval(
+                len(message.get("order", ()))
+            )
+            self.items.append((group, message))
+            self.wake.set()
 
     async def _run(self) -> None:
         gate = asyncio.Semaphore(SEND_CONCURRENCY)
