@@ -586,6 +586,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             await self.send_json(frame)
             if self.alerts is not None:
                 self.alerts.saw(frame)
+        for text in message.get("texts", []):
+            await self.send(text_data=text)  # frames pre-encoded once by ``events``
         if self.alerts is not None:
             await self._knock_alert()
         if action == "admitted" and self.state == "waiting":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -259,6 +260,8 @@ class _Sender:
             self.wake.clear()
             while self.items:
                 items, self.items = self.items, []
+                memo: dict[int, tuple[Any, str]] = {}
+                items = [(g, _pre_encode(m, memo)) for g, m in items]
                 await asyncio.gather(*(self._stream(gate, runs) for runs in _coalesce(items)))
 
     async def _stream(self, gate: asyncio.Semaphore, runs: list[Run]) -> None:
@@ -268,6 +271,34 @@ class _Sender:
     async def _one(self, gate: asyncio.Semaphore, group: str, message: dict[str, Any]) -> None:
         async with gate:
             await _group_send(group, message)
+
+
+# Frames sent as JSON text (``"texts"``) instead of dicts: big snapshots that go to many sockets
+# at once. Admit-all of 1,000 sends 1,000 ``joined`` frames that share one 1,000-participant
+# roster; as dicts each was msgpack-encoded, decoded and JSON-encoded again per guest
+# (~150 MB of work). Pre-encoded, the shared roster is JSON-encoded once per batch.
+PRE_ENCODED = frozenset({"joined"})
+_SEP = (",", ":")
+
+
+def _json(value: Any, memo: dict[int, tuple[Any, str]]) -> str:
+    if isinstance(value, list) and len(value) > 8:
+        hit = memo.get(id(value))
+        if hit is None:
+            hit = memo[id(value)] = (value, json.dumps(value, separators=_SEP))
+        return hit[1]
+    return json.dumps(value, separators=_SEP)
+
+
+def _pre_encode(message: dict[str, Any], memo: dict[int, tuple[Any, str]]) -> dict[str, Any]:
+    frames = message.get("frames")
+    if not frames or not all(f.get("type") in PRE_ENCODED for f in frames):
+        return message
+    texts = [
+        "{" + ",".join(json.dumps(k) + ":" + _json(v, memo) for k, v in f.items()) + "}"
+        for f in frames
+    ]
+    return {**{k: v for k, v in message.items() if k != "frames"}, "texts": texts}
 
 
 async def _group_send(group: str, message: dict[str, Any]) -> None:
