@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,7 +76,12 @@ class Command(BaseCommand):
         log_dir = Path(tempfile.mkdtemp(prefix="anteroom-loadtest-logs-"))
         say = (lambda m: self.stderr.write(m)) if opts["json"] else (lambda m: self.stdout.write(m))
         started = time.time()
-        results = asyncio.run(self._run(opts, names, sizes, timeout, processes, log_dir, say))
+        # SIGTERM (or Ctrl-C) still stops every server process this run started.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        try:
+            results = asyncio.run(self._run(opts, names, sizes, timeout, processes, log_dir, say))
+        finally:
+            runner.stop_all()
         rows = [r.summary() for r in results]
         runner.add_ratios(rows)
         report = {
