@@ -51,7 +51,8 @@ async def _close(socks: list[Ws]) -> None:
 
 async def _join(base: str, room: str, token: str | None, label: str, **extra) -> tuple[Ws, dict]:
     ws = await Ws.open(base, room, label)
-    ack = await ws.request("join", **({"token": token} if token else {}), **extra)
+    fields: dict = {**extra, **({"token": token} if token else {})}
+    ack = await ws.request("join", **fields)
     assert ack["ok"], ack
     return ws, ack
 
