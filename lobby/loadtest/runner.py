@@ -567,6 +567,23 @@ async def knocking_guests(
 Scenario = Callable[[Target, Sizes, float], Awaitable[Result]]
 
 
+async def settle(target: Target, *, limit: float = 60.0, busy: float = 0.1) -> float:
+    """Wait until the server processes are quiet (under ``busy`` of a core each over half a
+    second), so that a measured phase does not pay for the previous phase's fan-out. Returns
+    the seconds waited (bounded by ``limit``)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        before = cpu_seconds(target.pids)
+        await asyncio.sleep(0.5)
+        after = cpu_seconds(target.pids)
+        if before is None or after is None:
+            await asyncio.sleep(1.0)
+            break
+        if after - before < busy * 0.5 * len(target.pids):
+            break
+    return time.perf_counter() - t0
+
+
 def _cpu_per_op(before: float | None, after: float | None, ops: int) -> float | None:
     if before is None or after is None or ops <= 0:
         return None
@@ -590,6 +607,7 @@ async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -
                 all_in.set()
 
     mod.on_frame = on_mod
+    await settle(target, limit=5.0)  # sockets must join within 10 s of connecting
     cpu0 = cpu_seconds(target.pids)
     t0 = time.perf_counter() + 0.2
     interval = 0 if storm else 1 / sizes.knock_rate
@@ -649,7 +667,7 @@ async def scenario_admit_all(target: Target, sizes: Sizes, timeout: float) -> Re
             return s
 
     guests = list(await asyncio.wait_for(asyncio.gather(*(knock(i) for i in range(n))), timeout))
-    await asyncio.sleep(1.0)  # let the moderator's entry-requested frames drain
+    res.extra["settle_s"] = await settle(target)  # the knocks' fan-out drains first
     joined: dict[int, float] = {}
     done = asyncio.Event()
 
@@ -696,7 +714,7 @@ async def scenario_invite(target: Target, sizes: Sizes, timeout: float) -> Resul
             return s
 
     people = list(await asyncio.wait_for(asyncio.gather(*(join(i) for i in range(n))), timeout))
-    await asyncio.sleep(1.0)  # let participant-joined fan-out drain
+    res.extra["settle_s"] = await settle(target)  # participant-joined fan-out (n^2) drains
     got: dict[int, float] = {}
     done = asyncio.Event()
 
@@ -763,6 +781,7 @@ async def scenario_connects(target: Target, sizes: Sizes, timeout: float) -> Res
             finally:
                 await s.close()
 
+    await settle(target)
     cpu0 = cpu_seconds(target.pids)
     t0 = time.perf_counter()
     with contextlib.suppress(TimeoutError):
@@ -784,7 +803,7 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     res = Result("idle", target.name, ops=n)
     res.extra["fd_limit"] = raise_fd_limit()
     rooms = [await target.room(size_hint=size) for _ in range(-(-n // size))]
-    await asyncio.sleep(1.0)
+    await settle(target)
     rss0 = rss_kib(target.pids)
     cpu0 = cpu_seconds(target.pids)
     t0 = time.perf_counter()
@@ -810,7 +829,7 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     results = await asyncio.gather(*(one(i) for i in range(n)))
     socks = [s for s in results if s is not None]
     ramp = time.perf_counter() - t0
-    await asyncio.sleep(3.0)  # let queue-position fan-out settle before reading memory
+    await settle(target)  # queue-position fan-out settles before memory is read
     rss1 = rss_kib(target.pids)
     cpu1 = cpu_seconds(target.pids)
     res.lost = n - waiting
