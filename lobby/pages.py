@@ -29,10 +29,12 @@ from .forms import (
     BREAKOUT_ACTIONS,
     DECIDE_ACTIONS,
     DECIDE_ALL_ACTIONS,
+    EXTEND_MINUTES,
+    MAIN_ROOM,
     ROOM_ACTIONS,
     DashboardActionForm,
 )
-from .models import EntryRequest, Room
+from .models import EntryRequest, Participant, Room
 from .tokens import verify_token
 
 GUEST_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -217,7 +219,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         if r.expires_at > now
     ]
     participants = selectors.participants_present(room=room)
-    breakout_rooms = selectors.breakouts_for(room=room, moderator=True)
+    breakout_rooms = _breakout_rows(selectors.breakouts_for(room=room, moderator=True), now)
     decided = [
         {
             "name": r.name,
@@ -243,6 +245,9 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "decided": decided,
         "breakouts": breakout_rooms,
         "invitable": [p for p in participants if p.role != "moderator"],
+        "movable": _movable(participants, breakout_rooms),
+        "timed": any(b["ends_at"] for b in breakout_rooms),
+        "extend_minutes": EXTEND_MINUTES,
         "max_per_room": room.max_active_talkers - 1,
         "lecture": room.mode == Room.Mode.LECTURE,
         "config": config,
@@ -251,11 +256,53 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
     return render(request, "lobby/dashboard.html", ctx)
 
 
+def _breakout_rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The SPEC §3 breakout payloads plus ``left``: the timer's time left as ``m:ss``."""
+    return [
+        {
+            **b,
+            "left": _clock((datetime.fromisoformat(b["ends_at"]) - now).total_seconds())
+            if b["ends_at"]
+            else None,
+        }
+        for b in rooms
+    ]
+
+
+def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Non-moderators with where they are and where the move form can take them (every other
+    breakout room, or the main room)."""
+    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
+    rows = []
+    for p in participants:
+        if p.role == "moderator":
+            continue
+        here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
+        targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
+        if here != MAIN_ROOM:
+            targets.append((MAIN_ROOM, "Main room"))
+        rows.append(
+            {
+                "participant_id": p.participant_id,
+                "name": p.name or p.participant_id,
+                "where": labels.get(here, "Main room"),
+                "targets": targets,
+            }
+        )
+    return rows
+
+
 def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
     """One dashboard button as a plain POST: one service call, a message, redirect (PRG)."""
     form = DashboardActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "That action was not understood; nothing was changed.")
+        problems = form.non_field_errors()
+        messages.error(
+            request,
+            f"{problems[0]} Nothing was changed."
+            if problems
+            else "That action was not understood; nothing was changed.",
+        )
         return HttpResponseRedirect(_dashboard_url(room))
     action: str = form.cleaned_data["action"]
     try:
@@ -315,6 +362,33 @@ def _breakout_action(room: Room, mod: Moderator, action: str, data: dict[str, An
             force_join=bool(data.get("force_join")),
         )
         return "Moved." if invited.force_join else "Invitation sent."
+    if action == "breakout-move":
+        dest = data["destination"]
+        p = breakouts.breakout_move(
+            parent=room,
+            actor=mod.actor,
+            participant_id=data["client"],
+            room_id=None if dest == MAIN_ROOM else str(dest),
+        )
+        who = p.name or "The participant"
+        where = f"breakout room {p.breakout.number}" if p.breakout else "the main room"
+        return f"{who} is in {where} now."
+    if action == "breakout-extend":
+        minutes = data.get("minutes") or EXTEND_MINUTES
+        rooms = breakouts.breakout_extend(
+            parent=room,
+            actor=mod.actor,
+            room_id=str(data["room_id"]) if data.get("room_id") else None,
+            seconds=minutes * 60,
+        )
+        if not rooms:
+            return "No breakout room has a timer; nothing was extended."
+        numbers = ", ".join(str(r.number) for r in rooms)
+        rooms_word = "rooms" if len(rooms) != 1 else "room"
+        return f"{minutes} minute{'s' if minutes != 1 else ''} added ({rooms_word} {numbers})."
+    if action == "breakout-broadcast":
+        n = breakouts.breakout_broadcast(parent=room, actor=mod.actor, text=data["text"])
+        return f"Message sent to {n} breakout room{'s' if n != 1 else ''}."
     if action == "breakout-clear-all":
         done = breakouts.breakout_rooms_clear_all(parent=room, actor=mod.actor)
         return f"Everyone is back in the main room ({len(done.returned)} returned)."

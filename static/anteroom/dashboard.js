@@ -49,11 +49,7 @@ async function connect() {
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
     .on('room-updated', renderControls)
-    .on('breakout-help-requested', (f) => {
-      const who = f.participant?.name || 'Someone';
-      actionStatus(`${who} asked for help in a breakout room.`, 'info');
-      beep();
-    })
+    .on('breakout-help-requested', addHelp)
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
@@ -203,6 +199,7 @@ function tickRow(row, serverNow) {
 setInterval(() => {
   const now = Date.now() - clockOffset;
   for (const row of $('waiting-list').children) tickRow(row, now);
+  for (const left of document.querySelectorAll('#breakout-list .left')) tickTimer(left, now);
 }, 1000);
 
 function logDecision(d) {
@@ -313,33 +310,240 @@ function renderControls() {
   html.dataset.paused = info.paused ? '1' : '0';
 }
 
+const EXTEND_MINUTES = 5;
+
+function roomLabel(id) {
+  const b = (room?.breakouts || []).find((x) => x.id === id);
+  return b ? `Room ${b.number}` : null;
+}
+
+function hiddenInput(name, value) {
+  return el('input', { type: 'hidden', name, value: String(value) });
+}
+
+function postForm(cls, ...children) {
+  // A real form (with the CSRF token), so a click still works as a POST if the socket is down.
+  return el('form', { method: 'post', class: cls }, hiddenInput('csrfmiddlewaretoken', csrf), ...children);
+}
+
+// Re-rendering a list must not take the keyboard focus (or a half-made choice) away.
+function keepFocus(container, render) {
+  const active = document.activeElement;
+  const key = active && container.contains(active) ? active.dataset.key : null;
+  render();
+  if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
 function renderBreakouts() {
   if (!$('breakout-list')) return; // lecture mode: no breakout panel
   const rooms = room.breakouts || [];
   $('breakout-count').textContent = String(rooms.length);
-  $('breakout-list').replaceChildren(
-    ...rooms.map((b) => {
-      const names = (b.members || []).map((m) => m.name || m.participant_id).join(', ');
-      const ends = b.ends_at ? ` · ends ${new Date(Date.parse(b.ends_at) + clockOffset).toLocaleTimeString()}` : '';
-      return el(
-        'li',
-        { class: 'row', 'data-breakout-id': b.id },
-        el('span', { class: 'name', text: `Room ${b.number}` }),
-        el('span', { class: 'muted', text: ` ${(b.members || []).length}/${b.capacity}: ${names || 'empty'}${ends}` }),
-      );
-    }),
-  );
+  $('breakout-empty').hidden = rooms.length > 0;
+  keepFocus($('breakout-list'), () => $('breakout-list').replaceChildren(...rooms.map(breakoutRow)));
+  const now = Date.now() - clockOffset;
+  for (const left of $('breakout-list').querySelectorAll('.left')) tickTimer(left, now);
+  $('breakout-extend-form').hidden = !rooms.some((b) => b.ends_at);
+  $('breakout-broadcast-form').hidden = !rooms.length;
+
   const invitable = room.participants.filter((p) => p.role !== 'moderator');
+  renderMovers(invitable, rooms);
   fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
   fillSelect($('bo-room'), rooms.map((b) => [b.id, `Room ${b.number}`]));
   $('breakout-invite-form').hidden = !rooms.length || !invitable.length;
   $('breakout-end-form').hidden = !rooms.length;
+  renderHelp();
 }
+
+function breakoutRow(b) {
+  const members = b.members || [];
+  const names = members.map((m) => m.name || m.participant_id).join(', ');
+  const li = el(
+    'li',
+    { class: 'row breakout', 'data-breakout-id': b.id },
+    el(
+      'div',
+      { class: 'who' },
+      el('span', { class: 'name', text: `Room ${b.number}` }),
+      ' ',
+      el('span', { class: 'muted members', text: `${members.length}/${b.capacity}: ${names || 'empty'}` }),
+    ),
+  );
+  if (!b.ends_at) {
+    li.append(el('p', { class: 'times muted', text: 'No timer' }));
+    return li;
+  }
+  li.append(
+    el('p', { class: 'times' }, 'Time left ', el('span', { class: 'left', 'data-ends-at': b.ends_at })),
+    postForm(
+      'actions',
+      hiddenInput('room_id', b.id),
+      hiddenInput('minutes', EXTEND_MINUTES),
+      el(
+        'button',
+        { type: 'submit', name: 'action', value: 'breakout-extend', class: 'secondary', 'data-key': `extend:${b.id}` },
+        `+${EXTEND_MINUTES} min`,
+        el('span', { class: 'vh', text: ` for room ${b.number}` }),
+      ),
+    ),
+  );
+  return li;
+}
+
+function tickTimer(span, serverNow) {
+  const left = Math.max(0, Math.ceil((Date.parse(span.dataset.endsAt) - serverNow) / 1000));
+  span.textContent = fmtClock(left);
+  span.classList.toggle('low', left <= 60);
+}
+
+function renderMovers(people, rooms) {
+  const list = $('move-list');
+  // Only a destination the moderator picked survives a re-render (not an automatic default).
+  const chosen = new Map(
+    [...list.querySelectorAll('li[data-participant-id] select[data-picked]')].map((select) => [
+      select.closest('li').dataset.participantId,
+      select.value,
+    ]),
+  );
+  keepFocus(list, () =>
+    list.replaceChildren(
+      ...people.map((p, i) => {
+        const name = p.name || p.participant_id;
+        const here = p.breakout_id || 'main';
+        const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, `Room ${b.number}`]);
+        if (here !== 'main') targets.push(['main', 'Main room']);
+        const id = `move-${i + 1}`;
+        const select = el('select', { id, name: 'destination', 'data-key': `move:${p.participant_id}:to` });
+        fillSelect(select, targets);
+        const keep = chosen.get(p.participant_id);
+        if (keep && targets.some(([v]) => v === keep)) {
+          select.value = keep;
+          select.dataset.picked = '1';
+        }
+        return el(
+          'li',
+          { class: 'row mover', 'data-participant-id': p.participant_id },
+          el(
+            'div',
+            { class: 'who' },
+            el('span', { class: 'name', text: name }),
+            ' ',
+            el('span', { class: 'muted where', text: roomLabel(p.breakout_id) || 'Main room' }),
+          ),
+          postForm(
+            'actions move',
+            hiddenInput('client', p.participant_id),
+            el('label', { class: 'vh', for: id, text: `Where to move ${name}` }),
+            select,
+            el(
+              'button',
+              { type: 'submit', name: 'action', value: 'breakout-move', class: 'secondary', 'data-key': `move:${p.participant_id}` },
+              'Move',
+              el('span', { class: 'vh', text: ` ${name}` }),
+            ),
+          ),
+        );
+      }),
+    ),
+  );
+  $('breakout-move').hidden = !rooms.length || !people.length;
+}
+
+document.addEventListener('change', (ev) => {
+  if (ev.target.matches?.('#move-list select')) ev.target.dataset.picked = '1';
+});
 
 function fillSelect(select, options) {
   const keep = select.value;
   select.replaceChildren(...options.map(([value, label]) => el('option', { value, text: label })));
   if (options.some(([value]) => value === keep)) select.value = keep;
+}
+
+// Help requests from breakout rooms: live only (the server does not store them), kept for this
+// tab in sessionStorage so a reload does not lose one, until the moderator dismisses it.
+
+const HELP_KEY = `anteroom:help:${cfg.room}`;
+let helpRequests = loadHelp();
+
+function loadHelp() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(HELP_KEY) || '[]');
+    return Array.isArray(saved) ? saved.filter((h) => h && typeof h.key === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveHelp() {
+  try {
+    sessionStorage.setItem(HELP_KEY, JSON.stringify(helpRequests));
+  } catch {
+    // storage unavailable: the list still works on this page
+  }
+}
+
+function addHelp(f) {
+  const p = f.participant || {};
+  const entry = {
+    key: `${p.participant_id}:${f.room_id}`,
+    participantId: p.participant_id,
+    name: p.name || p.participant_id || 'Someone',
+    roomId: f.room_id,
+    roomLabel: roomLabel(f.room_id),
+    at: Date.now(),
+  };
+  // Asking again from the same room refreshes the request instead of listing it twice.
+  helpRequests = [entry, ...helpRequests.filter((h) => h.key !== entry.key)];
+  saveHelp();
+  renderHelp();
+  actionStatus(`${entry.name} asked for help in ${entry.roomLabel || 'a breakout room'}.`, 'info');
+  beep();
+}
+
+function dismissHelp(key) {
+  const list = $('help-list');
+  const row = list.querySelector(`li[data-key="${CSS.escape(key)}"]`);
+  const next = row?.nextElementSibling || row?.previousElementSibling;
+  const hadFocus = row?.contains(document.activeElement);
+  helpRequests = helpRequests.filter((h) => h.key !== key);
+  saveHelp();
+  renderHelp();
+  if (hadFocus) {
+    const target = next && list.querySelector(`li[data-key="${CSS.escape(next.dataset.key)}"] button`);
+    (target || $('breakouts-title')).focus();
+  }
+}
+
+function renderHelp() {
+  const list = $('help-list');
+  if (!list) return;
+  list.replaceChildren(
+    ...helpRequests.map((h) => {
+      const where = roomLabel(h.roomId) || h.roomLabel || 'a breakout room';
+      const at = new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const dismiss = el(
+        'button',
+        { type: 'button', class: 'secondary' },
+        'Dismiss',
+        el('span', { class: 'vh', text: ` ${h.name}'s request` }),
+      );
+      dismiss.addEventListener('click', () => dismissHelp(h.key));
+      return el(
+        'li',
+        { class: 'row help-request', 'data-key': h.key },
+        el(
+          'div',
+          { class: 'who' },
+          el('span', { class: 'name', text: h.name }),
+          el('span', { text: ` asked for help in ${where}` }),
+          el('span', { class: 'muted', text: ` · ${at}` }),
+        ),
+        el('p', { class: 'actions' }, dismiss),
+      );
+    }),
+  );
+  $('help-count').textContent = String(helpRequests.length);
+  $('help-requests').hidden = !helpRequests.length;
+  html.dataset.help = String(helpRequests.length);
 }
 
 // Buttons: over the socket when live, as the form POST otherwise. -------------------------------
@@ -403,6 +607,28 @@ async function breakoutAction(action, data) {
   } else if (action === 'breakout-invite') {
     await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
     actionStatus(force ? 'Moved.' : 'Invitation sent.', 'success');
+  } else if (action === 'breakout-move') {
+    const to = data.get('destination');
+    const d = await room.moveToBreakout(data.get('client'), to === 'main' ? null : to);
+    const p = d.participant || {};
+    const label = p.breakout_id && roomLabel(p.breakout_id);
+    const where = p.breakout_id ? (label ? `breakout ${label.toLowerCase()}` : 'a breakout room') : 'the main room';
+    actionStatus(`${p.name || 'The participant'} is in ${where} now.`, 'success');
+  } else if (action === 'breakout-extend') {
+    const minutes = Number(data.get('minutes') || EXTEND_MINUTES);
+    const roomId = data.get('room_id') || undefined;
+    const d = await room.extendBreakouts({ roomId, seconds: minutes * 60 });
+    const numbers = (d.rooms || []).map((b) => b.number).join(', ');
+    actionStatus(
+      numbers
+        ? `${minutes} minute${minutes === 1 ? '' : 's'} added (room${d.rooms.length === 1 ? '' : 's'} ${numbers}).`
+        : 'No breakout room has a timer; nothing was extended.',
+      'success',
+    );
+  } else if (action === 'breakout-broadcast') {
+    const d = await room.broadcastToBreakouts(data.get('text'));
+    $('bo-text').value = '';
+    actionStatus(`Message sent to ${d.rooms} breakout room${d.rooms === 1 ? '' : 's'}.`, 'success');
   } else if (action === 'breakout-clear-all') {
     const d = await room.clearBreakouts();
     actionStatus(`Everyone is back in the main room (${d.count} returned).`, 'success');
@@ -436,5 +662,7 @@ document.addEventListener('submit', async (ev) => {
 
 // Server-rendered rows tick too until the socket replaces them.
 for (const row of $('waiting-list').children) tickRow(row, Date.now() - clockOffset);
+for (const left of document.querySelectorAll('#breakout-list .left')) tickTimer(left, Date.now() - clockOffset);
 updateCount();
+renderHelp();
 connect();

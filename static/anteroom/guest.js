@@ -18,6 +18,11 @@ let controller = null;
 let room = null;
 let countdown = null;
 let expiresAt = null;
+// The breakout room's end as the server last said ({roomId, iso}): from `breakout-joined` or the
+// snapshot, then `breakout-ending` / `breakout-extended` (client.js keeps the room as it joined).
+let breakoutEnds = null;
+let breakoutTick = null;
+let movedOut = false;
 
 function takeToken() {
   const url = new URL(window.location.href);
@@ -117,6 +122,8 @@ let dropToken = false;
 
 function outcome(code, detail) {
   stopCountdown();
+  breakoutEnds = null;
+  renderBreakoutTimer();
   forget();
   const [title, text, again] = OUTCOMES[code] || [
     'Something went wrong',
@@ -301,6 +308,7 @@ function inRoom(r, tok, name) {
     .on('reconnected', () => {
       connBanner(null);
       stopCountdown();
+      breakoutEnds = null; // the fresh snapshot has the current end
       renderPeople();
       renderBanners();
       if (html.dataset.state !== 'room') show('room', 'room-title');
@@ -321,19 +329,40 @@ function inRoom(r, tok, name) {
       $('breakout-invite').dataset.roomId = br.id || '';
       $('breakout-invite').hidden = false;
     })
-    .on('breakout-joined', () => {
+    .on('breakout-joined', (f) => {
       $('breakout-invite').hidden = true;
+      $('breakout-warning').hidden = true;
+      breakoutEnds = null;
+      // A move between breakout rooms arrives as breakout-left (moved), then breakout-joined.
+      breakoutNote(movedOut ? `The host moved you to breakout room ${f.room?.number ?? ''}.` : null);
+      movedOut = false;
       renderBanners();
     })
-    .on('breakout-left', renderBanners)
+    .on('breakout-left', (f) => {
+      $('breakout-warning').hidden = true;
+      breakoutEnds = null;
+      movedOut = f.reason === 'moved';
+      breakoutNote(LEFT_NOTES[f.reason] || LEFT_NOTES.left);
+      renderBanners();
+    })
     .on('breakout-message', (f) => {
       $('breakout-message').textContent = `Message from the host: ${f.text}`;
       $('breakout-message').hidden = false;
     })
     .on('breakout-ending', (f) => {
+      if (!room?.breakout || f.room_id !== room.breakout.id) return;
+      breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString();
-      $('breakout-message').textContent = `This breakout room ends at ${at}; you will return to the main room.`;
-      $('breakout-message').hidden = false;
+      $('breakout-warning').textContent = `Less than a minute left: this breakout room ends at ${at} and everyone returns to the main room.`;
+      $('breakout-warning').hidden = false;
+      renderBreakoutTimer();
+    })
+    .on('breakout-extended', (f) => {
+      if (!room?.breakout || f.room_id !== room.breakout.id) return;
+      breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
+      if (breakoutSecondsLeft() > 60) $('breakout-warning').hidden = true;
+      breakoutNote('The host gave this breakout room more time.');
+      renderBreakoutTimer();
     })
     .on('closed', (detail) => {
       room = null;
@@ -377,9 +406,19 @@ function renderBanners() {
   if (info.paused) lines.push('The host has paused the room. Hold on — it will resume shortly.');
   if (info.audio_muted) lines.push("The host has muted everyone's microphone.");
   if (info.video_muted) lines.push("The host has turned everyone's camera off.");
-  if (room.breakout) lines.push(`You are in breakout room ${room.breakout.number ?? ''}.`);
-  $('breakout-actions').hidden = !room.breakout;
-  if (!room.breakout) $('breakout-message').hidden = true;
+  const br = room.breakout;
+  if (br) lines.push(`You are in breakout room ${br.number ?? ''}.`);
+  $('breakout-actions').hidden = !br;
+  if (!br) {
+    $('breakout-message').hidden = true;
+    $('breakout-warning').hidden = true;
+  }
+  if (!br) breakoutEnds = null;
+  else if (!breakoutEnds || breakoutEnds.roomId !== br.id) {
+    breakoutEnds = { roomId: br.id, iso: br.ends_at || null };
+  }
+  renderBreakoutTimer();
+  html.dataset.breakout = br ? String(br.number ?? '') : '';
   $('room-banners').replaceChildren(
     ...lines.map((text) => {
       const p = document.createElement('p');
@@ -389,6 +428,37 @@ function renderBanners() {
     }),
   );
   html.dataset.paused = info.paused ? '1' : '0';
+}
+
+const LEFT_NOTES = {
+  left: "You're back in the main room.",
+  cleared: 'The host brought everyone back to the main room.',
+  destroyed: "The host closed the breakout rooms. You're back in the main room.",
+  moved: 'The host moved you back to the main room.',
+  timer: "Time's up: the breakout room has ended and you're back in the main room.",
+};
+
+function breakoutNote(text) {
+  $('breakout-note').textContent = text || '';
+  $('breakout-note').hidden = !text;
+}
+
+function breakoutSecondsLeft() {
+  if (!breakoutEnds?.iso) return null;
+  return Math.max(0, Math.ceil((Date.parse(breakoutEnds.iso) + clockOffset - Date.now()) / 1000));
+}
+
+function renderBreakoutTimer() {
+  const left = breakoutSecondsLeft();
+  $('breakout-timer').hidden = left === null;
+  if (left === null) {
+    clearInterval(breakoutTick);
+    breakoutTick = null;
+    return;
+  }
+  setText('breakout-time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+  $('breakout-time-left').classList.toggle('low', left <= 60);
+  if (!breakoutTick) breakoutTick = setInterval(renderBreakoutTimer, 500);
 }
 
 function connBanner(text) {

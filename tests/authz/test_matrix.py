@@ -803,6 +803,22 @@ def _p0_away(action: str) -> Callable[[World], dict[str, str]]:
     return data
 
 
+def ends_at(room_id: str) -> Any:
+    return Room.objects.get(pk=room_id).ends_at
+
+
+def _ends_at_of_b1(action: str) -> Callable[[World], dict[str, str]]:
+    def data(w: World) -> dict[str, str]:
+        w.last = ends_at(w.b1)
+        return {"action": action, "room_id": w.b1, "minutes": "5"}
+
+    return data
+
+
+def _audit_by_anyone(action: str) -> Callable[[World], bool]:
+    return lambda w: AuditEvent.objects.filter(action=action).exists()
+
+
 DASHBOARD_FORMS: dict[str, Form] = {
     "admit": Form(_knocked("admit"), lambda w: status_of(w.last) == "admitted"),
     "deny": Form(_knocked("deny"), lambda w: status_of(w.last) == "denied"),
@@ -831,6 +847,15 @@ DASHBOARD_FORMS: dict[str, Form] = {
     "breakout-invite": Form(
         lambda w: {"action": "breakout-invite", "room_id": w.b2, "client": "p0"},
         lambda w: invited("p0", w.b2),
+    ),
+    "breakout-move": Form(
+        lambda w: {**_p0_away("breakout-move")(w), "client": "p0", "destination": w.b2},
+        lambda w: breakout_of("p0") == w.b2,
+    ),
+    "breakout-extend": Form(_ends_at_of_b1("breakout-extend"), lambda w: ends_at(w.b1) > w.last),
+    "breakout-broadcast": Form(
+        lambda w: {"action": "breakout-broadcast", "text": "Five minutes left."},
+        _audit_by_anyone("breakout-broadcast"),
     ),
     "breakout-clear-all": Form(_p0_away("breakout-clear-all"), lambda w: breakout_of("p0") is None),
     "breakout-destroy-all": Form(_p0_away("breakout-destroy-all"), lambda w: breakout_count() == 0),
@@ -867,6 +892,9 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-create": MODERATORS_ONLY,
     "breakout-create-and-invite": MODERATORS_ONLY,
     "breakout-invite": MODERATORS_ONLY,
+    "breakout-move": MODERATORS_ONLY,
+    "breakout-extend": MODERATORS_ONLY,
+    "breakout-broadcast": MODERATORS_ONLY,
     "breakout-clear-all": MODERATORS_ONLY,
     "breakout-destroy-all": MODERATORS_ONLY,
 }
