@@ -5,8 +5,8 @@ cd "$ROOT"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 find_python() {
   local c
-  for c in "${PYTHON:-}" python3.13 python3.12 python3 \
-           "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3 \
+  for c in "${PYTHON:-}" python3.12 python3.13 python3 \
+           "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3 \
            "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3 /usr/bin/python3.12 /usr/bin/python3.13; do
     [ -n "$c" ] || continue
     command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] || continue

@@ -538,8 +538,9 @@ def short_grace_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 async def test_guest_away_longer_than_the_grace_knocks_again(
-    new_page: NewPage, short_grace_server: Server, room_name: str
+    short_grace_server: Server, new_page: NewPage, room_name: str
 ):
+    # short_grace_server comes first so that it is torn down after the pages are closed.
     server = short_grace_server
     await call(server.room, room_name)
     blip = await Blip(server.base).start()
@@ -558,11 +559,11 @@ async def test_guest_away_longer_than_the_grace_knocks_again(
         blip.cut(stay_down=True)
         # The server lets the presence lapse after the 2 s grace: the owner sees Lena leave.
         await expect(owner.locator("#participant-list")).not_to_contain_text(
-            "Lena Lapsed", timeout=15_000
+            "Lena Lapsed", timeout=30_000
         )
         blip.restore()
         await expect(guest.locator("html")).to_have_attribute(
-            "data-state", "waiting", timeout=15_000
+            "data-state", "waiting", timeout=30_000
         )
         await expect(guest.locator("#waiting-status")).to_contain_text("knocked again")
         await owner.get_by_role("button", name="Admit Lena Lapsed").click()
