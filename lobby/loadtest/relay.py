@@ -57,12 +57,22 @@ class Relay:
             asyncio.get_running_loop().create_task(self._listen())
 
     async def _listen(self) -> None:
-        assert self.pubsub is not None
-        async for msg in self.pubsub.listen():
-            if msg.get("type") != "message":
-                continue
-            group = msg["channel"].decode()[len(self.prefix) + 1 :]
-            self._deliver(group, msg["data"].decode())
+        # Redis closes a subscriber whose output buffer passes its pub/sub limit (32 MB by
+        # default): admit-all of 1,000 pushes ~100 MB of joined frames. Reconnect and
+        # resubscribe; what was in flight is lost (and counted as lost by the load test).
+        while True:
+            assert self.pubsub is not None
+            try:
+                async for msg in self.pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    group = msg["channel"].decode()[len(self.prefix) + 1 :]
+                    self._deliver(group, msg["data"].decode())
+            except Exception as exc:
+                print(f"pub/sub connection lost ({exc}); resubscribing", flush=True)
+                self.pubsub = self.redis.pubsub()
+                channels = [f"{self.prefix}:{g}" for g, m in self.groups.items() if m]
+                await self.pubsub.subscribe(f"{self.prefix}:_", *channels)
 
     def _deliver(self, group: str, text: str) -> None:
         for ws in list(self.groups.get(group, ())):
