@@ -1072,8 +1072,10 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             # Whoever deletes the row handles the dead process, so its events go out once.
             if not ServerProcess.objects.filter(pk=s.pk, heartbeat_at=s.heartbeat_at).delete()[0]:
                 continue
+            # Locked: a guest re-attaching on a live process meanwhile must not be marked lost
+            # (PostgreSQL re-checks the filter once the resume commits, and skips the row).
             lost = list(
-                EntryRequest.objects.filter(
+                EntryRequest.objects.select_for_update().filter(
                     server_id=s.server_id, status="pending", disconnected_at__isnull=True
                 )
             )
