@@ -17,14 +17,16 @@ client text):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -325,8 +327,40 @@ async def _post(batch: list[tuple[str, dict[str, Any]]]) -> None:
     sender.post(batch)
 
 
+Batch = list[tuple[str, dict[str, Any]]]
+
+
+def _deliver(send: Callable[[Batch], Coroutine[Any, Any, None]], batch: Batch) -> None:
+    """Hand a batch to the event loop from a sync (ORM) thread, without ever hanging.
+
+    ``async_to_sync`` waits forever if the server's loop stopped meanwhile (SIGTERM while a write
+    was in flight): the process would then hang until SIGKILL. When the calling thread belongs to
+    a running loop (``sync_to_async`` records it), submit to that loop and give up if it stops —
+    the database holds the truth and clients resynchronise from a snapshot.
+    """
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        loop = None
+    if loop is None:
+        async_to_sync(send)(batch)  # no outer loop (a command, WSGI): run one here
+        return
+    if loop.is_closed() or not loop.is_running():
+        log.warning("event loop stopped; %d event(s) not sent", len(batch))
+        return
+    future = asyncio.run_coroutine_threadsafe(send(batch), loop)
+    while True:
+        try:
+            future.result(timeout=0.5)
+            return
+        except concurrent.futures.TimeoutError:
+            if not loop.is_running():
+                future.cancel()
+                log.warning("event loop stopped; %d event(s) not sent", len(batch))
+                return
+
+
 def _send_now(group: str, message: dict[str, Any]) -> None:
-    async_to_sync(_post)([(group, message)])
+    _deliver(_post, [(group, message)])
 
 
 def send_on_commit(group: str, *frames: dict[str, Any], action: str = "", **extra: Any) -> None:
@@ -346,7 +380,7 @@ def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
     """
     batch = [(g, {"type": EVENT, **m}) for g, m in items]
     if batch:
-        transaction.on_commit(lambda: async_to_sync(_send_batch)(batch))
+        transaction.on_commit(lambda: _deliver(_send_batch, batch))
 
 
 # Lobby events --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import clock
 from .models import EntryRequest, Participant, Room
 
 
@@ -13,14 +14,21 @@ def participants_present(*, room: Room) -> list[Participant]:
 
 
 def pending_requests(*, room: Room) -> list[EntryRequest]:
-    """Pending knocks, oldest first (the queue)."""
-    return list(EntryRequest.objects.filter(room=room, status=EntryRequest.Status.PENDING))
+    """Pending knocks, oldest first (the queue). A knock past its deadline is not shown even
+    before a sweeper has marked it timed out (right after a restart or a database outage)."""
+    return list(
+        EntryRequest.objects.filter(
+            room=room, status=EntryRequest.Status.PENDING, expires_at__gt=clock.now()
+        )
+    )
 
 
 def entry_requests(*, room: Room, status: str | None = None) -> list[EntryRequest]:
     qs = EntryRequest.objects.filter(room=room).select_related("room")
     if status:
         qs = qs.filter(status=status)
+    if status == EntryRequest.Status.PENDING:
+        qs = qs.filter(expires_at__gt=clock.now())  # as above: expired is not waiting
     return list(qs)
 
 

@@ -2,10 +2,9 @@
 knock's ``expires_at`` and the next sweep — after a restart, and for ~12 s after a database
 outage while the sweepers only heartbeat — a knock that timed out is not pending.
 
-Known gap (xfail, strict: remove the marker when fixed): ``lobby.selectors.pending_requests`` and
-``entry_requests(status="pending")`` do not filter ``expires_at``, so a moderator who joins (or
-resynchronises) in that window is replayed the expired knock as ``entry-requested``, and the
-REST list calls it pending. An admit is refused correctly (``effective: false``).
+A regression test: ``lobby.selectors.pending_requests`` and ``entry_requests(status="pending")``
+once ignored ``expires_at``, so a moderator who joined (or resynchronised) in that window was
+replayed the expired knock as ``entry-requested`` and the REST list called it pending.
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ from tests.conftest import make_room, make_token
 from tests.security.conftest import decide, knock
 
 adb = database_sync_to_async
-GAP = "selectors.pending_requests / entry_requests do not filter expires_at (read-time deadline)"
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
 @pytest.mark.django_db(transaction=True)
 async def test_a_moderator_joining_before_the_sweep_is_not_shown_an_expired_knock(clients):
     await adb(make_room)("clinic", privacy="private", enable_knocking=True, knock_ttl=10)
@@ -34,7 +31,6 @@ async def test_a_moderator_joining_before_the_sweep_is_not_shown_an_expired_knoc
     assert [f for f in mod.unread if f["type"] == "entry-requested"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=GAP)
 @pytest.mark.django_db(transaction=True)
 def test_the_rest_list_of_pending_knocks_leaves_out_an_expired_one(client):
     from lobby.auth import api_key_create

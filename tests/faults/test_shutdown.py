@@ -2,7 +2,7 @@
 is in flight: the process must still exit promptly. Deadlines live in the database, so a quick
 exit loses nothing; a process that hangs until SIGKILL stalls every rolling restart.
 
-Known bug (xfail, strict: remove the marker when fixed): the write commits after the event loop
+Fixed bug (a regression test): the write commits after the event loop
 has stopped, its on-commit hook (``lobby.events._send_now``) calls ``async_to_sync`` to reach that
 loop and waits forever, and the interpreter's exit waits for the ORM thread — Daphne hangs until
 it is killed. The in-flight write is held back here with the SQLite write lock, so the
@@ -26,10 +26,6 @@ from .helpers import close_all, join, sqlite_cluster
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="events._send_now blocks on a stopped event loop during shutdown (hang until SIGKILL)",
-)
 async def test_sigterm_with_a_write_in_flight_exits_promptly(tmp_path):
     with sqlite_cluster(tmp_path) as cluster:
         await asyncio.to_thread(cluster.room, "clinic")
