@@ -43,6 +43,29 @@ def audit_record(
     )
 
 
+def audit_decisions(*, room: Room, actor: str, action: str, requests: list[EntryRequest]) -> None:
+    """One audit row per decided request, written with one bulk insert (admit-all of 1,000)."""
+    from .models import AuditEvent
+
+    at = clock.now()
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                room=room,
+                room_name=room.name,
+                at=at,
+                actor=actor,
+                action=action,
+                request_id=r.id,
+                subject=r.participant_id,
+                data={"reason": r.deny_reason} if r.deny_reason else {},
+            )
+            for r in requests
+        ],
+        batch_size=500,
+    )
+
+
 @dataclass(frozen=True)
 class PurgeResult:
     cutoff: datetime
