@@ -336,3 +336,22 @@ def revoke_token(*, jti: str) -> bool:
     if created:
         return True
     return MeetingToken.objects.filter(jti=jti, revoked_at__isnull=True).update(revoked_at=now) == 1
+
+
+def sign_payload(payload: dict[str, Any], key: str | bytes) -> str:
+    """HS256-sign a ready payload with an explicit key (the load test's bare baseline)."""
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def decode_signature(token: str, key: str | bytes) -> dict[str, Any]:
+    """Signature, algorithm, audience and expiry only, with an explicit key and no database:
+    what the load test's bare relay checks. Raises ``InvalidToken`` / ``TokenExpired``."""
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, leeway=LEEWAY_SECONDS
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired() from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken() from exc
+    return payload

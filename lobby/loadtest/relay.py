@@ -22,9 +22,11 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt  # the baseline verifies tokens itself (Anteroom does so only in lobby/tokens.py)
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
+
+from lobby.errors import InvalidToken
+from lobby.tokens import decode_signature
 
 
 def _now() -> str:
@@ -145,9 +147,7 @@ class Relay:
     def claims(self, token: Any, room: str) -> dict[str, Any] | None:
         if token is None:
             return None
-        claims: dict[str, Any] = jwt.decode(
-            token, self.key, algorithms=["HS256"], audience="anteroom", leeway=5
-        )
+        claims = decode_signature(token, self.key)
         if claims.get("room") not in (None, room):
             raise ValueError("other room")
         return claims
@@ -167,7 +167,7 @@ class Relay:
                     await ws.send(
                         _dumps({"type": "ack", "rid": msg["rid"], "ok": True, "data": data or {}})
                     )
-        except (websockets.ConnectionClosed, ValueError, jwt.PyJWTError):
+        except (websockets.ConnectionClosed, ValueError, InvalidToken):
             pass
         finally:
             self.discard_all(ws)

@@ -386,7 +386,7 @@ class RelayTarget(Target):
         return f"lt-{secrets.token_hex(5)}"
 
     async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
-        import jwt  # the baseline signs its own tokens; Anteroom's come from its REST API
+        from lobby.tokens import sign_payload  # the baseline signs its own tokens
 
         out = []
         now = int(time.time())
@@ -406,7 +406,7 @@ class RelayTarget(Target):
                 payload["owner"] = True
             if spec.get("join_policy"):
                 payload["joinPolicy"] = spec["join_policy"]
-            out.append(jwt.encode(payload, self.key, algorithm="HS256"))
+            out.append(sign_payload(payload, self.key))
         return out
 
     def close(self) -> None:
