@@ -109,20 +109,10 @@ async def on_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]
         )
         return {"room": breakout_room_with_members(room=breakout)}
 
-    # Subscribe before joining, so nothing said in the room after our snapshot is missed.
-    try:
-        group: str | None = lobby_events.members_group(room_id)
-    except ValueError:
-        group = None  # not a uuid: the service answers BREAKOUT_NOT_FOUND
-    added = group is not None and group not in consumer.my_groups
-    if added and group is not None:
-        await consumer._add(group)
-    try:
-        data: dict[str, Any] = await consumer.call(join)
-    except BaseException:
-        if added and group is not None:
-            await consumer._discard(group)
-        raise
+    # No subscription before the service has checked the invitation, the capacity and that
+    # the room belongs to this parent: the service adds the group (``action: groups``) after
+    # commit. Subscribing first would let anyone listen to any breakout while it refuses them.
+    data: dict[str, Any] = await consumer.call(join)
     return data
 
 

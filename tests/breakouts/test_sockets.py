@@ -438,3 +438,44 @@ async def test_a_refused_join_leaves_the_socket_out_of_the_room(clients):
     await drain(a)
     await mod.request("breakout-broadcast", rid=3, text="members only")
     assert await a.nothing(0.3)
+
+
+async def test_an_uninvited_join_never_subscribes_to_the_breakout(clients, monkeypatch):
+    """While the service checks the invitation, the socket must not be in the breakout's group:
+    otherwise repeated refused joins would let anyone listen to any breakout room."""
+    from channels.layers import get_channel_layer
+
+    from breakouts import services as breakout_services
+    from lobby import events as lobby_events
+
+    mod, people = await setup(clients, n=3)
+    created = await mod.request(
+        "breakout-create",
+        rid="c",
+        participants=2,
+        audio=True,
+        video=True,
+        canvas=False,
+        share=False,
+        max_rooms=1,
+    )
+    room_id = created["data"]["rooms"][0]["id"]
+    layer = get_channel_layer()
+    group = lobby_events.members_group(room_id)
+    seen_in_group: list[bool] = []
+    real_join = breakout_services.breakout_join
+
+    def spying_join(**kwargs: Any) -> Any:
+        # Nobody has joined this breakout yet: its group must be empty while the service checks.
+        seen_in_group.append(bool(getattr(layer, "groups", {}).get(group)))
+        return real_join(**kwargs)
+
+    monkeypatch.setattr(breakout_services, "breakout_join", spying_join)
+    ack = await people[2].request("breakout-join", rid="x", room_id=room_id)
+    assert ack["ok"] is False and ack["error"]["code"] == "NOT_INVITED"
+    assert seen_in_group == [False]
+    # A broadcast to the breakouts reaches nobody who was refused.
+    await mod.request("breakout-broadcast", rid="b", text="secret plan")
+    while not await people[2].nothing(0.3):
+        await people[2].recv()
+    assert all(f["type"] != "breakout-message" for f in people[2].seen)
