@@ -405,8 +405,9 @@ def join_plan(
             )
         r = EntryRequest.objects.filter(room=room, resume_hash=h).first()
         if r is not None:
+            # A resume key never outlives the token it was issued under.
+            check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
             if r.status == EntryRequest.Status.PENDING:
-                check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
                 return JoinPlan(
                     room=room,
                     level="lobby",
@@ -1164,8 +1165,19 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
             close_code=4401,
         )
     _mark_left(holders, clock.now())
-    for r in EntryRequest.objects.filter(token_jti=jti, status="pending"):
+    now = clock.now()
+    knocks = list(EntryRequest.objects.filter(token_jti=jti, status="pending"))
+    for r in knocks:
         events.send_on_commit(events.request_group(r.id), frame, action="close", close_code=4401)
+    # The knock ends with the credential (its socket was closed by the server), so no moderator
+    # can admit it afterwards.
+    ended = [
+        r
+        for r in knocks
+        if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
+    ]
+    if ended:
+        _announce_cancel(ended, now)
     if changed:
         audit_record(action="token-revoke", actor=by, subject=jti)
     return changed

@@ -57,7 +57,13 @@ async def test_revoking_a_token_closes_its_sockets_and_the_room_hears_it(clients
     pending = await database_sync_to_async(
         lambda: EntryRequest.objects.get(pk=w["request"]["id"]).status
     )()
-    assert pending == "pending"  # canceled as disconnected once the grace runs out
+    assert pending == "canceled"  # nobody can admit a knock whose token was revoked
+    canceled = await host.expect("entry-canceled")
+    assert canceled == {
+        "type": "entry-canceled",
+        "request_id": w["request"]["id"],
+        "reason": "disconnected",
+    }
 
 
 async def test_an_expired_moderator_token_stops_moderating_on_its_open_socket(clients):
