@@ -68,8 +68,23 @@ def _signing_key() -> str:
 
 
 ANTEROOM_SIGNING_KEY = _signing_key()
-# Django's own SECRET_KEY (sessions, CSRF, the signed guest cookie) is derived from it.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django:" + ANTEROOM_SIGNING_KEY)
+
+
+def _django_secret_key() -> str:
+    """Django's own key (sessions, CSRF, the signed guest cookie). Never derived from the token
+    signing key: a backend that holds that key to mint tokens must not be able to forge these.
+    Several machines must share ``DJANGO_SECRET_KEY``; one machine keeps a generated file."""
+    key = os.environ.get("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    path = BASE_DIR / ".anteroom-django-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _django_secret_key()
 
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
