@@ -576,6 +576,8 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     now = clock.now()
     resume = new_resume_key()
     room = plan.room
+    # Two first joins with one id (two tabs) must not both insert: serialise on the room.
+    _lock_lobby(room.pk)
     existing = (
         Participant.objects.select_for_update()
         .filter(room=room, participant_id=plan.participant_id)

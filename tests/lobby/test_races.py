@@ -239,3 +239,19 @@ def test_a_burst_from_one_address_stops_at_thirty(clinic, sent):
     assert sum(isinstance(x, services.Waiting) for x in results) == 30
     assert sum(isinstance(x, EntryRateLimited) for x in results) == n - 30
     assert EntryRequest.objects.count() == 30
+
+
+def test_first_joins_with_one_id_at_once_leave_one_presence(sent):
+    """Several tabs opening with the same personal token at the same moment: every join
+    succeeds (the later ones replace the earlier presence) and one presence remains."""
+    room = make_room("tabs")
+    token = make_token(room="tabs", sub="same-person", name="Sam")
+
+    def join(i: int) -> str:
+        plan = services.join_plan(room_name="tabs", token=token)
+        conn = services.Connection(server_id="s", connection_id=f"c{i}")
+        return services.participant_join(plan=plan, conn=conn).participant.participant_id
+
+    results = at_once(THREADS, join)
+    assert results == ["same-person"] * THREADS, results  # no IntegrityError in any thread
+    assert Participant.objects.filter(room=room, participant_id="same-person").count() == 1
