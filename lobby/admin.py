@@ -53,6 +53,48 @@ class RoomAdmin(admin.ModelAdmin):
     )
     search_fields = ("name",)
     inlines = [ParticipantInline, PendingInline]
+    fields = (
+        "name",
+        "privacy",
+        "enable_knocking",
+        "mode",
+        "max_active_talkers",
+        "knock_ttl",
+        "paused",
+        "audio_muted",
+        "video_muted",
+    )
+    PROPERTIES = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+    STATE = ("paused", "audio_muted", "video_muted")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> tuple[str, ...]:
+        return ("name",) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
+        """Through the services: rules, the row lock, ``room-updated`` to live clients, audit."""
+        try:
+            if not change:
+                fresh = services.room_create(
+                    name=obj.name, **{k: getattr(obj, k) for k in self.PROPERTIES}
+                )
+                obj.pk = fresh.pk
+                state = {k: getattr(obj, k) for k in self.STATE if getattr(obj, k)}
+                if state:
+                    services.room_set_state(
+                        room=fresh, actor=services.Actor.staff(request.user.get_username()), **state
+                    )
+                return
+            current = Room.objects.get(pk=obj.pk)
+            props = {k: getattr(obj, k) for k in self.PROPERTIES if k in form.changed_data}
+            if props:
+                current = services.room_update(room=current, **props)
+            state = {k: getattr(obj, k) for k in self.STATE if k in form.changed_data}
+            if state:
+                services.room_set_state(
+                    room=current, actor=services.Actor.staff(request.user.get_username()), **state
+                )
+        except AnteroomError as exc:
+            messages.error(request, f"Not saved: {exc.message}")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return super().get_queryset(request).filter(parent__isnull=True)

@@ -87,3 +87,38 @@ def test_admin_creates_an_api_key_shown_once(staff):
     assert row.key_hash == services.hash_secret(key)
     api = HttpClient(headers={"authorization": f"Bearer {key}"})
     assert api.get("/api/v1/rooms").status_code == 200
+
+
+def test_editing_a_room_in_the_admin_goes_through_the_services(staff, sent):
+    from lobby.models import AuditEvent, Room
+
+    room = make_room("clinic", privacy="private", enable_knocking=True)
+    sent.items.clear()
+    url = f"/admin/lobby/room/{room.pk}/change/"
+    form = {
+        "privacy": "private",
+        "enable_knocking": "on",
+        "mode": "group",
+        "max_active_talkers": "12",
+        "knock_ttl": "120",
+        "paused": "on",
+        "audio_muted": "",
+        "video_muted": "",
+        # the inlines' management forms (no rows)
+        "participants-TOTAL_FORMS": "0",
+        "participants-INITIAL_FORMS": "0",
+        "entry_requests-TOTAL_FORMS": "0",
+        "entry_requests-INITIAL_FORMS": "0",
+    }
+    resp = staff.post(url, form)
+    assert resp.status_code == 302, resp.content[:500]
+    room.refresh_from_db()
+    assert (room.paused, room.knock_ttl) == (True, 120)
+    updates = [f for f in sent.frames("members.") if f["type"] == "room-updated"]
+    assert updates and updates[-1]["room"]["paused"] is True  # live clients heard it
+    assert AuditEvent.objects.filter(room=room, action="room-state", actor="staff:alice").exists()
+    # A rule of the services holds here too: a bad value is refused and nothing changes.
+    Room.objects.filter(pk=room.pk).update(paused=False)
+    resp = staff.post(url, {**form, "paused": "", "knock_ttl": "5"})
+    room.refresh_from_db()
+    assert room.knock_ttl == 120
