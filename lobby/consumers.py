@@ -124,6 +124,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         self.breakout_id: str | None = None
         self.token_jti: str = ""
         self.token_expires_at: datetime | None = None
+        self.staff_user_id: int | None = None
         self.position: tuple[int, int] | None = None
         self.my_groups: set[str] = set()
         rate, burst = settings.ANTEROOM_FRAME_RATE
@@ -302,6 +303,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             participant_id=self.participant_id,
             token_jti=self.token_jti or None,
             token_expires_at=self.token_expires_at,
+            staff_user_id=self.staff_user_id,
         )
 
     async def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -388,6 +390,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             await self._subscribe_member(plan.room, plan.participant_id, plan.role)
             self.participant_id, self.role = plan.participant_id, plan.role
             self.token_jti, self.token_expires_at = plan.token_jti, plan.token_expires_at
+            self.staff_user_id = plan.staff_user_id
             try:
                 joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
             except BaseException:

@@ -65,6 +65,8 @@ class Actor:
     # The meeting token behind a socket's powers, checked again on every moderator action.
     token_jti: str | None = None
     token_expires_at: datetime | None = None
+    # A staff session behind a socket: re-checked on every moderator action, like a token.
+    staff_user_id: int | None = None
 
     @classmethod
     def api(cls, key_name: str) -> Actor:
@@ -89,6 +91,15 @@ def require_moderator(actor: Actor) -> None:
     if not actor.can_moderate:
         raise InvalidPermissions()
     check_credential(token_jti=actor.token_jti, token_expires_at=actor.token_expires_at)
+    if actor.staff_user_id is not None:
+        from django.contrib.auth import get_user_model
+
+        if (
+            not get_user_model()
+            .objects.filter(pk=actor.staff_user_id, is_active=True, is_staff=True)
+            .exists()
+        ):
+            raise InvalidPermissions("Your staff access has ended.")
 
 
 def check_credential(*, token_jti: str | None, token_expires_at: datetime | None) -> None:
@@ -317,6 +328,7 @@ class JoinPlan:
     request_id: uuid.UUID | None = None
     resume_request: EntryRequest | None = None
     resume_participant: Participant | None = None
+    staff_user_id: int | None = None
 
     @property
     def token_jti(self) -> str:
@@ -381,6 +393,7 @@ def join_plan(
             participant_id=f"staff:{username}",
             name=clean_name(staff_user.get_full_name(), default="") or username,
             claims=None,
+            staff_user_id=staff_user.pk,
         )
     claims = verify_token(token, room_name=room.name) if token else None
     name = clean_name(name)

@@ -1282,3 +1282,20 @@ def test_deleting_a_revoked_token_in_the_admin_does_not_bring_it_back():
     )
     with pytest.raises(TokenRevoked):
         tokens.verify_token(token)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_staff_user_who_loses_staff_status_stops_moderating_on_the_open_socket(clients):
+    from django.contrib.auth import get_user_model
+
+    w = await database_sync_to_async(build_world)()
+    cred = await database_sync_to_async(credential)("staff")
+    sock: Client = await clients(ROOM, headers=cred.headers)
+    assert (await sock.request("join", rid="j", staff=True))["ok"]
+    await database_sync_to_async(
+        lambda: get_user_model().objects.filter(username="ops").update(is_staff=False)
+    )()
+    request_id = await database_sync_to_async(knock)(w)
+    ack = await sock.request("admit", rid=1, request_id=request_id)
+    assert ack["ok"] is False and ack["error"]["code"] == "INVALID_PERMISSIONS"
+    assert await database_sync_to_async(status_of)(request_id) == "pending"
