@@ -136,6 +136,7 @@ async def _watch() -> None:
     global _down_since, _failures
     client = _client() if uses_redis() else None
     epoch: bytes | None = None
+    slow_reads = 0
     next_refresh = time.monotonic() + GROUP_REFRESH
     while True:
         if client is not None:
@@ -143,9 +144,16 @@ async def _watch() -> None:
                 value = await asyncio.wait_for(_read_epoch(client), POLL_TIMEOUT * 2)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 _failures += 1
-                if _down_since is None:
+                from redis.exceptions import TimeoutError as RedisTimeoutError
+
+                timed_out = isinstance(exc, (TimeoutError, RedisTimeoutError))
+                slow_reads = slow_reads + 1 if timed_out else 0
+                # A refused or reset connection is an outage at once; a read that merely timed
+                # out must time out twice in a row (a busy event loop under a knock storm can
+                # delay one read past its timeout, and a false "down" answers UNAVAILABLE).
+                if _down_since is None and (slow_reads == 0 or slow_reads >= 2):
                     _down_since = time.monotonic()
                     log.warning("channel layer (Redis) unreachable")
                 with_client = client
@@ -155,6 +163,7 @@ async def _watch() -> None:
                 except Exception:  # noqa: S110 - the old client is broken anyway
                     pass
             else:
+                slow_reads = 0
                 lost = epoch is not None and value != epoch
                 if _down_since is not None or lost:
                     log.warning(
