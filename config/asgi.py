@@ -16,7 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from lobby import routing, sweeper  # noqa: E402
-from lobby.logging import redact_daphne_access_log  # noqa: E402
+from lobby.ops.logs import redact_daphne_access_log  # noqa: E402
 
 redact_daphne_access_log()
 

@@ -132,9 +132,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "lobby.logging.RequestIdMiddleware",
+    "lobby.ops.middleware.RequestIdMiddleware",
     # Redis or PostgreSQL down: 503 + Retry-After, never a 500 (docs/deployment.md).
-    "lobby.middleware.BackendUnavailableMiddleware",
+    "lobby.ops.middleware.BackendUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -307,7 +307,7 @@ ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
 # LOGGING
 
 # JSON lines in production, plain text with DEBUG (LOG_FORMAT=json|plain overrides). Every
-# handler redacts tokens, API keys, resume keys and ``?t=`` values (lobby/logging.py).
+# handler redacts tokens, API keys, resume keys and ``?t=`` values (lobby/ops/logs.py).
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json").strip().lower()
 if LOG_FORMAT not in ("json", "plain"):
     raise ValueError(f"LOG_FORMAT must be json or plain, got {LOG_FORMAT!r}")
@@ -315,15 +315,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "redact": {"()": "lobby.logging.RedactFilter"},
-        "context": {"()": "lobby.logging.ContextFilter"},
+        "redact": {"()": "lobby.ops.logs.RedactFilter"},
+        "context": {"()": "lobby.ops.logs.ContextFilter"},
     },
     "formatters": {
         "plain": {
-            "()": "lobby.logging.PlainFormatter",
+            "()": "lobby.ops.logs.PlainFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         },
-        "json": {"()": "lobby.logging.JsonFormatter"},
+        "json": {"()": "lobby.ops.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

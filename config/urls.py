@@ -2,15 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from lobby import metrics, views
+from lobby.ops import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("lobby.urls")),
     path("api/v1/", include("breakouts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("", include("lobby.page_urls")),
 ]

@@ -22,10 +22,11 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import events, limits, metrics, services, sweeper
+from . import events, limits, services, sweeper
 from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
-from .logging import connection_id_var
 from .models import Role, Room
+from .ops import metrics
+from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
 
 log = logging.getLogger("anteroom.ws")

@@ -10,7 +10,7 @@ the truth, so the cure is to resubscribe and resend a snapshot:
   socket of this process re-``group_add``s its groups and sends its client a fresh snapshot
   (``RoomConsumer.resync``), spread over at most ``RESYNC_SPREAD`` seconds;
 * while the marker cannot be read the layer counts as *down*: socket actions answer
-  ``UNAVAILABLE`` and REST writes 503 (``lobby.middleware``) instead of half-working;
+  ``UNAVAILABLE`` and REST writes 503 (``lobby.ops.middleware``) instead of half-working;
 * every ``GROUP_REFRESH`` seconds each socket re-adds its groups (``group_expiry`` is a day), so
   long-lived sockets never fall out of their groups.
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, metrics, selectors
+from . import clock, events, selectors
 from .errors import (
     AccessDenied,
     BadRequest,
@@ -44,6 +44,7 @@ from .models import (
     Room,
     ServerProcess,
 )
+from .ops import metrics
 from .tokens import Claims, verify_token
 
 Level = Literal["full", "lobby", "none"]

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from .runtime.process import SERVER_ID
+
 log = logging.getLogger("anteroom.sweeper")
 
-SERVER_ID = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 _task: asyncio.Task[None] | None = None
 
 

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 # Importing the ASGI application runs django.setup() and so dictConfig(LOGGING) again, which
 # drops every handler on the root logger: do it now, before caplog attaches its handler.
 import config.asgi  # noqa: F401
-from lobby.logging import REDACTED, ContextFilter, JsonFormatter, RedactFilter, redact_text
+from lobby.ops.logs import REDACTED, ContextFilter, JsonFormatter, RedactFilter, redact_text
 from tests.conftest import ROOT
 
 adb = database_sync_to_async
@@ -228,7 +228,7 @@ def test_log_format_json_in_production_and_plain_with_debug(env, json_expected):
 
 async def test_service_lines_carry_the_socket_connection_id(caplog):
     """Lines logged by ORM work done for a socket carry that socket's connection id."""
-    from lobby.logging import connection_id_var
+    from lobby.ops.logs import connection_id_var
 
     caplog.set_level(logging.INFO)
 

@@ -6,24 +6,23 @@
 * ``ContextFilter`` stamps ``request_id`` (set by ``RequestIdMiddleware``) and ``connection_id``
   (set by the WebSocket consumer) on each record from context variables, so lines logged by
   services on behalf of a request or a socket carry them too.
-* ``JsonFormatter`` writes one JSON object per line; ``settings.LOGGING`` uses it unless
-  ``LOG_FORMAT=plain`` (the default when ``DEBUG`` is on).
+* ``JsonFormatter`` (python-json-logger's, with Anteroom's field names) writes one JSON object
+  per line; ``settings.LOGGING`` uses it unless ``LOG_FORMAT=plain`` (the default when ``DEBUG``
+  is on). ``PlainFormatter`` writes readable lines with the ids.
+
+Named ``logs`` so that it never shadows the standard library's ``logging``. The request-id
+middleware that sets ``request_id_var`` is in ``lobby.ops.middleware``.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponseBase
+from pythonjsonlogger.json import JsonFormatter as _JsonLoggerFormatter
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "anteroom_request_id", default=None
@@ -150,30 +149,37 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, ids, extras."""
+class JsonFormatter(_JsonLoggerFormatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, the ids when set,
+    then the record's extras, ``exc`` (traceback) and ``stack``.
 
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+    python-json-logger does the record-to-JSON work; this subclass only fixes the field names
+    and the timestamp (UTC, milliseconds) that log pipelines already parse.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("fmt", ["levelname", "name", "message"])
+        kwargs.setdefault(
+            "rename_fields",
+            {"levelname": "level", "name": "logger", "exc_info": "exc", "stack_info": "stack"},
+        )
+        kwargs.setdefault("json_ensure_ascii", False)
+        super().__init__(*args, **kwargs)
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        ts = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+        head: dict[str, Any] = {"ts": ts}
+        head |= {k: log_data.pop(k) for k in ("level", "logger", "message") if k in log_data}
         for key in ("request_id", "connection_id"):
-            value = getattr(record, key, None)
-            if value:
-                out[key] = value
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
-                out[key] = value
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            out["exc"] = record.exc_text
-        if record.stack_info:
-            out["stack"] = record.stack_info
-        return json.dumps(out, default=str, ensure_ascii=False)
+            if value := log_data.pop(key, None):  # only when set
+                head[key] = value
+        tail = {k: log_data.pop(k) for k in ("exc", "stack") if k in log_data}
+        rest = dict(log_data)
+        log_data.clear()
+        log_data.update(head | rest | tail)
 
 
 class PlainFormatter(logging.Formatter):
@@ -185,81 +191,6 @@ class PlainFormatter(logging.Formatter):
             f"{k}={v}" for k in ("request_id", "connection_id") if (v := getattr(record, k, None))
         ]
         return f"{line} [{' '.join(ids)}]" if ids else line
-
-
-# Request ids ---------------------------------------------------------------------------------
-
-REQUEST_ID_HEADER = "X-Request-ID"
-_INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-access_log = logging.getLogger("anteroom.http")
-
-
-def _request_id(request: HttpRequest) -> str:
-    """Reuse a sane ``X-Request-ID`` from a proxy, or make one."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _INCOMING_ID.fullmatch(incoming) else uuid.uuid4().hex
-
-
-def _log_access(request: HttpRequest, response: HttpResponseBase, started: float) -> None:
-    access_log.info(
-        "%s %s %s",
-        request.method,
-        request.get_full_path(),  # redacted by RedactFilter (``?t=`` tokens)
-        response.status_code,
-        extra={
-            "method": request.method,
-            "path": request.get_full_path(),
-            "status": response.status_code,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        },
-    )
-
-
-class RequestIdMiddleware:
-    """Give each HTTP request an id: in the context (for logs), and as ``X-Request-ID``.
-
-    Also writes one access-log line per request (logger ``anteroom.http``).
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(
-        self,
-        get_response: Callable[[HttpRequest], HttpResponseBase]
-        | Callable[[HttpRequest], Awaitable[HttpResponseBase]],
-    ) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
-        rid = _request_id(request)
-        token = request_id_var.set(rid)
-        started = time.monotonic()
-        try:
-            response = self.get_response(request)
-            assert isinstance(response, HttpResponseBase)
-            response[REQUEST_ID_HEADER] = rid
-            _log_access(request, response, started)
-            return response
-        finally:
-            request_id_var.reset(token)
-
-    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        rid = _request_id(request)
-        token = request_id_var.set(rid)
-        started = time.monotonic()
-        try:
-            response = await self.get_response(request)  # type: ignore[misc]
-            response[REQUEST_ID_HEADER] = rid
-            _log_access(request, response, started)
-            return response
-        finally:
-            request_id_var.reset(token)
 
 
 def redact_daphne_access_log() -> None:

@@ -1,13 +1,17 @@
-"""Health endpoints (pages live in ``pages.py``)."""
+"""Operator endpoints: ``/healthz`` (liveness), ``/readyz`` (readiness), ``/metrics``."""
 
 from __future__ import annotations
+
+import hmac
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
 
-from . import layerwatch
+from .. import layerwatch
+from . import metrics
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -65,3 +69,23 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if not ok:
         resp["Retry-After"] = "5"
     return resp
+
+
+def _authorized(request: HttpRequest, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """``GET /metrics``: 404 unless ``ANTEROOM_METRICS_TOKEN`` is set; 401 without it."""
+    token = settings.ANTEROOM_METRICS_TOKEN
+    if not token:
+        raise Http404()
+    if not _authorized(request, token):
+        resp = HttpResponse("Unauthorized.\n", status=401, content_type="text/plain")
+        resp["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return resp
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""Process machinery: what one server process is and runs (see ``process``)."""
