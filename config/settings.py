@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ if _env_bool("ANTEROOM_BEHIND_TLS", False):
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "lobby.apps.AnteroomAdminConfig",  # django.contrib.admin with the throttled staff sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -127,6 +128,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "lobby",
     "breakouts",
 ]
@@ -247,6 +249,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+
+# Staff sign-in (the admin login; lobby/staff_login.py, docs/security.md). django-axes counts
+# failures per username and per client address; at the limit, further attempts are refused
+# without a password check until the cool-off has passed since the last failure.
+ANTEROOM_LOGIN_FAILURE_LIMIT = int(os.environ.get("ANTEROOM_LOGIN_FAILURE_LIMIT", "5"))
+ANTEROOM_LOGIN_COOLOFF = int(os.environ.get("ANTEROOM_LOGIN_COOLOFF", "900"))  # seconds
+# Password checks run on this many threads of their own per process; this many more may wait.
+ANTEROOM_LOGIN_THREADS = int(os.environ.get("ANTEROOM_LOGIN_THREADS", "1"))
+ANTEROOM_LOGIN_QUEUE = int(os.environ.get("ANTEROOM_LOGIN_QUEUE", "32"))
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in unhashed
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = ANTEROOM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=ANTEROOM_LOGIN_COOLOFF)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+# Attempts while locked out neither count nor extend the lockout, so "try again after" holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "lobby.staff_login.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the anteroom.http access log
+AXES_ENABLE_ADMIN = False  # lobby/admin.py registers the failures (unlock = delete the row)
+# The lockout answer is the login form itself (429, Retry-After, when to retry), rendered by
+# AnteroomAdminSite.login, so axes' AxesMiddleware (axes.W002) is not installed.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # INTERNATIONALISATION
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -234,3 +236,15 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the audit trail is append-only; `manage.py purge` applies retention
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Staff sign-in failures counted by django-axes (lobby/staff_login.py). Deleting a row
+    unlocks that username and address at once; rows past the cool-off no longer count.
+
+    Registered here (``AXES_ENABLE_ADMIN = False``) without axes' "Clean up expired attempts"
+    action: in axes 8.3 it reads ``request.axes_attempt_time``, which only a sign-in request
+    has, and fails on the admin's. Every failed sign-in already deletes expired rows."""
+
+    actions: list[str] = []

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class LobbyConfig(AppConfig):
@@ -7,3 +8,11 @@ class LobbyConfig(AppConfig):
 
     def ready(self) -> None:
         from . import schema  # noqa: F401 - registers the OpenAPI auth extension
+
+
+class AnteroomAdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with ``admin.site`` an ``AnteroomAdminSite``: the staff sign-in
+    throttled by django-axes, its password check off the shared threads (lobby/staff_login.py)."""
+
+    default = False  # named in INSTALLED_APPS; "lobby" stays LobbyConfig
+    default_site = "lobby.staff_login.AnteroomAdminSite"

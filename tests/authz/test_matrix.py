@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt
 from channels.db import database_sync_to_async
 from django import forms
 from django.contrib import admin
@@ -1063,6 +1064,12 @@ def _invitation(w: World) -> BreakoutInvitation:
     return BreakoutInvitation.objects.get(participant_id="p0", status="pending")
 
 
+def _access(model: Any, **extra: Any) -> Any:
+    """A django-axes row (the staff sign-in throttle's records)."""
+    fields = {"ip_address": "10.9.9.9", "user_agent": "matrix", "http_accept": "", "path_info": "/"}
+    return model.objects.create(username=f"doomed-{uuid.uuid4().hex[:6]}", **fields, **extra)
+
+
 def _breakout_with_p0(w: World) -> list[Any]:
     p0_in_a_breakout(w)
     return [w.b1]
@@ -1096,6 +1103,11 @@ ADMIN_ACTIONS: dict[tuple[str, str], AdminAction] = {
             )
         ),
         _gone(ApiKey),
+    ),
+    # Deleting a sign-in lockout record unlocks that account/address (docs/security.md).
+    ("axes.accessattempt", "delete_selected"): AdminAction(
+        _rows(lambda w: _access(AccessAttempt, get_data="", post_data="", failures_since_start=9)),
+        _gone(AccessAttempt),
     ),
     ("breakouts.breakoutroom", "return_members"): AdminAction(
         _breakout_with_p0, lambda w: breakout_of("p0") is None
