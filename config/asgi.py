@@ -13,10 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from lobby import routing, sweeper  # noqa: E402
 from lobby.ops.logs import redact_daphne_access_log  # noqa: E402
+from lobby.runtime.origin import ExactOriginValidator  # noqa: E402
 
 redact_daphne_access_log()
 
@@ -29,8 +29,8 @@ async def http_app(scope: Any, receive: Any, send: Any) -> None:
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        # Origin is checked at the handshake against ALLOWED_HOSTS (never "*").
-        "websocket": AllowedHostsOriginValidator(
+        # Origin checked exactly (scheme, host, port) at the handshake: lobby/runtime/origin.py.
+        "websocket": ExactOriginValidator(
             AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))  # type: ignore[arg-type]
         ),
     }

@@ -51,6 +51,14 @@ ALLOWED_HOSTS = [
 if "*" in ALLOWED_HOSTS:
     # A wildcard silently disables the WebSocket Origin check; refuse to start with it.
     raise ValueError("ALLOWED_HOSTS must list real host names; '*' disables the Origin check")
+# Origins (scheme://host[:port], exact) whose pages may open WebSockets. Unset: only the origin
+# each handshake was addressed to (its Host, in ALLOWED_HOSTS; https when secure). Sockets from
+# a listed origin other than that one get no cookies (tokens only). lobby/runtime/origin.py.
+ANTEROOM_ALLOWED_ORIGINS = [
+    o.strip() for o in os.environ.get("ANTEROOM_ALLOWED_ORIGINS", "").split(",") if o.strip()
+]
+if "*" in ANTEROOM_ALLOWED_ORIGINS:
+    raise ValueError("ANTEROOM_ALLOWED_ORIGINS lists exact origins; '*' is refused")
 
 _KEY_FILE = BASE_DIR / ".anteroom-signing-key"
 

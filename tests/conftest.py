@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "artifacts"))
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # the handshake's served origin is then ORIGIN exactly
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -151,7 +152,7 @@ class Client:
         from config.asgi import application
 
         self.comm = WebsocketCommunicator(
-            application, f"/ws/rooms/{room}/", headers=[ORIGIN, *(headers or [])]
+            application, f"/ws/rooms/{room}/", headers=[ORIGIN, HOST, *(headers or [])]
         )
         self.comm.scope["client"] = tuple(client)
         self.seen: list[dict[str, Any]] = []

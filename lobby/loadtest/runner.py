@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -158,7 +159,6 @@ class Target:
     name: str
     ws_bases: list[str]  # ws://host:port, one per server process
     pids: list[int]
-    origin: str
 
     async def room(self, *, size_hint: int) -> str:
         raise NotImplementedError
@@ -259,7 +259,6 @@ class Anteroom(Target):
         self.name = name
         self.http_bases = http_bases
         self.ws_bases = [b.replace("http", "ws", 1) for b in http_bases]
-        self.origin = http_bases[0]
         self.rest = Rest(http_bases[0], api_key)
         self.pids = pids
         self.procs = procs or []
@@ -377,7 +376,6 @@ class RelayTarget(Target):
     def __init__(self, name: str, ws_bases: list[str], key: str, procs: list[Any]) -> None:
         self.name = name
         self.ws_bases = ws_bases
-        self.origin = "http://127.0.0.1"
         self.key = key
         self.procs = procs
         self.pids = [p.pid for p in procs]
@@ -449,6 +447,12 @@ def start_relay(*, processes: int, redis_url: str | None, log_dir: Path) -> Rela
 # Client sockets -----------------------------------------------------------------------------
 
 
+def _origin_of(ws_url: str) -> str:
+    """The page origin a browser on this socket's own server would send (exact Origin check)."""
+    parts = urlsplit(ws_url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
+
+
 class Sock:
     """One client socket; frames are handed to ``on_frame(sock, frame, t)`` as they arrive."""
 
@@ -462,7 +466,7 @@ class Sock:
     async def open(self, *, read: bool = True, timeout: float = 20) -> Sock:
         self.ws = await connect(
             self.url,
-            origin=self.target.origin,  # type: ignore[arg-type]
+            origin=_origin_of(self.url),  # type: ignore[arg-type]
             compression=None,
             open_timeout=timeout,
             max_size=2**24,

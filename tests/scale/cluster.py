@@ -34,7 +34,6 @@ from tests.conftest import manage, start_daphne, stop_daphne
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ORIGIN = Origin("http://127.0.0.1")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -289,7 +288,7 @@ class Ws:
     @classmethod
     async def open(cls, base: str, room: str, label: str = "") -> Ws:
         url = base.replace("http://", "ws://") + f"/ws/rooms/{room}/"
-        return cls(await connect(url, origin=ORIGIN, open_timeout=10), label or room)
+        return cls(await connect(url, origin=Origin(base), open_timeout=10), label or room)
 
     async def send(self, **msg: Any) -> None:
         await self.ws.send(json.dumps(msg))

@@ -33,8 +33,6 @@ from tests.conftest import manage, start_daphne, stop_daphne
 
 pytestmark = pytest.mark.slow
 
-ORIGIN = Origin("http://127.0.0.1")
-
 
 # Clients -------------------------------------------------------------------------------------
 
@@ -50,7 +48,7 @@ class Ws:
     @classmethod
     async def open(cls, base: str, room: str, label: str = "") -> Ws:
         url = base.replace("http://", "ws://") + f"/ws/rooms/{room}/"
-        return cls(await connect(url, origin=ORIGIN, open_timeout=10), label)
+        return cls(await connect(url, origin=Origin(base), open_timeout=10), label)
 
     async def send(self, **msg: Any) -> None:
         await self.ws.send(json.dumps(msg))
