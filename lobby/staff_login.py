@@ -7,23 +7,30 @@ Two defences against a login loop (docs/security.md, "Staff sign-in"):
   ``Retry-After``, a message saying when to retry) without checking the password, until
   ``ANTEROOM_LOGIN_COOLOFF`` seconds after the last failure. A success resets the account's count.
 * **Hashing on its own small pool.** Checking a password costs about a second of CPU (PBKDF2).
-  ``AnteroomAdminSite.login`` is an async view: it runs ``authenticate`` on ``LOGIN_EXECUTOR``
-  (``ANTEROOM_LOGIN_THREADS`` threads, default 1), never on the event loop and never on the
-  thread that runs the sockets' ORM work, so however many sign-ins arrive at once, at most that
-  many passwords are hashed at a time and the rest of the process keeps its cores. At most
-  ``ANTEROOM_LOGIN_QUEUE`` sign-ins wait for the pool; more are answered 503 with
-  ``Retry-After`` at once. The rest of the admin login (form, session, redirect) is Django's own.
+  ``AnteroomAdminSite.login`` runs ``authenticate`` on ``LOGIN_EXECUTOR``
+  (``ANTEROOM_LOGIN_THREADS`` threads, default 1) and waits for it on its request's own thread
+  (under Daphne, Django's ASGI handler gives each HTTP request a thread of its own for sync
+  code), never on the event loop and never on the thread that runs the sockets' ORM work. So
+  however many sign-ins arrive at once, one process hashes at most that many passwords at a
+  time and keeps its other cores for knocks. At most ``ANTEROOM_LOGIN_QUEUE`` sign-ins wait for
+  the pool; more are answered 503 with ``Retry-After`` at once. The rest of the admin login
+  (form, session, redirect) is Django's own.
+
+  (A sync view on purpose: an async one gains nothing while the middleware chain is sync, as
+  WhiteNoise's is, and asgiref then leaves the calling thread pointing at a finished event loop
+  when Django's test client serves it.)
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from asgiref.sync import sync_to_async
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
@@ -35,7 +42,7 @@ from django.contrib.auth.forms import UsernameField
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.db.models import Max, Q
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -45,6 +52,7 @@ LOGIN_EXECUTOR = ThreadPoolExecutor(
     max_workers=settings.ANTEROOM_LOGIN_THREADS, thread_name_prefix="anteroom-login"
 )
 _waiting = 0  # sign-ins of this process waiting for or running on LOGIN_EXECUTOR
+_waiting_lock = threading.Lock()
 
 LOCKED_OUT = (
     "Too many failed sign-ins for this account or from this address. Try again after "
@@ -96,24 +104,27 @@ class LoginBusy(Exception):
     """More than ``ANTEROOM_LOGIN_QUEUE`` sign-ins are waiting in this process."""
 
 
-async def authenticate_staff(request: HttpRequest, username: str, password: str) -> LoginOutcome:
-    """``authenticate`` off the event loop and off the sockets' ORM thread (module docstring).
-
-    Raises ``LoginBusy`` when the queue is full."""
+def authenticate_staff(request: HttpRequest, username: str, password: str) -> LoginOutcome:
+    """``authenticate`` on LOGIN_EXECUTOR, waited for on this thread (module docstring); the log
+    context (request id) goes along. Raises ``LoginBusy`` when the queue is full."""
     global _waiting
-    if _waiting >= settings.ANTEROOM_LOGIN_QUEUE:
-        raise LoginBusy
-    _waiting += 1
+    with _waiting_lock:
+        if _waiting >= settings.ANTEROOM_LOGIN_QUEUE:
+            raise LoginBusy
+        _waiting += 1
     try:
-        check = sync_to_async(_authenticate, thread_sensitive=False, executor=LOGIN_EXECUTOR)
-        return await check(request, username, password)
+        context = contextvars.copy_context()
+        return LOGIN_EXECUTOR.submit(
+            context.run, _authenticate, request, username, password
+        ).result()
     finally:
-        _waiting -= 1
+        with _waiting_lock:
+            _waiting -= 1
 
 
 class StaffAuthenticationForm(AdminAuthenticationForm):
     """The admin login form, taking the outcome ``AnteroomAdminSite.login`` computed off-thread
-    instead of hashing the password again on the request's thread."""
+    instead of hashing the password again."""
 
     error_messages = {**AdminAuthenticationForm.error_messages, "locked_out": LOCKED_OUT}
 
@@ -144,9 +155,9 @@ class AnteroomAdminSite(admin.AdminSite):
 
     login_form = StaffAuthenticationForm
 
-    async def login(  # type: ignore[override]
+    def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponseBase:
+    ) -> HttpResponse:
         outcome: LoginOutcome | None = None
         if request.method == "POST":
             raw = request.POST.get("username")
@@ -154,13 +165,13 @@ class AnteroomAdminSite(admin.AdminSite):
             password = request.POST.get("password") or ""
             if username and password:
                 try:
-                    outcome = await authenticate_staff(request, username, password)
+                    outcome = authenticate_staff(request, username, password)
                 except LoginBusy:
                     busy = HttpResponse(BUSY, status=503, content_type="text/plain; charset=utf-8")
                     busy["Retry-After"] = BUSY_RETRY_AFTER
                     return busy
                 request.anteroom_login = outcome  # type: ignore[attr-defined]
-        response: HttpResponseBase = await sync_to_async(super().login)(request, extra_context)
+        response = super().login(request, extra_context)
         if outcome is not None and outcome.locked_until is not None:
             wait = (outcome.locked_until - timezone.now()).total_seconds()
             response.status_code = 429
