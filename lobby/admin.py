@@ -216,7 +216,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        from .auth import api_key_create
+        from .api.auth import api_key_create
 
         row, key = api_key_create(name=obj.name)
         obj.pk = row.pk

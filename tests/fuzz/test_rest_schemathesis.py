@@ -16,7 +16,7 @@ from tests.conftest import make_room
 def test_rest_api_never_fails_with_a_server_error(transactional_db):
     from django.core.wsgi import get_wsgi_application
 
-    from lobby.auth import api_key_create
+    from lobby.api.auth import api_key_create
 
     make_room("clinic", privacy="private", enable_knocking=True)
     key = api_key_create(name="fuzz")[1]

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client as HttpClient
 
 from lobby import events, services, tokens
-from lobby.auth import api_key_create
+from lobby.api.auth import api_key_create
 from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant, Room
 from tests.conftest import make_room, make_token
 from tests.lobby.helpers import adb, aroom, atoken, closed_with
