@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
+from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
 from .models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
 
@@ -64,7 +65,7 @@ class RoomAdmin(admin.ModelAdmin):
         "audio_muted",
         "video_muted",
     )
-    PROPERTIES = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+    PROPERTIES = ROOM_PROPERTIES  # what a client may set: the same fields as the REST API
     STATE = ("paused", "audio_muted", "video_muted")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> tuple[str, ...]:
