@@ -108,7 +108,8 @@ def test_the_rest_create_body_is_create_or_create_and_invite():
     invite = BreakoutCreateBody.parse({"participants": 2, "invite": True}).command()
     assert isinstance(invite, BreakoutCreateAndInvite) and invite.force_join is False
     forced = BreakoutCreateBody.parse({"participants": 2, "invite": True, "force_join": True})
-    assert isinstance(forced.command(), BreakoutCreateAndInvite) and forced.command().force_join
+    command = forced.command()
+    assert isinstance(command, BreakoutCreateAndInvite) and command.force_join is True
     for body in (
         {"participants": 2, "force_join": True},
         {"participants": 2, "force_join": False},  # sent at all without invite
