@@ -279,6 +279,10 @@ class EmptyBody(Command):
 class RoomProperties(Command):
     """A room's properties; each one left out keeps its stored value (or its default)."""
 
+    privacy: Omittable[Privacy] = Field(
+        default=None,
+        description="Also accepted here; Daily's place is the body's top level, which wins.",
+    )
     enable_knocking: Omittable[bool] = Field(
         default=None, description="Token-less guests of a private room may knock. Default false."
     )
@@ -289,8 +293,8 @@ class RoomProperties(Command):
     )
 
 
-# The room fields a client may set (REST, admin): ``privacy`` plus the properties.
-ROOM_PROPERTIES: tuple[str, ...] = ("privacy", *RoomProperties.model_fields)
+# The room fields a client may set (REST, admin).
+ROOM_PROPERTIES: tuple[str, ...] = tuple(RoomProperties.model_fields)
 
 
 class _RoomFields(Command):

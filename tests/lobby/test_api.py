@@ -171,6 +171,16 @@ def test_rooms_crud_in_dailys_shape(api, sent):
     error_of(api.delete("/rooms/clinic"), 404, "ROOM_NOT_FOUND")
 
 
+def test_privacy_is_also_accepted_among_the_properties(api):
+    # Daily's place for privacy is the top level; inside properties it has always worked too.
+    room = api.post("/rooms", {"name": "inner", "properties": {"privacy": "private"}}).json()
+    assert room["privacy"] == "private"
+    both = {"name": "both", "privacy": "public", "properties": {"privacy": "private"}}
+    assert api.post("/rooms", both).json()["privacy"] == "public"  # the top level wins
+    changed = api.patch("/rooms/inner", {"properties": {"privacy": "public"}}).json()
+    assert changed["privacy"] == "public" and Room.objects.get(name="inner").privacy == "public"
+
+
 BAD_ROOMS: list[tuple[str, Any]] = [
     ("name-with-space", {"name": "bad name"}),
     ("name-too-long", {"name": "x" * 65}),
@@ -178,6 +188,8 @@ BAD_ROOMS: list[tuple[str, Any]] = [
     ("name-number", {"name": 5}),
     ("name-slash", {"name": "a/b"}),
     ("privacy-unknown", {"name": "r", "privacy": "secret"}),
+    ("privacy-property-unknown", {"name": "r", "properties": {"privacy": "secret"}}),
+    ("privacy-null", {"name": "r", "privacy": None}),
     ("properties-not-object", {"name": "r", "properties": []}),
     ("unknown-property", {"name": "r", "properties": {"colour": "red"}}),
     ("unknown-field", {"name": "r", "owner": "me"}),
