@@ -585,6 +585,11 @@ def register(*models: type[Message]) -> None:
     _union.cache_clear()
 
 
+def message_model(kind: str) -> type[Message]:
+    """The model of a registered socket message type (``KeyError`` if none)."""
+    return _MESSAGES[kind]
+
+
 def message_types() -> frozenset[str]:
     """Every socket message type that :func:`parse_message` accepts."""
     return frozenset(_MESSAGES)

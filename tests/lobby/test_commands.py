@@ -112,7 +112,7 @@ def mutations() -> list[tuple[str, str, Any]]:
     """(message type, field, wrong value) for every field of every message."""
     out = []
     for kind in sorted(VALID):
-        schema = commands._MESSAGES[kind].model_json_schema()
+        schema = commands.message_model(kind).model_json_schema()
         for field, prop in schema["properties"].items():
             if field in ("type", "rid"):
                 continue
@@ -134,7 +134,7 @@ def test_a_wrong_type_is_bad_request(kind, field, value):
 def required() -> list[tuple[str, str]]:
     out = []
     for kind in sorted(VALID):
-        schema = commands._MESSAGES[kind].model_json_schema()
+        schema = commands.message_model(kind).model_json_schema()
         out += [(kind, f) for f in schema.get("required", []) if f != "type"]
     return out
 
@@ -302,4 +302,4 @@ def test_a_message_type_is_registered_once():
 
     with pytest.raises(ValueError, match="twice"):
         commands.register(Impostor)
-    assert commands._MESSAGES["join"] is commands.Join
+    assert commands.message_model("join") is commands.Join
