@@ -1,4 +1,4 @@
-"""Breakout and parent-room control endpoints, included under ``/api/v1/``."""
+"""Breakout endpoints, included under ``/api/v1/`` (room control is the core's: lobby.api.urls)."""
 
 from django.urls import URLPattern, path
 
@@ -12,8 +12,4 @@ urlpatterns: list[URLPattern] = [
     path("rooms/<str:name>/breakouts/extend", apis.BreakoutExtendApi.as_view()),
     path("rooms/<str:name>/breakouts/clear", apis.BreakoutClearApi.as_view()),
     path("rooms/<str:name>/breakouts/destroy", apis.BreakoutDestroyApi.as_view()),
-    *[
-        path(f"rooms/<str:name>/{action}", apis.RoomControlApi.as_view(action=action))
-        for action in ("pause", "resume", "mute", "unmute")
-    ],
 ]

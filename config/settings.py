@@ -300,11 +300,11 @@ WHITENOISE_USE_FINDERS = True
 # REST API
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["lobby.auth.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["lobby.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "lobby.apis.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["lobby.api.parsers.StrictJSONParser"],
+    "EXCEPTION_HANDLER": "lobby.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -315,6 +315,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Bodies are pydantic models (lobby.commands): a PATCH body is already all-optional.
+    "COMPONENT_SPLIT_PATCH": False,
+    # One name per choice set where two fields share a name ("mode", "status").
+    "ENUM_NAME_OVERRIDES": {
+        "RoomModeEnum": "lobby.api.schema.ROOM_MODES",
+        "JoinModeEnum": "lobby.api.schema.JOIN_MODES",
+        "RequestStatusEnum": "lobby.api.schema.REQUEST_STATUSES",
+        "ParticipantStatusEnum": "lobby.api.schema.PARTICIPANT_STATUSES",
+    },
 }
 
 # ANTEROOM

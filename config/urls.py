@@ -6,7 +6,7 @@ from lobby.ops import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("lobby.urls")),
+    path("api/v1/", include("lobby.api.urls")),
     path("api/v1/", include("breakouts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("healthz", health.healthz, name="healthz"),

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import services
+from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
 from .models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
 
@@ -66,7 +67,7 @@ class RoomAdmin(admin.ModelAdmin):
         "audio_muted",
         "video_muted",
     )
-    PROPERTIES = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+    PROPERTIES = ROOM_PROPERTIES  # what a client may set: the same fields as the REST API
     STATE = ("paused", "audio_muted", "video_muted")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Room | None = None) -> tuple[str, ...]:
@@ -218,7 +219,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        from .auth import api_key_create
+        from .api.auth import api_key_create
 
         row, key = api_key_create(name=obj.name)
         obj.pk = row.pk

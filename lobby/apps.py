@@ -7,7 +7,7 @@ class LobbyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from .api import schema  # noqa: F401 - registers the OpenAPI extensions
 
 
 class AnteroomAdminConfig(admin_apps.AdminConfig):

@@ -7,16 +7,18 @@ from typing import Any
 
 from django import forms
 
+from .commands import MAX_DISPLAY_NAME, RoomMute, RoomPause, RoomResume, RoomUnmute
+
 DECIDE_ACTIONS = {"admit": "admitted", "deny": "denied"}
 DECIDE_ALL_ACTIONS = {"admit-all": "admitted", "deny-all": "denied"}
-# action -> the room_set_state change it makes
+# action -> the room_set_state change it makes (the socket's room-* messages make the same)
 ROOM_ACTIONS: dict[str, dict[str, bool]] = {
-    "pause": {"paused": True},
-    "resume": {"paused": False},
-    "mute-audio": {"audio_muted": True},
-    "unmute-audio": {"audio_muted": False},
-    "mute-video": {"video_muted": True},
-    "unmute-video": {"video_muted": False},
+    "pause": RoomPause().changes(),
+    "resume": RoomResume().changes(),
+    "mute-audio": RoomMute(audio=True).changes(),
+    "unmute-audio": RoomUnmute(audio=True).changes(),
+    "mute-video": RoomMute(video=True).changes(),
+    "unmute-video": RoomUnmute(video=True).changes(),
 }
 BREAKOUT_ACTIONS = (
     "breakout-create",
@@ -38,7 +40,7 @@ class DashboardActionForm(forms.Form):
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
     request_id = forms.UUIDField(required=False)
-    reason = forms.CharField(required=False, max_length=100, strip=True)
+    reason = forms.CharField(required=False, max_length=MAX_DISPLAY_NAME, strip=True)
     # Breakout rooms (the services check the ranges against the room; these are the shapes).
     max_rooms = forms.IntegerField(required=False, min_value=1, max_value=10)
     participants = forms.IntegerField(required=False, min_value=2, max_value=49)

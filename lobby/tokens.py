@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from typing import Any, Literal
 import jwt
 from django.conf import settings
 
-from . import clock
+from . import clock, strict_json
 from .errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
 
 AUDIENCE = "anteroom"
@@ -32,6 +31,7 @@ LEEWAY_SECONDS = 5
 DEFAULT_ASK_TTL = 60
 TTL_MIN, TTL_MAX = 10, 600
 GRANT_KEYS = ("canPublish", "canSubscribe", "canPublishData", "canSubscribeData", "canModerate")
+MAX_ROOM_LEN = 64
 MAX_ID_LEN = 128
 MAX_NAME_LEN = 200
 # The last second of year 9999: a later exp cannot be stored (or shown) as a date.
@@ -187,9 +187,14 @@ def mint_token(
         raise InvalidEntryClaim("exp must be a future Unix time.")
     jti = secrets.token_urlsafe(16)
     payload: dict[str, Any] = {"jti": jti, "iat": now, "exp": exp, "aud": AUDIENCE}
-    for claim, value in (("room", room), ("sub", sub), ("name", name)):
+    # The same limits as verification: a minted token always verifies.
+    for claim, value, limit in (
+        ("room", room, MAX_ROOM_LEN),
+        ("sub", sub, MAX_ID_LEN),
+        ("name", name, MAX_NAME_LEN),
+    ):
         if value is not None:
-            if not isinstance(value, str) or not value or len(value) > MAX_NAME_LEN:
+            if not isinstance(value, str) or not value or len(value) > limit:
                 raise InvalidEntryClaim(f"{claim} must be a non-empty string.")
             payload[claim] = value
     if owner:
@@ -216,15 +221,6 @@ def mint_token(
     return token
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise InvalidToken("Duplicate claim.")
-        out[k] = v
-    return out
-
-
 def _check_segments(token: str) -> None:
     """Refuse duplicate keys in header or payload (PyJWT lets the last one win)."""
     parts = token.split(".")
@@ -233,8 +229,10 @@ def _check_segments(token: str) -> None:
     for part in parts[:2]:
         try:
             raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-            json.loads(raw, object_pairs_hook=_no_duplicates)
-        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            strict_json.loads(raw)
+        except strict_json.DuplicateKey as exc:
+            raise InvalidToken("Duplicate claim.") from exc
+        except (binascii.Error, ValueError) as exc:
             raise InvalidToken() from exc
 
 
@@ -290,7 +288,7 @@ def _claims_from_payload(
         raise InvalidToken("The token was issued in the future.")
     if nbf is not None and nbf > now + LEEWAY_SECONDS:
         raise InvalidToken("The token is not valid yet.")
-    room = _opt_str(payload, "room", 64)
+    room = _opt_str(payload, "room", MAX_ROOM_LEN)
     sub = _opt_str(payload, "sub", MAX_ID_LEN)
     name = _opt_str(payload, "name", MAX_NAME_LEN)
     jti = _opt_str(payload, "jti", 64)

@@ -9,7 +9,7 @@ log line written for it) and logs one ``anteroom.http`` line per request.
 * While ``layerwatch`` counts the channel layer (Redis) down, REST writes answer 503
   ``UNAVAILABLE`` with ``Retry-After`` instead of storing a change nobody would hear of.
 * A database error that escapes a view (a page, the admin) becomes a 503 with ``Retry-After``;
-  the REST API maps its own through ``lobby.apis.exception_handler``.
+  the REST API maps its own through ``lobby.api.exceptions.exception_handler``.
 """
 
 from __future__ import annotations

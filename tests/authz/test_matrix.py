@@ -40,7 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation
 from lobby import consumers, pages, services, sweeper, tokens
-from lobby.auth import api_key_create
+from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
 from lobby.models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
 from tests.conftest import ROOT, Client, forge, make_room, make_token

@@ -9,7 +9,7 @@ from django.test import Client
 
 from breakouts.models import BreakoutInvitation
 from lobby import events
-from lobby.auth import api_key_create
+from lobby.api.auth import api_key_create
 from lobby.models import AuditEvent, Room
 
 from .helpers import membership, mods, party, to_person

@@ -33,7 +33,7 @@ async def test_a_moderator_joining_before_the_sweep_is_not_shown_an_expired_knoc
 
 @pytest.mark.django_db(transaction=True)
 def test_the_rest_list_of_pending_knocks_leaves_out_an_expired_one(client):
-    from lobby.auth import api_key_create
+    from lobby.api.auth import api_key_create
 
     room = make_room("clinic", privacy="private", enable_knocking=True, knock_ttl=10)
     w = knock(room, name="Pat")

@@ -68,3 +68,62 @@ async def closed_with(client: Any, timeout: float = 3) -> int:
         frame = await client.recv(timeout)
         if frame["type"] == "__closed__":
             return int(frame["code"])
+
+
+# Strict bodies: wrong values derived from a command's schema -------------------------------
+
+# Values of another JSON type than the one a field takes (``None`` only for non-nullable ones).
+WRONG_JSON: dict[str, list[Any]] = {
+    "string": [5, True, ["x"]],
+    "integer": ["1", True, 1.5],
+    "boolean": [1, "true", None],
+    "array": ["x", {"a": 1}],
+    "object": ["x", [1]],
+}
+
+
+def wrong_values(model: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """(path, value) for every field of a ``lobby.commands`` model, nested objects included: a
+    value the field's schema does not allow by its JSON type, or ``null`` where it is not."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    out: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        for name, prop in node.get("properties", {}).items():
+            branches = prop.get("anyOf", [prop])
+            nullable = {"type": "null"} in branches
+            [branch] = [b for b in branches if b != {"type": "null"}]
+            if "$ref" in branch:
+                branch = defs[branch["$ref"].rsplit("/", 1)[-1]]
+            kind = branch.get("type", "string" if "enum" in branch else "object")
+            for value in WRONG_JSON[kind]:
+                if value is not None or not nullable:
+                    out.append(((*path, name), value))
+            if not nullable and None not in WRONG_JSON[kind]:
+                out.append(((*path, name), None))
+            if kind == "object" and "properties" in branch:
+                walk(branch, (*path, name))
+
+    walk(schema, ())
+    return out
+
+
+def with_value(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of ``body`` with ``value`` at ``path`` (missing objects are created)."""
+    out = json.loads(json.dumps(body))
+    node = out
+    for key in path[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+def stored(*models: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``models`` (all fields), to show that a refused call changed nothing."""
+    return {
+        m.__name__: sorted((tuple(str(v) for v in row) for row in m.objects.values_list()), key=str)
+        for m in models
+    }

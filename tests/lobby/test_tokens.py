@@ -295,7 +295,7 @@ def test_revoke_token_revokes_minted_and_hand_made_tokens_idempotently():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("how", ["service", "rest"])
 async def test_join_with_a_revoked_token(clients, how):
-    from lobby.auth import api_key_create
+    from lobby.api.auth import api_key_create
 
     await aroom(name="clinic")
     token = await atoken(room="clinic", sub="pat", name="Pat")

@@ -45,7 +45,7 @@ def decide(room: Any, request_id: Any, outcome: str = "admitted", reason: str = 
 
 @pytest.fixture
 def api_key(db) -> str:
-    from lobby.auth import api_key_create
+    from lobby.api.auth import api_key_create
 
     return api_key_create(name="ops")[1]
 

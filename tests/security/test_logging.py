@@ -32,7 +32,7 @@ def record_text(record: logging.LogRecord) -> str:
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_knock_admit_and_rest_flow_logs_ids_but_no_secret(clients, async_client, caplog):
-    from lobby.auth import api_key_create
+    from lobby.api.auth import api_key_create
 
     caplog.set_level(logging.INFO)
     _, key = await adb(api_key_create)(name="backend")

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lobby.auth import api_key_create
+from lobby.api.auth import api_key_create
 from lobby.models import ApiKey
 
 

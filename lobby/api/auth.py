@@ -9,8 +9,8 @@ from rest_framework import exceptions as drf_exc
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from . import services
-from .models import ApiKey
+from lobby import services
+from lobby.models import ApiKey
 
 KEY_PREFIX = "ak_"
 
