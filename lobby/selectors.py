@@ -37,12 +37,3 @@ def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
     from breakouts.selectors import breakout_rooms_payload
 
     return breakout_rooms_payload(parent=room)
-
-
-def recent_decisions(*, room: Room, limit: int = 10) -> list[EntryRequest]:
-    """The latest admitted or denied knocks of a room, newest first (the dashboard's log)."""
-    return list(
-        EntryRequest.objects.filter(
-            room=room, status__in=[EntryRequest.Status.ADMITTED, EntryRequest.Status.DENIED]
-        ).order_by("-resolved_at")[:limit]
-    )
