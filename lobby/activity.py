@@ -95,9 +95,7 @@ def announce(room_id: uuid.UUID | str, items: Iterable[Item]) -> None:
     """Queue one ``activity`` frame for the room's moderators (after commit)."""
     listed = list(items)
     if listed:
-        events.send_on_commit(
-            events.activity_group(room_id), {"type": "activity", "items": listed}
-        )
+        events.send_on_commit(events.activity_group(room_id), {"type": "activity", "items": listed})
 
 
 def record_leaves(people: list[Participant], *, reason: str, by: str, at: datetime) -> None:
@@ -106,9 +104,7 @@ def record_leaves(people: list[Participant], *, reason: str, by: str, at: dateti
 
     if not people:
         return
-    names = dict(
-        Room.objects.filter(pk__in={p.room_id for p in people}).values_list("pk", "name")
-    )
+    names = dict(Room.objects.filter(pk__in={p.room_id for p in people}).values_list("pk", "name"))
     AuditEvent.objects.bulk_create(
         [
             AuditEvent(
@@ -172,8 +168,6 @@ def recent(*, room: Room, limit: int = DEFAULT_LIMIT) -> list[Item]:
             kind = "admitted" if e.action == "admitted" else "denied"
             by, cause = e.actor, str(data.get("reason", ""))
         items.append(
-            Item(
-                kind=kind, participant_id=e.subject, name=name, at=_ts(e.at), by=by, reason=cause
-            )
+            Item(kind=kind, participant_id=e.subject, name=name, at=_ts(e.at), by=by, reason=cause)
         )
     return items

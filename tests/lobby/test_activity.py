@@ -72,7 +72,9 @@ def test_a_dropped_knock_and_a_lapsed_presence_are_listed(clinic, sent):
     services.entry_request_disconnected(request_id=w.request.id, connection_id=c.connection_id)
     pc = conn()
     join(clinic, make_token(room="clinic", sub="p1", name="Pia Present"), c=pc)
-    services.participant_disconnected(room=clinic, participant_id="p1", connection_id=pc.connection_id)
+    services.participant_disconnected(
+        room=clinic, participant_id="p1", connection_id=pc.connection_id
+    )
     clock.advance(16)
     services.sweep()
     kinds = {(i["kind"], i["name"], i["reason"]) for i in activity.recent(room=clinic)}
@@ -161,9 +163,7 @@ async def test_moderators_get_the_list_on_join_and_each_outcome_live_guests_neve
     assert [(i["kind"], i["name"]) for i in frame["items"]] == [("canceled", "Cy Cancel")]
     await mo.request("leave", rid=6)
     frame = await host.expect("activity")
-    assert [(i["kind"], i["name"], i["reason"]) for i in frame["items"]] == [
-        ("left", "Mo", "left")
-    ]
+    assert [(i["kind"], i["name"], i["reason"]) for i in frame["items"]] == [("left", "Mo", "left")]
     # A reload shows the same list.
     again = await clients()
     await again.request("join", token=owner)
