@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -61,6 +62,15 @@ def _ensure_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
         samesite="Lax",
         secure=request.is_secure(),
     )
+
+
+# Home ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD"])
+def home_page(request: HttpRequest) -> HttpResponse:
+    """``/``: what this server is, and the way into the admin and the docs (no room names)."""
+    return render(request, "lobby/home.html", {"docs_url": settings.ANTEROOM_DOCS_URL})
 
 
 # Guest page ----------------------------------------------------------------------------------
