@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import activity, clock, events, selectors
+from . import activity, clock, events, extensions, selectors
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -635,9 +635,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.left_at = None
     p.save()
     if left_breakout is not None:
-        from breakouts.services import breakout_memberships_close
-
-        breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
@@ -1044,10 +1042,8 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
 def _mark_left(
     people: list[Participant], now: Any, *, reason: activity.LeaveReason = "left", by: str = ""
 ) -> int:
-    """End these presences (those not ended already): ``participant-left`` with ``reason`` to
-    members, an audit row and an ``activity`` item for moderators. Returns how many ended."""
-    from breakouts.services import breakout_memberships_close
-
+    """End these presences (those not ended already): ``participant-left`` to members, an audit
+    row and an ``activity`` item (with ``reason``) for moderators. Returns how many ended."""
     done = 0
     ended: list[Participant] = []
     for p in people:
@@ -1065,7 +1061,7 @@ def _mark_left(
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
             if breakout_id:
-                breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     activity.record_leaves(ended, reason=reason, by=by, at=now)
     return done
 
@@ -1079,7 +1075,8 @@ class SweepResult:
     disconnected: int = 0
     left: int = 0
     dead_servers: int = 0
-    breakouts: int = 0
+    # what each app's sweeper acted on, by name (lobby/extensions.py: sweepers)
+    extensions: dict[str, int] = field(default_factory=dict)
 
 
 def server_heartbeat(*, server_id: str) -> None:
@@ -1162,9 +1159,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             ]
         )
         res.left = _mark_left(away, now, reason="disconnected")
-    from breakouts.services import breakouts_sweep
-
-    res.breakouts = breakouts_sweep(now=now)
+    res.extensions = extensions.run_sweepers(now=now)
     metrics.swept()
     return res
 

@@ -89,7 +89,9 @@ def test_a_revoked_link_ends_the_presence_and_says_so(clinic, sent):
     join(clinic, token)
     from lobby.tokens import verify_token
 
-    services.token_revoke(jti=verify_token(token).jti, by="api:ops")
+    jti = verify_token(token).jti
+    assert jti is not None
+    services.token_revoke(jti=jti, by="api:ops")
     [item] = activity.recent(room=clinic)
     assert (item["kind"], item["name"], item["reason"], item["by"]) == (
         "left",
