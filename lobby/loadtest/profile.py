@@ -112,7 +112,7 @@ def top_frames(stacks: Counter[tuple[str, ...]], n: int = 15) -> tuple[int, list
     inclusive: Counter[str] = Counter()
     selfs: Counter[str] = Counter()
     for frames, count in stacks.items():
-        for f in set(frames):
+        for f in dict.fromkeys(frames):  # once per stack, in stack order (stable ties)
             inclusive[f] += count
         selfs[frames[-1]] += count
     if not total:
