@@ -13,7 +13,9 @@ import unicodedata
 # General categories that draw no glyph of their own: separators (Zs, Zl, Zp), controls and
 # format characters (Cc, Cf: zero-width space, joiners, bidi marks, tags...), surrogates,
 # private use and unassigned (Cs, Co, Cn), and marks (Mn, Mc, Me), which only modify a base.
-_INVISIBLE_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Mc", "Me"})
+_INVISIBLE_CATEGORIES = frozenset(
+    {"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Mc", "Me"}
+)
 # Letters and symbols that Unicode defines but fonts draw blank: the Hangul fillers (Lo, and
 # Default_Ignorable_Code_Point) and the empty braille cell (So).
 _BLANK_GRAPHICS = frozenset({"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"})

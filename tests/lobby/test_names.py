@@ -103,7 +103,9 @@ def test_a_participant_cannot_rename_itself_to_an_invisible_name(name):
     j = services.participant_join(plan=plan, conn=conn())
     before = stored(Participant)
     with pytest.raises(BadRequest) as exc:
-        services.participant_rename(room=room, participant_id=j.participant.participant_id, name=name)
+        services.participant_rename(
+            room=room, participant_id=j.participant.participant_id, name=name
+        )
     assert exc.value.message == "name must not be empty."
     assert stored(Participant) == before
 

@@ -51,7 +51,7 @@ async def test_a_resume_key_used_while_its_socket_is_open_replaces_that_socket(c
 
 
 async def test_the_replaced_socket_can_neither_cancel_nor_rename_the_knock(clients):
-    host, first, waiting = await _host_and_guest(clients)
+    _host, first, waiting = await _host_and_guest(clients)
     second = await clients(client=("10.0.0.6", 4001))
     await second.send(type="join", resume=waiting["resume"])
     await second.expect("waiting")
