@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, selectors
+from . import clock, events, extensions, selectors
 from .errors import (
     AccessDenied,
     BadRequest,
@@ -632,9 +632,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.left_at = None
     p.save()
     if left_breakout is not None:
-        from breakouts.services import breakout_memberships_close
-
-        breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
@@ -1031,8 +1029,6 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
 
 
 def _mark_left(people: list[Participant], now: Any) -> int:
-    from breakouts.services import breakout_memberships_close
-
     done = 0
     for p in people:
         if (
@@ -1048,7 +1044,7 @@ def _mark_left(people: list[Participant], now: Any) -> int:
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
             if breakout_id:
-                breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     return done
 
 
@@ -1061,7 +1057,8 @@ class SweepResult:
     disconnected: int = 0
     left: int = 0
     dead_servers: int = 0
-    breakouts: int = 0
+    # what each app's sweeper acted on, by name (lobby/extensions.py: sweepers)
+    extensions: dict[str, int] = field(default_factory=dict)
 
 
 def server_heartbeat(*, server_id: str) -> None:
@@ -1144,9 +1141,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             ]
         )
         res.left = _mark_left(away, now)
-    from breakouts.services import breakouts_sweep
-
-    res.breakouts = breakouts_sweep(now=now)
+    res.extensions = extensions.run_sweepers(now=now)
     metrics.swept()
     return res
 
