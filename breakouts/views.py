@@ -13,7 +13,7 @@ from typing import Any
 
 from lobby.extensions import DashboardPanel, FormProblem
 from lobby.models import Participant, Room
-from lobby.pages import Moderator, clock_text
+from lobby.views import Moderator, clock_text
 
 from . import services
 from .forms import ACTIONS, EXTEND_MINUTES, MAIN_ROOM, BreakoutActionForm

@@ -39,7 +39,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation
-from lobby import consumers, extensions, pages, services, sweeper, tokens
+from lobby import consumers, extensions, services, sweeper, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
 from lobby.models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
@@ -1224,7 +1224,7 @@ def test_every_endpoint_is_in_the_matrix():
 
 
 def test_every_dashboard_action_is_in_the_matrix():
-    choice = pages.DashboardActionForm().fields["action"]
+    choice = views.DashboardActionForm().fields["action"]
     assert isinstance(choice, forms.ChoiceField)
     form_actions = {str(v) for v, _ in choice.widget.choices}
     # the dashboard's own buttons and those of the panels registered into it (breakouts')
@@ -1254,7 +1254,7 @@ def test_every_admin_action_is_in_the_matrix():
 
 
 # 6. Revocation after the fact --------------------------------------------------------------------
-# The dashboard forgets a moderator token revoked "since it was stored" (lobby/pages.py,
+# The dashboard forgets a moderator token revoked "since it was stored" (lobby/views.py,
 # ``_moderator``), and a join with a revoked token is TOKEN_REVOKED (SPEC §2). The same must hold
 # for the other ways a revoked token's holder is still in: its open socket, its resume key, and
 # the admin's delete button on the revocation list.
