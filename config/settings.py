@@ -355,6 +355,23 @@ ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
 ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
 
+# MEDIA SERVER (Janus; used when ANTEROOM_MEDIA=janus). lobby/media/janus.py validates these at
+# start-up (ImproperlyConfigured names the setting); docs/deployment.md "Running Janus".
+# ANTEROOM_JANUS_URL: Janus HTTP API as Anteroom reaches it; browsers use
+# ANTEROOM_JANUS_PUBLIC_URL (default: the same). ANTEROOM_JANUS_ADMIN_URL: the admin API (keep
+# it private). API secret: Anteroom's own requests; admin secret: tokens and sessions; room
+# admin key: the VideoRoom plugin's admin_key (only Anteroom creates rooms).
+ANTEROOM_JANUS_URL = os.environ.get("ANTEROOM_JANUS_URL", "").strip()
+ANTEROOM_JANUS_PUBLIC_URL = os.environ.get("ANTEROOM_JANUS_PUBLIC_URL", "").strip()
+ANTEROOM_JANUS_ADMIN_URL = os.environ.get("ANTEROOM_JANUS_ADMIN_URL", "").strip()
+ANTEROOM_JANUS_API_SECRET = os.environ.get("ANTEROOM_JANUS_API_SECRET", "")
+ANTEROOM_JANUS_ADMIN_SECRET = os.environ.get("ANTEROOM_JANUS_ADMIN_SECRET", "")
+ANTEROOM_JANUS_ROOM_ADMIN_KEY = os.environ.get("ANTEROOM_JANUS_ROOM_ADMIN_KEY", "")
+ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  # per request, s
+# How often each process re-applies room controls and restores rooms/tokens after a restart.
+ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
+ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
+
 # LOGGING
 
 # JSON lines in production, plain text with DEBUG (LOG_FORMAT=json|plain overrides). Every
