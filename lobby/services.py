@@ -42,6 +42,7 @@ from .models import (
     ROOM_NAME_RE,
     EntryRequest,
     MeetingToken,
+    ModeratorSocket,
     Participant,
     Role,
     Room,
@@ -610,16 +611,35 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         .first()
     )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
+    # A moderator already present from another open socket (a second tab or device) joins that
+    # presence: every socket stays live. Anyone else's new socket replaces the old one.
+    another_tab = (
+        existing is not None
+        and was_present
+        and plan.role == Role.MODERATOR
+        and existing.role == Role.MODERATOR
+        and existing.disconnected_at is None
+        and bool(existing.connection_id)
+        and existing.connection_id != conn.connection_id
+    )
     if existing is None:
         p = Participant(room=room, participant_id=plan.participant_id)
     else:
         p = existing
-        if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
+        if another_tab:
+            # The socket already there may predate socket tracking: record it too.
+            ModeratorSocket.objects.get_or_create(
+                connection_id=existing.connection_id,
+                defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
+            )
+        elif was_present and existing.connection_id and existing.connection_id != conn.connection_id:
             # The same id on a new socket replaces the old presence: the old socket is closed.
             _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
-    # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
-    left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
-    if plan.resume_participant is None:
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
+    # moderator's extra tab: the presence it joins stays where it is).
+    fresh = plan.resume_participant is None and not another_tab
+    left_breakout = p.breakout_id if was_present and fresh else None
+    if fresh:
         p.name = plan.name
         p.role = plan.role
         p.status = Participant.Status.ACTIVE
@@ -637,6 +657,13 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.disconnected_at = None
     p.left_at = None
     p.save()
+    if p.role == Role.MODERATOR:
+        ModeratorSocket.objects.create(
+            participant=p,
+            connection_id=conn.connection_id,
+            server_id=conn.server_id,
+            opened_at=now,
+        )
     if left_breakout is not None:
         extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
@@ -1033,7 +1060,12 @@ def entry_request_disconnected(*, request_id: uuid.UUID, connection_id: str) -> 
 
 @transaction.atomic
 def participant_disconnected(*, room: Room, participant_id: str, connection_id: str) -> None:
-    """A participant's socket closed: they stay listed for the grace period, then leave."""
+    """A participant's socket closed: they stay listed for the grace period, then leave.
+
+    A moderator present from other sockets too stays connected (locks the presence row, so two
+    tabs closing at once cannot both think the other one is still open)."""
+    if _other_moderator_socket(room, participant_id, connection_id):
+        return
     Participant.objects.filter(
         room=room,
         participant_id=participant_id,
@@ -1045,6 +1077,8 @@ def participant_disconnected(*, room: Room, participant_id: str, connection_id: 
 @transaction.atomic
 def participant_leave(*, room: Room, participant_id: str, connection_id: str | None = None) -> bool:
     """Leave the room now. Emits ``participant-left`` to members. Idempotent."""
+    if connection_id is not None and _other_moderator_socket(room, participant_id, connection_id):
+        return False  # a moderator's other tabs are still open: only this socket goes
     q = Participant.objects.filter(room=room, participant_id=participant_id).exclude(status="left")
     if connection_id is not None:
         q = q.filter(connection_id=connection_id)
@@ -1052,6 +1086,31 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
     if p is None:
         return False
     return _mark_left([p], clock.now(), reason="left", by=participant_id) == 1
+
+
+def _other_moderator_socket(room: Room, participant_id: str, connection_id: str) -> bool:
+    """Forget this socket of a moderator's presence; True if another one is still open (the
+    presence then names it). Locks the presence row."""
+    p = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=participant_id, role=Role.MODERATOR)
+        .exclude(status="left")
+        .first()
+    )
+    if p is None:
+        return False
+    ModeratorSocket.objects.filter(participant=p, connection_id=connection_id).delete()
+    rest = ModeratorSocket.objects.filter(participant=p).order_by("-opened_at").first()
+    if rest is None:
+        if p.connection_id != connection_id:
+            # Every tracked socket is gone: this was the last one, whichever the row names.
+            Participant.objects.filter(pk=p.pk).update(connection_id=connection_id)
+        return False
+    if p.connection_id == connection_id:
+        Participant.objects.filter(pk=p.pk).update(
+            connection_id=rest.connection_id, server_id=rest.server_id
+        )
+    return True
 
 
 def _mark_left(
@@ -1078,6 +1137,9 @@ def _mark_left(
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     activity.record_leaves(ended, reason=reason, by=by, at=now)
+    moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
+    if moderators:
+        ModeratorSocket.objects.filter(participant_id__in=moderators).delete()
     return done
 
 
@@ -1141,9 +1203,21 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             for r in lost:
                 r.disconnected_at = s.heartbeat_at
                 events.entry_updated(r)  # moderators see the guest as disconnected
+            # A moderator whose other tabs are on live processes stays connected through them.
+            ModeratorSocket.objects.filter(server_id=s.server_id).delete()
+            elsewhere = {
+                ms.participant_id: ms
+                for ms in ModeratorSocket.objects.filter(
+                    participant__server_id=s.server_id, participant__disconnected_at__isnull=True
+                ).order_by("opened_at")
+            }
+            for pk, ms in elsewhere.items():
+                Participant.objects.filter(pk=pk).update(
+                    server_id=ms.server_id, connection_id=ms.connection_id
+                )
             Participant.objects.filter(server_id=s.server_id, disconnected_at__isnull=True).exclude(
                 status="left"
-            ).update(disconnected_at=s.heartbeat_at)
+            ).exclude(pk__in=list(elsewhere)).update(disconnected_at=s.heartbeat_at)
             res.dead_servers += 1
     with transaction.atomic():
         expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])
