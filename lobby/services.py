@@ -632,7 +632,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
                 connection_id=existing.connection_id,
                 defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
             )
-        elif was_present and existing.connection_id and existing.connection_id != conn.connection_id:
+        elif was_present and existing.connection_id not in ("", conn.connection_id):
             # The same id on a new socket replaces the old presence: the old socket is closed.
             _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
     # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
