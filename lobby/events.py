@@ -398,7 +398,6 @@ def staff_sessions_changed(user_id: int | str, *, ended_session: str = "") -> No
     send_on_commit(staff_group(user_id), action="staff-check", ended_session=ended_session)
 
 
-
 def entry_requested(r: EntryRequest) -> None:
     send_on_commit(
         mods_group(r.room_id), {"type": "entry-requested", "request": request_payload(r)}
