@@ -64,6 +64,13 @@ def participant_group(room_id: UUID | str, participant_id: str) -> str:
     return f"pt.{_hex(room_id)}.{digest}"
 
 
+def media_group(room_id: UUID | str, participant_id: str) -> str:
+    """One admitted participant's media channel (``media-state``, relayed ``signal``s); its
+    sockets join it with the member groups, so no waiting guest is ever in one."""
+    digest = hashlib.sha256(participant_id.encode()).hexdigest()[:40]
+    return f"media.{_hex(room_id)}.{digest}"
+
+
 # Payloads ----------------------------------------------------------------------------------
 
 
@@ -460,3 +467,9 @@ class KnockAlerts:
         frame = knock_alert_frame(self.count, len(self.waiting))
         self.count, self.last = 0, now
         return frame
+
+
+async def relay_now(group: str, *frames: dict[str, Any]) -> None:
+    """Send frames to a group at once, from the event loop (the signalling relay: a frame
+    checked by its service that changes nothing stored, so there is no commit to wait for)."""
+    await _group_send(group, {"type": EVENT, "frames": list(frames), "action": ""})
