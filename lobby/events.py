@@ -473,3 +473,23 @@ async def relay_now(group: str, *frames: dict[str, Any]) -> None:
     """Send frames to a group at once, from the event loop (the signalling relay: a frame
     checked by its service that changes nothing stored, so there is no commit to wait for)."""
     await _group_send(group, {"type": EVENT, "frames": list(frames), "action": ""})
+
+
+def send_from_thread(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Send (group, message) pairs from a thread of our own (the media worker), now.
+
+    It hops onto the server's event loop when there is one (the in-memory layer's queues belong
+    to that loop); otherwise it runs a loop of its own, as a management command would.
+    """
+    batch = [(g, {"type": EVENT, "action": "", **m}) for g, m in items]
+    if not batch:
+        return
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        future = asyncio.run_coroutine_threadsafe(_send_batch(batch), loop)
+        try:
+            future.result(timeout=10)
+        except concurrent.futures.TimeoutError:
+            log.warning("event loop busy; %d event(s) may be late", len(batch))
+        return
+    async_to_sync(_send_batch)(batch)

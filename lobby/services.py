@@ -20,15 +20,17 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, media, selectors
+from . import clock, events, extensions, media, selectors
 from .errors import (
     AccessDenied,
+    AnteroomError,
     BadRequest,
     BreakoutLectureMode,
     EntryDenied,
     EntryRateLimited,
     EntryTimeout,
     InvalidPermissions,
+    Replaced,
     RequestNotFound,
     RoomExists,
     RoomNotFound,
@@ -45,6 +47,7 @@ from .models import (
     ServerProcess,
 )
 from .ops import metrics
+from .text import is_blank
 from .tokens import Claims, verify_token
 
 Level = Literal["full", "lobby", "none"]
@@ -123,7 +126,8 @@ def new_resume_key() -> str:
 
 
 def clean_name(value: Any, *, default: str = "") -> str:
-    """A display name: a string of at most 100 characters without control characters."""
+    """A display name: a string of at most 100 characters without control characters; one
+    with no visible character counts as empty (``default``)."""
     if value is None:
         return default
     if not isinstance(value, str):
@@ -133,7 +137,9 @@ def clean_name(value: Any, *, default: str = "") -> str:
         raise BadRequest(f"name must be at most {MAX_NAME_CHARS} characters.")
     if _CONTROL.search(value):
         raise BadRequest("name must not contain control characters.")
-    return value or default
+    if is_blank(value):
+        return default  # nothing visible (zero-width, fillers...) is no name (lobby/text.py)
+    return value
 
 
 def clean_metadata(value: Any) -> dict[str, Any]:
@@ -539,6 +545,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         if changed != 1:
             raise EntryTimeout()
         r = EntryRequest.objects.get(pk=plan.request_id)
+        # A socket still waiting with this knock (the key re-used while it is open) is replaced:
+        # one live socket per guest, so only the new one hears the outcome.
+        _close_replaced(events.request_group(r.id), conn.connection_id)
         events.entry_updated(r)
     else:
         metadata = clean_metadata(metadata)
@@ -609,13 +618,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         p = existing
         if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
             # The same id on a new socket replaces the old presence: the old socket is closed.
-            events.send_on_commit(
-                events.participant_group(room.pk, p.participant_id),
-                events.error_frame("REPLACED", "You joined from another connection."),
-                action="close",
-                close_code=4409,
-                except_connection=conn.connection_id,
-            )
+            _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
     # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
     left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
     if plan.resume_participant is None:
@@ -637,9 +640,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.left_at = None
     p.save()
     if left_breakout is not None:
-        from breakouts.services import breakout_memberships_close
-
-        breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     media.changed(
         room.pk,
         participants=[p.participant_id],
@@ -659,6 +660,19 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
         breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
+    )
+
+
+def _close_replaced(group: str, keep_connection: str) -> None:
+    """After commit, close every socket of ``group`` but ``keep_connection`` with ``REPLACED``
+    (4409): a guest or participant that attached again from a newer socket."""
+    err = Replaced()
+    events.send_on_commit(
+        group,
+        events.error_frame(err.code, err.message),
+        action="close",
+        close_code=err.close_code,
+        except_connection=keep_connection,
     )
 
 
@@ -734,13 +748,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             # The same id is present from another socket (a second tab knocked with the same
             # token): as with a direct rejoin, this presence replaces it and the old socket closes.
             replaced.add(r.participant_id)
-            events.send_on_commit(
-                events.participant_group(room.pk, r.participant_id),
-                events.error_frame("REPLACED", "You joined from another connection."),
-                action="close",
-                close_code=4409,
-                except_connection=r.connection_id,
-            )
+            _close_replaced(events.participant_group(room.pk, r.participant_id), r.connection_id)
         values = {
             "name": r.name,
             "role": r.role,
@@ -937,7 +945,12 @@ def entry_request_cancel(*, room: Room, request_id: Any, reason: str = "aborted"
     return True
 
 
-def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
+def _announce_cancel(
+    canceled: list[EntryRequest], now: Any, *, guest_error: AnteroomError | None = None
+) -> None:
+    """Tell moderators and each guest that these knocks were canceled: the guest hears exactly
+    one outcome — ``canceled`` (aborted), ``guest_error`` when given (e.g. ``TOKEN_REVOKED``),
+    else ``ENTRY_TIMEOUT`` — and its socket closes unless it aborted."""
     from .audit import audit_record
 
     batch: list[tuple[str, dict[str, Any]]] = []
@@ -955,14 +968,14 @@ def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
                 )
             )
         else:
-            err = EntryTimeout()
+            err = guest_error or EntryTimeout()
             batch.append(
                 (
                     events.request_group(r.id),
                     {
                         "frames": [events.error_frame(err.code, err.message)],
                         "action": "close",
-                        "close_code": 4408,
+                        "close_code": err.close_code,
                     },
                 )
             )
@@ -1046,8 +1059,6 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
 
 
 def _mark_left(people: list[Participant], now: Any) -> int:
-    from breakouts.services import breakout_memberships_close
-
     done = 0
     for p in people:
         if (
@@ -1068,7 +1079,7 @@ def _mark_left(people: list[Participant], now: Any) -> int:
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
             if breakout_id:
-                breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     return done
 
 
@@ -1081,7 +1092,8 @@ class SweepResult:
     disconnected: int = 0
     left: int = 0
     dead_servers: int = 0
-    breakouts: int = 0
+    # what each app's sweeper acted on, by name (lobby/extensions.py: sweepers)
+    extensions: dict[str, int] = field(default_factory=dict)
 
 
 def server_heartbeat(*, server_id: str) -> None:
@@ -1164,9 +1176,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             ]
         )
         res.left = _mark_left(away, now)
-    from breakouts.services import breakouts_sweep
-
-    res.breakouts = breakouts_sweep(now=now)
+    res.extensions = extensions.run_sweepers(now=now)
     metrics.swept()
     return res
 
@@ -1183,8 +1193,9 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     """Revoke a meeting token by ``jti`` and disconnect whoever uses it now.
 
     Participants holding it leave at once (``participant-left``) and their sockets close with
-    ``TOKEN_REVOKED`` / 4401; a guest waiting with it is disconnected (its resume then fails, so
-    the knock is canceled after the grace). Idempotent; returns True when this call revoked it.
+    ``TOKEN_REVOKED`` / 4401; a knock made with it is canceled at once (``entry-canceled`` with
+    reason ``disconnected`` to moderators) and its guest gets one outcome, ``TOKEN_REVOKED`` /
+    4401. Idempotent; returns True when this call revoked it.
     """
     from .audit import audit_record
     from .tokens import revoke_token
@@ -1203,17 +1214,16 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     _mark_left(holders, clock.now())
     now = clock.now()
     knocks = list(EntryRequest.objects.filter(token_jti=jti, status="pending"))
-    for r in knocks:
-        events.send_on_commit(events.request_group(r.id), frame, action="close", close_code=4401)
-    # The knock ends with the credential (its socket was closed by the server), so no moderator
-    # can admit it afterwards.
+    # The knock ends with the credential, so no moderator can admit it afterwards. Its guest is
+    # told once, TOKEN_REVOKED (4401), and only if this call ended it: a knock decided meanwhile
+    # has already told its own outcome.
     ended = [
         r
         for r in knocks
         if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
     ]
     if ended:
-        _announce_cancel(ended, now)
+        _announce_cancel(ended, now, guest_error=err)
     if changed:
         audit_record(action="token-revoke", actor=by, subject=jti)
     return changed

@@ -153,20 +153,25 @@ def ice_servers(participant_id: str) -> list[dict[str, Any]]:
 # Payloads -------------------------------------------------------------------------------------
 
 
-def media_payload(snap: policy.Snapshot, participant_id: str) -> dict[str, Any]:
-    """``joined.media`` / the body of ``media-state`` for one participant."""
+def media_payload(
+    snap: policy.Snapshot, participant_id: str, *, sfu: bool | None = None
+) -> dict[str, Any]:
+    """``joined.media`` / the body of ``media-state`` for one participant. ``sfu``: ask the
+    backend for its ``join_info`` (default: only the mesh, which needs no network)."""
     backend = get_backend()
+    if sfu is None:
+        sfu = backend.name == "mesh"
     state = snap.state(participant_id)
     if state is None:
         state = policy.State(
             room=snap.parent.id, permissions=dict(policy.NO_MEDIA), publisher=False, peers=[]
         )
     out = policy.as_payload(state, snap)
-    out["mode"] = backend.mode
+    out["mode"] = "mesh" if backend.name == "mesh" else "sfu"
     out["max_publishers"] = config().max_publishers
     out["ice_servers"] = ice_servers(participant_id)
     receive = state.permissions["receive"]
-    out["sfu"] = backend.join_info(participant_id, state.room) if receive else {}
+    out["sfu"] = backend.join_info(participant_id, state.room) if receive and sfu else {}
     return out
 
 
@@ -263,6 +268,7 @@ def _apply(p: Pending) -> None:
     from ..models import Room
 
     cfg = config()
+    bodies: dict[str, dict[str, Any]] = {}
     with transaction.atomic():
         parent = Room.objects.filter(pk=p.parent_id).first()
         if parent is None:
@@ -281,18 +287,19 @@ def _apply(p: Pending) -> None:
                     recipients.update(plan.states)
                 else:
                     recipients.update(plan.publishers)  # their peers include every receiver
-            batch = []
+            mesh = get_backend().name == "mesh"
             for pid in sorted(recipients):
                 body = media_payload(snap, pid)
                 if p.told.get(pid) == _comparable(body):
                     continue  # its ``joined`` frame said exactly this
-                batch.append(
-                    (
-                        events.media_group(parent.pk, pid),
-                        {"frames": [{"type": "media-state", **body}]},
-                    )
+                bodies[pid] = body
+            if mesh:
+                events.send_many_on_commit(
+                    [
+                        (events.media_group(parent.pk, pid), {"frames": [_frame(body)]})
+                        for pid, body in bodies.items()
+                    ]
                 )
-            events.send_many_on_commit(batch)
     backend = get_backend()
     if backend.name == "mesh":
         return
@@ -314,4 +321,32 @@ def _apply(p: Pending) -> None:
         for room_id, by_participant in perms.items():
             backend.apply(room_id, by_participant)
 
-    dispatch(call_backend)
+    def tell() -> None:
+        # The media server's part of each media-state (tokens), after revocations and rooms.
+        batch = []
+        for pid, body in bodies.items():
+            if body["permissions"]["receive"]:
+                try:
+                    body["sfu"] = backend.join_info(pid, UUID(body["room"]))
+                except Exception:
+                    log.warning("media server unavailable for a join", exc_info=True)
+                    body["error"] = "UNAVAILABLE"
+            batch.append((events.media_group(p.parent_id, pid), {"frames": [_frame(body)]}))
+        events.send_from_thread(batch)
+
+    def robust(job: Any) -> Any:
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.warning("media backend call failed", exc_info=True)
+
+        return run
+
+    dispatch(robust(call_backend))
+    if snap is not None:
+        dispatch(tell)
+
+
+def _frame(body: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "media-state", **body}

@@ -9,12 +9,14 @@ Contract, for every backend:
 
 * ``check()`` runs at start-up (``LobbyConfig.ready``) and raises ``ImproperlyConfigured``;
 * ``ready()`` feeds ``/readyz``: ``(False, "media server unreachable")`` when it is down;
-* ``join_info(participant_id, media_room)`` is the ``sfu`` object of ``joined.media`` and
-  ``media-state`` (mesh: ``{}``). It runs on the ORM thread, sometimes inside a transaction:
-  it must not do network I/O (mint tokens locally; register them in ``apply``);
-* ``apply``, ``revoke`` and ``close_room`` run on the media worker thread (:func:`dispatch`),
-  after the transaction that caused them committed — never inside one, never on the event loop.
-  A backend outage raises there; it is logged, and the lobby goes on.
+* ``join_info(participant_id, media_room)`` is the ``sfu`` object of ``media-state`` (mesh:
+  ``{}``, and then also of ``joined.media``). For a media server it runs on the media worker
+  thread, so it may do network I/O; ``joined.media.sfu`` is then ``{}`` and the ``media-state``
+  that follows carries it;
+* ``join_info``, ``apply``, ``revoke`` and ``close_room`` run on the media worker thread
+  (:func:`dispatch`), after the transaction that caused them committed — never inside one, never
+  on the event loop. A backend outage raises there; it is logged, the lobby goes on, and the
+  participant's ``media-state`` says ``"error": "UNAVAILABLE"``.
 """
 
 from __future__ import annotations
@@ -35,8 +37,7 @@ Permissions = dict[str, bool]  # {"audio", "video", "screen", "receive"}
 
 
 class MediaBackend(Protocol):
-    name: str  # "mesh" | "janus" | "livekit"
-    mode: str  # what ``joined.media.mode`` says: "mesh" or "sfu"
+    name: str  # "mesh" | "janus" | "livekit"; ``joined.media.mode`` is "mesh" or "sfu"
 
     def check(self) -> None: ...
 

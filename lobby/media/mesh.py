@@ -8,15 +8,15 @@ browser can ignore that: enforcement at a server needs a media server (``ANTEROO
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from .backend import Permissions
+if TYPE_CHECKING:
+    from .backend import Permissions
 
 
 class MeshBackend:
     name = "mesh"
-    mode = "mesh"
 
     def check(self) -> None:
         return None

@@ -20,8 +20,8 @@ class Command(BaseCommand):
             result = sweep()
             self.stdout.write(
                 f"timed_out={result.timed_out} disconnected={result.disconnected} "
-                f"left={result.left} dead_servers={result.dead_servers} "
-                f"breakouts={result.breakouts}"
+                f"left={result.left} dead_servers={result.dead_servers}"
+                + "".join(f" {name}={n}" for name, n in result.extensions.items())
             )
             if not o["loop"]:
                 return
