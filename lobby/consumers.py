@@ -427,6 +427,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         await self._add(events.media_group(room.pk, participant_id))
         if role == Role.MODERATOR:
             await self._add(events.mods_group(room.pk))
+            await self._add(events.activity_group(room.pk))
 
     async def on_cancel(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if self.state != "waiting" or self.room is None or self.request_id is None:

@@ -51,6 +51,12 @@ def mods_group(room_id: UUID | str) -> str:
     return f"mods.{_hex(room_id)}"
 
 
+def activity_group(room_id: UUID | str) -> str:
+    """The room's moderators, for ``activity`` frames only (kept apart from ``mods.`` so that
+    each audience's stream stays what it was)."""
+    return f"activity.{_hex(room_id)}"
+
+
 def lobby_group(room_id: UUID | str) -> str:
     return f"lobby.{_hex(room_id)}"
 

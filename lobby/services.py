@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, extensions, media, selectors
+from . import activity, clock, events, extensions, media, selectors
+from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
     AnteroomError,
@@ -373,6 +374,8 @@ class Joined:
     pending: list[EntryRequest] = field(default_factory=list)
     breakouts: list[dict[str, Any]] = field(default_factory=list)
     media: dict[str, Any] = field(default_factory=dict)
+    # Moderators only: the latest outcomes (``activity.recent``), newest first.
+    activity: list[ActivityItem] | None = None
 
 
 def join_plan(
@@ -660,6 +663,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
         breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
+        activity=activity.recent(room=room) if p.role == Role.MODERATOR else None,
     )
 
 
@@ -677,7 +681,7 @@ def _close_replaced(group: str, keep_connection: str) -> None:
 
 
 def joined_frame(j: Joined) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "joined",
         "participant": events.participant_payload(j.participant),
         "room": events.room_payload(j.room),
@@ -686,6 +690,9 @@ def joined_frame(j: Joined) -> dict[str, Any]:
         "breakouts": j.breakouts,
         "media": j.media,
     }
+    if j.activity is not None:
+        frame["activity"] = j.activity
+    return frame
 
 
 # Decisions -----------------------------------------------------------------------------------
@@ -893,6 +900,7 @@ def _announce_decisions(
     events.queue_changed(room.pk, _queue_order(room.pk))
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
+    activity.announce(room.pk, [activity.request_item(r) for r in decided])
 
 
 @transaction.atomic
@@ -990,6 +998,9 @@ def _announce_cancel(
     metrics.canceled(canceled)
     for room_id in rooms:
         events.queue_changed(room_id, _queue_order(room_id))
+        activity.announce(
+            room_id, [activity.request_item(r) for r in canceled if r.room_id == room_id]
+        )
 
 
 @transaction.atomic
@@ -1055,11 +1066,16 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
     p = q.first()
     if p is None:
         return False
-    return _mark_left([p], clock.now()) == 1
+    return _mark_left([p], clock.now(), reason="left", by=participant_id) == 1
 
 
-def _mark_left(people: list[Participant], now: Any) -> int:
+def _mark_left(
+    people: list[Participant], now: Any, *, reason: activity.LeaveReason = "left", by: str = ""
+) -> int:
+    """End these presences (those not ended already): ``participant-left`` to members, an audit
+    row and an ``activity`` item (with ``reason``) for moderators. Returns how many ended."""
     done = 0
+    ended: list[Participant] = []
     for p in people:
         if (
             Participant.objects.filter(pk=p.pk)
@@ -1067,6 +1083,7 @@ def _mark_left(people: list[Participant], now: Any) -> int:
             .update(status="left", left_at=now, breakout=None)
         ):
             done += 1
+            ended.append(p)
             breakout_id = p.breakout_id
             p.status, p.left_at, p.breakout = "left", now, None
             media.changed(
@@ -1080,6 +1097,7 @@ def _mark_left(people: list[Participant], now: Any) -> int:
             )
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
+    activity.record_leaves(ended, reason=reason, by=by, at=now)
     return done
 
 
@@ -1175,7 +1193,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
                 :500
             ]
         )
-        res.left = _mark_left(away, now)
+        res.left = _mark_left(away, now, reason="disconnected")
     res.extensions = extensions.run_sweepers(now=now)
     metrics.swept()
     return res
@@ -1211,7 +1229,7 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
             action="close",
             close_code=4401,
         )
-    _mark_left(holders, clock.now())
+    _mark_left(holders, clock.now(), reason="revoked", by=by)
     now = clock.now()
     knocks = list(EntryRequest.objects.filter(token_jti=jti, status="pending"))
     # The knock ends with the credential, so no moderator can admit it afterwards. Its guest is
