@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, selectors
+from . import clock, events, selectors, webhooks
 from .errors import (
     AccessDenied,
     BadRequest,
@@ -218,6 +218,7 @@ def _room_updated(room: Room) -> None:
     events.send_on_commit(
         events.members_group(room.pk), {"type": "room-updated", "room": events.room_payload(room)}
     )
+    webhooks.emit("room.updated", room=room, data={"room": events.room_payload(room)})
 
 
 @transaction.atomic
@@ -570,6 +571,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
             connection_id=conn.connection_id,
         )
         events.entry_requested(r)
+        webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
         from .audit import audit_record
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
@@ -636,6 +638,12 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
 
         breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
+    if not was_present:
+        webhooks.emit(
+            "participant.joined",
+            room=room,
+            data={"participant": events.participant_payload(p)},
+        )
     events.send_on_commit(
         events.members_group(room.pk),
         {"type": kind, "participant": events.participant_payload(p)},
@@ -863,10 +871,18 @@ def _announce_decisions(
         )
     ]
     events.send_many_on_commit(batch)
+    hooks: list[tuple[str, Room | uuid.UUID, dict[str, Any]]] = [
+        ("knock.resolved", room, {"request": webhooks.request_data(r)}) for r in decided
+    ]
     if outcome == "admitted":
-        _admit_rows(room, decided, now)
+        joined = _admit_rows(room, decided, now)
+        hooks += [
+            ("participant.joined", room, {"participant": events.participant_payload(p)})
+            for p in joined
+        ]
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
+    webhooks.emit_many(hooks)
     events.queue_changed(room.pk, _queue_order(room.pk))
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
@@ -959,6 +975,9 @@ def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
             data={"reason": r.cancel_reason},
         )
     events.send_many_on_commit(batch)
+    webhooks.emit_many(
+        ("knock.resolved", r.room_id, {"request": webhooks.request_data(r)}) for r in canceled
+    )
     metrics.canceled(canceled)
     for room_id in rooms:
         events.queue_changed(room_id, _queue_order(room_id))
@@ -1047,6 +1066,11 @@ def _mark_left(people: list[Participant], now: Any) -> int:
                 events.members_group(p.room_id),
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
+            webhooks.emit(
+                "participant.left",
+                room=p.room_id,
+                data={"participant": events.participant_payload(p)},
+            )
             if breakout_id:
                 breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
     return done
@@ -1062,6 +1086,7 @@ class SweepResult:
     left: int = 0
     dead_servers: int = 0
     breakouts: int = 0
+    notices: int = 0
 
 
 def server_heartbeat(*, server_id: str) -> None:
@@ -1147,6 +1172,9 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
     from breakouts.services import breakouts_sweep
 
     res.breakouts = breakouts_sweep(now=now)
+    from .webhooks.alerts import alerts_sweep
+
+    res.notices = alerts_sweep(now=now)
     metrics.swept()
     return res
 
