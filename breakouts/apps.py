@@ -2,15 +2,27 @@ from django.apps import AppConfig
 
 
 class BreakoutsConfig(AppConfig):
+    """Breakout rooms plug into the room core through its extension points
+    (lobby/extensions.py); the core never imports this app."""
+
     name = "breakouts"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from lobby import commands
-        from lobby.consumers import EXTRA_HANDLERS
+        from lobby import commands, extensions
 
         from .commands import BREAKOUT_MESSAGES
         from .handlers import HANDLERS
+        from .selectors import breakout_rooms_payload, invitation_frames
+        from .services import breakout_memberships_close, breakouts_sweep
+        from .views import PANEL
 
-        EXTRA_HANDLERS.update(HANDLERS)
+        extensions.ws_handlers.update(HANDLERS)
         commands.register(*BREAKOUT_MESSAGES)
+        extensions.on_left.append(breakout_memberships_close)
+        extensions.sweepers["breakouts"] = breakouts_sweep
+        extensions.join_frames.append(invitation_frames)
+        extensions.snapshot_fields["breakouts"] = lambda *, room, moderator: breakout_rooms_payload(
+            parent=room
+        )
+        extensions.dashboard_panels.append(PANEL)

@@ -326,6 +326,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# PAGES
+
+# ``/`` links here as "Documentation" when set (e.g. where your team publishes docs/).
+ANTEROOM_DOCS_URL = os.environ.get("ANTEROOM_DOCS_URL", "")
+
 # ANTEROOM
 
 ANTEROOM_DISCONNECT_GRACE = int(os.environ.get("ANTEROOM_DISCONNECT_GRACE", "15"))

@@ -12,5 +12,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
-    path("", include("lobby.page_urls")),
+    path("", include("lobby.urls")),
 ]

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import events, limits, services, sweeper
+from . import events, extensions, limits, services, sweeper
 from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
 from .models import Role, Room
 from .ops import metrics
@@ -35,9 +35,8 @@ GUEST_COOKIE = "anteroom_guest"
 GUEST_COOKIE_SALT = "anteroom.guest"
 MAX_DEPTH = 16
 
-Handler = Callable[["RoomConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
-# Extra message handlers (breakouts register theirs here): type -> handler.
-EXTRA_HANDLERS: dict[str, Handler] = {}
+# Message handlers of other apps (breakouts register theirs): lobby/extensions.py.
+Handler = extensions.Handler
 
 
 class FrameBucket:
@@ -277,8 +276,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         }
         if kind in own:
             return own[kind]
-        if kind in EXTRA_HANDLERS:
-            extra = EXTRA_HANDLERS[kind]
+        if kind in extensions.ws_handlers:
+            extra = extensions.ws_handlers[kind]
             return lambda msg: extra(self, msg)
         raise BadRequest("Unknown message type.")
 
@@ -408,12 +407,10 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 await self.send_json(
                     {"type": "entry-requested", "request": events.request_payload(r)}
                 )
-            from breakouts.selectors import invitation_frames
-
             for frame in await self.call(
-                invitation_frames, parent=plan.room, participant_id=plan.participant_id
+                extensions.frames_after_join, parent=plan.room, participant_id=plan.participant_id
             ):
-                await self.send_json(frame)  # pending breakout invitations, after a reconnect
+                await self.send_json(frame)  # e.g. pending breakout invitations, after a reconnect
             if plan.role == Role.MODERATOR:
                 self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
             return {"participant_id": plan.participant_id, "level": "full"}

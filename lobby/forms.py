@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
+from . import extensions
 from .commands import MAX_DISPLAY_NAME, RoomMute, RoomPause, RoomResume, RoomUnmute
 
 DECIDE_ACTIONS = {"admit": "admitted", "deny": "denied"}
@@ -20,63 +20,31 @@ ROOM_ACTIONS: dict[str, dict[str, bool]] = {
     "mute-video": RoomMute(video=True).changes(),
     "unmute-video": RoomUnmute(video=True).changes(),
 }
-BREAKOUT_ACTIONS = (
-    "breakout-create",
-    "breakout-create-and-invite",
-    "breakout-invite",
-    "breakout-move",
-    "breakout-extend",
-    "breakout-broadcast",
-    "breakout-clear-all",
-    "breakout-destroy-all",
-)
-ACTIONS = [*DECIDE_ACTIONS, *DECIDE_ALL_ACTIONS, *ROOM_ACTIONS, *BREAKOUT_ACTIONS]
-MAIN_ROOM = "main"  # ``destination`` of a move back to the parent room
-EXTEND_MINUTES = 5  # what the dashboard's "+5 min" buttons add when no ``minutes`` is sent
+# The room core's own buttons; apps add theirs (lobby/extensions.py: dashboard_panels).
+CORE_ACTIONS = [*DECIDE_ACTIONS, *DECIDE_ALL_ACTIONS, *ROOM_ACTIONS]
+
+
+def dashboard_actions() -> list[str]:
+    """Every ``action`` a dashboard POST may name: the core's and the registered panels'."""
+    return [*CORE_ACTIONS, *extensions.panel_actions()]
 
 
 class DashboardActionForm(forms.Form):
-    """One dashboard button: ``action`` names it; admit/deny also carry ``request_id``."""
+    """One dashboard button: ``action`` names it; admit/deny also carry ``request_id``. A panel's
+    action (breakouts') is validated by the panel's own form."""
 
-    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
+    action = forms.ChoiceField(choices=[])
     request_id = forms.UUIDField(required=False)
     reason = forms.CharField(required=False, max_length=MAX_DISPLAY_NAME, strip=True)
-    # Breakout rooms (the services check the ranges against the room; these are the shapes).
-    max_rooms = forms.IntegerField(required=False, min_value=1, max_value=10)
-    participants = forms.IntegerField(required=False, min_value=2, max_value=49)
-    # The timer of new rooms (create), or how much to add (extend): 1 minute to 4 hours.
-    minutes = forms.IntegerField(required=False, min_value=1, max_value=240)
-    force_join = forms.BooleanField(required=False)
-    room_id = forms.UUIDField(required=False)
-    client = forms.CharField(required=False, max_length=128)
-    # Where ``breakout-move`` takes ``client``: a breakout room's id, or "main" (the parent).
-    destination = forms.CharField(required=False, max_length=64)
-    text = forms.CharField(required=False, max_length=1000, strip=True)
 
-    def clean_destination(self) -> uuid.UUID | str | None:
-        raw: str = self.cleaned_data.get("destination") or ""
-        if not raw:
-            return None
-        if raw == MAIN_ROOM:
-            return MAIN_ROOM
-        try:
-            return uuid.UUID(raw)
-        except ValueError as exc:
-            raise forms.ValidationError("Choose a breakout room or the main room.") from exc
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        action = cast(forms.ChoiceField, self.fields["action"])
+        action.choices = [(a, a) for a in dashboard_actions()]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         action = data.get("action")
         if action in DECIDE_ACTIONS and not data.get("request_id"):
             raise forms.ValidationError("Which request? The form is missing its request id.")
-        if action in ("breakout-create", "breakout-create-and-invite") and not (
-            data.get("max_rooms") and data.get("participants")
-        ):
-            raise forms.ValidationError("Say how many rooms and how many people per room.")
-        if action == "breakout-invite" and not (data.get("room_id") and data.get("client")):
-            raise forms.ValidationError("Choose a participant and a breakout room.")
-        if action == "breakout-move" and not (data.get("client") and data.get("destination")):
-            raise forms.ValidationError("Choose a participant and where to move them.")
-        if action == "breakout-broadcast" and not data.get("text"):
-            raise forms.ValidationError("Write a message for the breakout rooms.")
         return data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import clock
+from . import clock, extensions
 from .models import EntryRequest, Participant, Room
 
 
@@ -34,9 +34,7 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
 
 def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
     """The breakout rooms of a parent with their members (SPEC §3 object shape)."""
-    from breakouts.selectors import breakout_rooms_payload
-
-    return breakout_rooms_payload(parent=room)
+    return extensions.snapshot("breakouts", room=room, moderator=moderator)
 
 
 def recent_decisions(*, room: Room, limit: int = 10) -> list[EntryRequest]:

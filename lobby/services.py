@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import clock, events, selectors, webhooks
+from . import clock, events, extensions, selectors, webhooks
 from .errors import (
     AccessDenied,
     BadRequest,
@@ -634,9 +634,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.left_at = None
     p.save()
     if left_breakout is not None:
-        from breakouts.services import breakout_memberships_close
-
-        breakout_memberships_close(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     kind = "participant-updated" if was_present else "participant-joined"
     if not was_present:
         webhooks.emit(
@@ -1050,8 +1048,6 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
 
 
 def _mark_left(people: list[Participant], now: Any) -> int:
-    from breakouts.services import breakout_memberships_close
-
     done = 0
     for p in people:
         if (
@@ -1072,7 +1068,7 @@ def _mark_left(people: list[Participant], now: Any) -> int:
                 data={"participant": events.participant_payload(p)},
             )
             if breakout_id:
-                breakout_memberships_close(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     return done
 
 
@@ -1085,7 +1081,8 @@ class SweepResult:
     disconnected: int = 0
     left: int = 0
     dead_servers: int = 0
-    breakouts: int = 0
+    # what each app's sweeper acted on, by name (lobby/extensions.py: sweepers)
+    extensions: dict[str, int] = field(default_factory=dict)
     notices: int = 0
 
 
@@ -1169,9 +1166,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             ]
         )
         res.left = _mark_left(away, now)
-    from breakouts.services import breakouts_sweep
-
-    res.breakouts = breakouts_sweep(now=now)
+    res.extensions = extensions.run_sweepers(now=now)
     from .webhooks.alerts import alerts_sweep
 
     res.notices = alerts_sweep(now=now)

@@ -39,7 +39,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation
-from lobby import clock, consumers, pages, services, sweeper, tokens
+from lobby import clock, consumers, extensions, services, sweeper, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
 from lobby.models import (
@@ -741,6 +741,7 @@ REST_CREDENTIALS = (
 )
 # Public endpoints (no credential at all), and the pages the dashboard matrix covers.
 PUBLIC = {
+    ("GET", ""),  # the front page: what this server is (no room names)
     ("GET", "healthz"),
     ("GET", "readyz"),
     ("GET", "api/schema/"),
@@ -1272,7 +1273,8 @@ def test_admin_action_matrix(model, action):
 
 
 def live_message_types() -> set[str]:
-    """The consumer's own table (``RoomConsumer._handler``'s ``own`` dict) + ``EXTRA_HANDLERS``."""
+    """The consumer's own table (``RoomConsumer._handler``'s ``own`` dict) + the registered
+    ``extensions.ws_handlers``."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(consumers.RoomConsumer._handler)))
     own = next(
         node.value
@@ -1282,7 +1284,7 @@ def live_message_types() -> set[str]:
     )
     assert isinstance(own, ast.Dict)
     names = {k.value for k in own.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
-    return names | set(consumers.EXTRA_HANDLERS)
+    return names | set(extensions.ws_handlers)
 
 
 def test_every_message_type_is_in_the_matrix():
@@ -1330,11 +1332,17 @@ def test_every_endpoint_is_in_the_matrix():
 
 
 def test_every_dashboard_action_is_in_the_matrix():
-    choice = pages.DashboardActionForm.base_fields["action"]
+    choice = views.DashboardActionForm().fields["action"]
     assert isinstance(choice, forms.ChoiceField)
     form_actions = {str(v) for v, _ in choice.widget.choices}
-    template = ROOT / "templates" / "lobby" / "dashboard.html"
-    buttons = set(re.findall(r'name="action" value="([^"]+)"', template.read_text()))
+    # the dashboard's own buttons and those of the panels registered into it (breakouts')
+    templates = [ROOT / "templates" / "lobby" / "dashboard.html"] + [
+        ROOT / "templates" / panel.template for panel in extensions.dashboard_panels
+    ]
+    assert len(templates) >= 2, "the breakout panel is not registered into the dashboard"
+    buttons = {
+        b for t in templates for b in re.findall(r'name="action" value="([^"]+)"', t.read_text())
+    }
     assert buttons, "the dashboard template has no action buttons?"
     assert buttons <= form_actions, "a dashboard button the form would reject"
     assert form_actions == set(DASHBOARD_FORMS) == set(DASHBOARD_MATRIX) - {"GET"}
@@ -1354,7 +1362,7 @@ def test_every_admin_action_is_in_the_matrix():
 
 
 # 6. Revocation after the fact --------------------------------------------------------------------
-# The dashboard forgets a moderator token revoked "since it was stored" (lobby/pages.py,
+# The dashboard forgets a moderator token revoked "since it was stored" (lobby/views.py,
 # ``_moderator``), and a join with a revoked token is TOKEN_REVOKED (SPEC §2). The same must hold
 # for the other ways a revoked token's holder is still in: its open socket, its resume key, and
 # the admin's delete button on the revocation list.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from breakouts import commands as breakout_commands
-from lobby import commands, consumers, strict_json
+from lobby import commands, consumers, extensions, strict_json
 from lobby.commands import parse_client_frame
 from lobby.errors import AnteroomError
 
@@ -79,7 +79,7 @@ def code_of(text: str | dict[str, Any]) -> str:
 def test_the_table_covers_every_message_type_the_consumer_serves():
     served = {
         name[3:].replace("_", "-") for name in dir(consumers.RoomConsumer) if name[:3] == "on_"
-    } | set(consumers.EXTRA_HANDLERS)
+    } | set(extensions.ws_handlers)
     assert commands.message_types() == served == set(VALID)
 
 

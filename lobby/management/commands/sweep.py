@@ -28,9 +28,10 @@ class Command(BaseCommand):
             emails = send_pending_emails(owner=SERVER_ID)
             self.stdout.write(
                 f"timed_out={result.timed_out} disconnected={result.disconnected} "
-                f"left={result.left} dead_servers={result.dead_servers} "
-                f"breakouts={result.breakouts} notices={result.notices} "
-                f"webhooks_delivered={delivered} emails_sent={emails}"
+                f"left={result.left} dead_servers={result.dead_servers}"
+                + "".join(f" {name}={n}" for name, n in result.extensions.items())
+                + f" notices={result.notices} webhooks_delivered={delivered}"
+                f" emails_sent={emails}"
             )
             if not o["loop"]:
                 return

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -22,19 +23,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import clock, selectors, services
+from . import clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
-from .forms import (
-    BREAKOUT_ACTIONS,
-    DECIDE_ACTIONS,
-    DECIDE_ALL_ACTIONS,
-    EXTEND_MINUTES,
-    MAIN_ROOM,
-    ROOM_ACTIONS,
-    DashboardActionForm,
-)
-from .models import EntryRequest, Participant, Room
+from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
+from .models import EntryRequest, Room
 from .tokens import verify_token
 
 GUEST_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -69,6 +62,15 @@ def _ensure_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
         samesite="Lax",
         secure=request.is_secure(),
     )
+
+
+# Home ----------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD"])
+def home_page(request: HttpRequest) -> HttpResponse:
+    """``/``: what this server is, and the way into the admin and the docs (no room names)."""
+    return render(request, "lobby/home.html", {"docs_url": settings.ANTEROOM_DOCS_URL})
 
 
 # Guest page ----------------------------------------------------------------------------------
@@ -169,7 +171,8 @@ def _needs_moderator(
     return render(request, "lobby/dashboard_login.html", ctx, status=403)
 
 
-def _clock(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
+    """``m:ss`` of a countdown (never negative)."""
     s = max(0, int(seconds))
     return f"{s // 60}:{s % 60:02d}"
 
@@ -212,14 +215,13 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
             "requested_at": _iso(r.requested_at),
             "expires_at": _iso(r.expires_at),
             "waited": _waited((now - r.requested_at).total_seconds()),
-            "left": _clock((r.expires_at - now).total_seconds()),
+            "left": clock_text((r.expires_at - now).total_seconds()),
             "connected": r.disconnected_at is None,
         }
         for r in selectors.pending_requests(room=room)
         if r.expires_at > now
     ]
     participants = selectors.participants_present(room=room)
-    breakout_rooms = _breakout_rows(selectors.breakouts_for(room=room, moderator=True), now)
     decided = [
         {
             "name": r.name,
@@ -243,53 +245,13 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "pending": pending,
         "participants": participants,
         "decided": decided,
-        "breakouts": breakout_rooms,
-        "invitable": [p for p in participants if p.role != "moderator"],
-        "movable": _movable(participants, breakout_rooms),
-        "timed": any(b["ends_at"] for b in breakout_rooms),
-        "extend_minutes": EXTEND_MINUTES,
-        "max_per_room": room.max_active_talkers - 1,
-        "lecture": room.mode == Room.Mode.LECTURE,
         "config": config,
         "guest_url": config["guest_url"],
+        "panels": extensions.dashboard_panels,
     }
+    for panel in extensions.dashboard_panels:  # e.g. breakouts' panel (breakouts/views.py)
+        ctx.update(panel.context(room=room, now=now, participants=participants))
     return render(request, "lobby/dashboard.html", ctx)
-
-
-def _breakout_rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The SPEC §3 breakout payloads plus ``left``: the timer's time left as ``m:ss``."""
-    return [
-        {
-            **b,
-            "left": _clock((datetime.fromisoformat(b["ends_at"]) - now).total_seconds())
-            if b["ends_at"]
-            else None,
-        }
-        for b in rooms
-    ]
-
-
-def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Non-moderators with where they are and where the move form can take them (every other
-    breakout room, or the main room)."""
-    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
-    rows = []
-    for p in participants:
-        if p.role == "moderator":
-            continue
-        here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
-        targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
-        if here != MAIN_ROOM:
-            targets.append((MAIN_ROOM, "Main room"))
-        rows.append(
-            {
-                "participant_id": p.participant_id,
-                "name": p.name or p.participant_id,
-                "where": labels.get(here, "Main room"),
-                "targets": targets,
-            }
-        )
-    return rows
 
 
 def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
@@ -324,76 +286,17 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
             outcome = DECIDE_ALL_ACTIONS[action]
             n = services.entry_requests_decide_all(room=room, actor=mod.actor, outcome=outcome)
             messages.success(request, f"{n} guest{'s' if n != 1 else ''} {outcome}.")
-        elif action in BREAKOUT_ACTIONS:
-            messages.success(request, _breakout_action(room, mod, action, form.cleaned_data))
+        elif (panel := extensions.panel_for(action)) is not None:
+            done = panel.act(room=room, mod=mod, action=action, data=request.POST)
+            messages.success(request, done)
         else:
             services.room_set_state(room=room, actor=mod.actor, **ROOM_ACTIONS[action])
             messages.success(request, _ROOM_ACTION_DONE[action])
     except AnteroomError as exc:
         messages.error(request, exc.message)
+    except extensions.FormProblem as exc:
+        messages.error(request, f"{exc} Nothing was changed.")
     return HttpResponseRedirect(_dashboard_url(room))
-
-
-def _breakout_action(room: Room, mod: Moderator, action: str, data: dict[str, Any]) -> str:
-    """The breakout panel's buttons: one breakout service call each; returns what happened."""
-    from breakouts import services as breakouts
-
-    if action in ("breakout-create", "breakout-create-and-invite"):
-        sizes = {
-            "participants": data["participants"],
-            "max_rooms": data["max_rooms"],
-            "duration": data["minutes"] * 60 if data.get("minutes") else None,
-        }
-        if action == "breakout-create":
-            rooms = breakouts.breakout_rooms_create(parent=room, actor=mod.actor, **sizes)
-            return f"{len(rooms)} breakout room{'s' if len(rooms) != 1 else ''} created."
-        rooms, assignments = breakouts.breakout_rooms_create_and_invite(
-            parent=room, actor=mod.actor, force_join=bool(data.get("force_join")), **sizes
-        )
-        people = sum(len(v) for v in assignments.values())
-        verb = "moved into" if data.get("force_join") else "invited to"
-        return f"{people} participant{'s' if people != 1 else ''} {verb} {len(rooms)} room(s)."
-    if action == "breakout-invite":
-        invited = breakouts.breakout_invite(
-            parent=room,
-            actor=mod.actor,
-            room_id=str(data["room_id"]),
-            clients=[data["client"]],
-            force_join=bool(data.get("force_join")),
-        )
-        return "Moved." if invited.force_join else "Invitation sent."
-    if action == "breakout-move":
-        dest = data["destination"]
-        p = breakouts.breakout_move(
-            parent=room,
-            actor=mod.actor,
-            participant_id=data["client"],
-            room_id=None if dest == MAIN_ROOM else str(dest),
-        )
-        who = p.name or "The participant"
-        where = f"breakout room {p.breakout.number}" if p.breakout else "the main room"
-        return f"{who} is in {where} now."
-    if action == "breakout-extend":
-        minutes = data.get("minutes") or EXTEND_MINUTES
-        rooms = breakouts.breakout_extend(
-            parent=room,
-            actor=mod.actor,
-            room_id=str(data["room_id"]) if data.get("room_id") else None,
-            seconds=minutes * 60,
-        )
-        if not rooms:
-            return "No breakout room has a timer; nothing was extended."
-        numbers = ", ".join(str(r.number) for r in rooms)
-        rooms_word = "rooms" if len(rooms) != 1 else "room"
-        return f"{minutes} minute{'s' if minutes != 1 else ''} added ({rooms_word} {numbers})."
-    if action == "breakout-broadcast":
-        n = breakouts.breakout_broadcast(parent=room, actor=mod.actor, text=data["text"])
-        return f"Message sent to {n} breakout room{'s' if n != 1 else ''}."
-    if action == "breakout-clear-all":
-        done = breakouts.breakout_rooms_clear_all(parent=room, actor=mod.actor)
-        return f"Everyone is back in the main room ({len(done.returned)} returned)."
-    done = breakouts.breakout_rooms_destroy_all(parent=room, actor=mod.actor)
-    return f"Breakout rooms closed; {len(done.returned)} returned to the main room."
 
 
 _ROOM_ACTION_DONE = {

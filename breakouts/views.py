@@ -1,0 +1,147 @@
+"""The breakout panel of the moderator dashboard: its context and its plain-POST buttons.
+
+Registered into the room core's dashboard at start-up (``BreakoutsConfig.ready``, through
+``lobby.extensions.dashboard_panels``); the template is ``templates/breakouts/panel.html``. Each
+button is one breakout service call with the moderator's ``Actor``, like the socket and REST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from lobby.extensions import DashboardPanel, FormProblem
+from lobby.models import Participant, Room
+from lobby.views import Moderator, clock_text
+
+from . import services
+from .forms import ACTIONS, EXTEND_MINUTES, MAIN_ROOM, BreakoutActionForm
+from .selectors import breakout_rooms_payload
+
+
+def panel_context(*, room: Room, now: datetime, participants: list[Participant]) -> dict[str, Any]:
+    rooms = _rows(breakout_rooms_payload(parent=room), now)
+    return {
+        "breakouts": rooms,
+        "invitable": [p for p in participants if p.role != "moderator"],
+        "movable": _movable(participants, rooms),
+        "timed": any(b["ends_at"] for b in rooms),
+        "extend_minutes": EXTEND_MINUTES,
+        "max_per_room": room.max_active_talkers - 1,
+        "lecture": room.mode == Room.Mode.LECTURE,
+    }
+
+
+def _rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The SPEC §3 breakout payloads plus ``left``: the timer's time left as ``m:ss``."""
+    return [
+        {
+            **b,
+            "left": clock_text((datetime.fromisoformat(b["ends_at"]) - now).total_seconds())
+            if b["ends_at"]
+            else None,
+        }
+        for b in rooms
+    ]
+
+
+def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Non-moderators with where they are and where the move form can take them (every other
+    breakout room, or the main room)."""
+    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
+    rows = []
+    for p in participants:
+        if p.role == "moderator":
+            continue
+        here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
+        targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
+        if here != MAIN_ROOM:
+            targets.append((MAIN_ROOM, "Main room"))
+        rows.append(
+            {
+                "participant_id": p.participant_id,
+                "name": p.name or p.participant_id,
+                "where": labels.get(here, "Main room"),
+                "targets": targets,
+            }
+        )
+    return rows
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any]) -> str:
+    """One breakout button: validate the POST, one breakout service call; what happened."""
+    form = BreakoutActionForm(data)
+    if not form.is_valid():
+        problems = form.non_field_errors()
+        raise FormProblem(problems[0] if problems else "That action was not understood;")
+    d = form.cleaned_data
+    if action in ("breakout-create", "breakout-create-and-invite"):
+        sizes = {
+            "participants": d["participants"],
+            "max_rooms": d["max_rooms"],
+            "duration": d["minutes"] * 60 if d.get("minutes") else None,
+        }
+        if action == "breakout-create":
+            rooms = services.breakout_rooms_create(parent=room, actor=mod.actor, **sizes)
+            return f"{_plural(len(rooms), 'breakout room')} created."
+        rooms, assignments = services.breakout_rooms_create_and_invite(
+            parent=room, actor=mod.actor, force_join=bool(d.get("force_join")), **sizes
+        )
+        people = sum(len(v) for v in assignments.values())
+        verb = "moved into" if d.get("force_join") else "invited to"
+        return f"{_plural(people, 'participant')} {verb} {len(rooms)} room(s)."
+    if action == "breakout-invite":
+        invited = services.breakout_invite(
+            parent=room,
+            actor=mod.actor,
+            room_id=str(d["room_id"]),
+            clients=[d["client"]],
+            force_join=bool(d.get("force_join")),
+        )
+        return "Moved." if invited.force_join else "Invitation sent."
+    if action == "breakout-move":
+        dest = d["destination"]
+        p = services.breakout_move(
+            parent=room,
+            actor=mod.actor,
+            participant_id=d["client"],
+            room_id=None if dest == MAIN_ROOM else str(dest),
+        )
+        who = p.name or "The participant"
+        where = f"breakout room {p.breakout.number}" if p.breakout else "the main room"
+        return f"{who} is in {where} now."
+    if action == "breakout-extend":
+        minutes = d.get("minutes") or EXTEND_MINUTES
+        rooms = services.breakout_extend(
+            parent=room,
+            actor=mod.actor,
+            room_id=str(d["room_id"]) if d.get("room_id") else None,
+            seconds=minutes * 60,
+        )
+        if not rooms:
+            return "No breakout room has a timer; nothing was extended."
+        numbers = ", ".join(str(r.number) for r in rooms)
+        rooms_word = "rooms" if len(rooms) != 1 else "room"
+        return f"{_plural(minutes, 'minute')} added ({rooms_word} {numbers})."
+    if action == "breakout-broadcast":
+        n = services.breakout_broadcast(parent=room, actor=mod.actor, text=d["text"])
+        return f"Message sent to {_plural(n, 'breakout room')}."
+    if action == "breakout-clear-all":
+        done = services.breakout_rooms_clear_all(parent=room, actor=mod.actor)
+        return f"Everyone is back in the main room ({len(done.returned)} returned)."
+    done = services.breakout_rooms_destroy_all(parent=room, actor=mod.actor)
+    return f"Breakout rooms closed; {len(done.returned)} returned to the main room."
+
+
+PANEL = DashboardPanel(
+    name="breakouts",
+    template="breakouts/panel.html",
+    actions=ACTIONS,
+    context=panel_context,
+    act=panel_act,
+)
