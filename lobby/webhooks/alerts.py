@@ -160,7 +160,7 @@ def _notify(alert: KnockAlert, cfg: RoomAlerts, now: datetime, *, waited: float)
             created_at=now,
             next_attempt_at=now,
         )
-        from .dispatcher import wake
+        from .doorbell import wake
 
         transaction.on_commit(wake)
     outbox.emit(

@@ -22,16 +22,15 @@ from django.db import close_old_connections
 
 from lobby.runtime.process import SERVER_ID
 
+from . import doorbell
+from .alerts import claim_emails, send_email
+from .delivery import claim_heads, send_chain
+
 log = logging.getLogger("anteroom.webhooks")
 
-_wake = threading.Event()
+_wake = doorbell.bell
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
-
-
-def wake() -> None:
-    """Something was written: look now (called on commit; cheap when no loop runs)."""
-    _wake.set()
 
 
 class Dispatcher:
@@ -50,8 +49,6 @@ class Dispatcher:
             return sum(self.busy.values()) + self.emails
 
     def tick(self) -> None:
-        from .alerts import claim_emails, send_email
-        from .delivery import claim_heads
 
         close_old_connections()
         free = self.workers - self.in_flight()
@@ -71,8 +68,6 @@ class Dispatcher:
                 self.pool.submit(self._email, m, send_email)
 
     def _chain(self, d: Any) -> None:
-        from .delivery import send_chain
-
         try:
             send_chain(d, owner=self.owner)
         except Exception:

@@ -159,6 +159,6 @@ def emit_many(items: Iterable[tuple[str, Room | uuid.UUID, dict[str, Any]]]) -> 
         ],
         batch_size=500,
     )
-    from .dispatcher import wake
+    from .doorbell import wake
 
     transaction.on_commit(wake)

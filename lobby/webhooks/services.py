@@ -135,7 +135,7 @@ def webhook_update(
     if fields:
         ep.save(update_fields=list(fields))
     if fields.get("active"):
-        from .dispatcher import wake
+        from .doorbell import wake
 
         transaction.on_commit(wake)
     return ep
@@ -169,7 +169,7 @@ def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
         created_at=now,
         next_attempt_at=now,
     )
-    from .dispatcher import wake
+    from .doorbell import wake
 
     transaction.on_commit(wake)
     return new

@@ -222,6 +222,7 @@ def test_a_change_with_a_bad_value_changes_nothing(api):
 
 
 def test_unknown_fields_and_wrong_types_are_bad_requests(api):
+    body: Any
     for body in (
         {"url": "http://127.0.0.1:9/", "events": ["*"], "secret": "chosen"},
         {"url": "http://127.0.0.1:9/", "events": ["*"], "active": 1},

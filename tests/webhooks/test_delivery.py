@@ -51,7 +51,7 @@ def send() -> int:
 
 def test_signed_deliveries_with_payloads_and_idempotency_ids(room, receiver):
     rx = receiver()
-    ep, secret = endpoint(rx.url)
+    _, secret = endpoint(rx.url)
     rx.secret = secret
     r = knock(name="Ada")
     services.entry_request_decide(room=room, request_id=r.id, actor=mod_actor(), outcome="admitted")
@@ -94,7 +94,7 @@ def test_the_receiver_down_for_a_while_gets_everything_once_it_is_back(room, rec
     rx.stop()
     first = [knock(name=f"G{i}") for i in range(3)]
     assert send() == 0
-    d = WebhookDelivery.objects.order_by("seq").first()
+    d = WebhookDelivery.objects.order_by("seq")[0]
     assert d.status == "pending" and d.attempts == 1 and "Connection" in d.last_error
     # Only the head of the room's chain was tried; the next retry is 1-2 s away (jitter).
     assert list(WebhookDelivery.objects.values_list("attempts", flat=True)) == [1, 0, 0]
@@ -102,11 +102,11 @@ def test_the_receiver_down_for_a_while_gets_everything_once_it_is_back(room, rec
     assert 0.9 <= wait <= 2.1, wait
     clock.advance(1)
     send()
-    assert WebhookDelivery.objects.order_by("seq").first().attempts in (1, 2)
+    assert WebhookDelivery.objects.order_by("seq")[0].attempts in (1, 2)
     for expected in (2, 3, 4):
         clock.advance(60)
         assert send() == 0
-        head = WebhookDelivery.objects.order_by("seq").first()
+        head = WebhookDelivery.objects.order_by("seq")[0]
         assert head.attempts == expected
     # Backoff doubles: attempt 4 failed, the next is 2*2^3 = 16 s * [0.5, 1] away.
     wait = (head.next_attempt_at - clock.now()).total_seconds()

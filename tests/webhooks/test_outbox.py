@@ -86,7 +86,7 @@ def test_an_inactive_endpoint_gets_nothing(room):
 
 def test_every_event_kind_and_its_payload(room):
     endpoint("http://127.0.0.1:9/a")
-    mod, c = moderator_joins()
+    mod, _ = moderator_joins()
     r = knock(name="Ada", metadata={"reason": "checkup"})
     services.entry_request_decide(
         room=room, request_id=r.id, actor=mod_actor(), outcome="denied", reason="Not today"
