@@ -129,15 +129,18 @@ def _evaluate(
     if when > now:
         base.update(due_at=when)
         return 0
-    return _notify(alert, cfg, now, waited=(now - alert.request.requested_at).total_seconds())
+    return _notify(alert, cfg, now, when=when)
 
 
 @transaction.atomic
-def _notify(alert: KnockAlert, cfg: RoomAlerts, now: datetime, *, waited: float) -> int:
+def _notify(alert: KnockAlert, cfg: RoomAlerts, now: datetime, *, when: datetime) -> int:
+    """Send the next notice, due at ``when`` (stored as its time: the escalation counts from it,
+    not from how late a sweeper got there)."""
     level = alert.level + 1
-    stamp = {"unattended_at": now} if level == 1 else {"escalated_at": now}
+    waited = (now - alert.request.requested_at).total_seconds()
+    stamp = {"unattended_at": when} if level == 1 else {"escalated_at": when}
     next_due = (
-        now + timedelta(seconds=cfg.escalate_after)
+        when + timedelta(seconds=cfg.escalate_after)
         if level == 1 and cfg.escalate_after is not None
         else None
     )
