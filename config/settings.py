@@ -179,9 +179,12 @@ TEMPLATES = [
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'anteroom.sqlite3'}"),
-        conn_max_age=0,
     )
 }
+# Keep connections (one per ORM thread) instead of opening one per socket action: a new
+# PostgreSQL connection cost ~2-4 ms of CPU, a new SQLite one (open, PRAGMAs, functions) ~1 ms,
+# more than the action itself (docs/deployment.md).
+DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("ANTEROOM_DB_CONN_MAX_AGE", "300"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
     # transactions never deadlock upgrading a read lock; the timeout waits for the lock.
@@ -201,10 +204,8 @@ else:
     # A dead database host fails a connect in 3 s (a socket answers UNAVAILABLE, REST 503)
     # instead of hanging the single ORM thread of the process.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
-    # Keep server connections (one per ORM thread): a new PostgreSQL connection per socket
-    # action cost ~2-4 ms of CPU, more than the action. Health checks drop a connection that
-    # died in an outage before it is used, so the next action reconnects.
-    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("ANTEROOM_DB_CONN_MAX_AGE", "300"))
+    # Health checks drop a kept connection that died in an outage before it is used, so the
+    # next action reconnects.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -340,7 +341,8 @@ ANTEROOM_ADDRESS_KNOCK_LIMIT = _env_rate("ANTEROOM_ADDRESS_KNOCK_LIMIT", "30/300
 # Per-socket frame budget: sustained rate per second and burst (token bucket).
 ANTEROOM_FRAME_RATE = (30, 60)
 ANTEROOM_MAX_FRAME_BYTES = 64 * 1024
-ANTEROOM_JOIN_TIMEOUT = 10
+# Seconds a new socket has to send ``join`` (or ``preauth``) before it is closed with 4400.
+ANTEROOM_JOIN_TIMEOUT = float(os.environ.get("ANTEROOM_JOIN_TIMEOUT", "10"))
 # How often each process sweeps expired deadlines (seconds).
 ANTEROOM_SWEEP_INTERVAL = float(os.environ.get("ANTEROOM_SWEEP_INTERVAL", "1.0"))
 ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
@@ -412,6 +414,23 @@ elif _EMAIL_BACKEND.endswith(".filebased.EmailBackend"):
     _EMAIL_OPTIONS = {"file_path": os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))}
 MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "anteroom@localhost")
+
+# MEDIA SERVER (Janus; used when ANTEROOM_MEDIA=janus). lobby/media/janus.py validates these at
+# start-up (ImproperlyConfigured names the setting); docs/deployment.md "Running Janus".
+# ANTEROOM_JANUS_URL: Janus HTTP API as Anteroom reaches it; browsers use
+# ANTEROOM_JANUS_PUBLIC_URL (default: the same). ANTEROOM_JANUS_ADMIN_URL: the admin API (keep
+# it private). API secret: Anteroom's own requests; admin secret: tokens and sessions; room
+# admin key: the VideoRoom plugin's admin_key (only Anteroom creates rooms).
+ANTEROOM_JANUS_URL = os.environ.get("ANTEROOM_JANUS_URL", "").strip()
+ANTEROOM_JANUS_PUBLIC_URL = os.environ.get("ANTEROOM_JANUS_PUBLIC_URL", "").strip()
+ANTEROOM_JANUS_ADMIN_URL = os.environ.get("ANTEROOM_JANUS_ADMIN_URL", "").strip()
+ANTEROOM_JANUS_API_SECRET = os.environ.get("ANTEROOM_JANUS_API_SECRET", "")
+ANTEROOM_JANUS_ADMIN_SECRET = os.environ.get("ANTEROOM_JANUS_ADMIN_SECRET", "")
+ANTEROOM_JANUS_ROOM_ADMIN_KEY = os.environ.get("ANTEROOM_JANUS_ROOM_ADMIN_KEY", "")
+ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  # per request, s
+# How often each process re-applies room controls and restores rooms/tokens after a restart.
+ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
+ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
 
 # LOGGING
 

@@ -48,6 +48,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from . import strict_json
 from .errors import AnteroomError, BadRequest, InvalidEntryClaim, InvalidToken, RequestNotFound
 from .models import ROOM_NAME_RE
+from .text import is_blank
 from .tokens import MAX_EXP, MAX_ID_LEN, MAX_NAME_LEN, TTL_MAX, TTL_MIN, Grant
 
 # SPEC §2-§3 ranges -------------------------------------------------------------------------
@@ -195,6 +196,17 @@ def _display_name(value: str) -> str:
         raise ValueError(f"at most {MAX_DISPLAY_NAME} characters")
     if CONTROL_CHARS.search(value):
         raise ValueError("no control characters")
+    return "" if is_blank(value) else value  # nothing visible is no name (lobby/text.py)
+
+
+def _visible(value: str) -> str:
+    """A required name with no visible character is refused exactly as an empty one is."""
+    if is_blank(value):
+        raise PydanticCustomError(
+            "string_too_short",
+            "String should have at least {min_length} character",
+            {"min_length": 1},
+        )
     return value
 
 
@@ -351,7 +363,10 @@ class MeetingTokenProperties(Command):
     user_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN)] | None = Field(
         default=None, description="The participant id; left out: a fresh id per connection."
     )
-    user_name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN)] | None = None
+    user_name: (
+        Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN), AfterValidator(_visible)]
+        | None
+    ) = None
     is_owner: bool = False
     is_viewer: bool = False
     exp: Annotated[int, Field(le=MAX_EXP)] | None = Field(

@@ -185,7 +185,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _join_deadline(self) -> None:
         await asyncio.sleep(settings.ANTEROOM_JOIN_TIMEOUT)
         if self.state == "new":
-            await self._send_error(BadRequest("Send join within 10 seconds."), None)
+            seconds = f"{settings.ANTEROOM_JOIN_TIMEOUT:g}"
+            await self._send_error(BadRequest(f"Send join within {seconds} seconds."), None)
             await self.close(code=4400)
 
     async def disconnect(self, code: int) -> None:

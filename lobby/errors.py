@@ -113,6 +113,15 @@ class RequestNotFound(AnteroomError):
     default_message = "No such entry request in this room."
 
 
+class Replaced(AnteroomError):
+    """The same guest or participant attached from a newer socket; the older one closes."""
+
+    code = "REPLACED"
+    http_status = 409
+    close_code = 4409
+    default_message = "You joined from another connection."
+
+
 class RateLimited(AnteroomError):
     code = "RATE_LIMITED"
     http_status = 429

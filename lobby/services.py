@@ -23,12 +23,14 @@ from django.db.models import Q
 from . import clock, events, extensions, selectors, webhooks
 from .errors import (
     AccessDenied,
+    AnteroomError,
     BadRequest,
     BreakoutLectureMode,
     EntryDenied,
     EntryRateLimited,
     EntryTimeout,
     InvalidPermissions,
+    Replaced,
     RequestNotFound,
     RoomExists,
     RoomNotFound,
@@ -45,6 +47,7 @@ from .models import (
     ServerProcess,
 )
 from .ops import metrics
+from .text import is_blank
 from .tokens import Claims, verify_token
 
 Level = Literal["full", "lobby", "none"]
@@ -123,7 +126,8 @@ def new_resume_key() -> str:
 
 
 def clean_name(value: Any, *, default: str = "") -> str:
-    """A display name: a string of at most 100 characters without control characters."""
+    """A display name: a string of at most 100 characters without control characters; one
+    with no visible character counts as empty (``default``)."""
     if value is None:
         return default
     if not isinstance(value, str):
@@ -133,7 +137,9 @@ def clean_name(value: Any, *, default: str = "") -> str:
         raise BadRequest(f"name must be at most {MAX_NAME_CHARS} characters.")
     if _CONTROL.search(value):
         raise BadRequest("name must not contain control characters.")
-    return value or default
+    if is_blank(value):
+        return default  # nothing visible (zero-width, fillers...) is no name (lobby/text.py)
+    return value
 
 
 def clean_metadata(value: Any) -> dict[str, Any]:
@@ -535,6 +541,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         if changed != 1:
             raise EntryTimeout()
         r = EntryRequest.objects.get(pk=plan.request_id)
+        # A socket still waiting with this knock (the key re-used while it is open) is replaced:
+        # one live socket per guest, so only the new one hears the outcome.
+        _close_replaced(events.request_group(r.id), conn.connection_id)
         events.entry_updated(r)
     else:
         metadata = clean_metadata(metadata)
@@ -606,13 +615,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         p = existing
         if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
             # The same id on a new socket replaces the old presence: the old socket is closed.
-            events.send_on_commit(
-                events.participant_group(room.pk, p.participant_id),
-                events.error_frame("REPLACED", "You joined from another connection."),
-                action="close",
-                close_code=4409,
-                except_connection=conn.connection_id,
-            )
+            _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
     # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
     left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
     if plan.resume_participant is None:
@@ -654,6 +657,19 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         resume=resume,
         pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
         breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+    )
+
+
+def _close_replaced(group: str, keep_connection: str) -> None:
+    """After commit, close every socket of ``group`` but ``keep_connection`` with ``REPLACED``
+    (4409): a guest or participant that attached again from a newer socket."""
+    err = Replaced()
+    events.send_on_commit(
+        group,
+        events.error_frame(err.code, err.message),
+        action="close",
+        close_code=err.close_code,
+        except_connection=keep_connection,
     )
 
 
@@ -728,13 +744,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             # The same id is present from another socket (a second tab knocked with the same
             # token): as with a direct rejoin, this presence replaces it and the old socket closes.
             replaced.add(r.participant_id)
-            events.send_on_commit(
-                events.participant_group(room.pk, r.participant_id),
-                events.error_frame("REPLACED", "You joined from another connection."),
-                action="close",
-                close_code=4409,
-                except_connection=r.connection_id,
-            )
+            _close_replaced(events.participant_group(room.pk, r.participant_id), r.connection_id)
         values = {
             "name": r.name,
             "role": r.role,
@@ -936,7 +946,12 @@ def entry_request_cancel(*, room: Room, request_id: Any, reason: str = "aborted"
     return True
 
 
-def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
+def _announce_cancel(
+    canceled: list[EntryRequest], now: Any, *, guest_error: AnteroomError | None = None
+) -> None:
+    """Tell moderators and each guest that these knocks were canceled: the guest hears exactly
+    one outcome — ``canceled`` (aborted), ``guest_error`` when given (e.g. ``TOKEN_REVOKED``),
+    else ``ENTRY_TIMEOUT`` — and its socket closes unless it aborted."""
     from .audit import audit_record
 
     batch: list[tuple[str, dict[str, Any]]] = []
@@ -954,14 +969,14 @@ def _announce_cancel(canceled: list[EntryRequest], now: Any) -> None:
                 )
             )
         else:
-            err = EntryTimeout()
+            err = guest_error or EntryTimeout()
             batch.append(
                 (
                     events.request_group(r.id),
                     {
                         "frames": [events.error_frame(err.code, err.message)],
                         "action": "close",
-                        "close_code": 4408,
+                        "close_code": err.close_code,
                     },
                 )
             )
@@ -1186,8 +1201,9 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     """Revoke a meeting token by ``jti`` and disconnect whoever uses it now.
 
     Participants holding it leave at once (``participant-left``) and their sockets close with
-    ``TOKEN_REVOKED`` / 4401; a guest waiting with it is disconnected (its resume then fails, so
-    the knock is canceled after the grace). Idempotent; returns True when this call revoked it.
+    ``TOKEN_REVOKED`` / 4401; a knock made with it is canceled at once (``entry-canceled`` with
+    reason ``disconnected`` to moderators) and its guest gets one outcome, ``TOKEN_REVOKED`` /
+    4401. Idempotent; returns True when this call revoked it.
     """
     from .audit import audit_record
     from .tokens import revoke_token
@@ -1206,17 +1222,16 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     _mark_left(holders, clock.now())
     now = clock.now()
     knocks = list(EntryRequest.objects.filter(token_jti=jti, status="pending"))
-    for r in knocks:
-        events.send_on_commit(events.request_group(r.id), frame, action="close", close_code=4401)
-    # The knock ends with the credential (its socket was closed by the server), so no moderator
-    # can admit it afterwards.
+    # The knock ends with the credential, so no moderator can admit it afterwards. Its guest is
+    # told once, TOKEN_REVOKED (4401), and only if this call ended it: a knock decided meanwhile
+    # has already told its own outcome.
     ended = [
         r
         for r in knocks
         if _finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
     ]
     if ended:
-        _announce_cancel(ended, now)
+        _announce_cancel(ended, now, guest_error=err)
     if changed:
         audit_record(action="token-revoke", actor=by, subject=jti)
     return changed

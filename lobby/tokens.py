@@ -22,6 +22,7 @@ from django.conf import settings
 
 from . import clock, strict_json
 from .errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
+from .text import is_blank
 
 AUDIENCE = "anteroom"
 ALGORITHM = "HS256"
@@ -140,6 +141,8 @@ def _opt_str(payload: dict[str, Any], name: str, max_len: int) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= max_len:
         raise InvalidToken(f"Claim {name} must be a non-empty string.")
+    if name == "name" and is_blank(value):  # nothing visible is an empty name (lobby/text.py)
+        raise InvalidToken(f"Claim {name} must be a non-empty string.")
     return value
 
 
@@ -195,6 +198,8 @@ def mint_token(
     ):
         if value is not None:
             if not isinstance(value, str) or not value or len(value) > limit:
+                raise InvalidEntryClaim(f"{claim} must be a non-empty string.")
+            if claim == "name" and is_blank(value):  # nothing visible: empty (lobby/text.py)
                 raise InvalidEntryClaim(f"{claim} must be a non-empty string.")
             payload[claim] = value
     if owner:

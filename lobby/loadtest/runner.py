@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from .profile import Profiler
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -42,8 +44,11 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 @dataclass
 class Sizes:
+    # Paced knocks: one run per rate, each at least ``knock_guests`` knocks and at least
+    # ``knock_seconds`` long (so 500/s is sustained for a while, not a burst).
+    knock_rates: tuple[float, ...] = (20.0, 100.0)
     knock_guests: int = 200
-    knock_rate: float = 200.0
+    knock_seconds: float = 3.0
     storm_guests: int = 200
     admit_guests: int = 1000
     invite_participants: int = 490  # 10 rooms x 49 (capacity <= max_active_talkers - 1 = 49)
@@ -53,11 +58,15 @@ class Sizes:
     connects: int = 2000
     connect_concurrency: int = 50
 
+    def knocks_at(self, rate: float) -> int:
+        return max(self.knock_guests, round(rate * self.knock_seconds))
+
     @classmethod
     def quick(cls) -> Sizes:
         return cls(
+            knock_rates=(20.0, 100.0),
             knock_guests=20,
-            knock_rate=100.0,
+            knock_seconds=0.0,
             storm_guests=20,
             admit_guests=30,
             invite_participants=20,
@@ -67,6 +76,11 @@ class Sizes:
             connects=60,
             connect_concurrency=10,
         )
+
+
+def knock_scenario(rate: float) -> str:
+    """The row name of knocks paced at ``rate`` per second: ``knock20``, ``knock100``."""
+    return f"knock{rate:g}"
 
 
 SCENARIOS = ("knock", "storm", "admit_all", "invite", "connects", "idle")
@@ -159,6 +173,7 @@ class Target:
     name: str
     ws_bases: list[str]  # ws://host:port, one per server process
     pids: list[int]
+    profiler: Profiler | None = None  # --profile: py-spy over each measured phase
 
     async def room(self, *, size_hint: int) -> str:
         raise NotImplementedError
@@ -317,6 +332,8 @@ def start_anteroom(
         "ANTEROOM_MAX_SOCKETS_PER_ADDRESS": "1000000",
         "ANTEROOM_MAX_SOCKETS_PER_TOKEN": "1000000",
         "ANTEROOM_ADDRESS_KNOCK_LIMIT": "1000000/300",
+        # Paced runs open every socket first and knock over several seconds.
+        "ANTEROOM_JOIN_TIMEOUT": "300",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "0",
     }
@@ -588,15 +605,40 @@ async def settle(target: Target, *, limit: float = 60.0, busy: float = 0.1) -> f
     return time.perf_counter() - t0
 
 
+class Phase:
+    """The measured part of a scenario: server CPU between ``start`` and ``stop`` and, with
+    ``--profile``, py-spy samples of the server processes over the same interval."""
+
+    def __init__(self, target: Target, scenario: str) -> None:
+        self.target, self.label = target, f"{target.name}-{scenario}"
+        self.cpu0: float | None = None
+        self.cpu1: float | None = None
+
+    def start(self) -> None:
+        if self.target.profiler is not None:
+            self.target.profiler.start(self.label, self.target.pids)
+        self.cpu0 = cpu_seconds(self.target.pids)
+
+    def stop(self) -> None:
+        self.cpu1 = cpu_seconds(self.target.pids)
+        if self.target.profiler is not None:
+            self.target.profiler.stop()
+
+    def cpu_per_op(self, ops: int) -> float | None:
+        return _cpu_per_op(self.cpu0, self.cpu1, ops)
+
+
 def _cpu_per_op(before: float | None, after: float | None, ops: int) -> float | None:
     if before is None or after is None or ops <= 0:
         return None
     return (after - before) * 1000 / ops
 
 
-async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -> Result:
-    name = "storm" if storm else "knock"
-    n = sizes.storm_guests if storm else sizes.knock_guests
+async def _knock(
+    target: Target, sizes: Sizes, timeout: float, *, storm: bool, rate: float = 0.0
+) -> Result:
+    name = "storm" if storm else knock_scenario(rate)
+    n = sizes.storm_guests if storm else sizes.knocks_at(rate)
     res = Result(name, target.name, ops=n)
     room = await target.room(size_hint=n)
     mod = await moderator(target, room)
@@ -611,10 +653,11 @@ async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -
                 all_in.set()
 
     mod.on_frame = on_mod
-    await settle(target, limit=5.0)  # sockets must join within 10 s of connecting
-    cpu0 = cpu_seconds(target.pids)
+    await settle(target, limit=5.0)
+    phase = Phase(target, res.scenario)
+    phase.start()
     t0 = time.perf_counter() + 0.2
-    interval = 0 if storm else 1 / sizes.knock_rate
+    interval = 0 if storm else 1 / rate
     scheduled = [t0 + i * interval for i in range(n)]
 
     async def send(i: int) -> None:
@@ -632,7 +675,7 @@ async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -
         await asyncio.gather(*(send(i) for i in range(n)))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_in.wait(), timeout)
-    cpu1 = cpu_seconds(target.pids)
+    phase.stop()
     for i in range(n):
         t = arrived.get(f"g{i}")
         if t is not None:
@@ -640,13 +683,16 @@ async def _knock(target: Target, sizes: Sizes, timeout: float, *, storm: bool) -
     res.lost = n - len(res.latencies_ms)
     if arrived:
         res.completion_ms = (max(arrived.values()) - t0) * 1000
-    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, n)
+    res.cpu_ms_per_op = phase.cpu_per_op(n)
     await close_all([mod, *guests])
     return res
 
 
-async def scenario_knock(target: Target, sizes: Sizes, timeout: float) -> Result:
-    return await _knock(target, sizes, timeout, storm=False)
+def scenario_knock_at(rate: float) -> Scenario:
+    async def scenario(target: Target, sizes: Sizes, timeout: float) -> Result:
+        return await _knock(target, sizes, timeout, storm=False, rate=rate)
+
+    return scenario
 
 
 async def scenario_storm(target: Target, sizes: Sizes, timeout: float) -> Result:
@@ -683,19 +729,20 @@ async def scenario_admit_all(target: Target, sizes: Sizes, timeout: float) -> Re
 
     for g in guests:
         g.on_frame = on_guest
-    cpu0 = cpu_seconds(target.pids)
+    phase = Phase(target, res.scenario)
+    phase.start()
     t0 = time.perf_counter()
     ack = await mod.request(type="admit-all", timeout=timeout)
     res.extra["ack_ms"] = (time.perf_counter() - t0) * 1000
     res.extra["admitted"] = ack["data"].get("count")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout)
-    cpu1 = cpu_seconds(target.pids)
+    phase.stop()
     res.latencies_ms = [(t - t0) * 1000 for t in joined.values()]
     res.lost = n - len(joined)
     if joined:
         res.completion_ms = (max(joined.values()) - t0) * 1000
-    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, n)
+    res.cpu_ms_per_op = phase.cpu_per_op(n)
     await close_all([mod, *guests])
     return res
 
@@ -730,7 +777,8 @@ async def scenario_invite(target: Target, sizes: Sizes, timeout: float) -> Resul
 
     for p in people:
         p.on_frame = on_p
-    cpu0 = cpu_seconds(target.pids)
+    phase = Phase(target, res.scenario)
+    phase.start()
     t0 = time.perf_counter()
     ack = await mod.request(
         type="breakout-create-and-invite",
@@ -747,13 +795,13 @@ async def scenario_invite(target: Target, sizes: Sizes, timeout: float) -> Resul
     res.extra["assigned"] = assigned
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout)
-    cpu1 = cpu_seconds(target.pids)
+    phase.stop()
     res.latencies_ms = [(t - t0) * 1000 for t in got.values()]
     res.ops = assigned
     res.lost = assigned - len(got)
     if got:
         res.completion_ms = (max(got.values()) - t0) * 1000
-    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, assigned))
+    res.cpu_ms_per_op = phase.cpu_per_op(max(1, assigned))
     await close_all([mod, *people])
     return res
 
@@ -786,18 +834,19 @@ async def scenario_connects(target: Target, sizes: Sizes, timeout: float) -> Res
                 await s.close()
 
     await settle(target)
-    cpu0 = cpu_seconds(target.pids)
+    phase = Phase(target, res.scenario)
+    phase.start()
     t0 = time.perf_counter()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(worker(w) for w in range(conc))), timeout)
     elapsed = time.perf_counter() - t0
-    cpu1 = cpu_seconds(target.pids)
+    phase.stop()
     res.latencies_ms = lat
     res.lost = n - len(lat)
     res.completion_ms = elapsed * 1000
     res.extra["per_s"] = len(lat) / elapsed
     res.extra["per_s_per_process"] = len(lat) / elapsed / max(1, len(target.ws_bases))
-    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, len(lat)))
+    res.cpu_ms_per_op = phase.cpu_per_op(max(1, len(lat)))
     return res
 
 
@@ -809,10 +858,12 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     rooms = [await target.room(size_hint=size) for _ in range(-(-n // size))]
     await settle(target)
     rss0 = rss_kib(target.pids)
-    cpu0 = cpu_seconds(target.pids)
+    phase = Phase(target, res.scenario)
+    phase.start()
     t0 = time.perf_counter()
     socks: list[Sock] = []
     waiting = 0
+    failures: dict[str, int] = {}
     deadline = time.monotonic() + timeout * 2.5  # 10,000 knocks take a while
     sem = asyncio.Semaphore(100)
 
@@ -822,10 +873,19 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
             if time.monotonic() > deadline:
                 return None
             room = rooms[i // size]
+            s = Sock(target, target.url(i, room), tag=i)
+            step = "connect"
             try:
-                s = await Sock(target, target.url(i, room), tag=i).open(read=True, timeout=20)
+                await s.open(read=True, timeout=20)
+                step = "join"
                 await s.request(type="join", name=f"idle{i}", timeout=20)
-            except Exception:
+            except Exception as exc:
+                # Why a guest was lost, counted by step and kind (the report's "failures").
+                why = f"{step}: {type(exc).__name__}"
+                if isinstance(exc, RuntimeError):
+                    why += f" {str(exc)[:80]}"
+                failures[why] = failures.get(why, 0) + 1
+                await s.close()
                 return None
             waiting += 1
             return s
@@ -835,20 +895,21 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     ramp = time.perf_counter() - t0
     await settle(target)  # queue-position fan-out settles before memory is read
     rss1 = rss_kib(target.pids)
-    cpu1 = cpu_seconds(target.pids)
+    phase.stop()
     res.lost = n - waiting
     res.completion_ms = ramp * 1000
     if rss0 is not None and rss1 is not None and waiting:
         res.extra["rss_mib"] = rss1 / 1024
         res.extra["kib_per_socket"] = (rss1 - rss0) / waiting
     res.extra["knocks_per_s"] = waiting / ramp if ramp else None
-    res.cpu_ms_per_op = _cpu_per_op(cpu0, cpu1, max(1, waiting))
+    if failures:
+        res.extra["failures"] = failures
+    res.cpu_ms_per_op = phase.cpu_per_op(max(1, waiting))
     await close_all(socks)
     return res
 
 
 SCENARIO_FUNCS: dict[str, Scenario] = {
-    "knock": scenario_knock,
     "storm": scenario_storm,
     "admit_all": scenario_admit_all,
     "invite": scenario_invite,
@@ -866,11 +927,17 @@ async def run_scenarios(
     log: Callable[[str], None],
 ) -> list[Result]:
     out = []
+    runs: list[tuple[str, Scenario]] = []
     for name in names:
+        if name == "knock":  # one run per paced rate
+            runs += [(knock_scenario(r), scenario_knock_at(r)) for r in sizes.knock_rates]
+        else:
+            runs.append((name, SCENARIO_FUNCS[name]))
+    for name, func in runs:
         log(f"  {target.name}: {name} ...")
         t = time.perf_counter()
         try:
-            r = await asyncio.wait_for(SCENARIO_FUNCS[name](target, sizes, timeout), timeout * 3)
+            r = await asyncio.wait_for(func(target, sizes, timeout), timeout * 3)
         except Exception as exc:  # a failed scenario is reported, never hangs the run
             r = Result(name, target.name, error=f"{type(exc).__name__}: {exc}"[:300])
         log(f"    done in {time.perf_counter() - t:.1f}s: {r.summary()}")
@@ -964,7 +1031,7 @@ def plot(results: list[Result], path: str) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: pip install 'anteroom[bench]' to draw --plot"
-    names = [n for n in SCENARIOS if n != "idle" and any(r.scenario == n for r in results)]
+    names = list(dict.fromkeys(r.scenario for r in results if r.scenario != "idle"))
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 3 * max(1, len(names))), squeeze=False)
     for ax, name in zip(axes[:, 0], names, strict=True):
         for r in results:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 
-from lobby import clock, services, tokens
+from lobby import clock, events, services, tokens
 from lobby.models import EntryRequest, Participant
 from tests.conftest import make_room, make_token
 
@@ -86,3 +86,28 @@ async def test_an_expired_moderator_token_stops_moderating_on_its_open_socket(cl
         lambda: EntryRequest.objects.get(pk=knock["request"]["id"]).status
     )()
     assert status in ("pending", "canceled")  # never admitted by the lapsed moderator
+
+
+def test_a_waiting_guest_is_told_of_the_revocation_exactly_once(sent):
+    """One outcome frame, then the close: TOKEN_REVOKED / 4401, not also ENTRY_TIMEOUT."""
+    make_room("clinic")
+    token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
+    jti = jti_of(token)
+    plan = services.join_plan(room_name="clinic", token=token)
+    c = services.Connection(server_id="srv", connection_id="c1")
+    w = services.entry_request_knock(plan=plan, conn=c)
+    sent.items.clear()
+    assert services.token_revoke(jti=jti, by="api:backend") is True
+    [told] = sent.to(events.request_group(w.request.id))
+    revoked = {"code": "TOKEN_REVOKED", "message": "The meeting token has been revoked."}
+    assert told["frames"] == [{"type": "error", "error": revoked}]
+    assert (told["action"], told["close_code"]) == ("close", 4401)
+    row = EntryRequest.objects.get(pk=w.request.pk)
+    assert (row.status, row.cancel_reason) == ("canceled", "disconnected")
+    mods = [f for g, m in sent.items if g.startswith("mods.") for f in m["frames"]]
+    assert [f["type"] for f in mods] == ["entry-canceled"]
+    assert mods[0]["reason"] == "disconnected" and mods[0]["request_id"] == str(w.request.id)
+    # Revoking again tells nobody anything.
+    sent.items.clear()
+    assert services.token_revoke(jti=jti) is False
+    assert sent.items == []

@@ -344,6 +344,14 @@ async def test_a_room_idle_for_more_than_10s_on_redis_still_hears_a_knock(tmp_pa
 
 def test_loadtest_quick_completes_with_nothing_lost(tmp_path, database):
     out = tmp_path / "report.json"
+    # A saved report far slower than anything: --compare finds nothing worse (exit 0).
+    saved = tmp_path / "saved.json"
+    slow = {"lost": 0, "p50_ms": 1e9, "p99_ms": 1e9, "cpu_ms_per_op": 1e9}
+    saved.write_text(
+        json.dumps(
+            {"results": [{"scenario": "knock100", "target": "anteroom-2p-pg-redis", **slow}]}
+        )
+    )
     proc = __import__("subprocess").run(
         [
             sys.executable,
@@ -359,6 +367,8 @@ def test_loadtest_quick_completes_with_nothing_lost(tmp_path, database):
             REDIS_URL,
             "--output",
             str(out),
+            "--compare",
+            str(saved),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -369,8 +379,14 @@ def test_loadtest_quick_completes_with_nothing_lost(tmp_path, database):
     report = json.loads(out.read_text())
     rows = report["results"]
     targets = {r["target"] for r in rows}
-    assert targets == {"anteroom-2p-pg-redis", "relay-1p-memory", "relay-2p-redis"}, targets
-    scenarios = {"knock", "storm", "admit_all", "invite", "connects", "idle"}
+    # Both back ends: the embedded default and PostgreSQL + Redis, each beside its relay.
+    assert targets == {
+        "anteroom-1p-sqlite-memory",
+        "anteroom-2p-pg-redis",
+        "relay-1p-memory",
+        "relay-2p-redis",
+    }, targets
+    scenarios = {"knock20", "knock100", "storm", "admit_all", "invite", "connects", "idle"}
     for target in targets:
         assert {r["scenario"] for r in rows if r["target"] == target} == scenarios
     for r in rows:
@@ -385,4 +401,6 @@ def test_loadtest_quick_completes_with_nothing_lost(tmp_path, database):
             assert None not in (r["p50_ms"], r["p99_ms"], r["max_ms"]), r
         if r["target"].startswith("anteroom") and r["scenario"] != "idle":
             assert r["x_relay_1p"] is not None and r["x_relay_redis"] is not None, r
-    assert "x relay" in proc.stdout or report["command"].startswith("python manage.py loadtest")
+    assert report["command"].startswith("python manage.py loadtest")
+    assert f"compared 4 figures with {saved}" in proc.stderr, proc.stderr[-2000:]
+    assert ": 0 worse by more than 25%" in proc.stderr

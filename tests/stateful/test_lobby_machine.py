@@ -9,8 +9,10 @@ any order. After every step:
 * nothing is admitted at or after its deadline;
 * after a sweep, no request is pending past its deadline or its disconnect grace;
 * no token (and no browser) has more than 3 knocks in any 5 minutes;
-* each guest is told its outcome exactly once (and nothing while it waits), and moderators are
-  told each outcome exactly once.
+* each guest is told its outcome exactly once (and nothing while it waits; ``TOKEN_REVOKED``
+  for a knock its token's revocation ended), and moderators are told each outcome exactly once.
+
+Revocation goes through ``services.token_revoke``, the function REST and the admin call.
 
 Events are captured like the ``sent`` fixture does (``lobby.events._send_now``/``_send_batch``).
 """
@@ -82,6 +84,7 @@ class LobbyMachine(RuleBasedStateMachine):
             g: str(tokens.verify_token(t, check_revoked=False).jti) for g, t in self.tokens.items()
         }
         self.revoked: set[str] = set()
+        self.revoked_knocks: set[str] = set()  # ended by a revocation: told TOKEN_REVOKED
         self.knocks: dict[str, Knock] = {}
         self.final: dict[str, tuple[Any, ...]] = {}
         self.moderators = [
@@ -240,8 +243,18 @@ class LobbyMachine(RuleBasedStateMachine):
 
     @rule(guest=st.sampled_from(["personal-a", "personal-b", "audience"]))
     def revoke(self, guest: str) -> None:
-        tokens.revoke_token(jti=self.jti[guest])
+        """The service REST and the admin call: it also ends the token's pending knocks."""
+        waiting = set(
+            EntryRequest.objects.filter(token_jti=self.jti[guest], status="pending").values_list(
+                "id", flat=True
+            )
+        )
+        services.token_revoke(jti=self.jti[guest], by="api:machine")
         self.revoked.add(guest)
+        for rid in waiting:
+            row = self._row(str(rid))
+            assert (row.status, row.cancel_reason) == ("canceled", "disconnected")
+            self.revoked_knocks.add(str(rid))
 
     # Invariants ----------------------------------------------------------------------------
 
@@ -286,6 +299,10 @@ class LobbyMachine(RuleBasedStateMachine):
         for r in EntryRequest.objects.all():
             told = []
             for m in SENT.to(events.request_group(r.id)):
+                if m.get("except_connection"):
+                    # REPLACED, to the guest's older sockets on a resume: not its outcome.
+                    assert [f["error"]["code"] for f in m["frames"]] == ["REPLACED"], m
+                    continue
                 for f in m.get("frames", []):
                     if f["type"] == "error":
                         told.append(f["error"]["code"])
@@ -295,6 +312,9 @@ class LobbyMachine(RuleBasedStateMachine):
             if r.status == "pending":
                 assert told == [], f"a waiting guest was told {told}"
                 assert key not in mods
+            elif key in self.revoked_knocks:
+                assert told == ["TOKEN_REVOKED"], told
+                assert mods.get(key) == ["entry-canceled"], mods.get(key)
             else:
                 assert told == [TERMINAL[(r.status, r.cancel_reason)]], told
                 expected = "entry-resolved" if r.status != "canceled" else "entry-canceled"

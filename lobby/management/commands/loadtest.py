@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from lobby.loadtest import report as reports
 from lobby.loadtest import runner
 
 
@@ -40,6 +41,16 @@ class Command(BaseCommand):
             help="Daphne processes to start: 1, 2 or 1,2 (both, one after the other)",
         )
         parser.add_argument("--database-url", help="PostgreSQL for the started servers")
+        parser.add_argument(
+            "--backends",
+            help="servers to start: sqlite (the embedded default: SQLite + in-memory layer, one "
+            "process) and/or pg (--database-url, --redis-url, --processes); default: sqlite, "
+            "and pg too when --database-url is given",
+        )
+        parser.add_argument(
+            "--knock-rates",
+            help="paced knock runs, knocks per second (default 20,100; e.g. 20,100,500)",
+        )
         parser.add_argument("--redis-url", help="Redis for the started servers and the relay")
         parser.add_argument(
             "--scenarios",
@@ -51,7 +62,27 @@ class Command(BaseCommand):
         parser.add_argument("--idle", type=int, help="idle waiting sockets (default 10000)")
         parser.add_argument("--timeout", type=float, help="seconds per scenario wait")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
-        parser.add_argument("--output", help="also write the JSON report to this file")
+        parser.add_argument(
+            "--output", "--save", dest="output", help="also write the JSON report to this file"
+        )
+        parser.add_argument(
+            "--compare",
+            metavar="REPORT",
+            help="a saved report (--output): list what got worse than it by more than --margin "
+            "and exit with status 1 if anything did",
+        )
+        parser.add_argument(
+            "--margin",
+            type=float,
+            default=0.25,
+            help="with --compare: how much worse counts, as a fraction (default 0.25 = 25%%)",
+        )
+        parser.add_argument(
+            "--profile",
+            metavar="DIR",
+            help="record the server processes with py-spy during each measured phase; raw "
+            "stacks go to DIR and the top frames are printed",
+        )
         parser.add_argument("--plot", metavar="FILE", help="draw latency CDFs (needs matplotlib)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -71,8 +102,40 @@ class Command(BaseCommand):
             raise CommandError("--processes is 1, 2 or 1,2") from exc
         if any(p not in (1, 2) for p in processes):
             raise CommandError("--processes is 1, 2 or 1,2")
-        if 2 in processes and not opts["url"] and not opts["redis_url"]:
+        default_backends = "sqlite,pg" if opts["database_url"] else "sqlite"
+        backends = [b.strip() for b in (opts["backends"] or default_backends).split(",")]
+        backends = [b for b in backends if b]
+        if set(backends) - {"sqlite", "pg"} or not backends:
+            raise CommandError("--backends is sqlite, pg or sqlite,pg")
+        if "pg" in backends and not opts["url"] and not opts["database_url"]:
+            raise CommandError("--backends pg needs --database-url")
+        opts["backends_list"] = backends
+        if 2 in processes and "pg" in backends and not opts["url"] and not opts["redis_url"]:
             raise CommandError("--processes 2 needs --redis-url")
+        if opts["knock_rates"]:
+            try:
+                sizes.knock_rates = tuple(float(r) for r in opts["knock_rates"].split(","))
+            except ValueError as exc:
+                raise CommandError("--knock-rates is a list of numbers, e.g. 20,100,500") from exc
+            if any(r <= 0 for r in sizes.knock_rates):
+                raise CommandError("--knock-rates must be positive")
+        saved = None
+        if opts["compare"]:
+            try:
+                saved = json.loads(Path(opts["compare"]).read_text())
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--compare: cannot read {opts['compare']}: {exc}") from exc
+        if opts["margin"] < 0:
+            raise CommandError("--margin must be >= 0")
+        profiler = None
+        if opts["profile"]:
+            from lobby.loadtest.profile import Profiler
+
+            try:
+                profiler = Profiler(Path(opts["profile"]))
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
+        opts["profiler"] = profiler
         log_dir = Path(tempfile.mkdtemp(prefix="anteroom-loadtest-logs-"))
         say = (lambda m: self.stderr.write(m)) if opts["json"] else (lambda m: self.stdout.write(m))
         started = time.time()
@@ -100,14 +163,40 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, indent=2))
         else:
             self.stdout.write(runner.table(rows))
+            self.stdout.write("")
+            self.stdout.write(reports.summary_table(rows))
             self.stdout.write(f"server logs: {log_dir}")
+        if profiler is not None:
+            from lobby.loadtest.profile import summary
+
+            say(summary(profiler.done, n=25))
         if opts["plot"]:
             say(runner.plot(results, opts["plot"]))
+        if saved is not None:
+            worse, compared = reports.compare(saved, report, margin=opts["margin"])
+            say(
+                f"compared {compared} figures with {opts['compare']} "
+                f"({saved.get('started_at', '?')}, load {saved.get('machine', {}).get('load_avg')})"
+                f": {len(worse)} worse by more than {opts['margin']:.0%}"
+            )
+            for r in worse:
+                say(f"  {r}")
+            if worse:
+                raise CommandError(f"{len(worse)} figure(s) worse than {opts['compare']}")
 
     @staticmethod
     def _argv(opts: dict[str, Any]) -> list[str]:
         out = []
-        for key in ("url", "processes", "database_url", "redis_url", "scenarios", "idle"):
+        for key in (
+            "url",
+            "backends",
+            "processes",
+            "database_url",
+            "redis_url",
+            "scenarios",
+            "knock_rates",
+            "idle",
+        ):
             if opts.get(key) is not None:
                 out.append(f"--{key.replace('_', '-')} {opts[key]}")
         out += [f"--{k}" for k in ("quick", "no_baseline", "json") if opts.get(k)]
@@ -130,15 +219,16 @@ class Command(BaseCommand):
             base = opts["url"].rstrip("/")
             targets.append(lambda: runner.Anteroom("anteroom-url", [base], opts["api_key"], pids))
         else:
-            for n in processes:
-                targets.append(
-                    lambda n=n: runner.start_anteroom(
-                        processes=n,
-                        database_url=opts["database_url"],
-                        redis_url=opts["redis_url"],
-                        log_dir=log_dir,
+            for backend in opts["backends_list"]:
+                for n in processes if backend == "pg" else [1]:
+                    targets.append(
+                        lambda n=n, backend=backend: runner.start_anteroom(
+                            processes=n,
+                            database_url=opts["database_url"] if backend == "pg" else None,
+                            redis_url=opts["redis_url"] if backend == "pg" else None,
+                            log_dir=log_dir,
+                        )
                     )
-                )
         if not opts["no_baseline"]:
             targets.append(lambda: runner.start_relay(processes=1, redis_url=None, log_dir=log_dir))
             if opts["redis_url"]:
@@ -154,6 +244,8 @@ class Command(BaseCommand):
                 say(f"could not start a target: {exc}")
                 results += [runner.Result(n, "start", error=str(exc)[:300]) for n in names]
                 continue
+            if isinstance(target, runner.Anteroom):
+                target.profiler = opts["profiler"]
             say(f"== {target.name} ({', '.join(target.ws_bases)})")
             try:
                 results += await runner.run_scenarios(target, names, sizes, timeout=wait_s, log=say)

@@ -1,0 +1,1 @@
+"""Media backends (MEDIA-DESIGN.md)."""

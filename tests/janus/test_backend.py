@@ -1,0 +1,231 @@
+"""JanusBackend against a real Janus: rooms, per-participant tokens, revocation, outage.
+
+Media-level checks (moderate silences, three peers decode) are in test_media.py (Chromium).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import urllib.error
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from lobby.media.janus import JanusBackend, JanusConfig, MediaUnavailable, wait_until
+
+from .conftest import Janus, post, start_janus
+
+pytestmark = pytest.mark.janus
+
+
+def config_for(j: Janus, **over) -> JanusConfig:
+    base = JanusConfig(
+        url=j.url,
+        public_url=j.url,
+        admin_url=j.admin_url,
+        api_secret=j.api_secret,
+        admin_secret=j.admin_secret,
+        room_admin_key=j.room_admin_key,
+        signing_key="janus-tests-" + secrets.token_urlsafe(16),
+        timeout=2.0,
+        reconcile_interval=0.2,
+    )
+    return dataclasses.replace(base, **over)
+
+
+@pytest.fixture
+def backend(janus: Janus):
+    b = JanusBackend(config_for(janus))
+    yield b
+    b.stop()
+
+
+def session_with(j: Janus, token: str) -> int:
+    """A hand-written client: open a Janus session with ``token`` (raises HTTPError/KeyError)."""
+    answer = post(j.url, {"janus": "create", "token": token})
+    if answer["janus"] != "success":
+        raise PermissionError(answer["error"])
+    return int(answer["data"]["id"])
+
+
+def join_as_publisher(j: Janus, token: str, room: int, feed: int) -> dict:
+    """Attach to the VideoRoom and join ``room`` as publisher ``feed``; the plugin's answer."""
+    s = session_with(j, token)
+    h = post(
+        f"{j.url}/{s}", {"janus": "attach", "plugin": "janus.plugin.videoroom", "token": token}
+    )["data"]["id"]
+    post(
+        f"{j.url}/{s}/{h}",
+        {
+            "janus": "message",
+            "token": token,
+            "body": {
+                "request": "join",
+                "ptype": "publisher",
+                "room": room,
+                "id": feed,
+                "token": token,
+            },
+        },
+    )
+    # The join answers asynchronously: read the session's events (long poll).
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{j.url}/{s}?token={token}&maxev=5", timeout=10) as resp:
+        events = json.loads(resp.read())
+    events = events if isinstance(events, list) else [events]
+    for ev in events:
+        data = (ev.get("plugindata") or {}).get("data") or {}
+        if data:
+            return {"session": s, "handle": h, **data}
+    raise AssertionError(f"no plugin answer in {events}")
+
+
+def test_join_info_creates_the_room_and_a_working_token(janus: Janus, backend: JanusBackend):
+    info = backend.join_info("guest-1", "room-a")
+    assert info["room"] == backend.room_id("room-a") and info["room"] in janus.rooms()
+    assert info["url"] == janus.url and info["id"] == backend.feed_id("guest-1")
+    joined = join_as_publisher(janus, info["token"], info["room"], info["id"])
+    assert joined["videoroom"] == "joined" and joined["id"] == info["id"]
+    # ids are derived: another process (same signing key) computes the same ones
+    twin = JanusBackend(backend.config)
+    assert (
+        twin.room_id("room-a") == info["room"] and twin.token("guest-1", "room-a") == info["token"]
+    )
+    assert backend.room_id("room-b") != info["room"]
+    assert backend.token("guest-2", "room-a") != info["token"]
+
+
+def test_a_token_never_issued_is_refused(janus: Janus, backend: JanusBackend):
+    backend.join_info("guest-1", "room-forged")
+    forged = backend.token("someone-else", "room-forged")  # right shape, never added
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, forged)
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, "")
+
+
+def test_a_token_of_another_room_cannot_join_this_one(janus: Janus, backend: JanusBackend):
+    a = backend.join_info("guest-1", "room-x")
+    b = backend.join_info("guest-2", "room-y")
+    answer = join_as_publisher(janus, a["token"], b["room"], 4242)
+    assert answer["error_code"] == 433  # "Unauthorized (not in the allowed list)"
+
+
+def test_revoke_refuses_the_old_credential_and_ends_its_session(
+    janus: Janus, backend: JanusBackend
+):
+    info = backend.join_info("guest-1", "room-r")
+    joined = join_as_publisher(janus, info["token"], info["room"], info["id"])
+    assert joined["videoroom"] == "joined"
+    participants = lambda: [  # noqa: E731
+        p["id"]
+        for p in backend.client.videoroom({"request": "listparticipants", "room": info["room"]})[
+            "participants"
+        ]
+    ]
+    assert participants() == [info["id"]]
+
+    backend.revoke("guest-1", "room-r")
+
+    assert participants() == []  # kicked
+    sessions = janus.admin({"janus": "list_sessions"})["sessions"]
+    assert joined["session"] not in sessions  # its session destroyed
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, info["token"])  # a hand-made request with the old credential
+    # and even if the core token came back, the room's allowed list no longer holds it
+    janus.admin(
+        {"janus": "add_token", "token": info["token"], "plugins": ["janus.plugin.videoroom"]}
+    )
+    assert join_as_publisher(janus, info["token"], info["room"], info["id"])["error_code"] == 433
+    # the others in the room keep theirs
+    other = backend.join_info("guest-2", "room-r")
+    assert (
+        join_as_publisher(janus, other["token"], other["room"], other["id"])["videoroom"]
+        == "joined"
+    )
+
+
+def test_apply_closes_sessions_of_who_may_not_receive_and_of_strangers(
+    janus: Janus, backend: JanusBackend
+):
+    a = backend.join_info("guest-a", "room-p")
+    b = backend.join_info("guest-b", "room-p")
+    ja = join_as_publisher(janus, a["token"], a["room"], a["id"])
+    jb = join_as_publisher(janus, b["token"], b["room"], b["id"])
+    full = {"audio": True, "video": True, "screen": False, "receive": True}
+    paused = {"audio": False, "video": False, "screen": False, "receive": False}
+    backend.apply("room-p", {"guest-a": full, "guest-b": paused})
+    sessions = janus.admin({"janus": "list_sessions"})["sessions"]
+    assert ja["session"] in sessions and jb["session"] not in sessions
+    assert join_as_publisher(janus, b["token"], b["room"], b["id"])["error_code"] == 433
+    # resume: b may come back with the same credential
+    backend.apply("room-p", {"guest-a": full, "guest-b": full})
+    assert join_as_publisher(janus, b["token"], b["room"], b["id"])["videoroom"] == "joined"
+    # a participant the map no longer lists (left without a revoke) loses its session
+    backend.apply("room-p", {"guest-b": full})
+    assert ja["session"] not in janus.admin({"janus": "list_sessions"})["sessions"]
+
+
+def test_close_room_destroys_it_and_its_tokens(janus: Janus, backend: JanusBackend):
+    info = backend.join_info("guest-1", "room-c")
+    keep = backend.join_info("guest-1", "room-other")
+    assert info["room"] in janus.rooms()
+    backend.close_room("room-c")
+    assert info["room"] not in janus.rooms()
+    tokens = [t["token"] for t in janus.admin({"janus": "list_tokens"})["data"]["tokens"]]
+    assert info["token"] not in tokens and keep["token"] in tokens
+    with pytest.raises(PermissionError):
+        session_with(janus, info["token"])
+    backend.close_room("room-c")  # closing twice is fine
+
+
+def test_check_names_the_bad_setting(janus: Janus):
+    good = config_for(janus)
+    JanusBackend(good).check()
+    cases: dict[str, dict[str, Any]] = {
+        "ANTEROOM_JANUS_URL": {"url": ""},
+        "ANTEROOM_JANUS_ADMIN_URL": {"admin_url": "ftp://x"},
+        "ANTEROOM_JANUS_API_SECRET": {"api_secret": "short"},
+        "ANTEROOM_JANUS_ADMIN_SECRET": {"admin_secret": ""},
+        "ANTEROOM_JANUS_ROOM_ADMIN_KEY": {"room_admin_key": "x"},
+        "ANTEROOM_JANUS_TIMEOUT": {"timeout": 0},
+    }
+    for name, over in cases.items():
+        with pytest.raises(ImproperlyConfigured, match=name):
+            JanusBackend(dataclasses.replace(good, **over)).check()
+
+
+def test_wrong_secrets_make_calls_fail_clearly(janus: Janus):
+    wrong = JanusBackend(config_for(janus, api_secret="x" * 20, admin_secret="y" * 20))
+    with pytest.raises(MediaUnavailable, match="403"):
+        wrong.join_info("guest-1", "room-w")
+    assert wrong.ready() == (False, "media server (janus) refused the admin request (403)")
+
+
+def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
+    j = start_janus(tmp_path, "janus-restart")
+    b = JanusBackend(config_for(j))
+    try:
+        info = b.join_info("guest-1", "room-o")
+        assert b.ready() == (True, "ok")
+        b.reconcile()
+        j.stop()
+        assert b.ready() == (False, "media server (janus) unreachable")
+        with pytest.raises(MediaUnavailable):
+            b.join_info("guest-2", "room-o")
+        with pytest.raises((urllib.error.URLError, OSError)):
+            session_with(j, info["token"])
+        j.start()  # same ports and secrets, nothing remembered
+        assert info["room"] not in j.rooms()
+        b.start()
+        assert wait_until(lambda: info["room"] in j.rooms(), 5)
+        joined = join_as_publisher(j, info["token"], info["room"], info["id"])
+        assert joined["videoroom"] == "joined"  # the old credential works again: same call
+        assert b.ready() == (True, "ok")
+    finally:
+        b.stop()
+        j.stop()
