@@ -67,7 +67,7 @@ def notices() -> list[tuple[str, int]]:
 
 def emails() -> list[tuple[str, list[str]]]:
     send_pending_emails(owner=SERVER_ID)
-    return [(m.subject, sorted(m.to)) for m in mail.outbox]
+    return [(str(m.subject), sorted(m.to)) for m in mail.outbox]
 
 
 def test_notice_after_n_seconds_then_escalation_after_m_more_each_once(room):
