@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
 from . import clock, events, extensions, selectors
 from .errors import (
@@ -480,16 +480,21 @@ def _lock_lobby(room_id: uuid.UUID) -> None:
     request row would wait for the room while admit-all, holding the room, waits for that row:
     a deadlock on PostgreSQL.
     """
+    if connection.vendor == "sqlite":
+        return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
     Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
 
 
-def _queue_order(room_id: uuid.UUID) -> list[str]:
-    return [
-        str(i)
-        for i in EntryRequest.objects.filter(
-            room_id=room_id, status=EntryRequest.Status.PENDING
-        ).values_list("id", flat=True)
-    ]
+def _queue_place(r: EntryRequest) -> tuple[int, int]:
+    """(position, waiting) of a pending knock in its room's queue: one counting query, not the
+    N ids of the queue (``events.queue_order`` reads those once per broadcast)."""
+    counts = EntryRequest.objects.filter(
+        room_id=r.room_id, status=EntryRequest.Status.PENDING
+    ).aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=Q(requested_at__lt=r.requested_at)),
+    )
+    return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
@@ -583,10 +588,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
         metrics.knocked()
-    order = _queue_order(plan.room.pk)
-    events.queue_changed(plan.room.pk, order)
-    position = order.index(str(r.id)) + 1
-    return Waiting(request=r, resume=resume, position=position, total=len(order))
+    events.queue_changed(plan.room.pk)
+    position, total = _queue_place(r)
+    return Waiting(request=r, resume=resume, position=position, total=total)
 
 
 @transaction.atomic
@@ -875,7 +879,7 @@ def _announce_decisions(
         _admit_rows(room, decided, now)
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
-    events.queue_changed(room.pk, _queue_order(room.pk))
+    events.queue_changed(room.pk)
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
 
@@ -974,7 +978,7 @@ def _announce_cancel(
     events.send_many_on_commit(batch)
     metrics.canceled(canceled)
     for room_id in rooms:
-        events.queue_changed(room_id, _queue_order(room_id))
+        events.queue_changed(room_id)
 
 
 @transaction.atomic
