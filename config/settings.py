@@ -351,10 +351,30 @@ ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
 # one more is answered RATE_LIMITED and closed with 4429 (docs/security.md).
 ANTEROOM_MAX_SOCKETS_PER_ADDRESS = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_ADDRESS", "50"))
 ANTEROOM_MAX_SOCKETS_PER_TOKEN = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_TOKEN", "10"))
+# Seconds between re-checks of a staff socket's Django session (0 = only on actions and on
+# sign-out / account changes); lobby/staff_sessions.py.
+ANTEROOM_STAFF_SESSION_CHECK = float(os.environ.get("ANTEROOM_STAFF_SESSION_CHECK", "30"))
 # ``/metrics`` is served only when set, to ``Authorization: Bearer <token>``.
 ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
 ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
+
+# MEDIA (lobby/media/; docs/deployment.md "Calls"). Validated at start-up by
+# lobby.media.check_settings (LobbyConfig.ready): a bad value stops the server with
+# ImproperlyConfigured naming the variable.
+ANTEROOM_MEDIA = os.environ.get("ANTEROOM_MEDIA", "mesh").strip().lower()
+# JSON list of RTCIceServer objects, e.g. [{"urls": "stun:stun.example.org:3478"}]; default none
+# (host candidates only: one machine or a LAN).
+ANTEROOM_ICE_SERVERS = os.environ.get("ANTEROOM_ICE_SERVERS", "[]")
+# coturn's REST scheme (use-auth-secret + static-auth-secret): each participant gets a TURN
+# username "<expiry>:<participant id>" and credential base64(HMAC-SHA1(secret, username)).
+ANTEROOM_TURN_SECRET = os.environ.get("ANTEROOM_TURN_SECRET", "")
+ANTEROOM_TURN_URLS = os.environ.get("ANTEROOM_TURN_URLS", "")  # comma-separated turn:/turns:
+ANTEROOM_TURN_TTL = os.environ.get("ANTEROOM_TURN_TTL", "3600")  # seconds
+# Publishers per media room in a peer-to-peer call; later arrivals receive only.
+ANTEROOM_MESH_MAX_PUBLISHERS = os.environ.get("ANTEROOM_MESH_MAX_PUBLISHERS", "6")
+# Largest ``data`` of one ``signal`` frame (bytes of JSON).
+ANTEROOM_SIGNAL_MAX_BYTES = 32 * 1024
 
 # MEDIA SERVER (Janus; used when ANTEROOM_MEDIA=janus). lobby/media/janus.py validates these at
 # start-up (ImproperlyConfigured names the setting); docs/deployment.md "Running Janus".

@@ -35,12 +35,3 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
 def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
     """The breakout rooms of a parent with their members (SPEC §3 object shape)."""
     return extensions.snapshot("breakouts", room=room, moderator=moderator)
-
-
-def recent_decisions(*, room: Room, limit: int = 10) -> list[EntryRequest]:
-    """The latest admitted or denied knocks of a room, newest first (the dashboard's log)."""
-    return list(
-        EntryRequest.objects.filter(
-            room=room, status__in=[EntryRequest.Status.ADMITTED, EntryRequest.Status.DENIED]
-        ).order_by("-resolved_at")[:limit]
-    )

@@ -20,7 +20,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
-from . import clock, events, extensions, selectors
+from . import activity, clock, events, extensions, media, selectors, staff_sessions
+from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
     AnteroomError,
@@ -34,6 +35,7 @@ from .errors import (
     RequestNotFound,
     RoomExists,
     RoomNotFound,
+    StaffSessionEnded,
     TokenExpired,
     TokenRevoked,
 )
@@ -71,6 +73,7 @@ class Actor:
     token_expires_at: datetime | None = None
     # A staff session behind a socket: re-checked on every moderator action, like a token.
     staff_user_id: int | None = None
+    staff_session_key: str | None = None
 
     @classmethod
     def api(cls, key_name: str) -> Actor:
@@ -96,13 +99,14 @@ def require_moderator(actor: Actor) -> None:
         raise InvalidPermissions()
     check_credential(token_jti=actor.token_jti, token_expires_at=actor.token_expires_at)
     if actor.staff_user_id is not None:
-        from django.contrib.auth import get_user_model
-
-        if (
-            not get_user_model()
-            .objects.filter(pk=actor.staff_user_id, is_active=True, is_staff=True)
-            .exists()
-        ):
+        # The session must still be live, for an active user, with the hash of the current
+        # password (lobby/staff_sessions.py); staff status is checked as well.
+        user = staff_sessions.session_user(
+            user_id=actor.staff_user_id, session_key=actor.staff_session_key or ""
+        )
+        if user is None:
+            raise StaffSessionEnded()
+        if not getattr(user, "is_staff", False):
             raise InvalidPermissions("Your staff access has ended.")
 
 
@@ -217,6 +221,9 @@ def room_delete(*, room: Room) -> None:
     frames = [events.error_frame("ROOM_NOT_FOUND", "The room was deleted.")]
     events.send_on_commit(events.members_group(room.pk), *frames, action="close", close_code=4404)
     events.send_on_commit(events.lobby_group(room.pk), *frames, action="close", close_code=4404)
+    media.changed(
+        room.pk, closed=[room.pk, *Room.objects.filter(parent=room).values_list("pk", flat=True)]
+    )
     room.delete()
 
 
@@ -253,6 +260,7 @@ def room_set_state(
     if changed:
         room.save(update_fields=changed)
         _room_updated(room)
+        media.changed(room.pk, everyone=True)
         from .audit import audit_record
 
         audit_record(
@@ -368,6 +376,9 @@ class Joined:
     resume: str
     pending: list[EntryRequest] = field(default_factory=list)
     breakouts: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, Any] = field(default_factory=dict)
+    # Moderators only: the latest outcomes (``activity.recent``), newest first.
+    activity: list[ActivityItem] | None = None
 
 
 def join_plan(
@@ -640,6 +651,11 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.save()
     if left_breakout is not None:
         extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+    media.changed(
+        room.pk,
+        participants=[p.participant_id],
+        revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
+    )
     kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
@@ -653,6 +669,8 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         resume=resume,
         pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
         breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
+        activity=activity.recent(room=room) if p.role == Role.MODERATOR else None,
     )
 
 
@@ -670,14 +688,18 @@ def _close_replaced(group: str, keep_connection: str) -> None:
 
 
 def joined_frame(j: Joined) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "joined",
         "participant": events.participant_payload(j.participant),
         "room": events.room_payload(j.room),
         "participants": [events.participant_payload(x) for x in j.participants],
         "resume": j.resume,
         "breakouts": j.breakouts,
+        "media": j.media,
     }
+    if j.activity is not None:
+        frame["activity"] = j.activity
+    return frame
 
 
 # Decisions -----------------------------------------------------------------------------------
@@ -772,6 +794,8 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
     roster = [events.participant_payload(x) for x in present]
     room_data = events.room_payload(room)
     breakouts = selectors.breakouts_for(room=room, moderator=False)
+    media.changed(room.pk, participants=[p.participant_id for p in participants])
+    media_of = media.joined_media(room.pk, [p.participant_id for p in participants])
     batch: list[tuple[str, dict[str, Any]]] = []
     for r, p in zip(admitted, participants, strict=True):
         joined = {
@@ -781,6 +805,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             "participants": roster,
             "resume": None,  # the guest keeps the resume key it already holds
             "breakouts": breakouts,
+            "media": media_of[p.participant_id],
         }
         batch.append(
             (
@@ -882,6 +907,7 @@ def _announce_decisions(
     events.queue_changed(room.pk)
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
+    activity.announce(room.pk, [activity.request_item(r) for r in decided])
 
 
 @transaction.atomic
@@ -979,6 +1005,9 @@ def _announce_cancel(
     metrics.canceled(canceled)
     for room_id in rooms:
         events.queue_changed(room_id)
+        activity.announce(
+            room_id, [activity.request_item(r) for r in canceled if r.room_id == room_id]
+        )
 
 
 @transaction.atomic
@@ -1044,11 +1073,16 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
     p = q.first()
     if p is None:
         return False
-    return _mark_left([p], clock.now()) == 1
+    return _mark_left([p], clock.now(), reason="left", by=participant_id) == 1
 
 
-def _mark_left(people: list[Participant], now: Any) -> int:
+def _mark_left(
+    people: list[Participant], now: Any, *, reason: activity.LeaveReason = "left", by: str = ""
+) -> int:
+    """End these presences (those not ended already): ``participant-left`` to members, an audit
+    row and an ``activity`` item (with ``reason``) for moderators. Returns how many ended."""
     done = 0
+    ended: list[Participant] = []
     for p in people:
         if (
             Participant.objects.filter(pk=p.pk)
@@ -1056,14 +1090,21 @@ def _mark_left(people: list[Participant], now: Any) -> int:
             .update(status="left", left_at=now, breakout=None)
         ):
             done += 1
+            ended.append(p)
             breakout_id = p.breakout_id
             p.status, p.left_at, p.breakout = "left", now, None
+            media.changed(
+                p.room_id,
+                participants=[p.participant_id],
+                revoked=[(p.participant_id, breakout_id or p.room_id)],
+            )
             events.send_on_commit(
                 events.members_group(p.room_id),
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
+    activity.record_leaves(ended, reason=reason, by=by, at=now)
     return done
 
 
@@ -1159,7 +1200,7 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
                 :500
             ]
         )
-        res.left = _mark_left(away, now)
+        res.left = _mark_left(away, now, reason="disconnected")
     res.extensions = extensions.run_sweepers(now=now)
     metrics.swept()
     return res
@@ -1195,7 +1236,7 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
             action="close",
             close_code=4401,
         )
-    _mark_left(holders, clock.now())
+    _mark_left(holders, clock.now(), reason="revoked", by=by)
     now = clock.now()
     knocks = list(EntryRequest.objects.filter(token_jti=jti, status="pending"))
     # The knock ends with the credential, so no moderator can admit it afterwards. Its guest is

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import clock, extensions, selectors, services
+from . import activity, clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
@@ -195,14 +195,43 @@ def _metadata_rows(metadata: Any) -> list[tuple[str, str]]:
     ]
 
 
-def _by_label(by: str, mod: Moderator) -> str:
+def _by_label(by: str, mod: Moderator, names: dict[str, str] | None = None) -> str:
     if by == mod.actor.by:
         return "you"
     if by.startswith("staff:"):
         return f"{by[6:]} (staff)"
     if by.startswith("api:"):
         return f"the API ({by[4:]})"
-    return by
+    return (names or {}).get(by) or by
+
+
+_LEAVE_WORDS = {
+    "left": "left",
+    "disconnected": "left (connection lost)",
+    "revoked": "left (their link was withdrawn)",
+}
+
+
+def activity_words(item: activity.Item, mod: Moderator, names: dict[str, str]) -> str:
+    """What happened, after the name: "admitted by you", "timed out (nobody answered)", …
+    (``dashboard.js`` words live items the same way). ``names``: participant id → name."""
+    by = _by_label(item["by"], mod, names) if item["by"] else "someone"
+    kind = item["kind"]
+    if kind == "admitted":
+        return f"admitted by {by}"
+    if kind == "denied":
+        return f"denied by {by}" + (f" (“{item['reason']}”)" if item["reason"] else "")
+    if kind == "timed-out":
+        return "timed out (nobody answered)"
+    if kind == "canceled":
+        return "stopped waiting"
+    if kind == "dropped":
+        return "lost the connection while waiting"
+    if kind == "removed":
+        return f"removed by {by}"
+    if kind == "sent-to-lobby":
+        return f"sent back to the waiting room by {by}"
+    return _LEAVE_WORDS.get(item["reason"], "left")
 
 
 def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
@@ -222,14 +251,14 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         if r.expires_at > now
     ]
     participants = selectors.participants_present(room=room)
-    decided = [
+    names = {p.participant_id: p.name for p in participants if p.name}
+    recent = [
         {
-            "name": r.name,
-            "outcome": r.status,
-            "by": _by_label(r.resolved_by, mod),
-            "at": r.resolved_at,
+            **item,
+            "when": datetime.fromisoformat(item["at"]) if item["at"] else None,
+            "words": activity_words(item, mod, names),
         }
-        for r in selectors.recent_decisions(room=room, limit=8)
+        for item in activity.recent(room=room)
     ]
     config = {
         "room": room.name,
@@ -244,7 +273,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "mod": mod,
         "pending": pending,
         "participants": participants,
-        "decided": decided,
+        "activity": recent,
         "config": config,
         "guest_url": config["guest_url"],
         "panels": extensions.dashboard_panels,

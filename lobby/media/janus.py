@@ -283,12 +283,15 @@ class JanusBackend:
     """MediaBackend on a Janus server (MEDIA-DESIGN.md "Backend interface")."""
 
     name = "janus"
+    mode = "sfu"  # what joined.media.mode says: browsers use static/anteroom/media-janus.js
 
     def __init__(self, config: JanusConfig | None = None) -> None:
         self.config = config or JanusConfig.from_settings()
         self.client = JanusClient(self.config)
         self._known: dict[str, _Known] = {}
         self._known_lock = threading.Lock()
+        self._muted: set[tuple[int, int, str]] = set()  # (room, feed, mid) this process muted
+        self._up = True  # Janus answered the last call of this process (no I/O to read it)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -322,27 +325,31 @@ class JanusBackend:
             # an authenticated admin request: "info" answers without the secret
             self.client.admin({"janus": "get_status"}, timeout=min(1.0, self.config.timeout))
         except JanusError as exc:
+            self._up = False
             return False, f"media server (janus) refused the admin request ({exc.code})"
         except MediaUnavailable:
+            self._up = False
             return False, "media server (janus) unreachable"
+        self._up = True
         return True, "ok"
 
     def join_info(self, participant: Any, media_room: Any) -> dict[str, Any]:
-        """Make sure the VideoRoom exists and holds this participant's token; the ``sfu`` part of
-        ``joined``/``media-state``. Raises MediaUnavailable when Janus cannot be reached."""
-        room = self.room_id(media_room)
-        token = self.token(participant, media_room)
-        self._ensure_room(room)
-        self._allow(room, [token])
+        """The ``sfu`` part of ``joined``/``media-state``. No network I/O (it runs on the ORM
+        thread, sometimes inside a transaction): the credential is derived here and registered
+        in Janus by :meth:`apply`, which runs after commit; the browser engine retries until
+        Janus knows it. ``available`` is what this process last saw of Janus."""
         with self._known_lock:
-            known = self._known.setdefault(_key_of(media_room), _Known(room, set()))
+            known = self._known.setdefault(
+                _key_of(media_room), _Known(self.room_id(media_room), set())
+            )
             known.participants.add(_pid_of(participant))
         return {
             "url": self.config.public_url,
-            "room": room,
-            "token": token,
+            "room": self.room_id(media_room),
+            "token": self.token(participant, media_room),
             "id": self.feed_id(participant),
             "display": _pid_of(participant),
+            "available": self._up,
         }
 
     def apply(self, media_room: Any, permissions_by_participant: Mapping[str, Any]) -> None:
@@ -354,6 +361,8 @@ class JanusBackend:
         with self._known_lock:
             known = self._known.setdefault(key, _Known(room, set()))
             known.permissions = perms
+            known.participants.update(perms)
+        self._ensure_room(room)
         self._enforce(key, room, perms)
 
     def revoke(self, participant: Any, media_room: Any) -> None:
@@ -417,7 +426,9 @@ class JanusBackend:
         while not self._stop.wait(self.config.reconcile_interval):
             try:
                 self.reconcile()
+                self._up = True
             except MediaUnavailable as exc:
+                self._up = False
                 log.debug("janus reconcile: %s", exc)
             except Exception:  # keep the thread alive whatever one round hits
                 log.exception("janus reconcile failed")
@@ -528,7 +539,11 @@ class JanusBackend:
         self, room: int, feed: int, specific: Mapping[str, Any], perm: Mapping[str, bool]
     ) -> None:
         """Mute each stream the permission does not allow. The first video stream is the
-        camera; any further video stream counts as a screen share."""
+        camera; any further video stream counts as a screen share.
+
+        Janus's handle_info does not show a stream's moderation, and a renegotiated stream
+        comes back unmuted under the same mid: a mute is sent again on every round; an unmute
+        only where this process muted before."""
         seen_video = False
         for stream in specific.get("streams") or []:
             kind = stream.get("type")
@@ -540,7 +555,10 @@ class JanusBackend:
             else:
                 continue
             mid = stream.get("mid")
-            if mid is None or bool(stream.get("moderated", False)) == (not allowed):
+            if mid is None:
+                continue
+            key = (room, feed, str(mid))
+            if allowed and key not in self._muted:
                 continue
             try:
                 self.client.videoroom(
@@ -555,6 +573,10 @@ class JanusBackend:
             except JanusError as exc:
                 if exc.code not in (NO_SUCH_ROOM, NO_SUCH_FEED):
                     raise
+            if allowed:
+                self._muted.discard(key)
+            else:
+                self._muted.add(key)
 
 
 def _perm(value: Any) -> dict[str, bool]:

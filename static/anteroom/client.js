@@ -202,6 +202,8 @@ export class Room extends Emitter {
     this.self = null;
     /** Breakout rooms as last reported ({id, name, number, capacity, members, ends_at}). */
     this.breakouts = [];
+    /** Moderators: the room's latest outcomes, newest first ({kind, participant_id, name, at, by, reason}). */
+    this.activity = [];
     /** The breakout room the local participant is in, if any. */
     this.breakout = null;
     /** While knocking: {requestId, requestedAt, expiresAt, position, waiting, status}. */
@@ -523,6 +525,9 @@ export class Room extends Emitter {
       case 'breakouts-updated':
         this.breakouts = frame.rooms || [];
         break;
+      case 'activity':
+        this.activity = [...(frame.items || []).slice().reverse(), ...this.activity].slice(0, 50);
+        break;
       case 'breakout-joined':
         this.breakout = frame.room || null;
         break;
@@ -629,6 +634,7 @@ export class Room extends Emitter {
     this.self = frame.participant;
     this.#setInfo(frame.room, { silent: !this.#everJoined });
     this.breakouts = frame.breakouts || [];
+    if (Array.isArray(frame.activity)) this.activity = frame.activity;
     const mine = this.self && this.self.breakout_id;
     this.breakout = mine ? this.breakouts.find((b) => b.id === mine) || { id: mine } : null;
     const fresh = new Map((frame.participants || []).map((p) => [p.participant_id, p]));

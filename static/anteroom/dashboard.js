@@ -44,7 +44,7 @@ async function connect() {
     })
     .on('entry-updated', (r) => addRow(r, false))
     .on('entry-removed', (d) => removeRow(d.requestId || d.request?.id))
-    .on('entry-resolved', (d) => logDecision(d))
+    .on('activity', renderActivity)
     .on('participant-joined', renderPeople)
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
@@ -74,6 +74,7 @@ function renderAll() {
   renderPeople();
   renderControls();
   renderBreakouts();
+  renderActivity();
 }
 
 // Waiting list ----------------------------------------------------------------------------------
@@ -202,13 +203,60 @@ setInterval(() => {
   for (const left of document.querySelectorAll('#breakout-list .left')) tickTimer(left, now);
 }, 1000);
 
-function logDecision(d) {
-  const list = $('decided-list');
-  list.querySelector('.placeholder')?.remove();
-  const name = d.request?.name || 'A guest';
-  const li = el('li', {}, el('span', { class: 'name', text: name }), ` ${d.outcome} by ${byLabel(d.by)}`);
-  list.prepend(li);
-  while (list.children.length > 8) list.lastElementChild.remove();
+// Activity: every outcome (the server's audit trail), worded as the page words it. ---------------
+
+const ACTIVITY_SHOWN = 12;
+const LEAVE_WORDS = {
+  left: 'left',
+  disconnected: 'left (connection lost)',
+  revoked: 'left (their link was withdrawn)',
+};
+
+function activityWords(a) {
+  const by = a.by ? byLabel(a.by) : 'someone';
+  switch (a.kind) {
+    case 'admitted':
+      return `admitted by ${by}`;
+    case 'denied':
+      return `denied by ${by}${a.reason ? ` (“${a.reason}”)` : ''}`;
+    case 'timed-out':
+      return 'timed out (nobody answered)';
+    case 'canceled':
+      return 'stopped waiting';
+    case 'dropped':
+      return 'lost the connection while waiting';
+    case 'removed':
+      return `removed by ${by}`;
+    case 'sent-to-lobby':
+      return `sent back to the waiting room by ${by}`;
+    default:
+      return LEAVE_WORDS[a.reason] || 'left';
+  }
+}
+
+function activityItem(a) {
+  const li = el('li', { 'data-kind': a.kind });
+  if (a.at) {
+    const at = new Date(a.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    li.append(el('time', { datetime: a.at, text: at }), ' ');
+  }
+  li.append(el('span', { class: 'name', text: a.name || 'A guest' }), ` ${activityWords(a)}`);
+  return li;
+}
+
+// A live frame adds its items at the top (the list is aria-live: only they are announced);
+// a (re)join replaces the list with the server's snapshot.
+function renderActivity(frame) {
+  const list = $('activity-list');
+  if (frame && Array.isArray(frame.items)) {
+    list.querySelector('.placeholder')?.remove();
+    for (const a of frame.items) list.prepend(activityItem(a));
+  } else {
+    const items = (room?.activity || []).slice(0, ACTIVITY_SHOWN).map(activityItem);
+    if (!items.length) return; // keep the server-rendered placeholder
+    list.replaceChildren(...items);
+  }
+  while (list.children.length > ACTIVITY_SHOWN) list.lastElementChild.remove();
 }
 
 function byLabel(by) {

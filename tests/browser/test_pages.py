@@ -88,7 +88,7 @@ async def test_knock_admit_enters_room(new_page: NewPage, server: Server, room_n
     await expect(pat).to_have_count(0)
     await expect(owner).not_to_have_title(re.compile(r"waiting ·"))
     await expect(owner.locator("#participant-list")).to_contain_text("Pat Doe")
-    await expect(owner.locator("#decided-list")).to_contain_text("Pat Doe admitted by you")
+    await expect(owner.locator("#activity-list")).to_contain_text("Pat Doe admitted by you")
     await shot(owner, "dashboard-after-admit")
 
 
@@ -107,7 +107,7 @@ async def test_deny_shows_message_and_knock_again(
     await expect(guest.get_by_role("heading", name="The host didn't let you in")).to_be_focused()
     await shot(guest, "guest-denied")
     await expect(row(owner, "Dee Nied")).to_have_count(0)
-    await expect(owner.locator("#decided-list")).to_contain_text("Dee Nied denied by you")
+    await expect(owner.locator("#activity-list")).to_contain_text("Dee Nied denied by you")
 
     # A way to try again: back to the form, name kept.
     await guest.get_by_role("button", name="Knock again").click()
@@ -378,7 +378,7 @@ async def test_staff_user_moderates_from_the_dashboard(
     await knock(guest, "Stella Staffed")
     await staff.get_by_role("button", name="Deny Stella Staffed").click()
     await expect(guest.locator("html")).to_have_attribute("data-outcome", "ENTRY_DENIED")
-    await expect(staff.locator("#decided-list")).to_contain_text("Stella Staffed denied by you")
+    await expect(staff.locator("#activity-list")).to_contain_text("Stella Staffed denied by you")
     denied = await call(server.api, "GET", f"/rooms/{room_name}/entry-requests?status=denied")
     assert [r["resolved_by"] for r in denied["data"]] == [f"staff:{username}"]
 
@@ -524,8 +524,8 @@ async def test_row_decided_by_another_moderator_disappears(
 
     await second.get_by_role("button", name="Admit Quinn Both").click()
     await expect(row(first, "Quinn Both")).to_have_count(0)
-    await expect(first.locator("#decided-list")).to_contain_text("Quinn Both admitted by Dr Two")
-    await expect(second.locator("#decided-list")).to_contain_text("Quinn Both admitted by you")
+    await expect(first.locator("#activity-list")).to_contain_text("Quinn Both admitted by Dr Two")
+    await expect(second.locator("#activity-list")).to_contain_text("Quinn Both admitted by you")
     await expect(first).not_to_have_title(re.compile(r"waiting ·"))
 
 

@@ -9,6 +9,8 @@ Outside the namespace they skip (locally) or fail (``CI=1``): never a silent pas
 
 from __future__ import annotations
 
+import functools
+import http.server
 import importlib.util
 import json
 import os
@@ -17,15 +19,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.conftest import ARTIFACTS, ROOT
 
@@ -186,6 +190,14 @@ class Janus:
             post(f"{self.url}/{s}", {"janus": "destroy", "apisecret": self.api_secret})
 
 
+def session_with(j: Janus, token: str) -> int:
+    """A hand-written client: open a Janus session with ``token`` (PermissionError if refused)."""
+    answer = post(j.url, {"janus": "create", "token": token})
+    if answer["janus"] != "success":
+        raise PermissionError(answer["error"])
+    return int(answer["data"]["id"])
+
+
 def start_janus(tmp: Path, name: str = "janus") -> Janus:
     require_janus()
     j = Janus(workdir=tmp, name=name)
@@ -199,3 +211,66 @@ def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Janus]:
     j = start_janus(tmp_path_factory.mktemp("janus"), "janus-shared")
     yield j
     j.stop()
+
+
+# Chromium in the namespace -----------------------------------------------------------------
+
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A static server for tests/janus/harness.html and /static/ (the engine under test)."""
+    root = tmp_path_factory.mktemp("harness")
+    (root / "static").symlink_to(ROOT / "static")
+    (root / "harness.html").symlink_to(Path(__file__).parent / "harness.html")
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/harness.html"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def media_browser() -> AsyncIterator[Any]:
+    """One Chromium with fake camera and microphone (each test uses its own contexts)."""
+    require_janus()
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *MEDIA_ARGS])
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def media_page(media_browser: Any) -> AsyncIterator[Any]:
+    """``await media_page()``: a page in its own context with camera and microphone granted."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    async def make() -> Any:
+        ctx = await media_browser.new_context(permissions=["camera", "microphone"])
+        ctx.set_default_timeout(15_000)
+        contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield make
+    for ctx in contexts:
+        await ctx.close()
+    assert not errors, f"page errors: {errors}"

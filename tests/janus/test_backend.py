@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from lobby.media.janus import JanusBackend, JanusConfig, MediaUnavailable, wait_until
 
-from .conftest import Janus, post, start_janus
+from .conftest import Janus, post, session_with, start_janus
 
 pytestmark = pytest.mark.janus
 
@@ -40,14 +40,6 @@ def backend(janus: Janus):
     b = JanusBackend(config_for(janus))
     yield b
     b.stop()
-
-
-def session_with(j: Janus, token: str) -> int:
-    """A hand-written client: open a Janus session with ``token`` (raises HTTPError/KeyError)."""
-    answer = post(j.url, {"janus": "create", "token": token})
-    if answer["janus"] != "success":
-        raise PermissionError(answer["error"])
-    return int(answer["data"]["id"])
 
 
 def join_as_publisher(j: Janus, token: str, room: int, feed: int) -> dict:
@@ -84,8 +76,27 @@ def join_as_publisher(j: Janus, token: str, room: int, feed: int) -> dict:
     raise AssertionError(f"no plugin answer in {events}")
 
 
-def test_join_info_creates_the_room_and_a_working_token(janus: Janus, backend: JanusBackend):
+FULL = {"audio": True, "video": True, "screen": False, "receive": True}
+PAUSED = {"audio": False, "video": False, "screen": False, "receive": False}
+
+
+def admit(backend: JanusBackend, room: str, *pids: str, **others: dict) -> list[dict]:
+    """What media does on admission: join_info (in the transaction) for each, then apply (after
+    commit) with the media room's whole permission map."""
+    infos = [backend.join_info(pid, room) for pid in pids]
+    backend.apply(room, {**{pid: FULL for pid in pids}, **others})
+    return infos
+
+
+def test_apply_creates_the_room_and_registers_the_tokens_join_info_gave(
+    janus: Janus, backend: JanusBackend
+):
     info = backend.join_info("guest-1", "room-a")
+    # join_info does no I/O (it may run inside the admitting transaction): nothing yet
+    assert info["room"] not in janus.rooms()
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, info["token"])
+    backend.apply("room-a", {"guest-1": FULL})
     assert info["room"] == backend.room_id("room-a") and info["room"] in janus.rooms()
     assert info["url"] == janus.url and info["id"] == backend.feed_id("guest-1")
     joined = join_as_publisher(janus, info["token"], info["room"], info["id"])
@@ -100,7 +111,7 @@ def test_join_info_creates_the_room_and_a_working_token(janus: Janus, backend: J
 
 
 def test_a_token_never_issued_is_refused(janus: Janus, backend: JanusBackend):
-    backend.join_info("guest-1", "room-forged")
+    admit(backend, "room-forged", "guest-1")
     forged = backend.token("someone-else", "room-forged")  # right shape, never added
     with pytest.raises(PermissionError, match="Unauthorized"):
         session_with(janus, forged)
@@ -109,8 +120,8 @@ def test_a_token_never_issued_is_refused(janus: Janus, backend: JanusBackend):
 
 
 def test_a_token_of_another_room_cannot_join_this_one(janus: Janus, backend: JanusBackend):
-    a = backend.join_info("guest-1", "room-x")
-    b = backend.join_info("guest-2", "room-y")
+    (a,) = admit(backend, "room-x", "guest-1")
+    (b,) = admit(backend, "room-y", "guest-2")
     answer = join_as_publisher(janus, a["token"], b["room"], 4242)
     assert answer["error_code"] == 433  # "Unauthorized (not in the allowed list)"
 
@@ -118,7 +129,7 @@ def test_a_token_of_another_room_cannot_join_this_one(janus: Janus, backend: Jan
 def test_revoke_refuses_the_old_credential_and_ends_its_session(
     janus: Janus, backend: JanusBackend
 ):
-    info = backend.join_info("guest-1", "room-r")
+    (info,) = admit(backend, "room-r", "guest-1")
     joined = join_as_publisher(janus, info["token"], info["room"], info["id"])
     assert joined["videoroom"] == "joined"
     participants = lambda: [  # noqa: E731
@@ -142,7 +153,7 @@ def test_revoke_refuses_the_old_credential_and_ends_its_session(
     )
     assert join_as_publisher(janus, info["token"], info["room"], info["id"])["error_code"] == 433
     # the others in the room keep theirs
-    other = backend.join_info("guest-2", "room-r")
+    (other,) = admit(backend, "room-r", "guest-2")
     assert (
         join_as_publisher(janus, other["token"], other["room"], other["id"])["videoroom"]
         == "joined"
@@ -152,12 +163,10 @@ def test_revoke_refuses_the_old_credential_and_ends_its_session(
 def test_apply_closes_sessions_of_who_may_not_receive_and_of_strangers(
     janus: Janus, backend: JanusBackend
 ):
-    a = backend.join_info("guest-a", "room-p")
-    b = backend.join_info("guest-b", "room-p")
+    a, b = admit(backend, "room-p", "guest-a", "guest-b")
     ja = join_as_publisher(janus, a["token"], a["room"], a["id"])
     jb = join_as_publisher(janus, b["token"], b["room"], b["id"])
-    full = {"audio": True, "video": True, "screen": False, "receive": True}
-    paused = {"audio": False, "video": False, "screen": False, "receive": False}
+    full, paused = FULL, PAUSED
     backend.apply("room-p", {"guest-a": full, "guest-b": paused})
     sessions = janus.admin({"janus": "list_sessions"})["sessions"]
     assert ja["session"] in sessions and jb["session"] not in sessions
@@ -171,8 +180,8 @@ def test_apply_closes_sessions_of_who_may_not_receive_and_of_strangers(
 
 
 def test_close_room_destroys_it_and_its_tokens(janus: Janus, backend: JanusBackend):
-    info = backend.join_info("guest-1", "room-c")
-    keep = backend.join_info("guest-1", "room-other")
+    (info,) = admit(backend, "room-c", "guest-1")
+    (keep,) = admit(backend, "room-other", "guest-1")
     assert info["room"] in janus.rooms()
     backend.close_room("room-c")
     assert info["room"] not in janus.rooms()
@@ -201,8 +210,9 @@ def test_check_names_the_bad_setting(janus: Janus):
 
 def test_wrong_secrets_make_calls_fail_clearly(janus: Janus):
     wrong = JanusBackend(config_for(janus, api_secret="x" * 20, admin_secret="y" * 20))
+    wrong.join_info("guest-1", "room-w")  # no I/O
     with pytest.raises(MediaUnavailable, match="403"):
-        wrong.join_info("guest-1", "room-w")
+        wrong.apply("room-w", {"guest-1": FULL})
     assert wrong.ready() == (False, "media server (janus) refused the admin request (403)")
 
 
@@ -210,13 +220,14 @@ def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
     j = start_janus(tmp_path, "janus-restart")
     b = JanusBackend(config_for(j))
     try:
-        info = b.join_info("guest-1", "room-o")
-        assert b.ready() == (True, "ok")
+        (info,) = admit(b, "room-o", "guest-1")
+        assert b.ready() == (True, "ok") and info["available"] is True
         b.reconcile()
         j.stop()
         assert b.ready() == (False, "media server (janus) unreachable")
+        assert b.join_info("guest-2", "room-o")["available"] is False  # told to the browser
         with pytest.raises(MediaUnavailable):
-            b.join_info("guest-2", "room-o")
+            b.apply("room-o", {"guest-1": FULL, "guest-2": FULL})
         with pytest.raises((urllib.error.URLError, OSError)):
             session_with(j, info["token"])
         j.start()  # same ports and secrets, nothing remembered
@@ -225,6 +236,9 @@ def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
         assert wait_until(lambda: info["room"] in j.rooms(), 5)
         joined = join_as_publisher(j, info["token"], info["room"], info["id"])
         assert joined["videoroom"] == "joined"  # the old credential works again: same call
+        # guest-2 was admitted during the outage: its token is registered too
+        joined2 = join_as_publisher(j, b.token("guest-2", "room-o"), info["room"], 99)
+        assert joined2["videoroom"] == "joined"
         assert b.ready() == (True, "ok")
     finally:
         b.stop()

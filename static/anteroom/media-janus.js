@@ -1,0 +1,463 @@
+/**
+ * Anteroom's SFU media engine: a small client of the Janus HTTP API and its VideoRoom plugin.
+ * Same engine interface as the mesh engine (docs/client.md "Media engines"); media.js picks it
+ * when `joined.media.mode === "sfu"`:
+ *
+ *   import { createEngine } from '/static/anteroom/media-janus.js';
+ *   const engine = createEngine({ sfu: joined.media.sfu, iceServers, localStream });
+ *   engine.addEventListener('track-started', (e) => show(e.detail.participantId, e.detail.track));
+ *   engine.setPeers(ids); engine.setPermissions(p); engine.setLocalTracks({audio, video});
+ *
+ * The browser publishes once (one publisher handle, audio + video) and subscribes to each
+ * publisher of its Janus room (one subscriber handle per feed, with its own `private_id`, as
+ * the room requires). `sfu` is what the server said: {url, room, token, id, display}; the
+ * token opens the Janus session and is in the room's allowed list. The server enforces the
+ * room controls inside Janus; this engine only follows them (a permission loss stops the
+ * sender with replaceTrack(null), so the UI shows the truth), and a modified page gains
+ * nothing by ignoring them. When Janus refuses (token not registered yet, restart) or is
+ * unreachable, the engine retries with backoff and emits `state` {state: "connecting" |
+ * "connected" | "unavailable"}; `error` {code, message} for what retrying cannot fix.
+ *
+ * No dependencies (Janus's own janus.js needs adapter.js and a global loader; this is the
+ * subset Anteroom uses, on the documented HTTP API: create, attach, message, trickle, long
+ * poll, keepalive, destroy).
+ */
+
+const BACKOFF_MS = [250, 500, 1000, 2000, 3000, 5000];
+const KEEPALIVE_MS = 15000;
+
+function tx() {
+  return Math.random().toString(36).slice(2) + Date.now().toString(36);
+}
+
+class JanusRefused extends Error {
+  constructor(code, reason) {
+    super(`janus ${code}: ${reason}`);
+    this.code = code;
+  }
+}
+
+export class JanusEngine extends EventTarget {
+  constructor({ sfu, iceServers = [], localStream = null, signal = null } = {}) {
+    super();
+    if (!sfu || !sfu.url || !sfu.room || !sfu.token) {
+      throw new TypeError('createEngine: sfu {url, room, token} is required in SFU mode');
+    }
+    this.sfu = sfu;
+    this.iceServers = iceServers;
+    this.localStream = localStream;
+    this.signal = signal; // unused: Janus carries the negotiation, not the room socket
+    this.permissions = { audio: true, video: true, screen: false, receive: true };
+    this.wanted = { audio: true, video: true }; // the user's own toggles
+    this.peers = null; // participant ids the server lists (null: every feed of the room)
+    this.session = null;
+    this.publisher = null; // {handle, pc, senders: {audio, video}}
+    this.privateId = null;
+    this.feeds = new Map(); // feed id -> {display, handle, pc, tracks: []}
+    this.available = new Map(); // feed id -> display (published in the room)
+    this.closed = false;
+    this._pending = new Map(); // transaction -> {resolve, reject}
+    this.generation = 0; // bumped on every (re)connect; stale loops stop
+    this.attempt = 0;
+    this.state = 'idle';
+    this.stats = { connects: 0, firstTrackAt: null };
+    this._connect();
+  }
+
+  // interface ------------------------------------------------------------------------------
+
+  setPeers(ids) {
+    this.peers = ids ? new Set(ids.map(String)) : null;
+    this._syncSubscriptions();
+  }
+
+  onSignal() {
+    // SFU mode: no peer-to-peer signalling goes through the room socket.
+  }
+
+  setPermissions(p) {
+    const before = this.permissions;
+    this.permissions = { ...before, ...p };
+    if (before.receive !== this.permissions.receive) {
+      this._restart(0); // receive lost: leave Janus; regained: join again
+      return;
+    }
+    this._applySenders();
+  }
+
+  setLocalTracks({ audio, video } = {}) {
+    if (audio !== undefined) this.wanted.audio = !!audio;
+    if (video !== undefined) this.wanted.video = !!video;
+    this._applySenders();
+  }
+
+  setLocalStream(stream) {
+    this.localStream = stream;
+    this._applySenders();
+  }
+
+  async getStats() {
+    const out = { outbound: {}, inbound: {} };
+    if (this.publisher && this.publisher.pc) {
+      (await this.publisher.pc.getStats()).forEach((r) => {
+        if (r.type === 'outbound-rtp') out.outbound[r.kind] = { bytesSent: r.bytesSent };
+      });
+    }
+    for (const [feed, f] of this.feeds) {
+      if (!f.pc) continue;
+      const mine = {};
+      (await f.pc.getStats()).forEach((r) => {
+        if (r.type === 'inbound-rtp') {
+          mine[r.kind] = { bytesReceived: r.bytesReceived, framesDecoded: r.framesDecoded || 0 };
+        }
+      });
+      out.inbound[f.display || String(feed)] = mine;
+    }
+    return out;
+  }
+
+  close() {
+    this.closed = true;
+    this.generation += 1;
+    this._teardown(true);
+  }
+
+  // events ---------------------------------------------------------------------------------
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this._emit('state', { state });
+  }
+
+  // Janus HTTP API -------------------------------------------------------------------------
+
+  async _post(path, body, transaction = tx()) {
+    const resp = await fetch(this.sfu.url.replace(/\/$/, '') + path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...body, token: this.sfu.token, transaction }),
+    });
+    if (resp.status === 403) throw new JanusRefused(403, 'unauthorized');
+    const data = await resp.json();
+    if (data.janus === 'error') throw new JanusRefused(data.error.code, data.error.reason);
+    return data;
+  }
+
+  async _message(handle, body, jsep, transaction) {
+    const msg = { janus: 'message', body };
+    if (jsep) msg.jsep = jsep;
+    return this._post(`/${this.session}/${handle}`, msg, transaction);
+  }
+
+  async _trickle(handle, candidate) {
+    try {
+      await this._post(`/${this.session}/${handle}`, {
+        janus: 'trickle',
+        candidate: candidate || { completed: true },
+      });
+    } catch (_) {
+      // a lost trickle fails ICE, which the reconnect handles
+    }
+  }
+
+  async _attach() {
+    const r = await this._post(`/${this.session}`, {
+      janus: 'attach',
+      plugin: 'janus.plugin.videoroom',
+    });
+    return r.data.id;
+  }
+
+  // connect / recover ----------------------------------------------------------------------
+
+  async _connect() {
+    const gen = ++this.generation;
+    this._setState('connecting');
+    try {
+      if (!this.permissions.receive) {
+        this._setState('idle'); // paused: nothing until it returns
+        return;
+      }
+      const created = await this._post('', { janus: 'create' });
+      if (gen !== this.generation) return;
+      this.session = created.data.id;
+      this._poll(gen, this.session);
+      this._keepalive(gen, this.session);
+      const handle = await this._attach();
+      this.publisher = { handle, pc: null, senders: {} };
+      const joined = await this._request(handle, {
+        request: 'join',
+        ptype: 'publisher',
+        room: this.sfu.room,
+        id: this.sfu.id,
+        display: String(this.sfu.display || ''),
+        token: this.sfu.token,
+      });
+      if (gen !== this.generation) return;
+      this.privateId = joined.data.private_id;
+      this.attempt = 0;
+      this.stats.connects += 1;
+      this._setState('connected');
+      this._notePublishers(joined.data.publishers || []);
+      await this._publish(gen);
+    } catch (err) {
+      if (gen !== this.generation || this.closed) return;
+      this._restart(this._backoff(), err);
+    }
+  }
+
+  _backoff() {
+    const ms = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    return ms;
+  }
+
+  _restart(delay, err) {
+    if (this.closed) return;
+    this.generation += 1;
+    const gen = this.generation;
+    this._teardown(true);
+    if (err) this._setState('unavailable');
+    setTimeout(() => {
+      if (gen === this.generation && !this.closed) this._connect();
+    }, delay);
+  }
+
+  _teardown(destroy) {
+    const session = this.session;
+    for (const feed of [...this.feeds.keys()]) this._dropFeed(feed);
+    this.available.clear();
+    if (this.publisher && this.publisher.pc) this.publisher.pc.close();
+    this.publisher = null;
+    this.privateId = null;
+    this.session = null;
+    for (const w of this._pending.values()) w.reject(new Error('reconnecting'));
+    this._pending.clear();
+    if (session && destroy) {
+      this._post(`/${session}`, { janus: 'destroy' }).catch(() => {});
+    }
+  }
+
+  async _keepalive(gen, session) {
+    while (gen === this.generation && !this.closed) {
+      await new Promise((r) => setTimeout(r, KEEPALIVE_MS));
+      if (gen !== this.generation) return;
+      try {
+        await this._post(`/${session}`, { janus: 'keepalive' });
+      } catch (err) {
+        if (gen === this.generation) this._restart(this._backoff(), err);
+        return;
+      }
+    }
+  }
+
+  async _poll(gen, session) {
+    const base = this.sfu.url.replace(/\/$/, '');
+    while (gen === this.generation && !this.closed) {
+      let events;
+      try {
+        const url = `${base}/${session}?maxev=10&rid=${Date.now()}&token=${encodeURIComponent(this.sfu.token)}`;
+        const resp = await fetch(url);
+        if (resp.status !== 200) throw new JanusRefused(resp.status, 'poll refused');
+        events = await resp.json();
+      } catch (err) {
+        if (gen === this.generation) this._restart(this._backoff(), err);
+        return;
+      }
+      if (gen !== this.generation) return;
+      for (const ev of Array.isArray(events) ? events : [events]) this._onEvent(ev);
+    }
+  }
+
+  // A VideoRoom request answers asynchronously: an event carrying the request's transaction
+  // (its plugin data, and a jsep offer or answer when there is one).
+  _request(handle, body, jsep) {
+    const transaction = tx();
+    return new Promise((resolve, reject) => {
+      this._pending.set(transaction, { resolve, reject });
+      this._message(handle, body, jsep, transaction).catch((err) => {
+        this._pending.delete(transaction);
+        reject(err);
+      });
+    });
+  }
+
+  _onEvent(ev) {
+    if (ev.janus === 'keepalive' || ev.janus === 'ack') return;
+    const handle = ev.sender;
+    if (ev.janus === 'hangup' || ev.janus === 'detached') {
+      if (this.publisher && handle === this.publisher.handle) {
+        this._restart(this._backoff(), new Error(ev.reason || 'hangup'));
+      } else {
+        for (const [feed, f] of this.feeds) if (f.handle === handle) this._dropFeed(feed);
+      }
+      return;
+    }
+    if (ev.janus === 'webrtcup' || ev.janus === 'media' || ev.janus === 'slowlink') return;
+    const data = (ev.plugindata && ev.plugindata.data) || null;
+    if (!data) return;
+    const waiter = ev.transaction && this._pending.get(ev.transaction);
+    if (waiter) {
+      this._pending.delete(ev.transaction);
+      if (data.error_code) waiter.reject(new JanusRefused(data.error_code, data.error));
+      else waiter.resolve({ data, jsep: ev.jsep });
+      if (!data.publishers && data.unpublished === undefined && data.leaving === undefined) return;
+    }
+    if (data.error_code) {
+      this._emit('error', { code: data.error_code, message: data.error });
+      return;
+    }
+    if (data.videoroom === 'event' && data.leaving === 'ok') {
+      // we were kicked: the server revoked this credential (or paused us)
+      this._restart(this._backoff(), new Error('kicked'));
+      return;
+    }
+    if (data.videoroom === 'destroyed') {
+      this._restart(this._backoff(), new Error('room destroyed'));
+      return;
+    }
+    if (data.publishers) this._notePublishers(data.publishers);
+    // another publisher went: unpublished, left, or kicked by the server
+    for (const field of ['unpublished', 'leaving', 'kicked']) {
+      const gone = data[field];
+      if (gone !== undefined && gone !== 'ok') {
+        this.available.delete(gone);
+        this._dropFeed(gone);
+      }
+    }
+  }
+
+  // publish --------------------------------------------------------------------------------
+
+  _newPc(handle) {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    pc.onicecandidate = (e) => this._trickle(handle, e.candidate);
+    return pc;
+  }
+
+  _localTrack(kind) {
+    if (!this.localStream) return null;
+    const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
+    return tracks[0] || null;
+  }
+
+  _allowed(kind) {
+    return !!(this.permissions[kind] && this.wanted[kind]);
+  }
+
+  async _publish(gen) {
+    const pub = this.publisher;
+    const pc = this._newPc(pub.handle);
+    pub.pc = pc;
+    for (const kind of ['audio', 'video']) {
+      const t = pc.addTransceiver(kind, { direction: 'sendonly' });
+      pub.senders[kind] = t.sender;
+      const track = this._localTrack(kind);
+      if (track && this._allowed(kind)) await t.sender.replaceTrack(track);
+    }
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const answer = await this._request(
+      pub.handle,
+      { request: 'publish', descriptions: [{ mid: '1', description: 'camera' }] },
+      { type: offer.type, sdp: offer.sdp },
+    );
+    if (gen !== this.generation) return;
+    if (answer.jsep) await pc.setRemoteDescription(answer.jsep);
+  }
+
+  _applySenders() {
+    const pub = this.publisher;
+    if (!pub || !pub.pc) return;
+    for (const kind of ['audio', 'video']) {
+      const sender = pub.senders[kind];
+      if (!sender) continue;
+      const want = this._allowed(kind) ? this._localTrack(kind) : null;
+      if (sender.track !== want) sender.replaceTrack(want).catch(() => {});
+    }
+  }
+
+  // subscribe ------------------------------------------------------------------------------
+
+  _notePublishers(list) {
+    for (const p of list) {
+      if (p.id === this.sfu.id) continue;
+      this.available.set(p.id, String(p.display || ''));
+    }
+    this._syncSubscriptions();
+  }
+
+  _syncSubscriptions() {
+    if (!this.session || this.privateId === null) return;
+    for (const [feed, display] of this.available) {
+      const wanted = this.peers === null || this.peers.has(display);
+      if (wanted && !this.feeds.has(feed)) this._subscribe(feed, display);
+      if (!wanted && this.feeds.has(feed)) this._dropFeed(feed);
+    }
+  }
+
+  async _subscribe(feed, display) {
+    const gen = this.generation;
+    const entry = { display, handle: null, pc: null, tracks: [] };
+    this.feeds.set(feed, entry);
+    try {
+      entry.handle = await this._attach();
+      const attached = await this._request(entry.handle, {
+        request: 'join',
+        ptype: 'subscriber',
+        room: this.sfu.room,
+        streams: [{ feed }],
+        private_id: this.privateId,
+        token: this.sfu.token,
+      });
+      if (gen !== this.generation || this.feeds.get(feed) !== entry) return;
+      const pc = this._newPc(entry.handle);
+      entry.pc = pc;
+      pc.ontrack = (e) => {
+        const track = e.track;
+        entry.tracks.push(track);
+        if (this.stats.firstTrackAt === null) this.stats.firstTrackAt = performance.now();
+        this._emit('track-started', { participantId: display, kind: track.kind, track });
+        track.addEventListener('ended', () => {
+          this._emit('track-stopped', { participantId: display, kind: track.kind, track });
+        });
+      };
+      await pc.setRemoteDescription(attached.jsep);
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await this._request(entry.handle, { request: 'start' }, {
+        type: answer.type,
+        sdp: answer.sdp,
+      });
+    } catch (err) {
+      if (this.feeds.get(feed) === entry) this._dropFeed(feed);
+      if (gen === this.generation && err instanceof JanusRefused && err.code === 428) return;
+      if (gen === this.generation && !this.closed) {
+        // retry this feed later if it is still published
+        setTimeout(() => gen === this.generation && this._syncSubscriptions(), this._backoff());
+      }
+    }
+  }
+
+  _dropFeed(feed) {
+    const entry = this.feeds.get(feed);
+    if (!entry) return;
+    this.feeds.delete(feed);
+    for (const track of entry.tracks) {
+      this._emit('track-stopped', { participantId: entry.display, kind: track.kind, track });
+    }
+    if (entry.pc) entry.pc.close();
+    if (entry.handle && this.session) {
+      this._post(`/${this.session}/${entry.handle}`, { janus: 'detach' }).catch(() => {});
+    }
+  }
+}
+
+export function createEngine(options) {
+  return new JanusEngine(options);
+}
