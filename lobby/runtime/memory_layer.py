@@ -37,7 +37,7 @@ class InMemoryChannelLayer(_Base):
         if now < self._next_clean:
             return
         self._next_clean = now + self.clean_interval
-        super()._clean_expired()
+        super()._clean_expired()  # type: ignore[misc]  # untyped in types-channels
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.channels.get(channel)
