@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
 from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
 from .activity import Item as ActivityItem
@@ -493,16 +493,21 @@ def _lock_lobby(room_id: uuid.UUID) -> None:
     request row would wait for the room while admit-all, holding the room, waits for that row:
     a deadlock on PostgreSQL.
     """
+    if connection.vendor == "sqlite":
+        return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
     Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
 
 
-def _queue_order(room_id: uuid.UUID) -> list[str]:
-    return [
-        str(i)
-        for i in EntryRequest.objects.filter(
-            room_id=room_id, status=EntryRequest.Status.PENDING
-        ).values_list("id", flat=True)
-    ]
+def _queue_place(r: EntryRequest) -> tuple[int, int]:
+    """(position, waiting) of a pending knock in its room's queue: one counting query, not the
+    N ids of the queue (``events.queue_order`` reads those once per broadcast)."""
+    counts = EntryRequest.objects.filter(
+        room_id=r.room_id, status=EntryRequest.Status.PENDING
+    ).aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=Q(requested_at__lt=r.requested_at)),
+    )
+    return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
@@ -597,10 +602,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
         metrics.knocked()
-    order = _queue_order(plan.room.pk)
-    events.queue_changed(plan.room.pk, order)
-    position = order.index(str(r.id)) + 1
-    return Waiting(request=r, resume=resume, position=position, total=len(order))
+    events.queue_changed(plan.room.pk)
+    position, total = _queue_place(r)
+    return Waiting(request=r, resume=resume, position=position, total=total)
 
 
 @transaction.atomic
@@ -943,7 +947,7 @@ def _announce_decisions(
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
     webhooks.emit_many(hooks)
-    events.queue_changed(room.pk, _queue_order(room.pk))
+    events.queue_changed(room.pk)
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
     activity.announce(room.pk, [activity.request_item(r) for r in decided])
@@ -1046,7 +1050,7 @@ def _announce_cancel(
     )
     metrics.canceled(canceled)
     for room_id in rooms:
-        events.queue_changed(room_id, _queue_order(room_id))
+        events.queue_changed(room_id)
         activity.announce(
             room_id, [activity.request_item(r) for r in canceled if r.room_id == room_id]
         )
