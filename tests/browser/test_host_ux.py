@@ -185,7 +185,9 @@ async def test_deny_all_asks_first_with_and_without_javascript(
     await expect(plain.get_by_role("alertdialog")).to_contain_text("Deny all 2 guests waiting?")
     assert await b.locator("html").get_attribute("data-state") == "waiting"
     await plain.get_by_role("button", name="Yes, deny everyone waiting").click()
-    await expect(plain.get_by_role("status").filter(has_text="denied")).to_have_text("2 guests denied.")
+    await expect(plain.get_by_role("status").filter(has_text="denied")).to_have_text(
+        "2 guests denied."
+    )
     for guest in (a, b):
         await expect(guest.locator("html")).to_have_attribute("data-outcome", "ENTRY_DENIED")
     await expect(owner.locator("html")).to_have_attribute("data-waiting", "0")
