@@ -507,7 +507,7 @@ def join_plan(
     )
 
 
-def _lock_lobby(room_id: uuid.UUID) -> Room | None:
+def _lock_lobby(room_id: uuid.UUID) -> None:
     """Serialise the knocks and bulk decisions of one room (on SQLite, BEGIN IMMEDIATE already
     serialises every writer and this is a no-op).
 
@@ -517,10 +517,8 @@ def _lock_lobby(room_id: uuid.UUID) -> Room | None:
     a deadlock on PostgreSQL.
     """
     if connection.vendor == "sqlite":
-        # The transaction's BEGIN IMMEDIATE holds the database's only write lock: a plain read
-        # of the room is already serialised.
-        return Room.objects.filter(pk=room_id).first()
-    return Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
+        return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
+    Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
 
 
 def _present_ids(room_id: uuid.UUID) -> set[str]:
@@ -531,13 +529,17 @@ def _present_ids(room_id: uuid.UUID) -> set[str]:
     )
 
 
-def _free_places(room: Room | None) -> int | None:
-    """How many more may enter a room locked by ``_lock_lobby`` (None: no cap). Read under the
-    lock (on SQLite the writer lock), so two joins cannot both take the last place."""
-    if room is None or room.max_participants is None:
+def _free_places(room: Room) -> int | None:
+    """How many more may enter ``room`` (None: no cap), for a caller holding ``_lock_lobby``.
+    The cap and the count are read under the lock (on SQLite the writer lock), so two joins
+    cannot both take the last place. An uncapped room (as read before the lock) costs nothing."""
+    if room.max_participants is None:
+        return None
+    cap = Room.objects.filter(pk=room.pk).values_list("max_participants", flat=True).first()
+    if cap is None:
         return None
     present = Participant.objects.filter(room=room).exclude(status=Participant.Status.LEFT)
-    return max(0, room.max_participants - present.count())
+    return max(0, cap - present.count())
 
 
 def _check_join_limit(*, room: Room, conn: Connection, now: Any) -> None:
@@ -673,7 +675,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     resume = new_resume_key()
     room = plan.room
     # Two first joins with one id (two tabs) must not both insert: serialise on the room.
-    locked = _lock_lobby(room.pk)
+    _lock_lobby(room.pk)
     existing = (
         Participant.objects.select_for_update()
         .filter(room=room, participant_id=plan.participant_id)
@@ -682,7 +684,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     was_present = existing is not None and existing.status != Participant.Status.LEFT
     if existing is None and plan.fresh_id:
         _check_join_limit(room=room, conn=conn, now=now)
-    free = _free_places(locked)
+    free = _free_places(room)
     if not was_present and plan.role != Role.MODERATOR and free is not None and free < 1:
         raise RoomFull()
     # A moderator already present from another open socket (a second tab or device) joins that
@@ -976,7 +978,9 @@ def entry_request_decide(
     now = clock.now()
     if outcome == "admitted" and r.status == EntryRequest.Status.PENDING:
         # A capped room: the place is counted and taken under the room lock.
-        free = _free_places(_lock_lobby(room.pk) if room.max_participants is not None else None)
+        if room.max_participants is not None:
+            _lock_lobby(room.pk)
+        free = _free_places(room)
         if free is not None and free < 1 and r.participant_id not in _present_ids(room.pk):
             r.refresh_from_db()
             if r.status == EntryRequest.Status.PENDING and r.expires_at > now:
@@ -1033,7 +1037,7 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     if outcome not in ("admitted", "denied"):
         raise BadRequest("outcome must be admitted or denied.")
     now = clock.now()
-    locked = _lock_lobby(room.pk)
+    _lock_lobby(room.pk)
     pending = list(
         EntryRequest.objects.filter(room=room, status="pending", expires_at__gt=now).order_by(
             "requested_at"
@@ -1041,7 +1045,7 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     )
     if not pending:
         return 0
-    free = _free_places(locked) if outcome == "admitted" else None
+    free = _free_places(room) if outcome == "admitted" else None
     if free is not None:
         # A capped room admits the oldest that fit; the others keep waiting. A guest already
         # present under the same id (another tab) takes no new place.
