@@ -350,6 +350,9 @@ ANTEROOM_RUN_SWEEPER = _env_bool("ANTEROOM_RUN_SWEEPER", True)
 # one more is answered RATE_LIMITED and closed with 4429 (docs/security.md).
 ANTEROOM_MAX_SOCKETS_PER_ADDRESS = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_ADDRESS", "50"))
 ANTEROOM_MAX_SOCKETS_PER_TOKEN = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_TOKEN", "10"))
+# Seconds between re-checks of a staff socket's Django session (0 = only on actions and on
+# sign-out / account changes); lobby/staff_sessions.py.
+ANTEROOM_STAFF_SESSION_CHECK = float(os.environ.get("ANTEROOM_STAFF_SESSION_CHECK", "30"))
 # ``/metrics`` is served only when set, to ``Authorization: Bearer <token>``.
 ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.

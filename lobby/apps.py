@@ -7,7 +7,10 @@ class LobbyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import staff_sessions
         from .api import schema  # noqa: F401 - registers the OpenAPI extensions
+
+        staff_sessions.connect()
 
 
 class AnteroomAdminConfig(admin_apps.AdminConfig):

@@ -22,8 +22,15 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import events, extensions, limits, services, sweeper
-from .errors import AnteroomError, BadRequest, NotJoined, RateLimited, Unavailable
+from . import events, extensions, limits, services, staff_sessions, sweeper
+from .errors import (
+    AnteroomError,
+    BadRequest,
+    NotJoined,
+    RateLimited,
+    StaffSessionEnded,
+    Unavailable,
+)
 from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
@@ -125,6 +132,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         self.token_jti: str = ""
         self.token_expires_at: datetime | None = None
         self.staff_user_id: int | None = None
+        self.staff_session_key = ""
+        self.staff_check_task: asyncio.Task[None] | None = None
         self.position: tuple[int, int] | None = None
         self.my_groups: set[str] = set()
         rate, burst = settings.ANTEROOM_FRAME_RATE
@@ -193,6 +202,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         self.join_timer.cancel()
         if self.alert_task is not None:
             self.alert_task.cancel()
+        if self.staff_check_task is not None:
+            self.staff_check_task.cancel()
         for slots, key in self.slots:
             slots.release(key)
         self.slots = []
@@ -250,6 +261,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             data = await handler(msg)
             if rid is not None and self.state != "closed":
                 await self.send_json({"type": "ack", "rid": rid, "ok": True, "data": data or {}})
+        except StaffSessionEnded as exc:
+            await self._end_staff_socket(exc, rid)
         except AnteroomError as exc:
             await self._send_error(exc, rid)
         except (OperationalError, InterfaceError):
@@ -305,6 +318,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             token_jti=self.token_jti or None,
             token_expires_at=self.token_expires_at,
             staff_user_id=self.staff_user_id,
+            staff_session_key=self.staff_session_key or None,
         )
 
     async def call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
@@ -392,6 +406,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             self.participant_id, self.role = plan.participant_id, plan.role
             self.token_jti, self.token_expires_at = plan.token_jti, plan.token_expires_at
             self.staff_user_id = plan.staff_user_id
+            if plan.staff_user_id is not None:
+                await self._watch_staff_session(plan.staff_user_id)
             try:
                 joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
             except BaseException:
@@ -420,6 +436,48 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 raise  # receive() answers it: one ack, and the socket stays usable
             await self._fail_join(exc, rid)
             return None
+
+    # Staff sessions (lobby/staff_sessions.py) -----------------------------------------------
+
+    async def _watch_staff_session(self, user_id: int) -> None:
+        """Remember the session this staff socket stands on, hear its user's doorbell, and
+        re-check it every ``ANTEROOM_STAFF_SESSION_CHECK`` seconds."""
+        session = self.scope.get("session")
+        self.staff_session_key = (getattr(session, "session_key", None) or "") if session else ""
+        await self._add(events.staff_group(user_id))
+        interval = settings.ANTEROOM_STAFF_SESSION_CHECK
+
+        async def every() -> None:
+            while self.state != "closed":
+                await asyncio.sleep(interval)
+                await self._check_staff_session()
+
+        if interval > 0:
+            self.staff_check_task = asyncio.create_task(every())
+
+    async def _check_staff_session(self, ended_session: str = "") -> None:
+        if self.state == "closed" or self.staff_user_id is None:
+            return
+        key = self.staff_session_key
+        if ended_session and key and staff_sessions.session_digest(key) == ended_session:
+            ok = False  # signed out: Django flushes the session right after the signal
+        else:
+            try:
+                ok = await _db_call(staff_sessions.staff_socket_valid)(
+                    user_id=self.staff_user_id, session_key=key
+                )
+            except (DatabaseError, InterfaceError):
+                return  # the database is down: every action re-checks anyway; try again later
+        if not ok:
+            await self._end_staff_socket(StaffSessionEnded(), None)
+
+    async def _end_staff_socket(self, exc: AnteroomError, rid: Any) -> None:
+        log.info("staff session ended", extra={"connection_id": self.connection_id})
+        await self._send_error(exc, rid)
+        self.state = "closed"
+        for g in list(self.my_groups):
+            await self._discard(g)
+        await self.close(code=exc.close_code or 4401)
 
     async def _subscribe_member(self, room: Room, participant_id: str, role: str) -> None:
         await self._add(events.members_group(room.pk))
@@ -580,6 +638,9 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 me = str(self.request_id)
                 if me in order:
                     await self._send_position(order.index(me) + 1, len(order))
+            return
+        if action == "staff-check":
+            await self._check_staff_session(message.get("ended_session", ""))
             return
         if message.get("except_connection") == self.connection_id:
             return

@@ -107,6 +107,16 @@ class InvalidPermissions(AnteroomError):
     default_message = "This action needs a moderator."
 
 
+class StaffSessionEnded(AnteroomError):
+    """The staff session behind a socket ended (sign-out, password change, flush, expiry or a
+    deactivated account); the socket closes (lobby/staff_sessions.py)."""
+
+    code = "STAFF_SESSION_ENDED"
+    http_status = 401
+    close_code = 4401
+    default_message = "Your staff session has ended; sign in again."
+
+
 class RequestNotFound(AnteroomError):
     code = "REQUEST_NOT_FOUND"
     http_status = 404

@@ -65,6 +65,12 @@ def request_group(request_id: UUID | str) -> str:
     return f"req.{_hex(request_id)}"
 
 
+def staff_group(user_id: int | str) -> str:
+    """Every staff socket of one Django user (lobby/staff_sessions.py)."""
+    digest = hashlib.sha256(f"staff:{user_id}".encode()).hexdigest()[:40]
+    return f"staff.{digest}"
+
+
 def participant_group(room_id: UUID | str, participant_id: str) -> str:
     digest = hashlib.sha256(participant_id.encode()).hexdigest()[:40]
     return f"pt.{_hex(room_id)}.{digest}"
@@ -390,6 +396,12 @@ def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
 
 
 # Lobby events --------------------------------------------------------------------------------
+
+
+def staff_sessions_changed(user_id: int | str, *, ended_session: str = "") -> None:
+    """Ring a user's staff sockets (after commit): each re-checks its session and closes if it
+    ended; a socket of ``ended_session`` (a digest) closes at once."""
+    send_on_commit(staff_group(user_id), action="staff-check", ended_session=ended_session)
 
 
 def entry_requested(r: EntryRequest) -> None:

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import activity, clock, events, extensions, selectors
+from . import activity, clock, events, extensions, selectors, staff_sessions
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -35,6 +35,7 @@ from .errors import (
     RequestNotFound,
     RoomExists,
     RoomNotFound,
+    StaffSessionEnded,
     TokenExpired,
     TokenRevoked,
 )
@@ -72,6 +73,7 @@ class Actor:
     token_expires_at: datetime | None = None
     # A staff session behind a socket: re-checked on every moderator action, like a token.
     staff_user_id: int | None = None
+    staff_session_key: str | None = None
 
     @classmethod
     def api(cls, key_name: str) -> Actor:
@@ -97,13 +99,14 @@ def require_moderator(actor: Actor) -> None:
         raise InvalidPermissions()
     check_credential(token_jti=actor.token_jti, token_expires_at=actor.token_expires_at)
     if actor.staff_user_id is not None:
-        from django.contrib.auth import get_user_model
-
-        if (
-            not get_user_model()
-            .objects.filter(pk=actor.staff_user_id, is_active=True, is_staff=True)
-            .exists()
-        ):
+        # The session must still be live, for an active user, with the hash of the current
+        # password (lobby/staff_sessions.py); staff status is checked as well.
+        user = staff_sessions.session_user(
+            user_id=actor.staff_user_id, session_key=actor.staff_session_key or ""
+        )
+        if user is None:
+            raise StaffSessionEnded()
+        if not getattr(user, "is_staff", False):
             raise InvalidPermissions("Your staff access has ended.")
 
 
