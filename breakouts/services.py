@@ -30,7 +30,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from lobby import clock
+from lobby import clock, media
 from lobby import events as lobby_events
 from lobby.audit import audit_record
 from lobby.errors import (
@@ -220,6 +220,11 @@ def _enter(
         return []
     origins = {p.pk: p.breakout_id for p in moving}
     Participant.objects.filter(pk__in=list(origins)).update(breakout=room, status=PAUSED)
+    media.changed(
+        parent.pk,
+        participants=[p.participant_id for p in moving],
+        revoked=[(p.participant_id, origins[p.pk] or parent.pk) for p in moving],
+    )
     for p in moving:
         p.breakout, p.status = room, PAUSED
     payload = breakout_room_payload(room, breakout_members(room=room))
@@ -261,6 +266,11 @@ def _return(
         return []
     origins = {p.pk: p.breakout_id for p in back}
     Participant.objects.filter(pk__in=list(origins)).update(breakout=None, status=ACTIVE)
+    media.changed(
+        parent.pk,
+        participants=[p.participant_id for p in back],
+        revoked=[(p.participant_id, origins[p.pk] or parent.pk) for p in back],
+    )
     for p in back:
         old = origins[p.pk]
         assert old is not None
@@ -806,7 +816,9 @@ def breakout_rooms_destroy_all(*, parent: Room, actor: Actor) -> Cleared:
         out=out,
         announce=False,
     )
-    rooms = Room.objects.filter(parent=parent).count()
+    doomed = list(Room.objects.filter(parent=parent).values_list("pk", flat=True))
+    rooms = len(doomed)
+    media.changed(parent.pk, everyone=True, closed=doomed)
     Room.objects.filter(parent=parent).delete()
     changed = [k for k in ("paused", "audio_muted", "video_muted") if getattr(parent, k)]
     for k in changed:

@@ -358,6 +358,23 @@ ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
 ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
 
+# MEDIA (lobby/media/; docs/deployment.md "Calls"). Validated at start-up by
+# lobby.media.check_settings (LobbyConfig.ready): a bad value stops the server with
+# ImproperlyConfigured naming the variable.
+ANTEROOM_MEDIA = os.environ.get("ANTEROOM_MEDIA", "mesh").strip().lower()
+# JSON list of RTCIceServer objects, e.g. [{"urls": "stun:stun.example.org:3478"}]; default none
+# (host candidates only: one machine or a LAN).
+ANTEROOM_ICE_SERVERS = os.environ.get("ANTEROOM_ICE_SERVERS", "[]")
+# coturn's REST scheme (use-auth-secret + static-auth-secret): each participant gets a TURN
+# username "<expiry>:<participant id>" and credential base64(HMAC-SHA1(secret, username)).
+ANTEROOM_TURN_SECRET = os.environ.get("ANTEROOM_TURN_SECRET", "")
+ANTEROOM_TURN_URLS = os.environ.get("ANTEROOM_TURN_URLS", "")  # comma-separated turn:/turns:
+ANTEROOM_TURN_TTL = os.environ.get("ANTEROOM_TURN_TTL", "3600")  # seconds
+# Publishers per media room in a peer-to-peer call; later arrivals receive only.
+ANTEROOM_MESH_MAX_PUBLISHERS = os.environ.get("ANTEROOM_MESH_MAX_PUBLISHERS", "6")
+# Largest ``data`` of one ``signal`` frame (bytes of JSON).
+ANTEROOM_SIGNAL_MAX_BYTES = 32 * 1024
+
 # MEDIA SERVER (Janus; used when ANTEROOM_MEDIA=janus). lobby/media/janus.py validates these at
 # start-up (ImproperlyConfigured names the setting); docs/deployment.md "Running Janus".
 # ANTEROOM_JANUS_URL: Janus HTTP API as Anteroom reaches it; browsers use

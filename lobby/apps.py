@@ -9,6 +9,15 @@ class LobbyConfig(AppConfig):
     def ready(self) -> None:
         from . import staff_sessions
         from .api import schema  # noqa: F401 - registers the OpenAPI extensions
+        from .commands import register
+        from .extensions import ws_handlers
+        from .media import check_settings
+        from .media.handlers import HANDLERS as MEDIA_HANDLERS
+        from .media.relay import MEDIA_MESSAGES
+
+        check_settings()  # a bad ANTEROOM_MEDIA / ICE / TURN setting stops the server here
+        register(*MEDIA_MESSAGES)
+        ws_handlers.update(MEDIA_HANDLERS)
 
         staff_sessions.connect()
 

@@ -482,6 +482,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _subscribe_member(self, room: Room, participant_id: str, role: str) -> None:
         await self._add(events.members_group(room.pk))
         await self._add(events.participant_group(room.pk, participant_id))
+        await self._add(events.media_group(room.pk, participant_id))
         if role == Role.MODERATOR:
             await self._add(events.mods_group(room.pk))
             await self._add(events.activity_group(room.pk))

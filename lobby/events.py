@@ -76,6 +76,13 @@ def participant_group(room_id: UUID | str, participant_id: str) -> str:
     return f"pt.{_hex(room_id)}.{digest}"
 
 
+def media_group(room_id: UUID | str, participant_id: str) -> str:
+    """One admitted participant's media channel (``media-state``, relayed ``signal``s); its
+    sockets join it with the member groups, so no waiting guest is ever in one."""
+    digest = hashlib.sha256(participant_id.encode()).hexdigest()[:40]
+    return f"media.{_hex(room_id)}.{digest}"
+
+
 # Payloads ----------------------------------------------------------------------------------
 
 
@@ -478,3 +485,29 @@ class KnockAlerts:
         frame = knock_alert_frame(self.count, len(self.waiting))
         self.count, self.last = 0, now
         return frame
+
+
+async def relay_now(group: str, *frames: dict[str, Any]) -> None:
+    """Send frames to a group at once, from the event loop (the signalling relay: a frame
+    checked by its service that changes nothing stored, so there is no commit to wait for)."""
+    await _group_send(group, {"type": EVENT, "frames": list(frames), "action": ""})
+
+
+def send_from_thread(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Send (group, message) pairs from a thread of our own (the media worker), now.
+
+    It hops onto the server's event loop when there is one (the in-memory layer's queues belong
+    to that loop); otherwise it runs a loop of its own, as a management command would.
+    """
+    batch = [(g, {"type": EVENT, "action": "", **m}) for g, m in items]
+    if not batch:
+        return
+    loop = _server_loop
+    if loop is not None and loop.is_running() and not loop.is_closed():
+        future = asyncio.run_coroutine_threadsafe(_send_batch(batch), loop)
+        try:
+            future.result(timeout=10)
+        except concurrent.futures.TimeoutError:
+            log.warning("event loop busy; %d event(s) may be late", len(batch))
+        return
+    async_to_sync(_send_batch)(batch)

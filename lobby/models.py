@@ -55,6 +55,11 @@ class Room(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True)
     ending_warned = models.BooleanField(default=False)
 
+    # Media (lobby/media/): the publisher slots of this media room, in order (sticky), and, on
+    # a parent, the sequence number of its media computations (``media-state.seq``).
+    media_publishers = models.JSONField(default=list, blank=True)
+    media_seq = models.PositiveBigIntegerField(default=0)
+
     class Meta:
         ordering = ["created_at"]
         constraints = [
@@ -218,6 +223,10 @@ class Participant(models.Model):
     role = models.CharField(max_length=12, choices=Role.choices, default=Role.PARTICIPANT)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
     can_publish = models.BooleanField(default=True)
+    # What the participant says it sends (``media-update``); policy.py caps it by permissions.
+    media_audio = models.BooleanField(default=False)
+    media_video = models.BooleanField(default=False)
+    media_screen = models.BooleanField(default=False)
     breakout = models.ForeignKey(
         Room, null=True, blank=True, on_delete=models.SET_NULL, related_name="breakout_members"
     )

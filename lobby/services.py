@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import activity, clock, events, extensions, selectors, staff_sessions
+from . import activity, clock, events, extensions, media, selectors, staff_sessions
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -221,6 +221,9 @@ def room_delete(*, room: Room) -> None:
     frames = [events.error_frame("ROOM_NOT_FOUND", "The room was deleted.")]
     events.send_on_commit(events.members_group(room.pk), *frames, action="close", close_code=4404)
     events.send_on_commit(events.lobby_group(room.pk), *frames, action="close", close_code=4404)
+    media.changed(
+        room.pk, closed=[room.pk, *Room.objects.filter(parent=room).values_list("pk", flat=True)]
+    )
     room.delete()
 
 
@@ -257,6 +260,7 @@ def room_set_state(
     if changed:
         room.save(update_fields=changed)
         _room_updated(room)
+        media.changed(room.pk, everyone=True)
         from .audit import audit_record
 
         audit_record(
@@ -372,6 +376,7 @@ class Joined:
     resume: str
     pending: list[EntryRequest] = field(default_factory=list)
     breakouts: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, Any] = field(default_factory=dict)
     # Moderators only: the latest outcomes (``activity.recent``), newest first.
     activity: list[ActivityItem] | None = None
 
@@ -642,6 +647,11 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.save()
     if left_breakout is not None:
         extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+    media.changed(
+        room.pk,
+        participants=[p.participant_id],
+        revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
+    )
     kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
@@ -655,6 +665,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         resume=resume,
         pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
         breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
         activity=activity.recent(room=room) if p.role == Role.MODERATOR else None,
     )
 
@@ -680,6 +691,7 @@ def joined_frame(j: Joined) -> dict[str, Any]:
         "participants": [events.participant_payload(x) for x in j.participants],
         "resume": j.resume,
         "breakouts": j.breakouts,
+        "media": j.media,
     }
     if j.activity is not None:
         frame["activity"] = j.activity
@@ -778,6 +790,8 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
     roster = [events.participant_payload(x) for x in present]
     room_data = events.room_payload(room)
     breakouts = selectors.breakouts_for(room=room, moderator=False)
+    media.changed(room.pk, participants=[p.participant_id for p in participants])
+    media_of = media.joined_media(room.pk, [p.participant_id for p in participants])
     batch: list[tuple[str, dict[str, Any]]] = []
     for r, p in zip(admitted, participants, strict=True):
         joined = {
@@ -787,6 +801,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             "participants": roster,
             "resume": None,  # the guest keeps the resume key it already holds
             "breakouts": breakouts,
+            "media": media_of[p.participant_id],
         }
         batch.append(
             (
@@ -1074,6 +1089,11 @@ def _mark_left(
             ended.append(p)
             breakout_id = p.breakout_id
             p.status, p.left_at, p.breakout = "left", now, None
+            media.changed(
+                p.room_id,
+                participants=[p.participant_id],
+                revoked=[(p.participant_id, breakout_id or p.room_id)],
+            )
             events.send_on_commit(
                 events.members_group(p.room_id),
                 {"type": "participant-left", "participant": events.participant_payload(p)},

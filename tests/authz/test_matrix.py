@@ -268,6 +268,9 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "room-resume": MODERATOR_ONLY,
     "room-mute": MODERATOR_ONLY,
     "room-unmute": MODERATOR_ONLY,
+    # Media: admitted people only (a viewer answers a publisher's offer; it never offers).
+    "signal": (IP, IP, OK, OK, OK, OK, OK, IP, IP, IP, IP),
+    "media-update": (IP, IP, OK, OK, OK, OK, OK, IP, IP, IP, IP),
     "breakout-create": MODERATOR_ONLY,
     "breakout-create-and-invite": MODERATOR_ONLY,
     "breakout-invite": MODERATOR_ONLY,
@@ -359,6 +362,11 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
         case "room-unmute":
             room_state(audio_muted=True, video_muted=True)
             return {"audio": True, "video": True}
+        case "signal":
+            room_state(paused=False)  # p0 is in the parent's call with the caller
+            return {"to": "p0", "data": {"gen": 1, "description": {"type": "answer", "sdp": "v"}}}
+        case "media-update":
+            return {"audio": True, "video": True, "screen": False}
         case "breakout-create":
             return {"participants": 2, "max_rooms": 1}
         case "breakout-create-and-invite":

@@ -744,4 +744,6 @@ def test_create_and_invite_costs_the_same_queries_for_3_or_11_people(sent):
             )
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
-    assert counts[0] <= 20, counts
+    # 20 for the breakout work, plus the media computation after commit (lobby/media: lock the
+    # parent, read its rooms and people, store the publisher slots and the sequence number).
+    assert counts[0] <= 20 + 6, counts
