@@ -292,3 +292,178 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+
+# Webhooks and unattended-knock alerts (lobby/webhooks/, docs/webhooks.md) ------------------
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of signed event deliveries. ``secret`` signs them (HMAC-SHA256); it is shown
+    once, when the endpoint is created, and never again by any surface."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.CharField(max_length=2000)
+    events = models.JSONField(default=list)
+    # Only this room's events (null: every room's).
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    description = models.CharField(max_length=200, blank=True, default="")
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=160, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["active"])]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """One event, written in the transaction of the change it reports. ``body`` is the exact
+    JSON every endpoint receives (and the bytes that are signed)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40)
+    room_name = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox and delivery log: one event to one endpoint. Its ``id`` is the idempotency id
+    (``Anteroom-Webhook-Id``), the same on every attempt. Deliveries of one endpoint and one
+    ``ordering_key`` (the room) are sent one after the other in ``seq`` order."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"  # gave up after ANTEROOM_WEBHOOK_RETRY_FOR seconds
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    ordering_key = models.CharField(max_length=64, blank=True, default="")
+    replay_of = models.UUIDField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Which process holds it now, until when (a claim; a dead holder's lease runs out).
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "ordering_key", "status", "seq"]),
+            models.Index(fields=["endpoint", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]),
+                name="webhook_delivery_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+class RoomAlerts(models.Model):
+    """Unattended-knock alerts of a room: ``unattended_after`` seconds with a pending knock and
+    no moderator connected → notify ``contacts`` (and ``knock.unattended``); ``escalate_after``
+    seconds later, still unattended → notify ``escalation_contacts``."""
+
+    room = models.OneToOneField(
+        Room, primary_key=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    unattended_after = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(86400)]
+    )
+    escalate_after = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(86400)]
+    )
+    contacts = models.JSONField(default=list, blank=True)
+    escalation_contacts = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name_plural = "room alerts"
+
+    def __str__(self) -> str:
+        return f"alerts of {self.room_id}"
+
+
+class KnockAlert(models.Model):
+    """The alert state of one pending knock. ``due_at`` is the stored deadline the sweepers read
+    (never earlier than the next notice can be due); ``level`` moves 0 → 1 (unattended notice
+    sent) → 2 (escalated) by conditional updates, so each notice goes out once."""
+
+    request = models.OneToOneField(
+        EntryRequest, primary_key=True, on_delete=models.CASCADE, related_name="alert"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="knock_alerts")
+    due_at = models.DateTimeField(null=True, blank=True)
+    level = models.PositiveSmallIntegerField(default=0)
+    unattended_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["level", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"alert {self.request_id} level {self.level}"
+
+
+class AlertEmail(models.Model):
+    """An outbox row for one notice e-mail, written with the notice; sent by the sweepers."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(
+        EntryRequest, null=True, on_delete=models.SET_NULL, related_name="alert_emails"
+    )
+    room_name = models.CharField(max_length=64)
+    level = models.PositiveSmallIntegerField()
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "level"], name="alert_email_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.status})"

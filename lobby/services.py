@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from . import activity, clock, events, extensions, media, selectors, staff_sessions
+from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -231,6 +231,7 @@ def _room_updated(room: Room) -> None:
     events.send_on_commit(
         events.members_group(room.pk), {"type": "room-updated", "room": events.room_payload(room)}
     )
+    webhooks.emit("room.updated", room=room, data={"room": events.room_payload(room)})
 
 
 @transaction.atomic
@@ -590,6 +591,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
             connection_id=conn.connection_id,
         )
         events.entry_requested(r)
+        webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
         from .audit import audit_record
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
@@ -653,6 +655,12 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
     )
     kind = "participant-updated" if was_present else "participant-joined"
+    if not was_present:
+        webhooks.emit(
+            "participant.joined",
+            room=room,
+            data={"participant": events.participant_payload(p)},
+        )
     events.send_on_commit(
         events.members_group(room.pk),
         {"type": kind, "participant": events.participant_payload(p)},
@@ -896,10 +904,18 @@ def _announce_decisions(
         )
     ]
     events.send_many_on_commit(batch)
+    hooks: list[tuple[str, Room | uuid.UUID, dict[str, Any]]] = [
+        ("knock.resolved", room, {"request": webhooks.request_data(r)}) for r in decided
+    ]
     if outcome == "admitted":
-        _admit_rows(room, decided, now)
+        joined = _admit_rows(room, decided, now)
+        hooks += [
+            ("participant.joined", room, {"participant": events.participant_payload(p)})
+            for p in joined
+        ]
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
+    webhooks.emit_many(hooks)
     events.queue_changed(room.pk, _queue_order(room.pk))
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
@@ -998,6 +1014,9 @@ def _announce_cancel(
             data={"reason": r.cancel_reason},
         )
     events.send_many_on_commit(batch)
+    webhooks.emit_many(
+        ("knock.resolved", r.room_id, {"request": webhooks.request_data(r)}) for r in canceled
+    )
     metrics.canceled(canceled)
     for room_id in rooms:
         events.queue_changed(room_id, _queue_order(room_id))
@@ -1098,6 +1117,11 @@ def _mark_left(
                 events.members_group(p.room_id),
                 {"type": "participant-left", "participant": events.participant_payload(p)},
             )
+            webhooks.emit(
+                "participant.left",
+                room=p.room_id,
+                data={"participant": events.participant_payload(p)},
+            )
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     activity.record_leaves(ended, reason=reason, by=by, at=now)
@@ -1115,6 +1139,7 @@ class SweepResult:
     dead_servers: int = 0
     # what each app's sweeper acted on, by name (lobby/extensions.py: sweepers)
     extensions: dict[str, int] = field(default_factory=dict)
+    notices: int = 0
 
 
 def server_heartbeat(*, server_id: str) -> None:
@@ -1198,6 +1223,9 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
         )
         res.left = _mark_left(away, now, reason="disconnected")
     res.extensions = extensions.run_sweepers(now=now)
+    from .webhooks.alerts import alerts_sweep
+
+    res.notices = alerts_sweep(now=now)
     metrics.swept()
     return res
 
