@@ -245,7 +245,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, its expiry sweep amortised: lobby/runtime/memory_layer.py.
+            "BACKEND": "lobby.runtime.memory_layer.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60, "group_expiry": 86400},
         }
     }

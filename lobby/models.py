@@ -261,6 +261,23 @@ class Participant(models.Model):
         return self.role == Role.MODERATOR
 
 
+class ModeratorSocket(models.Model):
+    """One open socket of a moderator's presence. A moderator may be present from several tabs
+    and devices at once (guests keep one seat): the presence is disconnected only when its last
+    socket closes, and the participant row names the newest socket (``connection_id``)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sockets")
+    connection_id = models.CharField(max_length=64, unique=True)
+    server_id = models.CharField(max_length=64, db_index=True)
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} of {self.participant_id}"
+
+
 class ServerProcess(models.Model):
     """A running server process; its heartbeat tells sweepers which sockets are still held."""
 

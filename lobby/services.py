@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
 from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
 from .activity import Item as ActivityItem
@@ -43,6 +43,7 @@ from .models import (
     ROOM_NAME_RE,
     EntryRequest,
     MeetingToken,
+    ModeratorSocket,
     Participant,
     Role,
     Room,
@@ -492,16 +493,21 @@ def _lock_lobby(room_id: uuid.UUID) -> None:
     request row would wait for the room while admit-all, holding the room, waits for that row:
     a deadlock on PostgreSQL.
     """
+    if connection.vendor == "sqlite":
+        return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
     Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
 
 
-def _queue_order(room_id: uuid.UUID) -> list[str]:
-    return [
-        str(i)
-        for i in EntryRequest.objects.filter(
-            room_id=room_id, status=EntryRequest.Status.PENDING
-        ).values_list("id", flat=True)
-    ]
+def _queue_place(r: EntryRequest) -> tuple[int, int]:
+    """(position, waiting) of a pending knock in its room's queue: one counting query, not the
+    N ids of the queue (``events.queue_order`` reads those once per broadcast)."""
+    counts = EntryRequest.objects.filter(
+        room_id=r.room_id, status=EntryRequest.Status.PENDING
+    ).aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=Q(requested_at__lt=r.requested_at)),
+    )
+    return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
@@ -596,10 +602,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
         metrics.knocked()
-    order = _queue_order(plan.room.pk)
-    events.queue_changed(plan.room.pk, order)
-    position = order.index(str(r.id)) + 1
-    return Waiting(request=r, resume=resume, position=position, total=len(order))
+    events.queue_changed(plan.room.pk)
+    position, total = _queue_place(r)
+    return Waiting(request=r, resume=resume, position=position, total=total)
 
 
 @transaction.atomic
@@ -620,16 +625,35 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         .first()
     )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
+    # A moderator already present from another open socket (a second tab or device) joins that
+    # presence: every socket stays live. Anyone else's new socket replaces the old one.
+    another_tab = (
+        existing is not None
+        and was_present
+        and plan.role == Role.MODERATOR
+        and existing.role == Role.MODERATOR
+        and existing.disconnected_at is None
+        and bool(existing.connection_id)
+        and existing.connection_id != conn.connection_id
+    )
     if existing is None:
         p = Participant(room=room, participant_id=plan.participant_id)
     else:
         p = existing
-        if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
+        if another_tab:
+            # The socket already there may predate socket tracking: record it too.
+            ModeratorSocket.objects.get_or_create(
+                connection_id=existing.connection_id,
+                defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
+            )
+        elif was_present and existing.connection_id not in ("", conn.connection_id):
             # The same id on a new socket replaces the old presence: the old socket is closed.
             _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
-    # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
-    left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
-    if plan.resume_participant is None:
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
+    # moderator's extra tab: the presence it joins stays where it is).
+    fresh = plan.resume_participant is None and not another_tab
+    left_breakout = p.breakout_id if was_present and fresh else None
+    if fresh:
         p.name = plan.name
         p.role = plan.role
         p.status = Participant.Status.ACTIVE
@@ -647,6 +671,13 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.disconnected_at = None
     p.left_at = None
     p.save()
+    if p.role == Role.MODERATOR:
+        ModeratorSocket.objects.create(
+            participant=p,
+            connection_id=conn.connection_id,
+            server_id=conn.server_id,
+            opened_at=now,
+        )
     if left_breakout is not None:
         extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     media.changed(
@@ -916,7 +947,7 @@ def _announce_decisions(
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
     webhooks.emit_many(hooks)
-    events.queue_changed(room.pk, _queue_order(room.pk))
+    events.queue_changed(room.pk)
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
     activity.announce(room.pk, [activity.request_item(r) for r in decided])
@@ -1019,7 +1050,7 @@ def _announce_cancel(
     )
     metrics.canceled(canceled)
     for room_id in rooms:
-        events.queue_changed(room_id, _queue_order(room_id))
+        events.queue_changed(room_id)
         activity.announce(
             room_id, [activity.request_item(r) for r in canceled if r.room_id == room_id]
         )
@@ -1070,7 +1101,12 @@ def entry_request_disconnected(*, request_id: uuid.UUID, connection_id: str) -> 
 
 @transaction.atomic
 def participant_disconnected(*, room: Room, participant_id: str, connection_id: str) -> None:
-    """A participant's socket closed: they stay listed for the grace period, then leave."""
+    """A participant's socket closed: they stay listed for the grace period, then leave.
+
+    A moderator present from other sockets too stays connected (locks the presence row, so two
+    tabs closing at once cannot both think the other one is still open)."""
+    if _other_moderator_socket(room, participant_id, connection_id):
+        return
     Participant.objects.filter(
         room=room,
         participant_id=participant_id,
@@ -1082,6 +1118,8 @@ def participant_disconnected(*, room: Room, participant_id: str, connection_id: 
 @transaction.atomic
 def participant_leave(*, room: Room, participant_id: str, connection_id: str | None = None) -> bool:
     """Leave the room now. Emits ``participant-left`` to members. Idempotent."""
+    if connection_id is not None and _other_moderator_socket(room, participant_id, connection_id):
+        return False  # a moderator's other tabs are still open: only this socket goes
     q = Participant.objects.filter(room=room, participant_id=participant_id).exclude(status="left")
     if connection_id is not None:
         q = q.filter(connection_id=connection_id)
@@ -1089,6 +1127,31 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
     if p is None:
         return False
     return _mark_left([p], clock.now(), reason="left", by=participant_id) == 1
+
+
+def _other_moderator_socket(room: Room, participant_id: str, connection_id: str) -> bool:
+    """Forget this socket of a moderator's presence; True if another one is still open (the
+    presence then names it). Locks the presence row."""
+    p = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=participant_id, role=Role.MODERATOR)
+        .exclude(status="left")
+        .first()
+    )
+    if p is None:
+        return False
+    ModeratorSocket.objects.filter(participant=p, connection_id=connection_id).delete()
+    rest = ModeratorSocket.objects.filter(participant=p).order_by("-opened_at").first()
+    if rest is None:
+        if p.connection_id != connection_id:
+            # Every tracked socket is gone: this was the last one, whichever the row names.
+            Participant.objects.filter(pk=p.pk).update(connection_id=connection_id)
+        return False
+    if p.connection_id == connection_id:
+        Participant.objects.filter(pk=p.pk).update(
+            connection_id=rest.connection_id, server_id=rest.server_id
+        )
+    return True
 
 
 def _mark_left(
@@ -1125,6 +1188,9 @@ def _mark_left(
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     activity.record_leaves(ended, reason=reason, by=by, at=now)
+    moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
+    if moderators:
+        ModeratorSocket.objects.filter(participant_id__in=moderators).delete()
     return done
 
 
@@ -1189,9 +1255,21 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             for r in lost:
                 r.disconnected_at = s.heartbeat_at
                 events.entry_updated(r)  # moderators see the guest as disconnected
+            # A moderator whose other tabs are on live processes stays connected through them.
+            ModeratorSocket.objects.filter(server_id=s.server_id).delete()
+            elsewhere = {
+                ms.participant_id: ms
+                for ms in ModeratorSocket.objects.filter(
+                    participant__server_id=s.server_id, participant__disconnected_at__isnull=True
+                ).order_by("opened_at")
+            }
+            for pk, ms in elsewhere.items():
+                Participant.objects.filter(pk=pk).update(
+                    server_id=ms.server_id, connection_id=ms.connection_id
+                )
             Participant.objects.filter(server_id=s.server_id, disconnected_at__isnull=True).exclude(
                 status="left"
-            ).update(disconnected_at=s.heartbeat_at)
+            ).exclude(pk__in=list(elsewhere)).update(disconnected_at=s.heartbeat_at)
             res.dead_servers += 1
     with transaction.atomic():
         expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])
