@@ -459,6 +459,13 @@ ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  #
 # How often each process re-applies room controls and restores rooms/tokens after a restart.
 ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
 ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
+# LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
+# join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
+ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
+ANTEROOM_LIVEKIT_PUBLIC_URL = os.environ.get("ANTEROOM_LIVEKIT_PUBLIC_URL", "").strip()
+ANTEROOM_LIVEKIT_API_KEY = os.environ.get("ANTEROOM_LIVEKIT_API_KEY", "")
+ANTEROOM_LIVEKIT_API_SECRET = os.environ.get("ANTEROOM_LIVEKIT_API_SECRET", "")
+ANTEROOM_LIVEKIT_TOKEN_TTL = int(os.environ.get("ANTEROOM_LIVEKIT_TOKEN_TTL", "300"))
 
 # LOGGING
 
