@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
-from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
+from . import activity, cache, clock, events, extensions, media, selectors, staff_sessions, webhooks
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -42,7 +42,6 @@ from .errors import (
 from .models import (
     ROOM_NAME_RE,
     EntryRequest,
-    MeetingToken,
     Participant,
     Role,
     Room,
@@ -50,7 +49,7 @@ from .models import (
 )
 from .ops import metrics
 from .text import is_blank
-from .tokens import Claims, verify_token
+from .tokens import Claims, is_revoked, verify_token
 
 Level = Literal["full", "lobby", "none"]
 MAX_METADATA_BYTES = 4096
@@ -114,7 +113,7 @@ def check_credential(*, token_jti: str | None, token_expires_at: datetime | None
     """Raise ``TokenExpired`` / ``TokenRevoked`` for a token that has lapsed since it was read."""
     if token_expires_at is not None and token_expires_at <= clock.now():
         raise TokenExpired()
-    if token_jti and MeetingToken.objects.filter(jti=token_jti, revoked_at__isnull=False).exists():
+    if token_jti and is_revoked(token_jti):
         raise TokenRevoked()
 
 
@@ -305,10 +304,16 @@ def role_for(claims: Claims | None) -> str:
 
 
 def get_room(name: str) -> Room:
+    """The top-level room ``name`` (from ``lobby.cache`` on the embedded default)."""
+    room = cache.get_room(name)
+    if room is not None:
+        return room
     try:
-        return Room.objects.get(name=name, parent__isnull=True)
+        room = Room.objects.get(name=name, parent__isnull=True)
     except Room.DoesNotExist as exc:
         raise RoomNotFound() from exc
+    cache.put_room(room)
+    return room
 
 
 def preauth(*, room_name: str, token: str | None) -> Access:
@@ -345,6 +350,8 @@ class JoinPlan:
     resume_request: EntryRequest | None = None
     resume_participant: Participant | None = None
     staff_user_id: int | None = None
+    # The participant id was made up for this join: no earlier knock or presence can hold it.
+    fresh_id: bool = False
 
     @property
     def token_jti(self) -> str:
@@ -460,11 +467,8 @@ def join_plan(
     access = access_level(room=room, claims=claims)
     if access.level == "none":
         raise AccessDenied()
-    participant_id = (
-        (claims.sub if claims and claims.sub else None)
-        or (lapsed[0] if lapsed else None)
-        or f"g-{uuid.uuid4().hex}"
-    )
+    known_id = (claims.sub if claims and claims.sub else None) or (lapsed[0] if lapsed else None)
+    participant_id = known_id or f"g-{uuid.uuid4().hex}"
     display = (
         (claims.name if claims and claims.name else None)
         or name
@@ -480,6 +484,7 @@ def join_plan(
         claims=claims,
         ttl=access.ttl,
         request_id=uuid.uuid4() if access.level == "lobby" else None,
+        fresh_id=known_id is None,
     )
 
 
@@ -565,10 +570,15 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         metadata = clean_metadata(metadata)
         _check_knock_limits(plan=plan, conn=conn, now=now)
         ttl = plan.ttl or plan.room.knock_ttl
-        # A guest who knocks again from a new socket replaces their own pending knock.
-        old = list(
-            EntryRequest.objects.filter(
-                room=plan.room, participant_id=plan.participant_id, status="pending"
+        # A guest who knocks again from a new socket replaces their own pending knock (one
+        # whose id was made up for this knock has none).
+        old = (
+            []
+            if plan.fresh_id
+            else list(
+                EntryRequest.objects.filter(
+                    room=plan.room, participant_id=plan.participant_id, status="pending"
+                )
             )
         )
         replaced = [
