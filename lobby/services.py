@@ -20,7 +20,17 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 
-from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
+from . import (
+    activity,
+    clock,
+    events,
+    extensions,
+    limits,
+    media,
+    selectors,
+    staff_sessions,
+    webhooks,
+)
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -34,12 +44,14 @@ from .errors import (
     Replaced,
     RequestNotFound,
     RoomExists,
+    RoomFull,
     RoomNotFound,
     StaffSessionEnded,
     TokenExpired,
     TokenRevoked,
 )
 from .models import (
+    MAX_PARTICIPANTS,
     ROOM_NAME_RE,
     EntryRequest,
     MeetingToken,
@@ -164,7 +176,14 @@ def clean_metadata(value: Any) -> dict[str, Any]:
 # Rooms ---------------------------------------------------------------------------------------
 
 
-ROOM_FIELDS = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+ROOM_FIELDS = (
+    "privacy",
+    "enable_knocking",
+    "mode",
+    "max_active_talkers",
+    "knock_ttl",
+    "max_participants",
+)
 
 
 def _check_room_fields(fields: dict[str, Any]) -> None:
@@ -177,6 +196,9 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
         raise BadRequest('mode must be "group" or "lecture".')
     if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
         raise BadRequest("enable_knocking must be a boolean.")
+    cap = fields.get("max_participants")
+    if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_PARTICIPANTS):
+        raise BadRequest(f"max_participants must be null or from 1 to {MAX_PARTICIPANTS}.")
     for key, lo, hi in (("max_active_talkers", 3, 50), ("knock_ttl", 10, 600)):
         if key in fields:
             v = fields[key]
@@ -346,6 +368,9 @@ class JoinPlan:
     resume_request: EntryRequest | None = None
     resume_participant: Participant | None = None
     staff_user_id: int | None = None
+    # A participant id made for this connection (token-less, or a token without ``sub``): such
+    # joins open a new presence each time, so they count against the per-address join limit.
+    fresh_id: bool = False
 
     @property
     def token_jti(self) -> str:
@@ -461,11 +486,8 @@ def join_plan(
     access = access_level(room=room, claims=claims)
     if access.level == "none":
         raise AccessDenied()
-    participant_id = (
-        (claims.sub if claims and claims.sub else None)
-        or (lapsed[0] if lapsed else None)
-        or f"g-{uuid.uuid4().hex}"
-    )
+    known_id = (claims.sub if claims and claims.sub else None) or (lapsed[0] if lapsed else None)
+    participant_id = known_id or f"g-{uuid.uuid4().hex}"
     display = (
         (claims.name if claims and claims.name else None)
         or name
@@ -481,6 +503,7 @@ def join_plan(
         claims=claims,
         ttl=access.ttl,
         request_id=uuid.uuid4() if access.level == "lobby" else None,
+        fresh_id=known_id is None,
     )
 
 
@@ -496,6 +519,40 @@ def _lock_lobby(room_id: uuid.UUID) -> None:
     if connection.vendor == "sqlite":
         return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
     Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
+
+
+def _present_ids(room_id: uuid.UUID) -> set[str]:
+    return set(
+        Participant.objects.filter(room_id=room_id)
+        .exclude(status=Participant.Status.LEFT)
+        .values_list("participant_id", flat=True)
+    )
+
+
+def _free_places(room: Room) -> int | None:
+    """How many more may enter ``room`` (None: no cap), for a caller holding ``_lock_lobby``.
+    The cap and the count are read under the lock (on SQLite the writer lock), so two joins
+    cannot both take the last place. An uncapped room (as read before the lock) costs nothing."""
+    if room.max_participants is None:
+        return None
+    cap = Room.objects.filter(pk=room.pk).values_list("max_participants", flat=True).first()
+    if cap is None:
+        return None
+    present = Participant.objects.filter(room=room).exclude(status=Participant.Status.LEFT)
+    return max(0, cap - present.count())
+
+
+def _check_join_limit(*, room: Room, conn: Connection, now: Any) -> None:
+    """``ANTEROOM_ADDRESS_JOIN_LIMIT`` fresh presences per client address and room, counted
+    from the rows themselves (exact, under the room lock). Loopback is not limited."""
+    address = limits.address_key(conn.client_address)
+    n, seconds = settings.ANTEROOM_ADDRESS_JOIN_LIMIT
+    if not address or n <= 0:
+        return
+    since = now - timedelta(seconds=seconds)
+    made = Participant.objects.filter(room=room, client_address=address, created_at__gt=since)
+    if made.count() >= n:
+        raise EntryRateLimited()
 
 
 def _queue_place(r: EntryRequest) -> tuple[int, int]:
@@ -625,6 +682,11 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         .first()
     )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
+    if existing is None and plan.fresh_id:
+        _check_join_limit(room=room, conn=conn, now=now)
+    free = _free_places(room)
+    if not was_present and plan.role != Role.MODERATOR and free is not None and free < 1:
+        raise RoomFull()
     # A moderator already present from another open socket (a second tab or device) joins that
     # presence: every socket stays live. Anyone else's new socket replaces the old one.
     another_tab = (
@@ -637,7 +699,12 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         and existing.connection_id != conn.connection_id
     )
     if existing is None:
-        p = Participant(room=room, participant_id=plan.participant_id)
+        p = Participant(
+            room=room,
+            participant_id=plan.participant_id,
+            created_at=now,
+            client_address=limits.address_key(conn.client_address),
+        )
     else:
         p = existing
         if another_tab:
@@ -814,7 +881,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             "left_at": None,
         }
         if old is None:
-            p = Participant(room=room, participant_id=r.participant_id, **values)
+            p = Participant(room=room, participant_id=r.participant_id, created_at=now, **values)
             to_create.append(p)
         else:
             p = old
@@ -909,6 +976,15 @@ def entry_request_decide(
     reason = clean_name(reason)
     r = _get_request(room, request_id)
     now = clock.now()
+    if outcome == "admitted" and r.status == EntryRequest.Status.PENDING:
+        # A capped room: the place is counted and taken under the room lock.
+        if room.max_participants is not None:
+            _lock_lobby(room.pk)
+        free = _free_places(room)
+        if free is not None and free < 1 and r.participant_id not in _present_ids(room.pk):
+            r.refresh_from_db()
+            if r.status == EntryRequest.Status.PENDING and r.expires_at > now:
+                raise RoomFull()
     if not _finish(
         r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True
     ):
@@ -969,6 +1045,21 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     )
     if not pending:
         return 0
+    free = _free_places(room) if outcome == "admitted" else None
+    if free is not None:
+        # A capped room admits the oldest that fit; the others keep waiting. A guest already
+        # present under the same id (another tab) takes no new place.
+        present = _present_ids(room.pk)
+        fit = []
+        for r in pending:
+            if r.participant_id in present:
+                fit.append(r)
+            elif free > 0:
+                fit.append(r)
+                free -= 1
+        if not fit:
+            raise RoomFull()
+        pending = fit
     ids = [r.pk for r in pending]
     # One conditional UPDATE; rows decided concurrently are excluded by the status filter.
     changed = EntryRequest.objects.filter(pk__in=ids, status="pending", expires_at__gt=now).update(
