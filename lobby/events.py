@@ -99,6 +99,7 @@ def room_payload(room: Room) -> dict[str, Any]:
         "enable_knocking": room.enable_knocking,
         "max_active_talkers": room.max_active_talkers,
         "knock_ttl": room.knock_ttl,
+        "max_participants": room.max_participants,
         "paused": room.paused,
         "audio_muted": room.audio_muted,
         "video_muted": room.video_muted,
