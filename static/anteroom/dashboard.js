@@ -354,7 +354,7 @@ function personActions(p) {
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
     button('participant-to-lobby', 'Send to waiting room', 'secondary'),
-    button('participant-remove', 'Remove', 'danger'),
+    button('participant-remove', 'Remove from room', 'danger'),
   );
 }
 

@@ -131,7 +131,7 @@ async def test_host_sends_a_guest_back_removes_another_and_denies_with_a_reason(
     await expect(pat.locator("#participant-list")).to_contain_text("Pat Patel (you)")
 
     # Remove: the guest is told, with a way to knock again.
-    await owner.get_by_role("button", name="Remove Pat Patel").click()
+    await owner.get_by_role("button", name="Remove from room Pat Patel").click()
     await expect(
         pat.get_by_role("heading", name="The host removed you from the room")
     ).to_be_visible()
