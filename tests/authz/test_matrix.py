@@ -906,6 +906,14 @@ def _p0_away(action: str) -> Callable[[World], dict[str, str]]:
     return data
 
 
+def _p0_asked(action: str) -> Callable[[World], dict[str, str]]:
+    def data(w: World) -> dict[str, str]:
+        p0_asks_for_help(w)
+        return {"action": action, "client": "p0"}
+
+    return data
+
+
 def ends_at(room_id: str) -> Any:
     return Room.objects.get(pk=room_id).ends_at
 
@@ -960,10 +968,7 @@ DASHBOARD_FORMS: dict[str, Form] = {
         lambda w: {"action": "breakout-broadcast", "text": "Five minutes left."},
         _audit_by_anyone("breakout-broadcast"),
     ),
-    "breakout-help-answer": Form(
-        lambda w: (p0_asks_for_help(w), {"action": "breakout-help-answer", "client": "p0"})[1],
-        lambda w: help_answered(),
-    ),
+    "breakout-help-answer": Form(_p0_asked("breakout-help-answer"), lambda w: help_answered()),
     "breakout-clear-all": Form(_p0_away("breakout-clear-all"), lambda w: breakout_of("p0") is None),
     "breakout-destroy-all": Form(_p0_away("breakout-destroy-all"), lambda w: breakout_count() == 0),
 }
