@@ -30,7 +30,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 
-from lobby import clock, media
+from lobby import clock, media, webhooks
 from lobby import events as lobby_events
 from lobby.audit import audit_record
 from lobby.errors import (
@@ -200,9 +200,12 @@ def _check_creator(parent: Room, actor: Actor) -> None:
         raise BreakoutFromBreakout()
 
 
-def _rooms_updated(parent: Room, out: Outbox) -> list[dict[str, Any]]:
+def _rooms_updated(
+    parent: Room, out: Outbox, hook: str = "breakout.updated"
+) -> list[dict[str, Any]]:
     rooms = breakout_rooms_payload(parent=parent)
     out.to_mods(parent.pk, events.breakouts_updated(rooms))
+    webhooks.emit(hook, room=parent, data={"rooms": rooms})
     return rooms
 
 
@@ -382,7 +385,7 @@ def breakout_rooms_create(
     rooms = _create_rooms(parent, opts, opts.max_rooms)
     out = Outbox()
     out.to_mods(parent.pk, events.breakout_created([breakout_room_payload(r, []) for r in rooms]))
-    _rooms_updated(parent, out)
+    _rooms_updated(parent, out, "breakout.created")
     out.flush()
     audit_record(
         room=parent,
@@ -494,7 +497,7 @@ def breakout_rooms_create_and_invite(
             if assignments[str(room.pk)]
         ],
     )
-    _rooms_updated(parent, out)
+    _rooms_updated(parent, out, "breakout.created")
     out.flush()
     audit_record(
         room=parent,
@@ -789,7 +792,7 @@ def breakout_rooms_clear_all(*, parent: Room, actor: Actor) -> Cleared:
         announce=False,
     )
     rooms = Room.objects.filter(parent=parent).update(ends_at=None, ending_warned=False)
-    _rooms_updated(parent, out)
+    _rooms_updated(parent, out, "breakout.cleared")
     out.flush()
     audit_record(
         room=parent, actor=actor.by, action="breakout-clear-all", data={"returned": len(back)}
@@ -828,7 +831,7 @@ def breakout_rooms_destroy_all(*, parent: Room, actor: Actor) -> Cleared:
         out.to_members(
             parent.pk, {"type": "room-updated", "room": lobby_events.room_payload(parent)}
         )
-    _rooms_updated(parent, out)
+    _rooms_updated(parent, out, "breakout.destroyed")
     out.flush()
     audit_record(
         room=parent,
@@ -982,7 +985,7 @@ def _expire(*, room_id: uuid.UUID, parent_id: uuid.UUID, ends_at: datetime) -> i
     people = list(_present(parent).filter(breakout_id=room_id).order_by("connected_at", "pk"))
     out = Outbox()
     back = _return(parent=parent, people=people, reason="timer", out=out, announce=False)
-    _rooms_updated(parent, out)
+    _rooms_updated(parent, out, "breakout.timer_ended")
     out.flush()
     audit_record(room=parent, actor="system", action="breakout-timer", data={"returned": len(back)})
     return 1

@@ -245,7 +245,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, its expiry sweep amortised: lobby/runtime/memory_layer.py.
+            "BACKEND": "lobby.runtime.memory_layer.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60, "group_expiry": 86400},
         }
     }
@@ -338,6 +339,9 @@ ANTEROOM_DISCONNECT_GRACE = int(os.environ.get("ANTEROOM_DISCONNECT_GRACE", "15"
 ANTEROOM_KNOCK_LIMIT = _env_rate("ANTEROOM_KNOCK_LIMIT", "3/300")
 ANTEROOM_BROWSER_KNOCK_LIMIT = _env_rate("ANTEROOM_BROWSER_KNOCK_LIMIT", "3/300")
 ANTEROOM_ADDRESS_KNOCK_LIMIT = _env_rate("ANTEROOM_ADDRESS_KNOCK_LIMIT", "30/300")
+# Direct joins that open a fresh presence (token-less or a token without ``sub``), per client
+# address and room; loopback is not limited (docs/security.md).
+ANTEROOM_ADDRESS_JOIN_LIMIT = _env_rate("ANTEROOM_ADDRESS_JOIN_LIMIT", "30/300")
 # Per-socket frame budget: sustained rate per second and burst (token bucket).
 ANTEROOM_FRAME_RATE = (30, 60)
 ANTEROOM_MAX_FRAME_BYTES = 64 * 1024
@@ -357,6 +361,70 @@ ANTEROOM_STAFF_SESSION_CHECK = float(os.environ.get("ANTEROOM_STAFF_SESSION_CHEC
 ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
 ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
+# Departed participants (status ``left``) are deleted by ``manage.py purge`` after this many days.
+ANTEROOM_PARTICIPANT_RETENTION_DAYS = int(
+    os.environ.get("ANTEROOM_PARTICIPANT_RETENTION_DAYS", str(ANTEROOM_RETENTION_DAYS))
+)
+
+# WEBHOOKS AND ALERTS (lobby/webhooks/, docs/webhooks.md, docs/security.md)
+
+
+def _env_list(name: str) -> list[str]:
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]
+
+
+# Hosts (names, IP addresses or CIDR networks) that webhooks may reach although they are not
+# public: e.g. ``127.0.0.1`` for a receiver on this machine, ``hooks.internal``, ``10.1.0.0/16``.
+ANTEROOM_WEBHOOK_ALLOWED_HOSTS = _env_list("ANTEROOM_WEBHOOK_ALLOWED_HOSTS")
+# Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7, 100.64/10) are allowed too; loopback,
+# link-local and this server's own names still need to be listed above.
+ANTEROOM_WEBHOOK_ALLOW_PRIVATE = _env_bool("ANTEROOM_WEBHOOK_ALLOW_PRIVATE", False)
+ANTEROOM_WEBHOOK_MAX_ENDPOINTS = int(os.environ.get("ANTEROOM_WEBHOOK_MAX_ENDPOINTS", "50"))
+# Per attempt: seconds to connect, seconds for the whole request; the receiver's answer is read
+# up to 64 KiB; request bodies are at most 256 KiB.
+ANTEROOM_WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("ANTEROOM_WEBHOOK_CONNECT_TIMEOUT", "3"))
+ANTEROOM_WEBHOOK_TIMEOUT = float(os.environ.get("ANTEROOM_WEBHOOK_TIMEOUT", "10"))
+# Retries: base * 2^(attempt-1) seconds, at most CAP, times a random 0.5-1.0 (jitter), until
+# RETRY_FOR seconds after the event; then the delivery is ``failed`` (replay it by hand).
+ANTEROOM_WEBHOOK_RETRY_BASE = float(os.environ.get("ANTEROOM_WEBHOOK_RETRY_BASE", "2"))
+ANTEROOM_WEBHOOK_RETRY_CAP = float(os.environ.get("ANTEROOM_WEBHOOK_RETRY_CAP", "3600"))
+ANTEROOM_WEBHOOK_RETRY_FOR = float(os.environ.get("ANTEROOM_WEBHOOK_RETRY_FOR", "86400"))
+# A claimed delivery is another process's to retry when its claim is this old (the holder
+# died); longer than a whole attempt.
+ANTEROOM_WEBHOOK_LEASE = float(os.environ.get("ANTEROOM_WEBHOOK_LEASE", "60"))
+if ANTEROOM_WEBHOOK_LEASE <= ANTEROOM_WEBHOOK_TIMEOUT + ANTEROOM_WEBHOOK_CONNECT_TIMEOUT:
+    raise ValueError("ANTEROOM_WEBHOOK_LEASE must be longer than a whole attempt")
+# Sending threads per process (deliveries and alert e-mails), and at once per endpoint.
+ANTEROOM_WEBHOOK_WORKERS = int(os.environ.get("ANTEROOM_WEBHOOK_WORKERS", "8"))
+ANTEROOM_WEBHOOK_PER_ENDPOINT = int(os.environ.get("ANTEROOM_WEBHOOK_PER_ENDPOINT", "4"))
+# The base of links in alert e-mails (e.g. https://meet.example.org); unset: paths only.
+ANTEROOM_PUBLIC_URL = os.environ.get("ANTEROOM_PUBLIC_URL", "").rstrip("/")
+
+# E-mail (alert notices) through Django's mailers: SMTP when EMAIL_HOST is set, else the
+# console (the embedded default prints notices); EMAIL_BACKEND names another backend (e.g.
+# django.core.mail.backends.filebased.EmailBackend with EMAIL_FILE_PATH).
+_EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+_EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if _EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+_EMAIL_OPTIONS: dict[str, Any] = {}
+if _EMAIL_BACKEND.endswith(".smtp.EmailBackend"):
+    _EMAIL_OPTIONS = {
+        "host": _EMAIL_HOST or "localhost",
+        "port": int(os.environ.get("EMAIL_PORT", "25")),
+        "username": os.environ.get("EMAIL_HOST_USER", ""),
+        "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": _env_bool("EMAIL_USE_TLS", False),
+        "use_ssl": _env_bool("EMAIL_USE_SSL", False),
+        "timeout": int(os.environ.get("EMAIL_TIMEOUT", "10")),
+    }
+elif _EMAIL_BACKEND.endswith(".filebased.EmailBackend"):
+    _EMAIL_OPTIONS = {"file_path": os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "sent-mail"))}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "anteroom@localhost")
 
 # MEDIA (lobby/media/; docs/deployment.md "Calls"). Validated at start-up by
 # lobby.media.check_settings (LobbyConfig.ready): a bad value stops the server with
@@ -391,6 +459,13 @@ ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  #
 # How often each process re-applies room controls and restores rooms/tokens after a restart.
 ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
 ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
+# LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
+# join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
+ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
+ANTEROOM_LIVEKIT_PUBLIC_URL = os.environ.get("ANTEROOM_LIVEKIT_PUBLIC_URL", "").strip()
+ANTEROOM_LIVEKIT_API_KEY = os.environ.get("ANTEROOM_LIVEKIT_API_KEY", "")
+ANTEROOM_LIVEKIT_API_SECRET = os.environ.get("ANTEROOM_LIVEKIT_API_SECRET", "")
+ANTEROOM_LIVEKIT_TOKEN_TTL = int(os.environ.get("ANTEROOM_LIVEKIT_TOKEN_TTL", "300"))
 
 # LOGGING
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -15,7 +16,18 @@ from django.utils.html import format_html
 from . import services
 from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
-from .models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
+from .models import (
+    AlertEmail,
+    ApiKey,
+    AuditEvent,
+    EntryRequest,
+    MeetingToken,
+    Participant,
+    Room,
+    RoomAlerts,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class ParticipantInline(admin.TabularInline):
@@ -63,6 +75,7 @@ class RoomAdmin(admin.ModelAdmin):
         "mode",
         "max_active_talkers",
         "knock_ttl",
+        "max_participants",
         "paused",
         "audio_muted",
         "video_muted",
@@ -249,3 +262,210 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
     has, and fails on the admin's. Every failed sign-in already deletes expired rows."""
 
     actions: list[str] = []
+
+
+# Webhooks and alerts (lobby/webhooks/): the same checks and services as the REST API --------
+
+
+def _served_at(request: HttpRequest) -> tuple[str, int] | None:
+    from django.http.request import split_domain_port
+
+    host, port = split_domain_port(request.get_host())
+    if not host:
+        return None
+    return host, int(port) if port else (443 if request.is_secure() else 80)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "events", "room", "description", "active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.served_at = kwargs.pop("served_at", None)
+        super().__init__(*args, **kwargs)
+        self.fields["room"].queryset = Room.objects.filter(parent__isnull=True)  # type: ignore[attr-defined]
+        self.fields[
+            "events"
+        ].help_text = 'A JSON list, e.g. ["knock.created", "knock.unattended", "breakout.*"].'
+
+    def clean_url(self) -> str:
+        from .webhooks import addresses
+
+        url = self.cleaned_data["url"]
+        try:
+            addresses.check_url(url, served_at=self.served_at)
+        except AnteroomError as exc:
+            raise forms.ValidationError(f"{exc.code}: {exc.message}") from exc
+        return str(url)
+
+    def clean_events(self) -> list[str]:
+        from .webhooks.services import clean_events
+
+        try:
+            return clean_events(self.cleaned_data["events"])
+        except AnteroomError as exc:
+            raise forms.ValidationError(f"{exc.code}: {exc.message}") from exc
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ("url", "events", "room", "active", "created_at", "deliveries_link")
+    list_filter = ("active",)
+    readonly_fields = ("created_at", "created_by")
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kw: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kw)
+        served = _served_at(request)
+
+        class Bound(form):  # type: ignore[misc, valid-type]
+            def __init__(self, *a: Any, **k: Any) -> None:
+                super().__init__(*a, served_at=served, **k)
+
+        return Bound
+
+    def save_model(
+        self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
+    ) -> None:
+        from .webhooks import services as hooks
+
+        fields = {k: form.cleaned_data[k] for k in ("url", "events", "description", "active")}
+        if change:
+            current = WebhookEndpoint.objects.get(pk=obj.pk)
+            changed = {k: v for k, v in fields.items() if k in form.changed_data}
+            hooks.webhook_update(endpoint=current, served_at=_served_at(request), **changed)
+            if "room" in form.changed_data:
+                WebhookEndpoint.objects.filter(pk=obj.pk).update(room=form.cleaned_data["room"])
+            return
+        ep, secret = hooks.webhook_create(
+            room=form.cleaned_data["room"],
+            by=f"staff:{request.user.get_username()}",
+            served_at=_served_at(request),
+            **fields,
+        )
+        obj.pk = ep.pk
+        messages.warning(request, f"Signing secret (shown once): {secret}")
+
+    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
+        from .webhooks import services as hooks
+
+        hooks.webhook_delete(endpoint=obj)
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, obj: WebhookEndpoint) -> str:
+        url = reverse("admin:lobby_webhookdelivery_changelist") + f"?endpoint__id__exact={obj.pk}"
+        return format_html('<a href="{}">delivery log</a>', url)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "endpoint")
+    list_select_related = ("event", "endpoint")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields if f.name != "event"] + [
+        "event_type",
+        "body",
+    ]
+    exclude = ("event",)
+    actions = ["replay"]
+
+    @admin.display(description="event")
+    def event_type(self, obj: WebhookDelivery) -> str:
+        return obj.event.type
+
+    @admin.display(description="body")
+    def body(self, obj: WebhookDelivery) -> str:
+        return obj.event.body
+
+    @admin.action(description="Replay selected deliveries", permissions=["change"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        from .webhooks import services as hooks
+
+        n = 0
+        for d in queryset:
+            hooks.delivery_replay(delivery=d)
+            n += 1
+        messages.info(request, f"{n} delivery(ies) queued again.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the log is deleted with its endpoint, or by `manage.py purge`
+
+
+class RoomAlertsForm(forms.ModelForm):
+    class Meta:
+        model = RoomAlerts
+        fields = ("room", "unattended_after", "escalate_after", "contacts", "escalation_contacts")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "room" in self.fields:
+            self.fields["room"].queryset = Room.objects.filter(parent__isnull=True)  # type: ignore[attr-defined]
+        for name in ("contacts", "escalation_contacts"):
+            self.fields[name].help_text = 'A JSON list of e-mail addresses, e.g. ["a@b.org"].'
+            self.fields[name].required = False
+
+    def clean(self) -> dict[str, Any]:
+        from .webhooks.services import clean_contacts
+
+        data = super().clean() or {}
+        try:
+            for name in ("contacts", "escalation_contacts"):
+                data[name] = clean_contacts(data.get(name) or [], name)
+        except AnteroomError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        if data.get("escalate_after") is not None and data.get("unattended_after") is None:
+            raise forms.ValidationError("escalate_after needs unattended_after.")
+        return data
+
+
+@admin.register(RoomAlerts)
+class RoomAlertsAdmin(admin.ModelAdmin):
+    form = RoomAlertsForm
+    list_display = ("room", "unattended_after", "escalate_after", "contacts")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("room",) if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: RoomAlerts, form: Any, change: bool) -> None:
+        from .webhooks import services as hooks
+
+        d = form.cleaned_data
+        try:
+            hooks.room_alerts_set(
+                room=obj.room,
+                unattended_after=d.get("unattended_after"),
+                escalate_after=d.get("escalate_after"),
+                contacts=d.get("contacts") or [],
+                escalation_contacts=d.get("escalation_contacts") or [],
+            )
+        except AnteroomError as exc:
+            messages.error(request, f"Not saved: {exc.message}")
+
+
+@admin.register(AlertEmail)
+class AlertEmailAdmin(admin.ModelAdmin):
+    list_display = ("subject", "room_name", "level", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status", "level")
+    readonly_fields = [f.name for f in AlertEmail._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record that a notice went out

@@ -101,6 +101,15 @@ class EntryRateLimited(AnteroomError):
     default_message = "Too many requests to join. Try again later."
 
 
+class RoomFull(AnteroomError):
+    """The room has ``max_participants`` present; moderators still enter."""
+
+    code = "ROOM_FULL"
+    http_status = 409
+    close_code = 4403
+    default_message = "The room is full."
+
+
 class InvalidPermissions(AnteroomError):
     code = "INVALID_PERMISSIONS"
     http_status = 403
@@ -215,3 +224,42 @@ class NotInvited(AnteroomError):
     code = "NOT_INVITED"
     http_status = 409
     default_message = "You have no invitation to this breakout room."
+
+
+# Webhooks and alerts (docs/webhooks.md).
+
+
+class WebhookInvalidUrl(AnteroomError):
+    code = "WEBHOOK_INVALID_URL"
+    http_status = 400
+    default_message = "The webhook URL must be an absolute http(s) URL without credentials."
+
+
+class WebhookUrlNotAllowed(AnteroomError):
+    code = "WEBHOOK_URL_NOT_ALLOWED"
+    http_status = 400
+    default_message = "The webhook URL points at an address this server does not send to."
+
+
+class WebhookInvalidEvents(AnteroomError):
+    code = "WEBHOOK_INVALID_EVENTS"
+    http_status = 400
+    default_message = "events must be a list of known event names."
+
+
+class WebhookNotFound(AnteroomError):
+    code = "WEBHOOK_NOT_FOUND"
+    http_status = 404
+    default_message = "No such webhook."
+
+
+class WebhookDeliveryNotFound(AnteroomError):
+    code = "WEBHOOK_DELIVERY_NOT_FOUND"
+    http_status = 404
+    default_message = "No such delivery of this webhook."
+
+
+class WebhookLimit(AnteroomError):
+    code = "WEBHOOK_LIMIT"
+    http_status = 409
+    default_message = "Too many webhooks; delete one first."

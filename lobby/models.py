@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 ROOM_NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_PARTICIPANTS = 100_000
 
 
 class Room(models.Model):
@@ -39,6 +40,13 @@ class Room(models.Model):
     )
     knock_ttl = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(10), MaxValueValidator(600)]
+    )
+    # Daily's name: at most this many present at once (moderators always enter); null = no cap.
+    max_participants = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PARTICIPANTS)],
+        help_text="At most this many present at once (moderators always enter). Empty: no cap.",
     )
     paused = models.BooleanField(default=False)
     audio_muted = models.BooleanField(default=False)
@@ -83,6 +91,11 @@ class Room(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(knock_ttl__gte=10, knock_ttl__lte=600), name="room_knock_ttl_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_participants__isnull=True)
+                | Q(max_participants__gte=1, max_participants__lte=MAX_PARTICIPANTS),
+                name="room_max_participants_range",
             ),
         ]
 
@@ -238,9 +251,17 @@ class Participant(models.Model):
     connected_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # When the row was made and from which address: the per-address join limit counts the
+    # fresh presences an address opened in a room (services.participant_join).
+    created_at = models.DateTimeField(null=True, blank=True)
+    client_address = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["connected_at"]
+        indexes = [
+            models.Index(fields=["room", "client_address", "created_at"]),
+            models.Index(fields=["status", "left_at"]),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["room", "participant_id"], name="one_presence_per_id"),
             models.CheckConstraint(
@@ -259,6 +280,23 @@ class Participant(models.Model):
     @property
     def is_moderator(self) -> bool:
         return self.role == Role.MODERATOR
+
+
+class ModeratorSocket(models.Model):
+    """One open socket of a moderator's presence. A moderator may be present from several tabs
+    and devices at once (guests keep one seat): the presence is disconnected only when its last
+    socket closes, and the participant row names the newest socket (``connection_id``)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sockets")
+    connection_id = models.CharField(max_length=64, unique=True)
+    server_id = models.CharField(max_length=64, db_index=True)
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} of {self.participant_id}"
 
 
 class ServerProcess(models.Model):
@@ -292,3 +330,178 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+
+# Webhooks and unattended-knock alerts (lobby/webhooks/, docs/webhooks.md) ------------------
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of signed event deliveries. ``secret`` signs them (HMAC-SHA256); it is shown
+    once, when the endpoint is created, and never again by any surface."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.CharField(max_length=2000)
+    events = models.JSONField(default=list)
+    # Only this room's events (null: every room's).
+    room = models.ForeignKey(
+        Room, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    description = models.CharField(max_length=200, blank=True, default="")
+    secret = models.CharField(max_length=100, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=160, blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["active"])]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """One event, written in the transaction of the change it reports. ``body`` is the exact
+    JSON every endpoint receives (and the bytes that are signed)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(max_length=40)
+    room_name = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox and delivery log: one event to one endpoint. Its ``id`` is the idempotency id
+    (``Anteroom-Webhook-Id``), the same on every attempt. Deliveries of one endpoint and one
+    ``ordering_key`` (the room) are sent one after the other in ``seq`` order."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"  # gave up after ANTEROOM_WEBHOOK_RETRY_FOR seconds
+
+    seq = models.BigAutoField(primary_key=True)
+    id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    ordering_key = models.CharField(max_length=64, blank=True, default="")
+    replay_of = models.UUIDField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Which process holds it now, until when (a claim; a dead holder's lease runs out).
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["endpoint", "ordering_key", "status", "seq"]),
+            models.Index(fields=["endpoint", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "delivered", "failed"]),
+                name="webhook_delivery_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+class RoomAlerts(models.Model):
+    """Unattended-knock alerts of a room: ``unattended_after`` seconds with a pending knock and
+    no moderator connected → notify ``contacts`` (and ``knock.unattended``); ``escalate_after``
+    seconds later, still unattended → notify ``escalation_contacts``."""
+
+    room = models.OneToOneField(
+        Room, primary_key=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    unattended_after = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(86400)]
+    )
+    escalate_after = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(10), MaxValueValidator(86400)]
+    )
+    contacts = models.JSONField(default=list, blank=True)
+    escalation_contacts = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name_plural = "room alerts"
+
+    def __str__(self) -> str:
+        return f"alerts of {self.room_id}"
+
+
+class KnockAlert(models.Model):
+    """The alert state of one pending knock. ``due_at`` is the stored deadline the sweepers read
+    (never earlier than the next notice can be due); ``level`` moves 0 → 1 (unattended notice
+    sent) → 2 (escalated) by conditional updates, so each notice goes out once."""
+
+    request = models.OneToOneField(
+        EntryRequest, primary_key=True, on_delete=models.CASCADE, related_name="alert"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="knock_alerts")
+    due_at = models.DateTimeField(null=True, blank=True)
+    level = models.PositiveSmallIntegerField(default=0)
+    unattended_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["level", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"alert {self.request_id} level {self.level}"
+
+
+class AlertEmail(models.Model):
+    """An outbox row for one notice e-mail, written with the notice; sent by the sweepers."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(
+        EntryRequest, null=True, on_delete=models.SET_NULL, related_name="alert_emails"
+    )
+    room_name = models.CharField(max_length=64)
+    level = models.PositiveSmallIntegerField()
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "level"], name="alert_email_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.status})"

@@ -32,7 +32,13 @@ def _sweep_once(*, heartbeat_only: bool = False) -> None:
             server_heartbeat(server_id=SERVER_ID)
             return
         result = sweep(server_id=SERVER_ID)
-        if result.timed_out or result.disconnected or result.left or result.dead_servers:
+        if (
+            result.timed_out
+            or result.disconnected
+            or result.left
+            or result.dead_servers
+            or result.notices
+        ):
             log.info("sweep %s", result)
     finally:
         close_old_connections()
@@ -75,4 +81,7 @@ def ensure_started() -> None:
         return
     if _task is not None and not _task.done():
         return
+    from .webhooks import dispatcher
+
+    dispatcher.ensure_started()  # webhook deliveries and alert e-mails, on threads of their own
     _task = asyncio.get_running_loop().create_task(_run())

@@ -29,6 +29,7 @@ from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
 from .models import EntryRequest, Room
 from .tokens import verify_token
+from .webhooks.alerts import notices_for
 
 GUEST_COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -236,6 +237,9 @@ def activity_words(item: activity.Item, mod: Moderator, names: dict[str, str]) -
 
 def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
     now = clock.now()
+    waiting = [r for r in selectors.pending_requests(room=room) if r.expires_at > now]
+    # Unattended-knock notices already sent (lobby/webhooks/alerts.py), shown on the row.
+    notices = notices_for([r.id for r in waiting])
     pending = [
         {
             "id": str(r.id),
@@ -246,9 +250,9 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
             "waited": _waited((now - r.requested_at).total_seconds()),
             "left": clock_text((r.expires_at - now).total_seconds()),
             "connected": r.disconnected_at is None,
+            "notice": notices.get(str(r.id)),
         }
-        for r in selectors.pending_requests(room=room)
-        if r.expires_at > now
+        for r in waiting
     ]
     participants = selectors.participants_present(room=room)
     names = {p.participant_id: p.name for p in participants if p.name}

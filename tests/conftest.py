@@ -124,11 +124,12 @@ def sent(monkeypatch):
 
     box = Sent()
 
+    # As delivery does after the commit: a queue broadcast gets the lobby's order read then.
     def fake_send(group, message):
-        box.items.append((group, message))
+        box.items.extend(events._with_orders([(group, message)]))
 
     async def fake_batch(batch):
-        box.items.extend(batch)
+        box.items.extend(batch)  # the batch's queue orders are read before this runs
 
     monkeypatch.setattr(events, "_send_now", fake_send)
     monkeypatch.setattr(events, "_send_batch", fake_batch)

@@ -2,6 +2,8 @@
 
 from django.urls import URLPattern, path
 
+from lobby.webhooks import api as webhooks
+
 from . import views
 
 urlpatterns: list[URLPattern] = [
@@ -23,6 +25,15 @@ urlpatterns: list[URLPattern] = [
     path("rooms/<str:name>/resume", views.RoomResumeApi.as_view()),
     path("rooms/<str:name>/mute", views.RoomMuteApi.as_view()),
     path("rooms/<str:name>/unmute", views.RoomUnmuteApi.as_view()),
+    path("rooms/<str:name>/alerts", webhooks.RoomAlertsApi.as_view()),
+    path("webhooks", webhooks.WebhookListApi.as_view()),
+    path("webhooks/<str:webhook_id>", webhooks.WebhookDetailApi.as_view()),
+    path("webhooks/<str:webhook_id>/rotate-secret", webhooks.WebhookRotateSecretApi.as_view()),
+    path("webhooks/<str:webhook_id>/deliveries", webhooks.WebhookDeliveryListApi.as_view()),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/replay",
+        webhooks.WebhookDeliveryReplayApi.as_view(),
+    ),
     path("meeting-tokens", views.MeetingTokenMintApi.as_view()),
     path("meeting-tokens/decode", views.MeetingTokenDecodeApi.as_view()),
     path("meeting-tokens/revoke", views.MeetingTokenRevokeApi.as_view()),

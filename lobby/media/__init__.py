@@ -290,8 +290,9 @@ def _apply(p: Pending) -> None:
             mesh = get_backend().name == "mesh"
             for pid in sorted(recipients):
                 body = media_payload(snap, pid)
-                if p.told.get(pid) == _comparable(body):
-                    continue  # its ``joined`` frame said exactly this
+                if mesh and p.told.get(pid) == _comparable(body):
+                    continue  # its ``joined`` frame said exactly this (a media server's
+                    # ``sfu`` part is not in ``joined``: the media-state brings it)
                 bodies[pid] = body
             if mesh:
                 events.send_many_on_commit(

@@ -39,10 +39,20 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation
-from lobby import consumers, extensions, services, sweeper, tokens, views
+from lobby import clock, consumers, extensions, services, sweeper, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
-from lobby.models import ApiKey, AuditEvent, EntryRequest, MeetingToken, Participant, Room
+from lobby.models import (
+    ApiKey,
+    AuditEvent,
+    EntryRequest,
+    MeetingToken,
+    Participant,
+    Room,
+    RoomAlerts,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from tests.conftest import ROOT, Client, forge, make_room, make_token
 
 ROOM = "clinic"
@@ -177,6 +187,9 @@ def snapshot() -> dict[str, Any]:
         "users": rows(get_user_model(), "pk", "is_staff", "is_active"),
         "groups": rows(Group, "pk"),
         "audit": AuditEvent.objects.count(),
+        "webhooks": rows(WebhookEndpoint, "pk", "url", "events", "active", "secret"),
+        "deliveries": rows(WebhookDelivery, "pk", "status"),
+        "alerts": rows(RoomAlerts, "room_id", "unattended_after", "contacts"),
     }
 
 
@@ -573,7 +586,35 @@ def _audit(action: str) -> Callable[[World], bool]:
     return lambda w: AuditEvent.objects.filter(actor="api:ops", action=action).exists()
 
 
+def _webhook(w: World) -> None:
+    """A registered endpoint with one delivery in its log (never sent: no sweeper runs)."""
+    from lobby.webhooks import services as hooks
+
+    ep = WebhookEndpoint.objects.create(
+        url="https://93.184.215.14/anteroom",
+        events=["knock.created"],
+        secret="whsec_matrix",
+        created_at=clock.now(),
+    )
+    knock(w)
+    d = WebhookDelivery.objects.filter(endpoint=ep).first()
+    assert d is not None
+    w.extra["webhook"], w.extra["delivery"] = str(ep.pk), str(d.id)
+    assert hooks.get_endpoint(ep.pk) == ep
+
+
+def rest_path(route: str, cell: Rest, w: World) -> str:
+    """The URL of a matrix cell: its room, and the ids of the world's rows."""
+    return "/" + (
+        route.replace("<str:name>", cell.room)
+        .replace("<str:request_id>", str(w.last))
+        .replace("<str:webhook_id>", w.extra.get("webhook", ""))
+        .replace("<str:delivery_id>", w.extra.get("delivery", ""))
+    )
+
+
 R = "api/v1/rooms/<str:name>"
+W = "api/v1/webhooks/<str:webhook_id>"
 REST_MATRIX: dict[tuple[str, str], Rest] = {
     ("GET", "api/v1/rooms"): Rest(200),
     ("POST", "api/v1/rooms"): Rest(
@@ -656,6 +697,43 @@ REST_MATRIX: dict[tuple[str, str], Rest] = {
         prep=lambda w: room_state(audio_muted=True, video_muted=True),
         effect=lambda w: room_is(audio_muted=False, video_muted=False),
     ),
+    ("GET", f"{R}/alerts"): Rest(200),
+    ("PUT", f"{R}/alerts"): Rest(
+        200,
+        body=lambda w: {"unattended_after": 60, "contacts": ["desk@clinic.example"]},
+        effect=lambda w: RoomAlerts.objects.filter(unattended_after=60).exists(),
+    ),
+    ("GET", "api/v1/webhooks"): Rest(200),
+    ("POST", "api/v1/webhooks"): Rest(
+        200,
+        body=lambda w: {"url": "https://93.184.215.14/new", "events": ["knock.resolved"]},
+        effect=lambda w: WebhookEndpoint.objects.filter(url__endswith="/new").exists(),
+    ),
+    ("GET", W): Rest(200, prep=_webhook),
+    ("PATCH", W): Rest(
+        200,
+        prep=_webhook,
+        body=lambda w: {"active": False},
+        effect=lambda w: not WebhookEndpoint.objects.get(pk=w.extra["webhook"]).active,
+    ),
+    ("DELETE", W): Rest(
+        200,
+        prep=_webhook,
+        effect=lambda w: not WebhookEndpoint.objects.filter(pk=w.extra["webhook"]).exists(),
+    ),
+    ("POST", f"{W}/rotate-secret"): Rest(
+        200,
+        prep=_webhook,
+        effect=lambda w: (
+            WebhookEndpoint.objects.get(pk=w.extra["webhook"]).secret != "whsec_matrix"
+        ),
+    ),
+    ("GET", f"{W}/deliveries"): Rest(200, prep=_webhook),
+    ("POST", f"{W}/deliveries/<str:delivery_id>/replay"): Rest(
+        200,
+        prep=_webhook,
+        effect=lambda w: WebhookDelivery.objects.filter(replay_of=w.extra["delivery"]).exists(),
+    ),
 }
 
 # Who calls the REST API, in the order they are tried on one world (the valid key last).
@@ -715,11 +793,11 @@ def rest_client(cred: str, w: World) -> HttpClient:
 def test_rest_matrix(method, route):
     cell = REST_MATRIX[(method, route)]
     w = rest_world()
-    path = "/" + route.replace("<str:name>", cell.room).replace("<str:request_id>", str(w.last))
     got: dict[str, Any] = {}
     for cred in REST_CREDENTIALS:
         if cell.prep is not None:
             cell.prep(w)
+        path = rest_path(route, cell, w)
         body = cell.body(w) if cell.body is not None else None
         before = snapshot()
         resp = rest_client(cred, w).generic(
@@ -1079,6 +1157,21 @@ def _access(model: Any, **extra: Any) -> Any:
     return model.objects.create(username=f"doomed-{uuid.uuid4().hex[:6]}", **fields, **extra)
 
 
+def _admin_webhook(w: World) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        url="https://93.184.215.14/doomed", events=["*"], secret="x", created_at=clock.now()
+    )
+
+
+def _admin_delivery(w: World) -> WebhookDelivery:
+    if "admin-hook" not in w.extra:
+        w.extra["admin-hook"] = _admin_webhook(w)
+        knock(w)
+    d = WebhookDelivery.objects.filter(replay_of__isnull=True).first()
+    assert d is not None
+    return d
+
+
 def _breakout_with_p0(w: World) -> list[Any]:
     p0_in_a_breakout(w)
     return [w.b1]
@@ -1126,6 +1219,21 @@ ADMIN_ACTIONS: dict[tuple[str, str], AdminAction] = {
     ),
     ("breakouts.breakoutroom", "destroy_all"): AdminAction(
         _breakout_with_p0, lambda w: breakout_count() == 0
+    ),
+    ("lobby.webhookendpoint", "delete_selected"): AdminAction(
+        _rows(lambda w: _admin_webhook(w)), _gone(WebhookEndpoint)
+    ),
+    ("lobby.webhookdelivery", "replay"): AdminAction(
+        _rows(lambda w: _admin_delivery(w)),
+        lambda w: WebhookDelivery.objects.filter(replay_of__isnull=False).exists(),
+    ),
+    ("lobby.roomalerts", "delete_selected"): AdminAction(
+        _rows(
+            lambda w: RoomAlerts.objects.get_or_create(
+                room=Room.objects.get(name="spare"), defaults={"unattended_after": 30}
+            )[0]
+        ),
+        lambda w: not RoomAlerts.objects.filter(room__name="spare").exists(),
     ),
 }
 # Not offered at all (rows whose deletion would bypass the services or undo a revocation):

@@ -5,11 +5,17 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from lobby.runtime.process import SERVER_ID
 from lobby.services import sweep
+from lobby.webhooks.alerts import send_pending_emails
+from lobby.webhooks.delivery import deliver_pending
 
 
 class Command(BaseCommand):
-    help = "Enforce stored deadlines once (or --loop). Server processes already do this."
+    help = (
+        "Enforce stored deadlines once (or --loop), then send due webhook deliveries and alert "
+        "e-mails. Server processes already do this."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--loop", action="store_true")
@@ -18,10 +24,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **o: Any) -> None:
         while True:
             result = sweep()
+            delivered = deliver_pending(owner=SERVER_ID)
+            emails = send_pending_emails(owner=SERVER_ID)
             self.stdout.write(
                 f"timed_out={result.timed_out} disconnected={result.disconnected} "
                 f"left={result.left} dead_servers={result.dead_servers}"
                 + "".join(f" {name}={n}" for name, n in result.extensions.items())
+                + f" notices={result.notices} webhooks_delivered={delivered}"
+                f" emails_sent={emails}"
             )
             if not o["loop"]:
                 return
