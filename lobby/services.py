@@ -22,6 +22,7 @@ from django.db.models import Count, Q
 
 from . import (
     activity,
+    cache,
     clock,
     events,
     extensions,
@@ -54,7 +55,6 @@ from .models import (
     MAX_PARTICIPANTS,
     ROOM_NAME_RE,
     EntryRequest,
-    MeetingToken,
     ModeratorSocket,
     Participant,
     Role,
@@ -63,7 +63,7 @@ from .models import (
 )
 from .ops import metrics
 from .text import is_blank
-from .tokens import Claims, verify_token
+from .tokens import Claims, is_revoked, verify_token
 
 Level = Literal["full", "lobby", "none"]
 MAX_METADATA_BYTES = 4096
@@ -127,7 +127,7 @@ def check_credential(*, token_jti: str | None, token_expires_at: datetime | None
     """Raise ``TokenExpired`` / ``TokenRevoked`` for a token that has lapsed since it was read."""
     if token_expires_at is not None and token_expires_at <= clock.now():
         raise TokenExpired()
-    if token_jti and MeetingToken.objects.filter(jti=token_jti, revoked_at__isnull=False).exists():
+    if token_jti and is_revoked(token_jti):
         raise TokenRevoked()
 
 
@@ -328,10 +328,16 @@ def role_for(claims: Claims | None) -> str:
 
 
 def get_room(name: str) -> Room:
+    """The top-level room ``name`` (from ``lobby.cache`` on the embedded default)."""
+    room = cache.get_room(name)
+    if room is not None:
+        return room
     try:
-        return Room.objects.get(name=name, parent__isnull=True)
+        room = Room.objects.get(name=name, parent__isnull=True)
     except Room.DoesNotExist as exc:
         raise RoomNotFound() from exc
+    cache.put_room(room)
+    return room
 
 
 def preauth(*, room_name: str, token: str | None) -> Access:
@@ -369,7 +375,8 @@ class JoinPlan:
     resume_participant: Participant | None = None
     staff_user_id: int | None = None
     # A participant id made for this connection (token-less, or a token without ``sub``): such
-    # joins open a new presence each time, so they count against the per-address join limit.
+    # joins open a new presence each time, so they count against the per-address join limit;
+    # and no earlier knock or presence can hold it.
     fresh_id: bool = False
 
     @property
@@ -461,7 +468,9 @@ def join_plan(
                 claims=claims,
                 resume_participant=p,
             )
-        r = EntryRequest.objects.filter(room=room, resume_hash=h).first()
+        # The newest knock with this key: one sent back to the waiting room shares the key of
+        # the knock that first admitted it.
+        r = EntryRequest.objects.filter(room=room, resume_hash=h).order_by("-requested_at").first()
         if r is not None:
             # A resume key never outlives the token it was issued under.
             check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
@@ -623,10 +632,15 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         metadata = clean_metadata(metadata)
         _check_knock_limits(plan=plan, conn=conn, now=now)
         ttl = plan.ttl or plan.room.knock_ttl
-        # A guest who knocks again from a new socket replaces their own pending knock.
-        old = list(
-            EntryRequest.objects.filter(
-                room=plan.room, participant_id=plan.participant_id, status="pending"
+        # A guest who knocks again from a new socket replaces their own pending knock (one
+        # whose id was made up for this knock has none).
+        old = (
+            []
+            if plan.fresh_id
+            else list(
+                EntryRequest.objects.filter(
+                    room=plan.room, participant_id=plan.participant_id, status="pending"
+                )
             )
         )
         replaced = [

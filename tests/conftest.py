@@ -55,6 +55,16 @@ def _no_background_sweeper(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test's database starts empty (a flush sends no signals): so does ``lobby.cache``."""
+    from lobby import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     from lobby import clock
 
