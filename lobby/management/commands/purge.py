@@ -6,12 +6,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lobby.audit import retention_purge
+from lobby.webhooks.services import webhooks_purge
 
 
 class Command(BaseCommand):
     help = (
-        "Delete resolved entry requests and audit rows older than ANTEROOM_RETENTION_DAYS "
-        "(default 30). Pending requests are kept. --dry-run only counts."
+        "Delete resolved entry requests, audit rows, finished webhook deliveries and alert "
+        "e-mails older than ANTEROOM_RETENTION_DAYS (default 30). Pending ones are kept. "
+        "--dry-run only counts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,3 +31,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Retention {days} days: older than {result.cutoff.isoformat()}")
         self.stdout.write(f"entry requests {verb}: {result.entry_requests}")
         self.stdout.write(f"audit events {verb}: {result.audit_events}")
+        deliveries, events, emails = webhooks_purge(cutoff=result.cutoff, dry_run=o["dry_run"])
+        self.stdout.write(f"webhook deliveries {verb}: {deliveries}")
+        self.stdout.write(f"webhook events {verb}: {events}")
+        self.stdout.write(f"alert e-mails {verb}: {emails}")
