@@ -11,11 +11,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Build the Django app (and the app registry) before importing anything that uses models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from lobby import routing, sweeper  # noqa: E402
 from lobby.ops.logs import redact_daphne_access_log  # noqa: E402
+from lobby.runtime.auth import LazyAuthMiddlewareStack  # noqa: E402
 from lobby.runtime.origin import ExactOriginValidator  # noqa: E402
 
 redact_daphne_access_log()
@@ -30,8 +30,9 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         # Origin checked exactly (scheme, host, port) at the handshake: lobby/runtime/origin.py.
+        # The session's user is read only by a staff join: lobby/runtime/auth.py.
         "websocket": ExactOriginValidator(
-            AuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))  # type: ignore[arg-type]
+            LazyAuthMiddlewareStack(URLRouter(routing.websocket_urlpatterns))  # type: ignore[arg-type]
         ),
     }
 )

@@ -245,7 +245,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, its expiry sweep amortised: lobby/runtime/memory_layer.py.
+            "BACKEND": "lobby.runtime.memory_layer.InMemoryChannelLayer",
             "CONFIG": {"capacity": 5000, "expiry": 60, "group_expiry": 86400},
         }
     }
@@ -338,6 +339,9 @@ ANTEROOM_DISCONNECT_GRACE = int(os.environ.get("ANTEROOM_DISCONNECT_GRACE", "15"
 ANTEROOM_KNOCK_LIMIT = _env_rate("ANTEROOM_KNOCK_LIMIT", "3/300")
 ANTEROOM_BROWSER_KNOCK_LIMIT = _env_rate("ANTEROOM_BROWSER_KNOCK_LIMIT", "3/300")
 ANTEROOM_ADDRESS_KNOCK_LIMIT = _env_rate("ANTEROOM_ADDRESS_KNOCK_LIMIT", "30/300")
+# Direct joins that open a fresh presence (token-less or a token without ``sub``), per client
+# address and room; loopback is not limited (docs/security.md).
+ANTEROOM_ADDRESS_JOIN_LIMIT = _env_rate("ANTEROOM_ADDRESS_JOIN_LIMIT", "30/300")
 # Per-socket frame budget: sustained rate per second and burst (token bucket).
 ANTEROOM_FRAME_RATE = (30, 60)
 ANTEROOM_MAX_FRAME_BYTES = 64 * 1024
@@ -357,6 +361,10 @@ ANTEROOM_STAFF_SESSION_CHECK = float(os.environ.get("ANTEROOM_STAFF_SESSION_CHEC
 ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.
 ANTEROOM_RETENTION_DAYS = int(os.environ.get("ANTEROOM_RETENTION_DAYS", "30"))
+# Departed participants (status ``left``) are deleted by ``manage.py purge`` after this many days.
+ANTEROOM_PARTICIPANT_RETENTION_DAYS = int(
+    os.environ.get("ANTEROOM_PARTICIPANT_RETENTION_DAYS", str(ANTEROOM_RETENTION_DAYS))
+)
 
 # WEBHOOKS AND ALERTS (lobby/webhooks/, docs/webhooks.md, docs/security.md)
 
@@ -454,6 +462,13 @@ ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  #
 # How often each process re-applies room controls and restores rooms/tokens after a restart.
 ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
 ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
+# LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
+# join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
+ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
+ANTEROOM_LIVEKIT_PUBLIC_URL = os.environ.get("ANTEROOM_LIVEKIT_PUBLIC_URL", "").strip()
+ANTEROOM_LIVEKIT_API_KEY = os.environ.get("ANTEROOM_LIVEKIT_API_KEY", "")
+ANTEROOM_LIVEKIT_API_SECRET = os.environ.get("ANTEROOM_LIVEKIT_API_SECRET", "")
+ANTEROOM_LIVEKIT_TOKEN_TTL = int(os.environ.get("ANTEROOM_LIVEKIT_TOKEN_TTL", "300"))
 
 # LOGGING
 

@@ -75,6 +75,7 @@ class RoomAdmin(admin.ModelAdmin):
         "mode",
         "max_active_talkers",
         "knock_ttl",
+        "max_participants",
         "paused",
         "audio_muted",
         "video_muted",

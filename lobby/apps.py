@@ -7,7 +7,7 @@ class LobbyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import staff_sessions
+        from . import cache, staff_sessions
         from .api import schema  # noqa: F401 - registers the OpenAPI extensions
         from .commands import register
         from .extensions import ws_handlers
@@ -20,6 +20,7 @@ class LobbyConfig(AppConfig):
         ws_handlers.update(MEDIA_HANDLERS)
 
         staff_sessions.connect()
+        cache.connect_signals()
 
 
 class AnteroomAdminConfig(admin_apps.AdminConfig):

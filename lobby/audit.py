@@ -71,6 +71,8 @@ class PurgeResult:
     cutoff: datetime
     entry_requests: int
     audit_events: int
+    participants: int = 0
+    participant_cutoff: datetime | None = None
 
 
 def _delete_in_batches(qs: QuerySet[Any], batch: int = 2000) -> int:
@@ -85,21 +87,35 @@ def _delete_in_batches(qs: QuerySet[Any], batch: int = 2000) -> int:
         total += len(pks)
 
 
-def retention_purge(*, days: int, dry_run: bool = False) -> PurgeResult:
-    """Delete resolved entry requests and audit rows older than ``days`` (``manage.py purge``).
+def retention_purge(
+    *, days: int, participant_days: int | None = None, dry_run: bool = False
+) -> PurgeResult:
+    """Delete resolved entry requests and audit rows older than ``days``, and participants who
+    left more than ``participant_days`` ago (default ``days``) — ``manage.py purge``.
 
-    Pending requests are never deleted, whatever their age (the sweeper resolves them first).
-    With ``dry_run`` only counts. Returns the cutoff and the counts.
+    Pending requests are never deleted, whatever their age (the sweeper resolves them first);
+    participants still present (active, paused, or disconnected within the grace) never are.
+    With ``dry_run`` only counts. Returns the cutoffs and the counts.
     """
-    from .models import AuditEvent, EntryRequest
+    from .models import AuditEvent, EntryRequest, Participant
 
-    if days < 0:
+    if participant_days is None:
+        participant_days = days
+    if days < 0 or participant_days < 0:
         raise ValueError("days must not be negative")
     cutoff = clock.now() - timedelta(days=days)
+    left_before = clock.now() - timedelta(days=participant_days)
+    departed = Participant.objects.filter(status=Participant.Status.LEFT, left_at__lt=left_before)
     requests = EntryRequest.objects.exclude(status=EntryRequest.Status.PENDING).filter(
         Q(resolved_at__lt=cutoff) | Q(resolved_at__isnull=True, requested_at__lt=cutoff)
     )
     rows = AuditEvent.objects.filter(at__lt=cutoff)
     if dry_run:
-        return PurgeResult(cutoff, requests.count(), rows.count())
-    return PurgeResult(cutoff, _delete_in_batches(requests), _delete_in_batches(rows))
+        return PurgeResult(cutoff, requests.count(), rows.count(), departed.count(), left_before)
+    return PurgeResult(
+        cutoff,
+        _delete_in_batches(requests),
+        _delete_in_batches(rows),
+        _delete_in_batches(departed),
+        left_before,
+    )

@@ -47,7 +47,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from . import strict_json
 from .errors import AnteroomError, BadRequest, InvalidEntryClaim, InvalidToken, RequestNotFound
-from .models import ROOM_NAME_RE
+from .models import MAX_PARTICIPANTS, ROOM_NAME_RE
 from .text import is_blank
 from .tokens import MAX_EXP, MAX_ID_LEN, MAX_NAME_LEN, TTL_MAX, TTL_MIN, Grant
 
@@ -302,6 +302,13 @@ class RoomProperties(Command):
     max_active_talkers: Omittable[MaxActiveTalkers] = Field(default=None, description="Default 12.")
     knock_ttl: Omittable[KnockTtl] = Field(
         default=None, description="Seconds a token-less knock waits. Default 60."
+    )
+    max_participants: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)] | None = Field(
+        default=None,
+        description=(
+            "Daily's name: at most this many present at once; more are refused ROOM_FULL "
+            "(moderators always enter). null or left out on create: no cap."
+        ),
     )
 
 

@@ -101,6 +101,15 @@ class EntryRateLimited(AnteroomError):
     default_message = "Too many requests to join. Try again later."
 
 
+class RoomFull(AnteroomError):
+    """The room has ``max_participants`` present; moderators still enter."""
+
+    code = "ROOM_FULL"
+    http_status = 409
+    close_code = 4403
+    default_message = "The room is full."
+
+
 class InvalidPermissions(AnteroomError):
     code = "INVALID_PERMISSIONS"
     http_status = 403

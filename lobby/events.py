@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Coroutine, Iterable
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -98,6 +99,7 @@ def room_payload(room: Room) -> dict[str, Any]:
         "enable_knocking": room.enable_knocking,
         "max_active_talkers": room.max_active_talkers,
         "knock_ttl": room.knock_ttl,
+        "max_participants": room.max_participants,
         "paused": room.paused,
         "audio_muted": room.audio_muted,
         "video_muted": room.video_muted,
@@ -244,10 +246,13 @@ class _Sender:
         self.loop = loop
         self.items: list[tuple[str, dict[str, Any]]] = []
         self.wake = asyncio.Event()
-        self.task = loop.create_task(self._run())
+        self.task = loop.create_task(self._run(), context=Context())
         # Queue broadcasts: when a lobby may next hear one, and the newest one held back.
         self.queue_next: dict[str, float] = {}
         self.queue_held: dict[str, dict[str, Any]] = {}
+        # The last queue length seen per lobby (paces a lobby whose order is read lazily).
+        self.queue_len: dict[str, int] = {}
+        self.reads: set[asyncio.Task[None]] = set()
 
     def post(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         now = self.loop.time()
@@ -259,20 +264,47 @@ class _Sender:
                         self.loop.call_at(due, self._release, group)
                     self.queue_held[group] = message
                     continue
-                self.queue_next[group] = now + queue_interval(len(message.get("order", ())))
+                self._queue_out(group, message)
+                continue
             self.items.append((group, message))
         if len(self.queue_next) > 10000:
             self.queue_next = {g: t for g, t in self.queue_next.items() if t > now}
+            self.queue_len = {g: n for g, n in self.queue_len.items() if g in self.queue_next}
         self.wake.set()
 
     def _release(self, group: str) -> None:
         message = self.queue_held.pop(group, None)
         if message is not None:
-            self.queue_next[group] = self.loop.time() + queue_interval(
-                len(message.get("order", ()))
-            )
+            self._queue_out(group, message)
+
+    def _queue_out(self, group: str, message: dict[str, Any]) -> None:
+        """Send a queue broadcast now; one without its order reads it first (once per
+        broadcast, not once per knock: the order of a lobby of N is N ids)."""
+        order = message.get("order")
+        n = len(order) if order is not None else self.queue_len.get(group, 0)
+        self.queue_next[group] = self.loop.time() + queue_interval(n)
+        if order is not None:
             self.items.append((group, message))
             self.wake.set()
+            return
+        # A context of its own: the ORM thread's (copied by ``call_soon_threadsafe``) says a
+        # sync call is running, and asgiref would refuse this read as a deadlock.
+        task = self.loop.create_task(self._read_order(group, message), context=Context())
+        self.reads.add(task)
+        task.add_done_callback(self.reads.discard)
+
+    async def _read_order(self, group: str, message: dict[str, Any]) -> None:
+        from channels.db import database_sync_to_async
+
+        try:
+            order = await database_sync_to_async(queue_order)(message["room_id"])
+        except Exception as exc:
+            # Waiting guests keep their last position; the next change (or a resync) fixes it.
+            log.warning("could not read a queue order (%s)", type(exc).__name__)
+            return
+        self.queue_len[group] = len(order)
+        self.items.append((group, {**message, "order": order}))
+        self.wake.set()
 
     async def _run(self) -> None:
         gate = asyncio.Semaphore(SEND_CONCURRENCY)
@@ -333,6 +365,15 @@ async def _group_send(group: str, message: dict[str, Any]) -> None:
         _failed(group, exc)
 
 
+def _post_here(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    """On the server's loop: hand a batch to its sender (queues only, never waits)."""
+    loop = asyncio.get_running_loop()
+    sender = _senders.get(loop)
+    if sender is None or sender.task.done():
+        sender = _senders[loop] = _Sender(loop)
+    sender.post(batch)
+
+
 async def _post(batch: list[tuple[str, dict[str, Any]]]) -> None:
     loop = asyncio.get_running_loop()
     if loop is not _server_loop:
@@ -340,33 +381,67 @@ async def _post(batch: list[tuple[str, dict[str, Any]]]) -> None:
         for group, message in batch:
             await _group_send(group, message)
         return
-    sender = _senders.get(loop)
-    if sender is None or sender.task.done():
-        sender = _senders[loop] = _Sender(loop)
-    sender.post(batch)
+    _post_here(batch)
 
 
 Batch = list[tuple[str, dict[str, Any]]]
 
 
+def queue_order(room_id: UUID | str) -> list[str]:
+    """The ids of a lobby's pending knocks, oldest first (what ``queue`` broadcasts carry)."""
+    from .models import EntryRequest
+
+    return [
+        str(i)
+        for i in EntryRequest.objects.filter(
+            room_id=room_id, status=EntryRequest.Status.PENDING
+        ).values_list("id", flat=True)
+    ]
+
+
+def _with_orders(batch: Batch) -> Batch:
+    """Fill in the order of lazy queue broadcasts (a sync read, after the commit)."""
+    if not any(m.get("action") == "queue" and m.get("order") is None for _, m in batch):
+        return batch
+    return [
+        (g, {**m, "order": queue_order(m["room_id"])})
+        if m.get("action") == "queue" and m.get("order") is None
+        else (g, m)
+        for g, m in batch
+    ]
+
+
 def _deliver(send: Callable[[Batch], Coroutine[Any, Any, None]], batch: Batch) -> None:
     """Hand a batch to the event loop from a sync (ORM) thread, without ever hanging.
 
-    ``async_to_sync`` waits forever if the server's loop stopped meanwhile (SIGTERM while a write
-    was in flight): the process would then hang until SIGKILL. When the calling thread belongs to
-    a running loop (``sync_to_async`` records it), submit to that loop and give up if it stops —
-    the database holds the truth and clients resynchronise from a snapshot.
+    On the server's loop (Daphne) the batch is handed over with ``call_soon_threadsafe`` and
+    the ORM thread goes on at once: the sender only queues, callbacks run in the order they
+    were handed over, and the consumer whose call committed resumes after them (its result
+    comes back through the same loop), so nothing is reordered. If that loop stopped
+    meanwhile (SIGTERM while a write was in flight), the batch is dropped: the database holds
+    the truth and clients resynchronise from a snapshot.
+
+    Any other loop (a test's, a one-off's) is waited on, as ``async_to_sync`` would, but
+    never forever: the caller gives up if the loop stops.
     """
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop: asyncio.AbstractEventLoop | None = getattr(
+        SyncToAsync.threadlocal, "main_event_loop", None
+    )
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         loop = None
     if loop is None:
-        async_to_sync(send)(batch)  # no outer loop (a command, WSGI): run one here
+        async_to_sync(send)(_with_orders(batch))  # no outer loop (a command, WSGI): run one
         return
     if loop.is_closed() or not loop.is_running():
         log.warning("event loop stopped; %d event(s) not sent", len(batch))
         return
-    future = asyncio.run_coroutine_threadsafe(send(batch), loop)
+    if loop is _server_loop and send in (_post, _send_batch):
+        try:
+            loop.call_soon_threadsafe(_post_here, batch)
+        except RuntimeError:  # closed between the check and the call
+            log.warning("event loop stopped; %d event(s) not sent", len(batch))
+        return
+    future = asyncio.run_coroutine_threadsafe(send(_with_orders(batch)), loop)
     while True:
         try:
             future.result(timeout=0.5)
@@ -382,14 +457,14 @@ def _send_now(group: str, message: dict[str, Any]) -> None:
     _deliver(_post, [(group, message)])
 
 
+async def _send_batch(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    await _post(batch)
+
+
 def send_on_commit(group: str, *frames: dict[str, Any], action: str = "", **extra: Any) -> None:
     """Queue frames for a group, sent after the current transaction commits."""
     message = {"type": EVENT, "frames": list(frames), "action": action, **extra}
     transaction.on_commit(lambda: _send_now(group, message))
-
-
-async def _send_batch(batch: list[tuple[str, dict[str, Any]]]) -> None:
-    await _post(batch)
 
 
 def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -434,9 +509,15 @@ def entry_canceled_for_mods(r: EntryRequest) -> dict[str, Any]:
     return {"type": "entry-canceled", "request_id": str(r.id), "reason": r.cancel_reason}
 
 
-def queue_changed(room_id: UUID | str, order: list[str]) -> None:
-    """Tell waiting guests the queue changed; each consumer finds its own position."""
-    send_on_commit(lobby_group(room_id), action="queue", order=order)
+def queue_changed(room_id: UUID | str, order: list[str] | None = None) -> None:
+    """Tell waiting guests the queue changed; each consumer finds its own position.
+
+    Without ``order`` the order is read when the broadcast goes out: on a server, at most once
+    per ``queue_interval`` per lobby however many knocks and decisions changed it meanwhile."""
+    extra: dict[str, Any] = {"room_id": str(room_id)}
+    if order is not None:
+        extra["order"] = order
+    send_on_commit(lobby_group(room_id), action="queue", **extra)
 
 
 # Knock alerts --------------------------------------------------------------------------------

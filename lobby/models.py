@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 ROOM_NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_PARTICIPANTS = 100_000
 
 
 class Room(models.Model):
@@ -39,6 +40,13 @@ class Room(models.Model):
     )
     knock_ttl = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(10), MaxValueValidator(600)]
+    )
+    # Daily's name: at most this many present at once (moderators always enter); null = no cap.
+    max_participants = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PARTICIPANTS)],
+        help_text="At most this many present at once (moderators always enter). Empty: no cap.",
     )
     paused = models.BooleanField(default=False)
     audio_muted = models.BooleanField(default=False)
@@ -83,6 +91,11 @@ class Room(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(knock_ttl__gte=10, knock_ttl__lte=600), name="room_knock_ttl_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_participants__isnull=True)
+                | Q(max_participants__gte=1, max_participants__lte=MAX_PARTICIPANTS),
+                name="room_max_participants_range",
             ),
         ]
 
@@ -238,9 +251,17 @@ class Participant(models.Model):
     connected_at = models.DateTimeField()
     disconnected_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # When the row was made and from which address: the per-address join limit counts the
+    # fresh presences an address opened in a room (services.participant_join).
+    created_at = models.DateTimeField(null=True, blank=True)
+    client_address = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["connected_at"]
+        indexes = [
+            models.Index(fields=["room", "client_address", "created_at"]),
+            models.Index(fields=["status", "left_at"]),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["room", "participant_id"], name="one_presence_per_id"),
             models.CheckConstraint(
@@ -259,6 +280,23 @@ class Participant(models.Model):
     @property
     def is_moderator(self) -> bool:
         return self.role == Role.MODERATOR
+
+
+class ModeratorSocket(models.Model):
+    """One open socket of a moderator's presence. A moderator may be present from several tabs
+    and devices at once (guests keep one seat): the presence is disconnected only when its last
+    socket closes, and the participant row names the newest socket (``connection_id``)."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="sockets")
+    connection_id = models.CharField(max_length=64, unique=True)
+    server_id = models.CharField(max_length=64, db_index=True)
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} of {self.participant_id}"
 
 
 class ServerProcess(models.Model):

@@ -11,9 +11,9 @@
   restart or outage (``layerwatch`` schedules it): ``joined`` with ``"resync": true`` for
   participants (then ``entry-requested`` for every pending knock, to moderators); for a waiting
   guest its ``queue-position``, or the outcome of its knock if it was decided meanwhile.
-* No ``aclose_old_connections()`` hop to the ORM thread per dispatched message: relayed events
-  never touch the database and every database call goes through ``database_sync_to_async``,
-  which closes stale connections itself.
+* No ``aclose_old_connections()`` hop to the ORM thread per dispatched message or per closed
+  socket: relayed events never touch the database and every database call goes through
+  ``database_sync_to_async``, which closes stale connections itself.
 """
 
 from __future__ import annotations
@@ -180,6 +180,12 @@ class ResilientConsumer(_Base):
         if handler is None:
             raise ValueError(f"No handler for message type {kind}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: Any) -> None:
+        """Channels' own, without its ``aclose_old_connections()``: a hop to the ORM thread for
+        every closed socket, although every database call closes stale connections itself."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def websocket_receive(self, message: Any) -> None:
         if layerwatch.is_down():

@@ -17,10 +17,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
-from . import activity, clock, events, extensions, media, selectors, staff_sessions, webhooks
+from . import (
+    activity,
+    cache,
+    clock,
+    events,
+    extensions,
+    limits,
+    media,
+    selectors,
+    staff_sessions,
+    webhooks,
+)
 from .activity import Item as ActivityItem
 from .errors import (
     AccessDenied,
@@ -34,15 +45,17 @@ from .errors import (
     Replaced,
     RequestNotFound,
     RoomExists,
+    RoomFull,
     RoomNotFound,
     StaffSessionEnded,
     TokenExpired,
     TokenRevoked,
 )
 from .models import (
+    MAX_PARTICIPANTS,
     ROOM_NAME_RE,
     EntryRequest,
-    MeetingToken,
+    ModeratorSocket,
     Participant,
     Role,
     Room,
@@ -50,7 +63,7 @@ from .models import (
 )
 from .ops import metrics
 from .text import is_blank
-from .tokens import Claims, verify_token
+from .tokens import Claims, is_revoked, verify_token
 
 Level = Literal["full", "lobby", "none"]
 MAX_METADATA_BYTES = 4096
@@ -114,7 +127,7 @@ def check_credential(*, token_jti: str | None, token_expires_at: datetime | None
     """Raise ``TokenExpired`` / ``TokenRevoked`` for a token that has lapsed since it was read."""
     if token_expires_at is not None and token_expires_at <= clock.now():
         raise TokenExpired()
-    if token_jti and MeetingToken.objects.filter(jti=token_jti, revoked_at__isnull=False).exists():
+    if token_jti and is_revoked(token_jti):
         raise TokenRevoked()
 
 
@@ -163,7 +176,14 @@ def clean_metadata(value: Any) -> dict[str, Any]:
 # Rooms ---------------------------------------------------------------------------------------
 
 
-ROOM_FIELDS = ("privacy", "enable_knocking", "mode", "max_active_talkers", "knock_ttl")
+ROOM_FIELDS = (
+    "privacy",
+    "enable_knocking",
+    "mode",
+    "max_active_talkers",
+    "knock_ttl",
+    "max_participants",
+)
 
 
 def _check_room_fields(fields: dict[str, Any]) -> None:
@@ -176,6 +196,9 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
         raise BadRequest('mode must be "group" or "lecture".')
     if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
         raise BadRequest("enable_knocking must be a boolean.")
+    cap = fields.get("max_participants")
+    if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_PARTICIPANTS):
+        raise BadRequest(f"max_participants must be null or from 1 to {MAX_PARTICIPANTS}.")
     for key, lo, hi in (("max_active_talkers", 3, 50), ("knock_ttl", 10, 600)):
         if key in fields:
             v = fields[key]
@@ -305,10 +328,16 @@ def role_for(claims: Claims | None) -> str:
 
 
 def get_room(name: str) -> Room:
+    """The top-level room ``name`` (from ``lobby.cache`` on the embedded default)."""
+    room = cache.get_room(name)
+    if room is not None:
+        return room
     try:
-        return Room.objects.get(name=name, parent__isnull=True)
+        room = Room.objects.get(name=name, parent__isnull=True)
     except Room.DoesNotExist as exc:
         raise RoomNotFound() from exc
+    cache.put_room(room)
+    return room
 
 
 def preauth(*, room_name: str, token: str | None) -> Access:
@@ -345,6 +374,10 @@ class JoinPlan:
     resume_request: EntryRequest | None = None
     resume_participant: Participant | None = None
     staff_user_id: int | None = None
+    # A participant id made for this connection (token-less, or a token without ``sub``): such
+    # joins open a new presence each time, so they count against the per-address join limit;
+    # and no earlier knock or presence can hold it.
+    fresh_id: bool = False
 
     @property
     def token_jti(self) -> str:
@@ -460,11 +493,8 @@ def join_plan(
     access = access_level(room=room, claims=claims)
     if access.level == "none":
         raise AccessDenied()
-    participant_id = (
-        (claims.sub if claims and claims.sub else None)
-        or (lapsed[0] if lapsed else None)
-        or f"g-{uuid.uuid4().hex}"
-    )
+    known_id = (claims.sub if claims and claims.sub else None) or (lapsed[0] if lapsed else None)
+    participant_id = known_id or f"g-{uuid.uuid4().hex}"
     display = (
         (claims.name if claims and claims.name else None)
         or name
@@ -480,6 +510,7 @@ def join_plan(
         claims=claims,
         ttl=access.ttl,
         request_id=uuid.uuid4() if access.level == "lobby" else None,
+        fresh_id=known_id is None,
     )
 
 
@@ -492,16 +523,55 @@ def _lock_lobby(room_id: uuid.UUID) -> None:
     request row would wait for the room while admit-all, holding the room, waits for that row:
     a deadlock on PostgreSQL.
     """
+    if connection.vendor == "sqlite":
+        return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
     Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
 
 
-def _queue_order(room_id: uuid.UUID) -> list[str]:
-    return [
-        str(i)
-        for i in EntryRequest.objects.filter(
-            room_id=room_id, status=EntryRequest.Status.PENDING
-        ).values_list("id", flat=True)
-    ]
+def _present_ids(room_id: uuid.UUID) -> set[str]:
+    return set(
+        Participant.objects.filter(room_id=room_id)
+        .exclude(status=Participant.Status.LEFT)
+        .values_list("participant_id", flat=True)
+    )
+
+
+def _free_places(room: Room) -> int | None:
+    """How many more may enter ``room`` (None: no cap), for a caller holding ``_lock_lobby``.
+    The cap and the count are read under the lock (on SQLite the writer lock), so two joins
+    cannot both take the last place. An uncapped room (as read before the lock) costs nothing."""
+    if room.max_participants is None:
+        return None
+    cap = Room.objects.filter(pk=room.pk).values_list("max_participants", flat=True).first()
+    if cap is None:
+        return None
+    present = Participant.objects.filter(room=room).exclude(status=Participant.Status.LEFT)
+    return max(0, cap - present.count())
+
+
+def _check_join_limit(*, room: Room, conn: Connection, now: Any) -> None:
+    """``ANTEROOM_ADDRESS_JOIN_LIMIT`` fresh presences per client address and room, counted
+    from the rows themselves (exact, under the room lock). Loopback is not limited."""
+    address = limits.address_key(conn.client_address)
+    n, seconds = settings.ANTEROOM_ADDRESS_JOIN_LIMIT
+    if not address or n <= 0:
+        return
+    since = now - timedelta(seconds=seconds)
+    made = Participant.objects.filter(room=room, client_address=address, created_at__gt=since)
+    if made.count() >= n:
+        raise EntryRateLimited()
+
+
+def _queue_place(r: EntryRequest) -> tuple[int, int]:
+    """(position, waiting) of a pending knock in its room's queue: one counting query, not the
+    N ids of the queue (``events.queue_order`` reads those once per broadcast)."""
+    counts = EntryRequest.objects.filter(
+        room_id=r.room_id, status=EntryRequest.Status.PENDING
+    ).aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=Q(requested_at__lt=r.requested_at)),
+    )
+    return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
@@ -560,10 +630,15 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         metadata = clean_metadata(metadata)
         _check_knock_limits(plan=plan, conn=conn, now=now)
         ttl = plan.ttl or plan.room.knock_ttl
-        # A guest who knocks again from a new socket replaces their own pending knock.
-        old = list(
-            EntryRequest.objects.filter(
-                room=plan.room, participant_id=plan.participant_id, status="pending"
+        # A guest who knocks again from a new socket replaces their own pending knock (one
+        # whose id was made up for this knock has none).
+        old = (
+            []
+            if plan.fresh_id
+            else list(
+                EntryRequest.objects.filter(
+                    room=plan.room, participant_id=plan.participant_id, status="pending"
+                )
             )
         )
         replaced = [
@@ -596,10 +671,9 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
 
         audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
         metrics.knocked()
-    order = _queue_order(plan.room.pk)
-    events.queue_changed(plan.room.pk, order)
-    position = order.index(str(r.id)) + 1
-    return Waiting(request=r, resume=resume, position=position, total=len(order))
+    events.queue_changed(plan.room.pk)
+    position, total = _queue_place(r)
+    return Waiting(request=r, resume=resume, position=position, total=total)
 
 
 @transaction.atomic
@@ -620,16 +694,45 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
         .first()
     )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
+    if existing is None and plan.fresh_id:
+        _check_join_limit(room=room, conn=conn, now=now)
+    free = _free_places(room)
+    if not was_present and plan.role != Role.MODERATOR and free is not None and free < 1:
+        raise RoomFull()
+    # A moderator already present from another open socket (a second tab or device) joins that
+    # presence: every socket stays live. Anyone else's new socket replaces the old one.
+    another_tab = (
+        existing is not None
+        and was_present
+        and plan.role == Role.MODERATOR
+        and existing.role == Role.MODERATOR
+        and existing.disconnected_at is None
+        and bool(existing.connection_id)
+        and existing.connection_id != conn.connection_id
+    )
     if existing is None:
-        p = Participant(room=room, participant_id=plan.participant_id)
+        p = Participant(
+            room=room,
+            participant_id=plan.participant_id,
+            created_at=now,
+            client_address=limits.address_key(conn.client_address),
+        )
     else:
         p = existing
-        if was_present and existing.connection_id and existing.connection_id != conn.connection_id:
+        if another_tab:
+            # The socket already there may predate socket tracking: record it too.
+            ModeratorSocket.objects.get_or_create(
+                connection_id=existing.connection_id,
+                defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
+            )
+        elif was_present and existing.connection_id not in ("", conn.connection_id):
             # The same id on a new socket replaces the old presence: the old socket is closed.
             _close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
-    # A fresh join (no resume key) starts in the parent, out of any breakout it was in.
-    left_breakout = p.breakout_id if was_present and plan.resume_participant is None else None
-    if plan.resume_participant is None:
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
+    # moderator's extra tab: the presence it joins stays where it is).
+    fresh = plan.resume_participant is None and not another_tab
+    left_breakout = p.breakout_id if was_present and fresh else None
+    if fresh:
         p.name = plan.name
         p.role = plan.role
         p.status = Participant.Status.ACTIVE
@@ -647,6 +750,13 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.disconnected_at = None
     p.left_at = None
     p.save()
+    if p.role == Role.MODERATOR:
+        ModeratorSocket.objects.create(
+            participant=p,
+            connection_id=conn.connection_id,
+            server_id=conn.server_id,
+            opened_at=now,
+        )
     if left_breakout is not None:
         extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
     media.changed(
@@ -783,7 +893,7 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             "left_at": None,
         }
         if old is None:
-            p = Participant(room=room, participant_id=r.participant_id, **values)
+            p = Participant(room=room, participant_id=r.participant_id, created_at=now, **values)
             to_create.append(p)
         else:
             p = old
@@ -878,6 +988,15 @@ def entry_request_decide(
     reason = clean_name(reason)
     r = _get_request(room, request_id)
     now = clock.now()
+    if outcome == "admitted" and r.status == EntryRequest.Status.PENDING:
+        # A capped room: the place is counted and taken under the room lock.
+        if room.max_participants is not None:
+            _lock_lobby(room.pk)
+        free = _free_places(room)
+        if free is not None and free < 1 and r.participant_id not in _present_ids(room.pk):
+            r.refresh_from_db()
+            if r.status == EntryRequest.Status.PENDING and r.expires_at > now:
+                raise RoomFull()
     if not _finish(
         r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True
     ):
@@ -916,7 +1035,7 @@ def _announce_decisions(
     else:
         events.send_many_on_commit([_deny_frames(r) for r in decided])
     webhooks.emit_many(hooks)
-    events.queue_changed(room.pk, _queue_order(room.pk))
+    events.queue_changed(room.pk)
     metrics.decided(outcome, decided, now)
     audit_decisions(room=room, actor=actor.by, action=outcome, requests=decided)
     activity.announce(room.pk, [activity.request_item(r) for r in decided])
@@ -938,6 +1057,21 @@ def entry_requests_decide_all(*, room: Room, actor: Actor, outcome: str) -> int:
     )
     if not pending:
         return 0
+    free = _free_places(room) if outcome == "admitted" else None
+    if free is not None:
+        # A capped room admits the oldest that fit; the others keep waiting. A guest already
+        # present under the same id (another tab) takes no new place.
+        present = _present_ids(room.pk)
+        fit = []
+        for r in pending:
+            if r.participant_id in present:
+                fit.append(r)
+            elif free > 0:
+                fit.append(r)
+                free -= 1
+        if not fit:
+            raise RoomFull()
+        pending = fit
     ids = [r.pk for r in pending]
     # One conditional UPDATE; rows decided concurrently are excluded by the status filter.
     changed = EntryRequest.objects.filter(pk__in=ids, status="pending", expires_at__gt=now).update(
@@ -1019,7 +1153,7 @@ def _announce_cancel(
     )
     metrics.canceled(canceled)
     for room_id in rooms:
-        events.queue_changed(room_id, _queue_order(room_id))
+        events.queue_changed(room_id)
         activity.announce(
             room_id, [activity.request_item(r) for r in canceled if r.room_id == room_id]
         )
@@ -1070,7 +1204,12 @@ def entry_request_disconnected(*, request_id: uuid.UUID, connection_id: str) -> 
 
 @transaction.atomic
 def participant_disconnected(*, room: Room, participant_id: str, connection_id: str) -> None:
-    """A participant's socket closed: they stay listed for the grace period, then leave."""
+    """A participant's socket closed: they stay listed for the grace period, then leave.
+
+    A moderator present from other sockets too stays connected (locks the presence row, so two
+    tabs closing at once cannot both think the other one is still open)."""
+    if _other_moderator_socket(room, participant_id, connection_id):
+        return
     Participant.objects.filter(
         room=room,
         participant_id=participant_id,
@@ -1082,6 +1221,8 @@ def participant_disconnected(*, room: Room, participant_id: str, connection_id: 
 @transaction.atomic
 def participant_leave(*, room: Room, participant_id: str, connection_id: str | None = None) -> bool:
     """Leave the room now. Emits ``participant-left`` to members. Idempotent."""
+    if connection_id is not None and _other_moderator_socket(room, participant_id, connection_id):
+        return False  # a moderator's other tabs are still open: only this socket goes
     q = Participant.objects.filter(room=room, participant_id=participant_id).exclude(status="left")
     if connection_id is not None:
         q = q.filter(connection_id=connection_id)
@@ -1089,6 +1230,31 @@ def participant_leave(*, room: Room, participant_id: str, connection_id: str | N
     if p is None:
         return False
     return _mark_left([p], clock.now(), reason="left", by=participant_id) == 1
+
+
+def _other_moderator_socket(room: Room, participant_id: str, connection_id: str) -> bool:
+    """Forget this socket of a moderator's presence; True if another one is still open (the
+    presence then names it). Locks the presence row."""
+    p = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=participant_id, role=Role.MODERATOR)
+        .exclude(status="left")
+        .first()
+    )
+    if p is None:
+        return False
+    ModeratorSocket.objects.filter(participant=p, connection_id=connection_id).delete()
+    rest = ModeratorSocket.objects.filter(participant=p).order_by("-opened_at").first()
+    if rest is None:
+        if p.connection_id != connection_id:
+            # Every tracked socket is gone: this was the last one, whichever the row names.
+            Participant.objects.filter(pk=p.pk).update(connection_id=connection_id)
+        return False
+    if p.connection_id == connection_id:
+        Participant.objects.filter(pk=p.pk).update(
+            connection_id=rest.connection_id, server_id=rest.server_id
+        )
+    return True
 
 
 def _mark_left(
@@ -1125,6 +1291,9 @@ def _mark_left(
             if breakout_id:
                 extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
     activity.record_leaves(ended, reason=reason, by=by, at=now)
+    moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
+    if moderators:
+        ModeratorSocket.objects.filter(participant_id__in=moderators).delete()
     return done
 
 
@@ -1189,9 +1358,21 @@ def sweep(*, server_id: str | None = None) -> SweepResult:
             for r in lost:
                 r.disconnected_at = s.heartbeat_at
                 events.entry_updated(r)  # moderators see the guest as disconnected
+            # A moderator whose other tabs are on live processes stays connected through them.
+            ModeratorSocket.objects.filter(server_id=s.server_id).delete()
+            elsewhere = {
+                ms.participant_id: ms
+                for ms in ModeratorSocket.objects.filter(
+                    participant__server_id=s.server_id, participant__disconnected_at__isnull=True
+                ).order_by("opened_at")
+            }
+            for pk, ms in elsewhere.items():
+                Participant.objects.filter(pk=pk).update(
+                    server_id=ms.server_id, connection_id=ms.connection_id
+                )
             Participant.objects.filter(server_id=s.server_id, disconnected_at__isnull=True).exclude(
                 status="left"
-            ).update(disconnected_at=s.heartbeat_at)
+            ).exclude(pk__in=list(elsewhere)).update(disconnected_at=s.heartbeat_at)
             res.dead_servers += 1
     with transaction.atomic():
         expired = list(EntryRequest.objects.filter(status="pending", expires_at__lte=now)[:500])

@@ -305,11 +305,8 @@ def _claims_from_payload(
     )
     if room_name is not None and room is not None and room != room_name:
         raise InvalidToken("The token is for another room.")
-    if check_revoked and jti is not None:
-        from .models import MeetingToken
-
-        if MeetingToken.objects.filter(jti=jti, revoked_at__isnull=False).exists():
-            raise TokenRevoked()
+    if check_revoked and jti is not None and is_revoked(jti):
+        raise TokenRevoked()
     key = jti or hashlib.sha256(token.encode()).hexdigest()
     return Claims(
         exp=exp,
@@ -327,14 +324,29 @@ def _claims_from_payload(
     )
 
 
+def is_revoked(jti: str) -> bool:
+    """Whether ``jti`` is revoked (``lobby.cache`` answers on the embedded default)."""
+    from . import cache
+    from .models import MeetingToken
+
+    hit = cache.is_revoked(jti)
+    if hit is not None:
+        return hit
+    revoked = MeetingToken.objects.filter(jti=jti, revoked_at__isnull=False).exists()
+    cache.put_revoked(jti, revoked)
+    return revoked
+
+
 def revoke_token(*, jti: str) -> bool:
     """Revoke a token by ``jti`` (also hand-made ones never minted here). Idempotent.
 
     Returns True when this call revoked it.
     """
+    from . import cache
     from .models import MeetingToken
 
     now = clock.now()
+    cache.forget_token(jti)  # ``update`` sends no signal
     _, created = MeetingToken.objects.get_or_create(jti=jti, defaults={"revoked_at": now})
     if created:
         return True

@@ -55,6 +55,16 @@ def _no_background_sweeper(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test's database starts empty (a flush sends no signals): so does ``lobby.cache``."""
+    from lobby import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _reset_clock():
     from lobby import clock
 
@@ -124,11 +134,12 @@ def sent(monkeypatch):
 
     box = Sent()
 
+    # As delivery does after the commit: a queue broadcast gets the lobby's order read then.
     def fake_send(group, message):
-        box.items.append((group, message))
+        box.items.extend(events._with_orders([(group, message)]))
 
     async def fake_batch(batch):
-        box.items.extend(batch)
+        box.items.extend(batch)  # the batch's queue orders are read before this runs
 
     monkeypatch.setattr(events, "_send_now", fake_send)
     monkeypatch.setattr(events, "_send_batch", fake_batch)

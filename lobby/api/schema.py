@@ -140,6 +140,7 @@ class RoomOut(Shape):
     enable_knocking: bool
     max_active_talkers: int
     knock_ttl: int
+    max_participants: int | None
     paused: bool
     audio_muted: bool
     video_muted: bool

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from .. import cache as room_cache
 from . import policy
 from .backend import dispatch, get_backend
 
@@ -277,12 +278,14 @@ def _apply(p: Pending) -> None:
             snap = policy.snapshot(parent, max_publishers=cfg.max_publishers, lock=True)
             seq = snap.seq + 1
             Room.objects.filter(pk=parent.pk).update(media_seq=seq)
+            room_cache.forget_room(room_id=parent.pk)  # ``update`` sends no signal
             snap.seq = seq
             recipients = set(p.participants) & set(snap.members)
             for room_id, plan in snap.plans.items():
                 room_changed = list(plan.room.publishers) != plan.publishers
                 if room_changed:
                     Room.objects.filter(pk=room_id).update(media_publishers=plan.publishers)
+                    room_cache.forget_room(room_id=room_id)  # ``update`` sends no signal
                 if p.everyone or room_changed:
                     recipients.update(plan.states)
                 else:
@@ -290,8 +293,9 @@ def _apply(p: Pending) -> None:
             mesh = get_backend().name == "mesh"
             for pid in sorted(recipients):
                 body = media_payload(snap, pid)
-                if p.told.get(pid) == _comparable(body):
-                    continue  # its ``joined`` frame said exactly this
+                if mesh and p.told.get(pid) == _comparable(body):
+                    continue  # its ``joined`` frame said exactly this (a media server's
+                    # ``sfu`` part is not in ``joined``: the media-state brings it)
                 bodies[pid] = body
             if mesh:
                 events.send_many_on_commit(

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 log = logging.getLogger("anteroom.media.janus")
 
@@ -140,6 +140,7 @@ class JanusClient:
         self._lock = threading.Lock()
         self._session: int | None = None
         self._handle: int | None = None
+        self.up = True  # the last request got an answer (any answer) from Janus
 
     # transport ------------------------------------------------------------------------------
 
@@ -155,7 +156,9 @@ class JanusClient:
             with urllib.request.urlopen(req, timeout=timeout or self.config.timeout) as resp:  # noqa: S310
                 answer = json.loads(resp.read())
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, bad JSON
+            self.up = False
             raise MediaUnavailable(f"janus unreachable: {type(exc).__name__}") from exc
+        self.up = True
         if not isinstance(answer, dict):
             raise MediaUnavailable("janus answered something that is not a JSON object")
         if answer.get("janus") == "error":
@@ -285,13 +288,24 @@ class JanusBackend:
     name = "janus"
     mode = "sfu"  # what joined.media.mode says: browsers use static/anteroom/media-janus.js
 
-    def __init__(self, config: JanusConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: JanusConfig | None = None,
+        *,
+        autostart: bool = True,
+        on_recovered: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.config = config or JanusConfig.from_settings()
+        self.autostart = autostart  # start the reconcile thread on first use
+        # called (reconcile thread) with the media rooms this process knows when Janus answers
+        # again after an outage: by default media re-sends their participants' media-state
+        self.on_recovered = on_recovered if on_recovered is not None else _tell_media
         self.client = JanusClient(self.config)
         self._known: dict[str, _Known] = {}
         self._known_lock = threading.Lock()
         self._muted: set[tuple[int, int, str]] = set()  # (room, feed, mid) this process muted
-        self._up = True  # Janus answered the last call of this process (no I/O to read it)
+        self._seen_up = True  # the reconcile thread's last round reached Janus
+        self._rounds = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -325,36 +339,37 @@ class JanusBackend:
             # an authenticated admin request: "info" answers without the secret
             self.client.admin({"janus": "get_status"}, timeout=min(1.0, self.config.timeout))
         except JanusError as exc:
-            self._up = False
             return False, f"media server (janus) refused the admin request ({exc.code})"
         except MediaUnavailable:
-            self._up = False
             return False, "media server (janus) unreachable"
-        self._up = True
         return True, "ok"
 
     def join_info(self, participant: Any, media_room: Any) -> dict[str, Any]:
-        """The ``sfu`` part of ``joined``/``media-state``. No network I/O (it runs on the ORM
-        thread, sometimes inside a transaction): the credential is derived here and registered
-        in Janus by :meth:`apply`, which runs after commit; the browser engine retries until
-        Janus knows it. ``available`` is what this process last saw of Janus."""
+        """The ``sfu`` part of ``media-state`` (media worker thread, after ``apply``): makes sure
+        the VideoRoom exists and holds this participant's token, and says where and how to
+        connect. Raises MediaUnavailable when Janus cannot be reached (the participant's
+        ``media-state`` then says UNAVAILABLE; when Janus is back the reconcile thread asks
+        media to send it again)."""
+        self._autostart()
+        room = self.room_id(media_room)
+        token = self.token(participant, media_room)
         with self._known_lock:
-            known = self._known.setdefault(
-                _key_of(media_room), _Known(self.room_id(media_room), set())
-            )
+            known = self._known.setdefault(_key_of(media_room), _Known(room, set()))
             known.participants.add(_pid_of(participant))
+        self._ensure_room(room)
+        self._allow(room, [token])
         return {
             "url": self.config.public_url,
-            "room": self.room_id(media_room),
-            "token": self.token(participant, media_room),
+            "room": room,
+            "token": token,
             "id": self.feed_id(participant),
             "display": _pid_of(participant),
-            "available": self._up,
         }
 
     def apply(self, media_room: Any, permissions_by_participant: Mapping[str, Any]) -> None:
         """Enforce ``permissions_by_participant`` (participant id -> {"audio", "video",
         "screen", "receive"}) on the media room's publishers and subscribers."""
+        self._autostart()
         perms = {str(k): _perm(v) for k, v in permissions_by_participant.items()}
         key = _key_of(media_room)
         room = self.room_id(media_room)
@@ -408,6 +423,10 @@ class JanusBackend:
 
     # reconcile ------------------------------------------------------------------------------
 
+    def _autostart(self) -> None:
+        if self.autostart and self._thread is None:
+            self.start()
+
     def start(self) -> None:
         """Start the reconcile thread (idempotent; daemon: it dies with the process)."""
         if self._thread is not None and self._thread.is_alive():
@@ -426,9 +445,7 @@ class JanusBackend:
         while not self._stop.wait(self.config.reconcile_interval):
             try:
                 self.reconcile()
-                self._up = True
             except MediaUnavailable as exc:
-                self._up = False
                 log.debug("janus reconcile: %s", exc)
             except Exception:  # keep the thread alive whatever one round hits
                 log.exception("janus reconcile failed")
@@ -437,7 +454,15 @@ class JanusBackend:
         """One round: keep the control session alive; when Janus lost it (first round, or a
         restart) re-create every known room and token; re-apply the last permissions of every
         media room this process knows (one admin scan of the handles for all of them)."""
-        restore = not self.client.keepalive()
+        was_up = self._seen_up
+        try:
+            restore = not self.client.keepalive()
+        except MediaUnavailable:
+            self._seen_up = False
+            raise
+        self._seen_up = True
+        first = self._rounds == 0
+        self._rounds += 1
         with self._known_lock:
             rooms = {
                 k: _Known(v.room_id, set(v.participants), v.permissions)
@@ -450,6 +475,8 @@ class JanusBackend:
                     self._allow(known.room_id, [self.token(p, key) for p in known.participants])
             if rooms:
                 log.info("janus: restored %d media room(s) after losing the session", len(rooms))
+        if rooms and self.on_recovered is not None and (not was_up or (restore and not first)):
+            self.on_recovered(sorted(rooms))
         enforced = {k: v for k, v in rooms.items() if v.permissions is not None}
         if enforced:
             handles = self.client.handles()
@@ -577,6 +604,32 @@ class JanusBackend:
                 self._muted.discard(key)
             else:
                 self._muted.add(key)
+
+
+def _tell_media(media_rooms: list[str]) -> None:
+    """Janus is back: have media recompute and re-send ``media-state`` (with fresh ``sfu``)
+    for the parent rooms of these media rooms."""
+    from django.db import close_old_connections
+
+    try:
+        from lobby import media
+        from lobby.models import Room
+
+        changed = getattr(media, "changed", None)
+        if changed is None:
+            return
+        parents: set[Any] = set()
+        for key in media_rooms:
+            try:
+                row = Room.objects.filter(pk=key).values_list("pk", "parent_id").first()
+            except (ValueError, TypeError, ValidationError):
+                continue  # not a room id (tests use plain names)
+            if row is not None:
+                parents.add(row[1] or row[0])
+        for parent in parents:
+            changed(parent, everyone=True)
+    finally:
+        close_old_connections()
 
 
 def _perm(value: Any) -> dict[str, bool]:

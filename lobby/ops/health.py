@@ -54,18 +54,37 @@ def _database_check() -> str:
     return "ok"
 
 
+def _media_check() -> dict[str, str] | None:
+    """The media server's state (None with the mesh: there is no server to ask). Its
+    ``ready()`` gives up within a second, like the other checks."""
+    from ..media.backend import get_backend
+
+    backend = get_backend()
+    if backend.name == "mesh":
+        return None
+    ok, detail = backend.ready()
+    return {"backend": backend.name, "status": "ok" if ok else "down", "detail": detail}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database and the channel layer both answer; says which part is down.
 
     ``{"status": "ok"|"unavailable", "checks": {"database": "ok"|"down", "channel_layer":
-    "ok"|"down"}}``; 503 with ``Retry-After`` when a part is down. Each check gives up after
-    about a second (database: ``connect_timeout``), so a load balancer's probe never hangs.
+    "ok"|"down"[, "media": "ok"|"down"]}[, "media": {"backend": "janus", "status": ...,
+    "detail": "media server (janus) unreachable"}]}``: the media check is there only with a
+    media server (``ANTEROOM_MEDIA=janus``). 503 with ``Retry-After`` when a part is down.
+    Each check gives up after about a second (database: ``connect_timeout``), so a load
+    balancer's probe never hangs.
     """
     checks = {"database": _database_check(), "channel_layer": _layer_check()}
+    media = _media_check()
+    if media is not None:
+        checks["media"] = media["status"]
     ok = all(v == "ok" for v in checks.values())
-    resp = JsonResponse(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
-    )
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if media is not None:
+        body["media"] = media
+    resp = JsonResponse(body, status=200 if ok else 503)
     if not ok:
         resp["Retry-After"] = "5"
     return resp

@@ -1,27 +1,32 @@
 /**
  * Anteroom's SFU media engine: a small client of the Janus HTTP API and its VideoRoom plugin.
- * Same engine interface as the mesh engine (docs/client.md "Media engines"); media.js picks it
- * when `joined.media.mode === "sfu"`:
+ * Same engine interface as the mesh engine in media.js, which picks this one when
+ * `media.mode === "sfu"` (docs/client.md "Media engines"):
  *
  *   import { createEngine } from '/static/anteroom/media-janus.js';
- *   const engine = createEngine({ sfu: joined.media.sfu, iceServers, localStream });
- *   engine.addEventListener('track-started', (e) => show(e.detail.participantId, e.detail.track));
- *   engine.setPeers(ids); engine.setPermissions(p); engine.setLocalTracks({audio, video});
+ *   const engine = createEngine({ iceServers, selfId, publisher });
+ *   engine.on('track-started', ({ participantId, kind, track }) => show(participantId, track));
+ *   engine.setState(mediaState);            // reads mediaState.sfu {url, room, token, id, display}
+ *   engine.setLocalTracks({ audio, video, screen });   // MediaStreamTracks or null
+ *   engine.setPermissions(p); engine.setPeers(ids); engine.setPublisher(bool);
+ *   engine.getStats(); engine.close();
  *
- * The browser publishes once (one publisher handle, audio + video) and subscribes to each
- * publisher of its Janus room (one subscriber handle per feed, with its own `private_id`, as
- * the room requires). `sfu` is what the server said: {url, room, token, id, display}; the
- * token opens the Janus session and is in the room's allowed list. The server enforces the
- * room controls inside Janus; this engine only follows them (a permission loss stops the
- * sender with replaceTrack(null), so the UI shows the truth), and a modified page gains
- * nothing by ignoring them. When Janus refuses (token not registered yet, restart) or is
- * unreachable, the engine retries with backoff and emits `state` {state: "connecting" |
- * "connected" | "unavailable"}; `error` {code, message} for what retrying cannot fix.
+ * The browser publishes once (one publisher handle: audio, camera, screen) and subscribes to
+ * each publisher of its Janus room (one subscriber handle per feed, with its own `private_id`,
+ * as the room requires). The token opens the Janus session and is in the room's allowed list.
+ * The server enforces the room controls inside Janus; this engine only follows them (a
+ * permission loss stops the sender with replaceTrack(null), so the UI shows the truth), and a
+ * modified page gains nothing by ignoring them. When Janus refuses (token not registered yet,
+ * restart) or is unreachable, the engine retries with backoff and emits `state` {state:
+ * "connecting" | "connected" | "unavailable" | "idle"}. A new `sfu` (moved to a breakout, back)
+ * leaves the old Janus room and joins the new one.
  *
- * No dependencies (Janus's own janus.js needs adapter.js and a global loader; this is the
- * subset Anteroom uses, on the documented HTTP API: create, attach, message, trickle, long
- * poll, keepalive, destroy).
+ * No dependencies beyond client.js (Janus's own janus.js needs adapter.js and a global loader;
+ * this is the subset Anteroom uses, on the documented HTTP API: create, attach, message,
+ * trickle, long poll, keepalive, detach, destroy).
  */
+
+import { Emitter } from './client.js';
 
 const BACKOFF_MS = [250, 500, 1000, 2000, 3000, 5000];
 const KEEPALIVE_MS = 15000;
@@ -37,18 +42,17 @@ class JanusRefused extends Error {
   }
 }
 
-export class JanusEngine extends EventTarget {
-  constructor({ sfu, iceServers = [], localStream = null, signal = null } = {}) {
+const KINDS = ['audio', 'video', 'screen'];
+
+export class JanusEngine extends Emitter {
+  constructor({ iceServers = [], selfId = null, publisher = true, sfu = null } = {}) {
     super();
-    if (!sfu || !sfu.url || !sfu.room || !sfu.token) {
-      throw new TypeError('createEngine: sfu {url, room, token} is required in SFU mode');
-    }
-    this.sfu = sfu;
+    this.sfu = null;
     this.iceServers = iceServers;
-    this.localStream = localStream;
-    this.signal = signal; // unused: Janus carries the negotiation, not the room socket
-    this.permissions = { audio: true, video: true, screen: false, receive: true };
-    this.wanted = { audio: true, video: true }; // the user's own toggles
+    this.selfId = selfId;
+    this.publishing = !!publisher;
+    this.tracks = { audio: null, video: null, screen: null }; // what the user turned on
+    this.permissions = { audio: false, video: false, screen: false, receive: true };
     this.peers = null; // participant ids the server lists (null: every feed of the room)
     this.session = null;
     this.publisher = null; // {handle, pc, senders: {audio, video}}
@@ -61,10 +65,36 @@ export class JanusEngine extends EventTarget {
     this.attempt = 0;
     this.state = 'idle';
     this.stats = { connects: 0, firstTrackAt: null };
-    this._connect();
+    if (sfu) this.setState({ sfu });
   }
 
   // interface ------------------------------------------------------------------------------
+
+  /** A media-state (or joined.media): connect to its `sfu`, or leave when it has none. */
+  setState(state) {
+    const sfu = state && state.sfu && state.sfu.url && state.sfu.token ? state.sfu : null;
+    if (state && state.error === 'UNAVAILABLE' && !sfu) {
+      this._setState('unavailable'); // the server will send a new media-state when it is back
+      return;
+    }
+    const same = sfu && this.sfu && sfu.url === this.sfu.url && sfu.room === this.sfu.room
+      && sfu.token === this.sfu.token;
+    if (same) return;
+    this.sfu = sfu;
+    this.attempt = 0;
+    if (sfu) this._restart(0);
+    else {
+      this.generation += 1;
+      this._teardown(true);
+      this._setState('idle');
+    }
+  }
+
+  setPublisher(on) {
+    if (this.publishing === !!on) return;
+    this.publishing = !!on;
+    if (this.sfu) this._restart(0); // publish (or stop) on a fresh session
+  }
 
   setPeers(ids) {
     this.peers = ids ? new Set(ids.map(String)) : null;
@@ -78,37 +108,44 @@ export class JanusEngine extends EventTarget {
   setPermissions(p) {
     const before = this.permissions;
     this.permissions = { ...before, ...p };
-    if (before.receive !== this.permissions.receive) {
+    if (before.receive !== this.permissions.receive && this.sfu) {
       this._restart(0); // receive lost: leave Janus; regained: join again
       return;
     }
     this._applySenders();
   }
 
-  setLocalTracks({ audio, video } = {}) {
-    if (audio !== undefined) this.wanted.audio = !!audio;
-    if (video !== undefined) this.wanted.video = !!video;
+  /** {audio, video, screen}: the tracks the user turned on (null: off). Sent while allowed. */
+  setLocalTracks(tracks = {}) {
+    for (const kind of KINDS) if (kind in tracks) this.tracks[kind] = tracks[kind] || null;
     this._applySenders();
   }
 
-  setLocalStream(stream) {
-    this.localStream = stream;
-    this._applySenders();
-  }
-
+  /** {outbound: {kind: {bytesSent}}, inbound: {participantId: {kind: {bytesReceived,
+   *  framesDecoded}}}} summed over this engine's connections. */
   async getStats() {
     const out = { outbound: {}, inbound: {} };
+    const add = (box, kind, values) => {
+      const cur = box[kind] || {};
+      for (const [k, v] of Object.entries(values)) cur[k] = (cur[k] || 0) + (v || 0);
+      box[kind] = cur;
+    };
     if (this.publisher && this.publisher.pc) {
+      const kindOf = new Map();
+      this.publisher.pc.getTransceivers().forEach((t, i) => kindOf.set(t.mid, KINDS[i]));
       (await this.publisher.pc.getStats()).forEach((r) => {
-        if (r.type === 'outbound-rtp') out.outbound[r.kind] = { bytesSent: r.bytesSent };
+        if (r.type === 'outbound-rtp') {
+          add(out.outbound, kindOf.get(r.mid) || r.kind, { bytesSent: r.bytesSent });
+        }
       });
     }
     for (const [feed, f] of this.feeds) {
       if (!f.pc) continue;
-      const mine = {};
+      const mine = out.inbound[f.display || String(feed)] || {};
       (await f.pc.getStats()).forEach((r) => {
         if (r.type === 'inbound-rtp') {
-          mine[r.kind] = { bytesReceived: r.bytesReceived, framesDecoded: r.framesDecoded || 0 };
+          const kind = r.kind === 'audio' ? 'audio' : f.kinds.get(String(r.mid)) || 'video';
+          add(mine, kind, { bytesReceived: r.bytesReceived, framesDecoded: r.framesDecoded });
         }
       });
       out.inbound[f.display || String(feed)] = mine;
@@ -125,7 +162,7 @@ export class JanusEngine extends EventTarget {
   // events ---------------------------------------------------------------------------------
 
   _emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    this.emit(type, detail);
   }
 
   _setState(state) {
@@ -177,6 +214,7 @@ export class JanusEngine extends EventTarget {
 
   async _connect() {
     const gen = ++this.generation;
+    if (!this.sfu) return;
     this._setState('connecting');
     try {
       if (!this.permissions.receive) {
@@ -204,7 +242,7 @@ export class JanusEngine extends EventTarget {
       this.stats.connects += 1;
       this._setState('connected');
       this._notePublishers(joined.data.publishers || []);
-      await this._publish(gen);
+      if (this.publishing) await this._publish(gen);
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
       this._restart(this._backoff(), err);
@@ -340,31 +378,32 @@ export class JanusEngine extends EventTarget {
     return pc;
   }
 
-  _localTrack(kind) {
-    if (!this.localStream) return null;
-    const tracks = kind === 'audio' ? this.localStream.getAudioTracks() : this.localStream.getVideoTracks();
-    return tracks[0] || null;
-  }
-
-  _allowed(kind) {
-    return !!(this.permissions[kind] && this.wanted[kind]);
+  _wanted(kind) {
+    return this.permissions[kind] ? this.tracks[kind] : null;
   }
 
   async _publish(gen) {
     const pub = this.publisher;
     const pc = this._newPc(pub.handle);
     pub.pc = pc;
-    for (const kind of ['audio', 'video']) {
-      const t = pc.addTransceiver(kind, { direction: 'sendonly' });
+    // m-lines: 0 audio, 1 camera, 2 screen (the server counts a second video as a screen)
+    for (const kind of KINDS) {
+      const t = pc.addTransceiver(kind === 'audio' ? 'audio' : 'video', { direction: 'sendonly' });
       pub.senders[kind] = t.sender;
-      const track = this._localTrack(kind);
-      if (track && this._allowed(kind)) await t.sender.replaceTrack(track);
+      const track = this._wanted(kind);
+      if (track) await t.sender.replaceTrack(track);
     }
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     const answer = await this._request(
       pub.handle,
-      { request: 'publish', descriptions: [{ mid: '1', description: 'camera' }] },
+      {
+        request: 'publish',
+        descriptions: [
+          { mid: '1', description: 'camera' },
+          { mid: '2', description: 'screen' },
+        ],
+      },
       { type: offer.type, sdp: offer.sdp },
     );
     if (gen !== this.generation) return;
@@ -374,10 +413,10 @@ export class JanusEngine extends EventTarget {
   _applySenders() {
     const pub = this.publisher;
     if (!pub || !pub.pc) return;
-    for (const kind of ['audio', 'video']) {
+    for (const kind of KINDS) {
       const sender = pub.senders[kind];
       if (!sender) continue;
-      const want = this._allowed(kind) ? this._localTrack(kind) : null;
+      const want = this._wanted(kind);
       if (sender.track !== want) sender.replaceTrack(want).catch(() => {});
     }
   }
@@ -395,6 +434,7 @@ export class JanusEngine extends EventTarget {
   _syncSubscriptions() {
     if (!this.session || this.privateId === null) return;
     for (const [feed, display] of this.available) {
+      if (display === String(this.selfId)) continue;
       const wanted = this.peers === null || this.peers.has(display);
       if (wanted && !this.feeds.has(feed)) this._subscribe(feed, display);
       if (!wanted && this.feeds.has(feed)) this._dropFeed(feed);
@@ -403,7 +443,7 @@ export class JanusEngine extends EventTarget {
 
   async _subscribe(feed, display) {
     const gen = this.generation;
-    const entry = { display, handle: null, pc: null, tracks: [] };
+    const entry = { display, handle: null, pc: null, tracks: [], kinds: new Map() };
     this.feeds.set(feed, entry);
     try {
       entry.handle = await this._attach();
@@ -418,13 +458,19 @@ export class JanusEngine extends EventTarget {
       if (gen !== this.generation || this.feeds.get(feed) !== entry) return;
       const pc = this._newPc(entry.handle);
       entry.pc = pc;
+      const described = new Map(
+        (attached.data.streams || []).map((st) => [String(st.mid), st.feed_description || '']),
+      );
+      for (const [mid, d] of described) entry.kinds.set(mid, d === 'screen' ? 'screen' : 'video');
       pc.ontrack = (e) => {
         const track = e.track;
-        entry.tracks.push(track);
+        const mid = e.transceiver && e.transceiver.mid;
+        const kind = track.kind === 'audio' ? 'audio' : described.get(String(mid)) === 'screen' ? 'screen' : 'video';
+        entry.tracks.push({ kind, track });
         if (this.stats.firstTrackAt === null) this.stats.firstTrackAt = performance.now();
-        this._emit('track-started', { participantId: display, kind: track.kind, track });
+        this._emit('track-started', { participantId: display, kind, track });
         track.addEventListener('ended', () => {
-          this._emit('track-stopped', { participantId: display, kind: track.kind, track });
+          this._emit('track-stopped', { participantId: display, kind, track });
         });
       };
       await pc.setRemoteDescription(attached.jsep);
@@ -448,8 +494,8 @@ export class JanusEngine extends EventTarget {
     const entry = this.feeds.get(feed);
     if (!entry) return;
     this.feeds.delete(feed);
-    for (const track of entry.tracks) {
-      this._emit('track-stopped', { participantId: entry.display, kind: track.kind, track });
+    for (const { kind, track } of entry.tracks) {
+      this._emit('track-stopped', { participantId: entry.display, kind, track });
     }
     if (entry.pc) entry.pc.close();
     if (entry.handle && this.session) {

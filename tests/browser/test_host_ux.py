@@ -64,3 +64,35 @@ async def test_activity_lists_every_outcome_live_and_without_javascript(
         await expect(listed).to_contain_text(text)
     assert await plain.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await shot(plain, "dashboard-activity-nojs-phone")
+
+
+async def test_a_moderator_works_from_two_tabs_and_a_second_device(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    first = await open_dashboard(new_page, server, room_name, token)
+    # A second tab in the same browser (same session), and a phone with the same owner link.
+    second = await first.context.new_page()
+    await second.goto(f"{server.base}/r/{room_name}/dashboard/")
+    await expect(second.locator("html")).to_have_attribute("data-live", "on")
+    phone = await open_dashboard(new_page, server, room_name, token, viewport=PHONE)
+    # Reloading the first tab kicks nobody.
+    await first.reload()
+    await expect(first.locator("html")).to_have_attribute("data-live", "on")
+
+    guest = await open_guest(new_page, server, room_name)
+    await knock(guest, "Tabitha Tabs")
+    for page in (first, second, phone):
+        await expect(page.locator("#waiting-list li", has_text="Tabitha Tabs")).to_be_visible()
+        await expect(page.locator("#live-status")).not_to_contain_text("Disconnected")
+    await phone.get_by_role("button", name="Admit Tabitha Tabs").click()
+    await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+    for page in (first, second):
+        await expect(page.locator("#waiting-list li", has_text="Tabitha Tabs")).to_have_count(0)
+        await expect(activity(page)).to_contain_text("Tabitha Tabs admitted by you")
+    await shot(phone, "dashboard-second-device-phone")
+    # Closing one tab leaves the others live.
+    await second.close()
+    await expect(first.locator("html")).to_have_attribute("data-live", "on")
+    await expect(phone.locator("#live-status")).not_to_contain_text("Disconnected")

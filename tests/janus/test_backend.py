@@ -37,7 +37,7 @@ def config_for(j: Janus, **over) -> JanusConfig:
 
 @pytest.fixture
 def backend(janus: Janus):
-    b = JanusBackend(config_for(janus))
+    b = JanusBackend(config_for(janus), autostart=False)
     yield b
     b.stop()
 
@@ -88,21 +88,20 @@ def admit(backend: JanusBackend, room: str, *pids: str, **others: dict) -> list[
     return infos
 
 
-def test_apply_creates_the_room_and_registers_the_tokens_join_info_gave(
+def test_join_info_creates_the_room_and_registers_a_working_token(
     janus: Janus, backend: JanusBackend
 ):
-    info = backend.join_info("guest-1", "room-a")
-    # join_info does no I/O (it may run inside the admitting transaction): nothing yet
-    assert info["room"] not in janus.rooms()
+    token = backend.token("guest-1", "room-a")
     with pytest.raises(PermissionError, match="Unauthorized"):
-        session_with(janus, info["token"])
-    backend.apply("room-a", {"guest-1": FULL})
+        session_with(janus, token)  # derived, but not registered yet
+    info = backend.join_info("guest-1", "room-a")
+    assert info["token"] == token
     assert info["room"] == backend.room_id("room-a") and info["room"] in janus.rooms()
     assert info["url"] == janus.url and info["id"] == backend.feed_id("guest-1")
     joined = join_as_publisher(janus, info["token"], info["room"], info["id"])
     assert joined["videoroom"] == "joined" and joined["id"] == info["id"]
     # ids are derived: another process (same signing key) computes the same ones
-    twin = JanusBackend(backend.config)
+    twin = JanusBackend(backend.config, autostart=False)
     assert (
         twin.room_id("room-a") == info["room"] and twin.token("guest-1", "room-a") == info["token"]
     )
@@ -194,7 +193,7 @@ def test_close_room_destroys_it_and_its_tokens(janus: Janus, backend: JanusBacke
 
 def test_check_names_the_bad_setting(janus: Janus):
     good = config_for(janus)
-    JanusBackend(good).check()
+    JanusBackend(good, autostart=False).check()
     cases: dict[str, dict[str, Any]] = {
         "ANTEROOM_JANUS_URL": {"url": ""},
         "ANTEROOM_JANUS_ADMIN_URL": {"admin_url": "ftp://x"},
@@ -205,12 +204,15 @@ def test_check_names_the_bad_setting(janus: Janus):
     }
     for name, over in cases.items():
         with pytest.raises(ImproperlyConfigured, match=name):
-            JanusBackend(dataclasses.replace(good, **over)).check()
+            JanusBackend(dataclasses.replace(good, **over), autostart=False).check()
 
 
 def test_wrong_secrets_make_calls_fail_clearly(janus: Janus):
-    wrong = JanusBackend(config_for(janus, api_secret="x" * 20, admin_secret="y" * 20))
-    wrong.join_info("guest-1", "room-w")  # no I/O
+    wrong = JanusBackend(
+        config_for(janus, api_secret="x" * 20, admin_secret="y" * 20), autostart=False
+    )
+    with pytest.raises(MediaUnavailable, match="403"):
+        wrong.join_info("guest-1", "room-w")
     with pytest.raises(MediaUnavailable, match="403"):
         wrong.apply("room-w", {"guest-1": FULL})
     assert wrong.ready() == (False, "media server (janus) refused the admin request (403)")
@@ -218,14 +220,16 @@ def test_wrong_secrets_make_calls_fail_clearly(janus: Janus):
 
 def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
     j = start_janus(tmp_path, "janus-restart")
-    b = JanusBackend(config_for(j))
+    told: list[list[str]] = []
+    b = JanusBackend(config_for(j), autostart=False, on_recovered=told.append)
     try:
         (info,) = admit(b, "room-o", "guest-1")
-        assert b.ready() == (True, "ok") and info["available"] is True
+        assert b.ready() == (True, "ok")
         b.reconcile()
         j.stop()
         assert b.ready() == (False, "media server (janus) unreachable")
-        assert b.join_info("guest-2", "room-o")["available"] is False  # told to the browser
+        with pytest.raises(MediaUnavailable, match="unreachable"):
+            b.join_info("guest-2", "room-o")  # media-state then says UNAVAILABLE
         with pytest.raises(MediaUnavailable):
             b.apply("room-o", {"guest-1": FULL, "guest-2": FULL})
         with pytest.raises((urllib.error.URLError, OSError)):
@@ -234,6 +238,7 @@ def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
         assert info["room"] not in j.rooms()
         b.start()
         assert wait_until(lambda: info["room"] in j.rooms(), 5)
+        assert wait_until(lambda: told == [["room-o"]], 5)  # media is asked to re-send
         joined = join_as_publisher(j, info["token"], info["room"], info["id"])
         assert joined["videoroom"] == "joined"  # the old credential works again: same call
         # guest-2 was admitted during the outage: its token is registered too

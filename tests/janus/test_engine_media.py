@@ -50,7 +50,8 @@ async def open_peer(media_page, harness: str, backend: JanusBackend, pid: str, r
     page = await media_page()
     await page.goto(harness)
     await page.wait_for_function("typeof window.start === 'function'")
-    await page.evaluate("(sfu) => start(sfu)", backend.join_info(pid, room))
+    sfu = await asyncio.to_thread(backend.join_info, pid, room)
+    await page.evaluate("(sfu) => start(sfu)", sfu)
     return page
 
 
@@ -60,7 +61,7 @@ async def apply(backend: JanusBackend, room: str, perms: dict[str, dict[str, boo
 
 @pytest.fixture
 def backend(janus: Janus):
-    b = JanusBackend(config_for(janus, reconcile_interval=0.3))
+    b = JanusBackend(config_for(janus, reconcile_interval=0.3), on_recovered=lambda rooms: None)
     yield b
     b.stop()
 
@@ -142,7 +143,7 @@ async def test_pause_closes_media_and_resume_restores_it(
 
 async def test_janus_killed_and_restarted_mid_call_recovers(media_page, harness: str, tmp_path):
     j = start_janus(tmp_path, "janus-kill")
-    b = JanusBackend(config_for(j, reconcile_interval=0.3))
+    b = JanusBackend(config_for(j, reconcile_interval=0.3), on_recovered=lambda rooms: None)
     b.start()
     room = "restart-room"
     try:

@@ -111,7 +111,13 @@ def test_knock_is_stored_then_told_to_moderators_only(clinic, sent):
     ]
     # Waiting guests get the queue order and nothing else.
     assert sent.to(lobby(clinic)) == [
-        {"type": events.EVENT, "frames": [], "action": "queue", "order": [str(r.id)]}
+        {
+            "type": events.EVENT,
+            "frames": [],
+            "action": "queue",
+            "room_id": str(clinic.pk),
+            "order": [str(r.id)],
+        }
     ]
     assert sent.to(members(clinic)) == []
     assert dr.can_moderate

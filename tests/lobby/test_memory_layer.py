@@ -1,0 +1,96 @@
+"""The embedded default's in-memory channel layer (lobby/runtime/memory_layer.py): Channels'
+layer with its expiry sweep at most once a second instead of on every receive and send."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from channels.layers import InMemoryChannelLayer as ChannelsLayer
+
+from lobby.runtime import memory_layer
+from lobby.runtime.memory_layer import InMemoryChannelLayer
+
+
+def counting_sweeps(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = getattr(ChannelsLayer, "_clean_expired")  # noqa: B009 - private, not in the stubs
+
+    def sweep(self):
+        calls.append(1)
+        real(self)
+
+    monkeypatch.setattr(ChannelsLayer, "_clean_expired", sweep)
+    return calls
+
+
+async def test_a_thousand_sends_and_receives_sweep_once_not_two_thousand_times(monkeypatch):
+    sweeps = counting_sweeps(monkeypatch)
+    layer = InMemoryChannelLayer(capacity=100)
+    names = [await layer.new_channel() for _ in range(500)]
+    for n in names:
+        await layer.group_add("room", n)
+    await layer.group_send("room", {"type": "x", "n": 1})
+    got = [await layer.receive(n) for n in names]
+    assert [m["n"] for m in got] == [1] * 500
+    for n in names:
+        await layer.send(n, {"type": "y"})
+        assert (await layer.receive(n))["type"] == "y"
+    # Channels' own layer sweeps all 500 channels on each of these 1,501 calls.
+    assert len(sweeps) == 1
+
+
+async def test_expired_messages_and_their_channels_still_go_after_the_interval(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(memory_layer.time, "monotonic", lambda: clock[0])
+    wall = [5000.0]
+    monkeypatch.setattr(memory_layer.time, "time", lambda: wall[0])
+    monkeypatch.setattr("channels.layers.time.time", lambda: wall[0])
+    layer = InMemoryChannelLayer(expiry=60, capacity=10)
+    stale, fresh = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", stale)
+    await layer.group_add("room", fresh)
+    await layer.group_send("room", {"type": "old"})  # swept here: nothing expired yet
+    wall[0] += 61  # the message to both has expired
+    await layer.receive(fresh)  # fresh takes its (expired) copy: within the interval, no sweep
+    await layer.group_discard("room", fresh)
+    groups = cast(dict, layer.groups)
+    assert stale in layer.channels and stale in groups["room"]
+    clock[0] += 1.0  # the interval has passed: the next call sweeps
+    await layer.group_send("other", {"type": "x"})
+    # Like Channels' layer: the expired message is dropped and its channel leaves its groups.
+    assert stale not in layer.channels
+    assert stale not in groups.get("room", {})
+
+
+async def test_a_full_member_loses_only_its_own_copy():
+    layer = InMemoryChannelLayer(capacity=1)
+    full, ok = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", full)
+    await layer.group_add("room", ok)
+    await layer.send(full, {"type": "first"})
+    await layer.group_send("room", {"type": "second"})
+    assert (await layer.receive(ok))["type"] == "second"
+    assert (await layer.receive(full))["type"] == "first"
+    assert layer.channels.get(full) is None or layer.channels[full].empty()
+
+
+async def test_each_member_gets_its_own_copy():
+    layer = InMemoryChannelLayer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", a)
+    await layer.group_add("room", b)
+    msg: dict = {"type": "x", "frames": [{"n": 1}]}
+    await layer.group_send("room", msg)
+    got_a, got_b = await asyncio.gather(layer.receive(a), layer.receive(b))
+    got_a["frames"][0]["n"] = 2
+    assert got_b["frames"][0]["n"] == 1 and msg["frames"][0]["n"] == 1
+
+
+def test_the_embedded_default_uses_it(settings):
+    from channels.layers import get_channel_layer
+
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == (
+        "lobby.runtime.memory_layer.InMemoryChannelLayer"
+    )
+    assert isinstance(get_channel_layer(), InMemoryChannelLayer)
