@@ -605,6 +605,8 @@ export class Room extends Emitter {
       waiting: this.waiting ? this.waiting.waiting : null,
       status: 'waiting',
       resumed,
+      // 'sent-to-lobby': a moderator sent this participant back to the waiting room.
+      reason: frame.reason || (this.waiting ? this.waiting.reason : null) || null,
     };
     this.#reportWaiting();
   }

@@ -151,12 +151,15 @@ function actionForm(r) {
       label,
       el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
     );
+  const reasonId = `reason-${r.id}`;
   return el(
     'form',
-    { method: 'post', class: 'actions' },
+    { method: 'post', class: 'actions decide' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'request_id', value: r.id }),
     button('admit', 'Admit'),
+    el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
+    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
     button('deny', 'Deny', 'danger'),
   );
 }
@@ -176,6 +179,8 @@ function updateCount() {
   const n = $('waiting-list').children.length;
   $('waiting-count').textContent = String(n);
   $('waiting-empty').hidden = n > 0;
+  $('deny-all-count').textContent = guests(n);
+  if (!n) $('deny-all-confirm').hidden = true;
   document.title = n > 0 ? `(${n}) waiting · ${baseTitle}` : baseTitle;
   html.dataset.waiting = String(n);
 }
@@ -330,12 +335,27 @@ function renderPeople() {
     if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
     if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
     if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
+    if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
   if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
   $('participant-list').replaceChildren(...items);
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
+}
+
+function personActions(p) {
+  const name = p.name || p.participant_id;
+  const button = (action, label, cls) =>
+    el('button', { type: 'submit', name: 'action', value: action, class: cls }, label, el('span', { class: 'vh', text: ` ${name}` }));
+  return el(
+    'form',
+    { method: 'post', class: 'actions person' },
+    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
+    el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
+    button('participant-to-lobby', 'Send to waiting room', 'secondary'),
+    button('participant-remove', 'Remove', 'danger'),
+  );
 }
 
 function renderControls() {
@@ -615,7 +635,8 @@ function actionStatus(text, kind = 'info') {
 async function perform(action, form) {
   const id = form.querySelector('input[name="request_id"]')?.value;
   if (action === 'admit' || action === 'deny') {
-    const d = await (action === 'admit' ? room.admit(id) : room.deny(id));
+    const reason = form.querySelector('input[name="reason"]')?.value.trim() || undefined;
+    const d = await (action === 'admit' ? room.admit(id) : room.deny(id, reason));
     if (!d.effective) {
       removeRow(id);
       const words = d.outcome === 'canceled' ? 'no longer waiting' : `already ${d.outcome}`;
@@ -624,8 +645,21 @@ async function perform(action, form) {
     return;
   }
   if (action === 'admit-all' || action === 'deny-all') {
+    $('deny-all-confirm').hidden = true;
     const d = await (action === 'admit-all' ? room.admitAll() : room.denyAll());
-    actionStatus(`${d.count} guest${d.count === 1 ? '' : 's'} ${action === 'admit-all' ? 'admitted' : 'denied'}.`, 'success');
+    const done = action === 'admit-all' ? 'admitted' : 'denied';
+    if (d.count) actionStatus(`${guests(d.count)} ${done}.`, 'success');
+    else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
+    return;
+  }
+  if (action === 'participant-remove' || action === 'participant-to-lobby') {
+    const pid = form.querySelector('input[name="client"]').value;
+    const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
+    await room.request(action, { participant_id: pid });
+    actionStatus(
+      action === 'participant-remove' ? `${who} was removed from the room.` : `${who} is back in the waiting room.`,
+      'success',
+    );
     return;
   }
   if (action.startsWith('breakout-')) {
@@ -686,11 +720,38 @@ async function breakoutAction(action, data) {
   }
 }
 
+function guests(n) {
+  return n === 1 ? '1 guest' : `${n} guests`;
+}
+
+// Deny all asks first (as the page does without JavaScript): the question's own button denies.
+function askDenyAll() {
+  const n = $('waiting-list').children.length;
+  if (!n) {
+    actionStatus('Nobody is waiting; nobody was denied.', 'info');
+    return;
+  }
+  $('deny-all-count').textContent = guests(n);
+  $('deny-all-confirm').hidden = false;
+  $('deny-all-yes').focus();
+}
+
+$('deny-all-no').addEventListener('click', (ev) => {
+  if (!live) return;
+  ev.preventDefault();
+  $('deny-all-confirm').hidden = true;
+  document.querySelector('button[value="deny-all"]:not(#deny-all-yes)')?.focus();
+});
+
 document.addEventListener('submit', async (ev) => {
   const form = ev.target;
   const action = ev.submitter?.value;
   if (!live || !room || !action || !form.closest('main')) return;
   ev.preventDefault();
+  if (action === 'deny-all' && !form.querySelector('input[name="confirm"]')) {
+    askDenyAll();
+    return;
+  }
   const buttons = [...form.querySelectorAll('button')];
   buttons.forEach((b) => (b.disabled = true));
   try {

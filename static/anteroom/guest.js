@@ -111,6 +111,11 @@ const OUTCOMES = {
     'Try again',
   ],
   LEFT: ['You left the room', 'Thanks for joining.', 'Join again'],
+  PARTICIPANT_REMOVED: [
+    'The host removed you from the room',
+    'You can knock again; the host decides whether to let you back in.',
+    'Knock again',
+  ],
   REPLACED: [
     'You joined from somewhere else',
     'You opened this room in another tab or device, so this page stopped.',
@@ -229,8 +234,10 @@ function enter({ token: tok, name, metadata, resume }) {
     onWaiting(info, r) {
       remember(r.resumeKey, tok, name);
       expiresAt = info.expiresAt;
+      waitingRoom = r;
       if (first) {
         first = false;
+        prepareRename(name);
         if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
         startCountdown();
       }
@@ -245,6 +252,38 @@ function enter({ token: tok, name, metadata, resume }) {
     },
   );
 }
+
+// Renaming while waiting (`update-name`): the host's row changes; nothing else does.
+let waitingRoom = null;
+
+function prepareRename(name) {
+  const fromToken = Boolean(!dropToken && token && tokenName);
+  $('rename-form').hidden = fromToken;
+  $('rename').value = fromToken ? tokenName : name || '';
+  setText('rename-status', '');
+}
+
+$('rename-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const name = $('rename').value.trim();
+  if (!name) {
+    setText('rename-status', 'Please enter a name.');
+    $('rename').focus();
+    return;
+  }
+  if (!waitingRoom) return;
+  $('rename-button').disabled = true;
+  try {
+    const d = await waitingRoom.rename(name);
+    store('anteroom:name', d.name);
+    $('name').value = d.name;
+    setText('rename-status', `The host now sees you as “${d.name}”.`);
+  } catch (err) {
+    setText('rename-status', `Your name was not changed: ${err.message || 'try again'}`);
+  } finally {
+    $('rename-button').disabled = false;
+  }
+});
 
 function waitingText(info) {
   if (info.status === 'reconnecting') {
@@ -314,10 +353,17 @@ function inRoom(r, tok, name) {
       if (html.dataset.state !== 'room') show('room', 'room-title');
     })
     .on('waiting', (info) => {
-      // Away longer than the grace period: the presence lapsed and the client knocked again.
+      // Sent back by the host, or away longer than the grace period (the presence lapsed and
+      // the client knocked again).
       connBanner(null);
       expiresAt = info.expiresAt;
-      setText('waiting-status', `You were away for a while, so you knocked again. ${waitingText(info)}`);
+      const why =
+        info.reason === 'sent-to-lobby'
+          ? 'The host moved you back to the waiting room.'
+          : 'You were away for a while, so you knocked again.';
+      setText('waiting-status', `${why} ${waitingText(info)}`);
+      waitingRoom = room;
+      prepareRename(room?.self?.name || '');
       html.dataset.position = info.position ?? '';
       $('cancel-button').disabled = false;
       if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');

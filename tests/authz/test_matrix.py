@@ -296,6 +296,8 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-help": IN_THE_ROOM,  # from inside the breakout just joined
     "breakout-leave": IN_THE_ROOM,
     "breakout-destroy-all": MODERATOR_ONLY,
+    "participant-remove": MODERATOR_ONLY,  # a fresh participant each time
+    "participant-to-lobby": MODERATOR_ONLY,
     "cancel": (NJ, OK, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ),
     "join": (LOBBY, LOBBY, BR, BR, BR, BR, BR, IP, J_BAD, J_REV, J_EXP),
     "leave": (BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE),
@@ -401,7 +403,23 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
         case "breakout-join":
             invite(w, cred.pid, w.b1)
             return {"room_id": w.b1}
+        case "participant-remove" | "participant-to-lobby":
+            return {"participant_id": someone(w)}
     return {}
+
+
+def someone(w: World) -> str:
+    """A fresh participant in the room, for an action that ends their presence."""
+    w.knocks += 1
+    return present(w.room, f"target-{w.knocks}").participant_id
+
+
+def is_present(pid: str) -> bool:
+    return Participant.objects.filter(room__name=ROOM, participant_id=pid, status="active").exists()
+
+
+def waiting_again(pid: str) -> bool:
+    return EntryRequest.objects.filter(participant_id=pid, status="pending").exists()
 
 
 async def closed_soon(sock: Client, wait: float = 0.25) -> int | None:
@@ -867,6 +885,16 @@ def _knocked(action: str, field: bool = True) -> Callable[[World], dict[str, str
     return data
 
 
+def _someone(action: str) -> Callable[[World], dict[str, str]]:
+    """A fresh participant (``w.last``) for an action that ends their presence."""
+
+    def data(w: World) -> dict[str, str]:
+        w.last = someone(w)
+        return {"action": action, "client": w.last}
+
+    return data
+
+
 def _flags(action: str, **before: bool) -> Callable[[World], dict[str, str]]:
     def data(w: World) -> dict[str, str]:
         room_state(**before)
@@ -913,7 +941,12 @@ DASHBOARD_FORMS: dict[str, Form] = {
     "admit-all": Form(
         _knocked("admit-all", field=False), lambda w: status_of(w.last) == "admitted"
     ),
-    "deny-all": Form(_knocked("deny-all", field=False), lambda w: status_of(w.last) == "denied"),
+    "deny-all": Form(
+        lambda w: {**_knocked("deny-all", field=False)(w), "confirm": "on"},
+        lambda w: status_of(w.last) == "denied",
+    ),
+    "participant-remove": Form(_someone("participant-remove"), lambda w: not is_present(w.last)),
+    "participant-to-lobby": Form(_someone("participant-to-lobby"), lambda w: waiting_again(w.last)),
     "pause": Form(_flags("pause", paused=False), lambda w: room_is(paused=True)),
     "resume": Form(_flags("resume", paused=True), lambda w: room_is(paused=False)),
     "mute-audio": Form(
@@ -971,6 +1004,8 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "deny": MODERATORS_ONLY,
     "admit-all": MODERATORS_ONLY,
     "deny-all": MODERATORS_ONLY,
+    "participant-remove": MODERATORS_ONLY,
+    "participant-to-lobby": MODERATORS_ONLY,
     "pause": MODERATORS_ONLY,
     "resume": MODERATORS_ONLY,
     "mute-audio": MODERATORS_ONLY,
