@@ -1,6 +1,7 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { clockOffsetFrom, join } from './client.js';
+import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
@@ -37,6 +38,7 @@ async function connect() {
   }
   live = true;
   status('Live', 'live');
+  window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room } })); // the call
   room
     .on('entry-requested', (r) => {
       addRow(r, true);

@@ -1,6 +1,8 @@
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { clockOffsetFrom, join, preauth } from './client.js';
+import './device-check.js'; // templates/lobby/_devicecheck.html
+import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
@@ -191,7 +193,9 @@ $('knock-form').addEventListener('submit', (ev) => {
   // This tab only: on a shared computer the next person should not find your name.
   if (name) store('anteroom:name', name);
   const note = $('note').value.trim();
-  enter({ token: usable, name, metadata: note ? { note } : undefined });
+  const devices = window.anteroomDevices?.summary(); // the device check (device-check.js)
+  const metadata = { ...(note ? { note } : {}), ...(devices ? { devices } : {}) };
+  enter({ token: usable, name, metadata: Object.keys(metadata).length ? metadata : undefined });
 });
 
 $('again-button').addEventListener('click', async () => {
@@ -337,6 +341,7 @@ function inRoom(r, tok, name) {
   controller = null;
   stopCountdown();
   remember(r.resumeKey, tok, name);
+  window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room: r } })); // the call
   renderPeople();
   renderBanners();
   r.on('participant-joined', renderPeople)
