@@ -11,7 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -474,7 +474,7 @@ if (
     and _janus_public.netloc
 ):
     SECURE_CSP["connect-src"] = [
-        *SECURE_CSP["connect-src"],
+        *cast(list[str], SECURE_CSP["connect-src"]),
         f"{_janus_public.scheme}://{_janus_public.netloc}",
     ]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
