@@ -108,7 +108,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Content-Security-Policy on every page (Django's built-in middleware): scripts and styles only
 # from this origin, no inline script (page config travels in <script type="application/json">),
 # sockets to this origin ('self' covers ws/wss of the same host), no framing.
-SECURE_CSP: dict[str, list[str]] = {
+SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],
