@@ -468,10 +468,7 @@ if (
     and _janus_public.scheme in ("http", "https")
     and _janus_public.netloc
 ):
-    SECURE_CSP["connect-src"] = [
-        *SECURE_CSP["connect-src"],
-        f"{_janus_public.scheme}://{_janus_public.netloc}",
-    ]
+    SECURE_CSP["connect-src"] = [CSP.SELF, f"{_janus_public.scheme}://{_janus_public.netloc}"]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
 # join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
 ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
