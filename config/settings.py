@@ -11,7 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -470,7 +470,10 @@ if (
     and _janus_public.scheme in ("http", "https")
     and _janus_public.netloc
 ):
-    SECURE_CSP["connect-src"] = [CSP.SELF, f"{_janus_public.scheme}://{_janus_public.netloc}"]
+    SECURE_CSP["connect-src"] = [
+        *cast(list[str], SECURE_CSP["connect-src"]),
+        f"{_janus_public.scheme}://{_janus_public.netloc}",
+    ]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
 # join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
 ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
