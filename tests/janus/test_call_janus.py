@@ -231,9 +231,7 @@ async def test_janus_killed_mid_call_pages_recover_and_no_knock_is_lost(
         for who, page in pages.items():
             for other in pages:
                 if other != who:
-                    await until(
-                        lambda p=page, o=ids[other]: _frames_grow(p, o), 40, f"{who} gets {other}"
-                    )
+                    await until(_growing(page, ids[other]), 40, f"{who} gets {other}")
         status, body = await sync_to_async(_readyz)(server)
         assert status == 200, body
     finally:
@@ -254,6 +252,13 @@ def _readyz(server: Server) -> tuple[int, dict[str, Any]]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def _growing(page: Any, sender: str) -> Any:
+    async def check() -> bool:
+        return await _frames_grow(page, sender)
+
+    return check
 
 
 async def _frames_grow(page, sender: str) -> bool:
