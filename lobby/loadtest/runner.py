@@ -175,7 +175,7 @@ class Target:
     pids: list[int]
     profiler: Profiler | None = None  # --profile: py-spy over each measured phase
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         raise NotImplementedError
 
     async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
@@ -279,17 +279,16 @@ class Anteroom(Target):
         self.procs = procs or []
         self._cleanup = cleanup
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         name = f"lt-{secrets.token_hex(5)}"
+        properties: dict[str, Any] = {"enable_knocking": True, "max_active_talkers": 50}
+        if knock_ttl is not None:
+            properties["knock_ttl"] = knock_ttl
         await asyncio.to_thread(
             self.rest.call,
             "POST",
             "/rooms",
-            {
-                "name": name,
-                "privacy": "private",
-                "properties": {"enable_knocking": True, "max_active_talkers": 50},
-            },
+            {"name": name, "privacy": "private", "properties": properties},
         )
         return name
 
@@ -332,6 +331,7 @@ def start_anteroom(
         "ANTEROOM_MAX_SOCKETS_PER_ADDRESS": "1000000",
         "ANTEROOM_MAX_SOCKETS_PER_TOKEN": "1000000",
         "ANTEROOM_ADDRESS_KNOCK_LIMIT": "1000000/300",
+        "ANTEROOM_ADDRESS_JOIN_LIMIT": "1000000/300",
         # Paced runs open every socket first and knock over several seconds.
         "ANTEROOM_JOIN_TIMEOUT": "300",
         "LOG_LEVEL": "WARNING",
@@ -397,7 +397,7 @@ class RelayTarget(Target):
         self.procs = procs
         self.pids = [p.pid for p in procs]
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         return f"lt-{secrets.token_hex(5)}"
 
     async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
@@ -855,7 +855,9 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     n, size = sizes.idle_sockets, sizes.idle_room_size
     res = Result("idle", target.name, ops=n)
     res.extra["fd_limit"] = raise_fd_limit()
-    rooms = [await target.room(size_hint=size) for _ in range(-(-n // size))]
+    # The longest knock_ttl: a ramp of 10,000 knocks takes minutes, and a guest whose knock
+    # timed out (ENTRY_TIMEOUT, 4408) is no longer waiting.
+    rooms = [await target.room(size_hint=size, knock_ttl=600) for _ in range(-(-n // size))]
     await settle(target)
     rss0 = rss_kib(target.pids)
     phase = Phase(target, res.scenario)
@@ -871,6 +873,7 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
         nonlocal waiting
         async with sem:
             if time.monotonic() > deadline:
+                failures["skipped: ramp deadline"] = failures.get("skipped: ramp deadline", 0) + 1
                 return None
             room = rooms[i // size]
             s = Sock(target, target.url(i, room), tag=i)
@@ -888,15 +891,28 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
                 await s.close()
                 return None
             waiting += 1
+            s.on_frame = on_frame
             return s
 
+    def on_frame(s: Sock, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "error":  # the server ended this guest's wait
+            dropped[s.tag] = f"dropped: {frame.get('error', {}).get('code')}"
+
+    dropped: dict[int, str] = {}
     results = await asyncio.gather(*(one(i) for i in range(n)))
     socks = [s for s in results if s is not None]
     ramp = time.perf_counter() - t0
     await settle(target)  # queue-position fan-out settles before memory is read
     rss1 = rss_kib(target.pids)
     phase.stop()
-    res.lost = n - waiting
+    # Still waiting at the end: joined, no error since, socket open.
+    for s in socks:
+        if s.tag not in dropped and (s.ws is None or s.ws.close_code is not None):
+            dropped[s.tag] = f"dropped: closed {s.ws.close_code if s.ws else None}"
+    for why in dropped.values():
+        failures[why] = failures.get(why, 0) + 1
+    res.extra["still_waiting"] = waiting - len(dropped)
+    res.lost = n - (waiting - len(dropped))
     res.completion_ms = ramp * 1000
     if rss0 is not None and rss1 is not None and waiting:
         res.extra["rss_mib"] = rss1 / 1024
