@@ -316,8 +316,40 @@ def start_anteroom(
     redis_url: str | None,
     log_dir: Path,
     python: str = sys.executable,
+    fresh_database: bool = True,
 ) -> Anteroom:
-    """Start ``processes`` Daphne processes of this checkout on free loopback ports."""
+    """Start ``processes`` Daphne processes of this checkout on free loopback ports.
+
+    With PostgreSQL, each target runs on a new empty database made next to ``database_url``'s
+    (``<name>_lt<hex>``, dropped afterwards) unless ``fresh_database`` is False: what one target
+    left behind (thousands of waiting guests of a finished idle run, swept as "disconnected"
+    once their process is gone) must not run through the next target's measurements."""
+    drop_database: Callable[[], None] = lambda: None  # noqa: E731
+    if database_url and database_url.startswith("postgres") and fresh_database:
+        database_url, drop_database = _fresh_pg_database(database_url)
+    try:
+        return _start_anteroom(
+            processes=processes,
+            database_url=database_url,
+            redis_url=redis_url,
+            log_dir=log_dir,
+            python=python,
+            drop_database=drop_database,
+        )
+    except BaseException:
+        drop_database()
+        raise
+
+
+def _start_anteroom(
+    *,
+    processes: int,
+    database_url: str | None,
+    redis_url: str | None,
+    log_dir: Path,
+    python: str,
+    drop_database: Callable[[], None],
+) -> Anteroom:
     tmp = Path(tempfile.mkdtemp(prefix="anteroom-loadtest-"))
     env = {
         **os.environ,
@@ -377,6 +409,11 @@ def start_anteroom(
     except Exception:
         _stop(procs)
         raise
+
+    def cleanup() -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        drop_database()
+
     layer = "redis" if redis_url else "memory"
     db = "pg" if database_url and database_url.startswith("postgres") else "sqlite"
     return Anteroom(
@@ -385,8 +422,25 @@ def start_anteroom(
         api_key,
         [p.pid for p in procs],
         procs,
-        cleanup=lambda: shutil.rmtree(tmp, ignore_errors=True),
+        cleanup=cleanup,
     )
+
+
+def _fresh_pg_database(url: str) -> tuple[str, Callable[[], None]]:
+    """A new database beside ``url``'s (same server and role): (its URL, a function dropping it)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'anteroom'}_lt{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    fresh = parts._replace(path=f"/{name}").geturl()
+
+    def drop() -> None:
+        with contextlib.suppress(Exception), psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return fresh, drop
 
 
 class RelayTarget(Target):
