@@ -551,6 +551,23 @@ class Leave(Message):
     type: Literal["leave"] = "leave"
 
 
+ParticipantId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ParticipantRemove(Message):
+    """A moderator removes a (non-moderator) participant from the room."""
+
+    type: Literal["participant-remove"] = "participant-remove"
+    participant_id: ParticipantId
+
+
+class ParticipantToLobby(Message):
+    """A moderator sends an admitted participant back to the waiting room."""
+
+    type: Literal["participant-to-lobby"] = "participant-to-lobby"
+    participant_id: ParticipantId
+
+
 LobbyMessage = Annotated[
     Preauth
     | Join
@@ -564,7 +581,9 @@ LobbyMessage = Annotated[
     | RoomResume
     | RoomMute
     | RoomUnmute
-    | Leave,
+    | Leave
+    | ParticipantRemove
+    | ParticipantToLobby,
     Field(discriminator="type"),
 ]
 LOBBY_MESSAGES: tuple[type[Message], ...] = (
@@ -581,6 +600,8 @@ LOBBY_MESSAGES: tuple[type[Message], ...] = (
     RoomMute,
     RoomUnmute,
     Leave,
+    ParticipantRemove,
+    ParticipantToLobby,
 )
 
 

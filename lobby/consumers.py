@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import events, extensions, limits, services, staff_sessions, sweeper
+from . import commands, events, extensions, limits, moderation, services, staff_sessions, sweeper
 from .errors import (
     AnteroomError,
     BadRequest,
@@ -287,6 +287,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             "room-mute": self.on_room_mute,
             "room-unmute": self.on_room_unmute,
             "leave": self.on_leave,
+            "participant-remove": self.on_participant_remove,
+            "participant-to-lobby": self.on_participant_to_lobby,
         }
         if kind in own:
             return own[kind]
@@ -581,6 +583,25 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def on_room_unmute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         return await self._room_state(**self._mute_flags(msg, False))
 
+    async def on_participant_remove(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        m = commands.ParticipantRemove.parse(msg)
+        room, actor = self.require_joined()
+        p = await self.call(
+            moderation.participant_remove, room=room, actor=actor, participant_id=m.participant_id
+        )
+        return {"participant_id": p.participant_id}
+
+    async def on_participant_to_lobby(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        m = commands.ParticipantToLobby.parse(msg)
+        room, actor = self.require_joined()
+        r = await self.call(
+            moderation.participant_send_to_lobby,
+            room=room,
+            actor=actor,
+            participant_id=m.participant_id,
+        )
+        return {"participant_id": r.participant_id, "request_id": str(r.id)}
+
     async def on_leave(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if self.state == "waiting" and self.room is not None and self.request_id is not None:
             await self.call(
@@ -663,6 +684,16 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             self.role = message["role"]
             await self._subscribe_member(self.room, message["participant_id"], message["role"])
             self.state = "joined"
+        elif action == "to-lobby" and self.state == "joined" and self.room is not None:
+            # Sent back to the waiting room: from now on this socket is a waiting guest's and
+            # hears nothing about the room (its ``waiting`` frame went out above).
+            for g in list(self.my_groups):
+                await self._discard(g)
+            self.request_id = uuid.UUID(message["request_id"])
+            await self._add(events.request_group(self.request_id))
+            await self._add(events.lobby_group(self.room.pk))
+            self.state, self.breakout_id, self.position = "waiting", None, None
+            await self._send_position(int(message["position"]), int(message["waiting"]))
         elif action == "canceled":
             if self.room is not None and self.request_id is not None:
                 await self._discard(events.request_group(self.request_id))

@@ -132,6 +132,21 @@ class RequestNotFound(AnteroomError):
     default_message = "No such entry request in this room."
 
 
+class ParticipantNotFound(AnteroomError):
+    code = "PARTICIPANT_NOT_FOUND"
+    http_status = 404
+    default_message = "Nobody with that id is in the room."
+
+
+class ParticipantRemoved(AnteroomError):
+    """Sent to a participant a moderator removed, before their socket closes."""
+
+    code = "PARTICIPANT_REMOVED"
+    http_status = 403
+    close_code = 4403
+    default_message = "The host removed you from the room."
+
+
 class Replaced(AnteroomError):
     """The same guest or participant attached from a newer socket; the older one closes."""
 
@@ -218,6 +233,20 @@ class NotInBreakout(AnteroomError):
     code = "NOT_IN_BREAKOUT"
     http_status = 409
     default_message = "You are not in a breakout room."
+
+
+class HelpAlreadyRequested(AnteroomError):
+    """A breakout member asked for help while its last request is still pending."""
+
+    code = "HELP_ALREADY_REQUESTED"
+    http_status = 409
+    default_message = "You have already asked for help; a moderator has been told."
+
+
+class HelpRequestNotFound(AnteroomError):
+    code = "HELP_REQUEST_NOT_FOUND"
+    http_status = 404
+    default_message = "This participant has no help request."
 
 
 class NotInvited(AnteroomError):

@@ -20,8 +20,10 @@ ROOM_ACTIONS: dict[str, dict[str, bool]] = {
     "mute-video": RoomMute(video=True).changes(),
     "unmute-video": RoomUnmute(video=True).changes(),
 }
+# Moderator actions on one participant (``client``: their participant id).
+PEOPLE_ACTIONS = ("participant-remove", "participant-to-lobby")
 # The room core's own buttons; apps add theirs (lobby/extensions.py: dashboard_panels).
-CORE_ACTIONS = [*DECIDE_ACTIONS, *DECIDE_ALL_ACTIONS, *ROOM_ACTIONS]
+CORE_ACTIONS = [*DECIDE_ACTIONS, *DECIDE_ALL_ACTIONS, *ROOM_ACTIONS, *PEOPLE_ACTIONS]
 
 
 def dashboard_actions() -> list[str]:
@@ -36,6 +38,9 @@ class DashboardActionForm(forms.Form):
     action = forms.ChoiceField(choices=[])
     request_id = forms.UUIDField(required=False)
     reason = forms.CharField(required=False, max_length=MAX_DISPLAY_NAME, strip=True)
+    client = forms.CharField(required=False, max_length=128)
+    # Deny all asks first: the POST that denies carries ``confirm`` (the confirmation's button).
+    confirm = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,4 +52,6 @@ class DashboardActionForm(forms.Form):
         action = data.get("action")
         if action in DECIDE_ACTIONS and not data.get("request_id"):
             raise forms.ValidationError("Which request? The form is missing its request id.")
+        if action in PEOPLE_ACTIONS and not data.get("client"):
+            raise forms.ValidationError("Who? The form is missing the participant.")
         return data

@@ -468,7 +468,9 @@ def join_plan(
                 claims=claims,
                 resume_participant=p,
             )
-        r = EntryRequest.objects.filter(room=room, resume_hash=h).first()
+        # The newest knock with this key: one sent back to the waiting room shares the key of
+        # the knock that first admitted it.
+        r = EntryRequest.objects.filter(room=room, resume_hash=h).order_by("-requested_at").first()
         if r is not None:
             # A resume key never outlives the token it was issued under.
             check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import activity, clock, extensions, selectors, services
+from . import activity, clock, extensions, moderation, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
@@ -278,6 +278,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "pending": pending,
         "participants": participants,
         "activity": recent,
+        "confirm_deny_all": request.GET.get("confirm") == "deny-all" and bool(pending),
         "config": config,
         "guest_url": config["guest_url"],
         "panels": extensions.dashboard_panels,
@@ -315,10 +316,26 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
             else:
                 status = _status_words(d.request)
                 messages.info(request, f"{who} was already {status}; nothing changed.")
+        elif action == "deny-all" and not form.cleaned_data.get("confirm"):
+            # Ask first (the page shows the question); nothing is denied yet.
+            return HttpResponseRedirect(_dashboard_url(room, confirm="deny-all"))
         elif action in DECIDE_ALL_ACTIONS:
             outcome = DECIDE_ALL_ACTIONS[action]
             n = services.entry_requests_decide_all(room=room, actor=mod.actor, outcome=outcome)
-            messages.success(request, f"{n} guest{'s' if n != 1 else ''} {outcome}.")
+            if n:
+                messages.success(request, f"{guests(n)} {outcome}.")
+            else:
+                messages.info(request, f"Nobody is waiting; nobody was {outcome}.")
+        elif action == "participant-remove":
+            p = moderation.participant_remove(
+                room=room, actor=mod.actor, participant_id=form.cleaned_data["client"]
+            )
+            messages.success(request, f"{p.name or 'The participant'} was removed from the room.")
+        elif action == "participant-to-lobby":
+            r = moderation.participant_send_to_lobby(
+                room=room, actor=mod.actor, participant_id=form.cleaned_data["client"]
+            )
+            messages.success(request, f"{r.name or 'The participant'} is back in the waiting room.")
         elif (panel := extensions.panel_for(action)) is not None:
             done = panel.act(room=room, mod=mod, action=action, data=request.POST)
             messages.success(request, done)
@@ -330,6 +347,11 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
     except extensions.FormProblem as exc:
         messages.error(request, f"{exc} Nothing was changed.")
     return HttpResponseRedirect(_dashboard_url(room))
+
+
+def guests(n: int) -> str:
+    """``1 guest``, ``3 guests``."""
+    return f"{n} guest" if n == 1 else f"{n} guests"
 
 
 _ROOM_ACTION_DONE = {

@@ -29,12 +29,14 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
+from django.dispatch import receiver
 
 from .. import cache as room_cache
 from . import policy
 from .backend import dispatch, get_backend
+from .signals import media_server_recovered
 
 log = logging.getLogger("anteroom.media")
 
@@ -354,3 +356,21 @@ def _apply(p: Pending) -> None:
 
 def _frame(body: dict[str, Any]) -> dict[str, Any]:
     return {"type": "media-state", **body}
+
+
+@receiver(media_server_recovered)
+def _resend_after_recovery(*, media_rooms: list[str], **_: Any) -> None:
+    """A media server is back: re-send ``media-state`` to everyone in the parent rooms of the
+    media rooms it held (a media room is a parent room or one of its breakouts)."""
+    from ..models import Room
+
+    parents: set[Any] = set()
+    for key in media_rooms:
+        try:
+            row = Room.objects.filter(pk=key).values_list("pk", "parent_id").first()
+        except (ValueError, TypeError, ValidationError):
+            continue  # not a room id
+        if row is not None:
+            parents.add(row[1] or row[0])
+    for parent in parents:
+        changed(parent, everyone=True)

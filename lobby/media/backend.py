@@ -30,6 +30,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 log = logging.getLogger("anteroom.media")
 
@@ -58,19 +59,23 @@ _backend: MediaBackend | None = None
 _lock = threading.Lock()
 
 
-def _make(name: str) -> MediaBackend:
-    if name == "mesh":
-        from .mesh import MeshBackend
+# Backends by ``ANTEROOM_MEDIA`` name, loaded by dotted path (as Django loads its backends), so
+# that this module depends on none of them and they may import the media package.
+BACKENDS = {
+    "mesh": "lobby.media.mesh.MeshBackend",
+    "janus": "lobby.media.janus.get_janus_backend",
+}
 
-        return MeshBackend()
-    if name == "janus":
-        try:
-            from .janus import JanusBackend  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            raise ImproperlyConfigured("ANTEROOM_MEDIA=janus: no Janus backend here") from exc
-        backend: MediaBackend = JanusBackend()
-        return backend
-    raise ImproperlyConfigured(f"ANTEROOM_MEDIA must be mesh or janus, got {name!r}")
+
+def _make(name: str) -> MediaBackend:
+    if name not in BACKENDS:
+        raise ImproperlyConfigured(f"ANTEROOM_MEDIA must be mesh or janus, got {name!r}")
+    try:
+        factory = import_string(BACKENDS[name])
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"ANTEROOM_MEDIA={name}: no such backend here") from exc
+    backend: MediaBackend = factory()
+    return backend
 
 
 def get_backend() -> MediaBackend:

@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ImproperlyConfigured
+
+from .signals import media_server_recovered
 
 log = logging.getLogger("anteroom.media.janus")
 
@@ -607,27 +609,12 @@ class JanusBackend:
 
 
 def _tell_media(media_rooms: list[str]) -> None:
-    """Janus is back: have media recompute and re-send ``media-state`` (with fresh ``sfu``)
-    for the parent rooms of these media rooms."""
+    """Janus is back: media recomputes and re-sends ``media-state`` (with fresh ``sfu``) for
+    the parent rooms of these media rooms (lobby/media/signals.py)."""
     from django.db import close_old_connections
 
     try:
-        from lobby import media
-        from lobby.models import Room
-
-        changed = getattr(media, "changed", None)
-        if changed is None:
-            return
-        parents: set[Any] = set()
-        for key in media_rooms:
-            try:
-                row = Room.objects.filter(pk=key).values_list("pk", "parent_id").first()
-            except (ValueError, TypeError, ValidationError):
-                continue  # not a room id (tests use plain names)
-            if row is not None:
-                parents.add(row[1] or row[0])
-        for parent in parents:
-            changed(parent, everyone=True)
+        media_server_recovered.send(sender=JanusBackend, media_rooms=media_rooms)
     finally:
         close_old_connections()
 

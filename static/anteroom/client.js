@@ -206,6 +206,8 @@ export class Room extends Emitter {
     this.activity = [];
     /** The breakout room the local participant is in, if any. */
     this.breakout = null;
+    /** The local participant's media: {mode, room, seq, permissions, publisher, peers, …}. */
+    this.media = null;
     /** While knocking: {requestId, requestedAt, expiresAt, position, waiting, status}. */
     this.waiting = null;
     /** Milliseconds the local clock is ahead of the server's (estimated). */
@@ -226,6 +228,34 @@ export class Room extends Emitter {
 
   get isModerator() {
     return this.self?.role === 'moderator';
+  }
+
+  #signals = new Map();
+
+  /** Signals are kept (the last 64 per sender) until a call takes them: an offer sent before
+   * this page started its call is not lost (media.js). */
+  #keepSignal(f) {
+    const list = this.#signals.get(f.from) || [];
+    list.push(f);
+    this.#signals.set(f.from, list.slice(-64));
+  }
+
+  /** The kept signals, oldest first, and forget them. */
+  takeSignals() {
+    const out = [...this.#signals.values()].flat();
+    this.#signals.clear();
+    return out;
+  }
+
+  /** Keep the newest media state (`joined.media`, then `media-state`; media.js). */
+  #setMedia(m) {
+    if (!this.media || typeof m.seq !== 'number' || m.seq >= (this.media.seq ?? -1)) this.media = m;
+  }
+
+  /** Start this room's call (media.js): `{audio, video, stream}`; resolves with a `Call`. */
+  async startCall(options = {}) {
+    const { startCall } = await import('./media.js');
+    return startCall(this, options);
   }
 
   /** The current resume key; a page may keep it (sessionStorage) to survive a reload. */
@@ -356,6 +386,11 @@ export class Room extends Emitter {
 
   requestBreakoutHelp() {
     return this.request('breakout-help');
+  }
+
+  /** Moderators: mark a participant's pending help request answered. */
+  answerBreakoutHelp(participantId) {
+    return this.request('breakout-help-answer', { participant_id: String(participantId) });
   }
 
   clearBreakouts() {
@@ -534,6 +569,12 @@ export class Room extends Emitter {
       case 'breakout-left':
         this.breakout = null;
         break;
+      case 'media-state':
+        this.#setMedia(frame);
+        break;
+      case 'signal':
+        this.#keepSignal(frame);
+        break;
       default:
         break;
     }
@@ -605,6 +646,8 @@ export class Room extends Emitter {
       waiting: this.waiting ? this.waiting.waiting : null,
       status: 'waiting',
       resumed,
+      // 'sent-to-lobby': a moderator sent this participant back to the waiting room.
+      reason: frame.reason || (this.waiting ? this.waiting.reason : null) || null,
     };
     this.#reportWaiting();
   }
@@ -635,6 +678,7 @@ export class Room extends Emitter {
     this.#setInfo(frame.room, { silent: !this.#everJoined });
     this.breakouts = frame.breakouts || [];
     if (Array.isArray(frame.activity)) this.activity = frame.activity;
+    if (frame.media) this.#setMedia(frame.media);
     const mine = this.self && this.self.breakout_id;
     this.breakout = mine ? this.breakouts.find((b) => b.id === mine) || { id: mine } : null;
     const fresh = new Map((frame.participants || []).map((p) => [p.participant_id, p]));

@@ -1,6 +1,7 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { clockOffsetFrom, join } from './client.js';
+import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
@@ -37,6 +38,7 @@ async function connect() {
   }
   live = true;
   status('Live', 'live');
+  window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room } })); // the call
   room
     .on('entry-requested', (r) => {
       addRow(r, true);
@@ -50,6 +52,7 @@ async function connect() {
     .on('participant-left', renderPeople)
     .on('room-updated', renderControls)
     .on('breakout-help-requested', addHelp)
+    .on('breakout-help-resolved', resolveHelp)
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
@@ -151,12 +154,15 @@ function actionForm(r) {
       label,
       el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
     );
+  const reasonId = `reason-${r.id}`;
   return el(
     'form',
-    { method: 'post', class: 'actions' },
+    { method: 'post', class: 'actions decide' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'request_id', value: r.id }),
     button('admit', 'Admit'),
+    el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
+    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
     button('deny', 'Deny', 'danger'),
   );
 }
@@ -176,6 +182,8 @@ function updateCount() {
   const n = $('waiting-list').children.length;
   $('waiting-count').textContent = String(n);
   $('waiting-empty').hidden = n > 0;
+  $('deny-all-count').textContent = guests(n);
+  if (!n) $('deny-all-confirm').hidden = true;
   document.title = n > 0 ? `(${n}) waiting · ${baseTitle}` : baseTitle;
   html.dataset.waiting = String(n);
 }
@@ -330,12 +338,27 @@ function renderPeople() {
     if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
     if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
     if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
+    if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
   if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
   $('participant-list').replaceChildren(...items);
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
+}
+
+function personActions(p) {
+  const name = p.name || p.participant_id;
+  const button = (action, label, cls) =>
+    el('button', { type: 'submit', name: 'action', value: action, class: cls }, label, el('span', { class: 'vh', text: ` ${name}` }));
+  return el(
+    'form',
+    { method: 'post', class: 'actions person' },
+    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
+    el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
+    button('participant-to-lobby', 'Send to waiting room', 'secondary'),
+    button('participant-remove', 'Remove', 'danger'),
+  );
 }
 
 function renderControls() {
@@ -506,54 +529,46 @@ function fillSelect(select, options) {
   if (options.some(([value]) => value === keep)) select.value = keep;
 }
 
-// Help requests from breakout rooms: live only (the server does not store them), kept for this
-// tab in sessionStorage so a reload does not lose one, until the moderator dismisses it.
+// Help requests from breakout rooms: stored by the server (one pending per participant until a
+// moderator answers it, it expires or the participant leaves its breakout room). The page
+// renders the pending ones; the socket adds new ones, replays them on (re)join, and removes
+// them on `breakout-help-resolved`. "Answered" is a plain POST when the socket is down.
 
-const HELP_KEY = `anteroom:help:${cfg.room}`;
-let helpRequests = loadHelp();
-
-function loadHelp() {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(HELP_KEY) || '[]');
-    return Array.isArray(saved) ? saved.filter((h) => h && typeof h.key === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveHelp() {
-  try {
-    sessionStorage.setItem(HELP_KEY, JSON.stringify(helpRequests));
-  } catch {
-    // storage unavailable: the list still works on this page
-  }
-}
+let helpRequests = [...document.querySelectorAll('#help-list li.help-request')].map((li) => ({
+  key: li.dataset.key,
+  id: li.dataset.helpId,
+  name: li.querySelector('.name')?.textContent || li.dataset.key,
+  roomId: null,
+  roomLabel: null,
+  at: null,
+  text: li.querySelector('.who')?.textContent || '',
+}));
 
 function addHelp(f) {
   const p = f.participant || {};
+  const known = helpRequests.some((h) => h.id === f.id);
   const entry = {
-    key: `${p.participant_id}:${f.room_id}`,
-    participantId: p.participant_id,
+    key: p.participant_id,
+    id: f.id,
     name: p.name || p.participant_id || 'Someone',
     roomId: f.room_id,
     roomLabel: roomLabel(f.room_id),
-    at: Date.now(),
+    at: f.requested_at ? Date.parse(f.requested_at) : Date.now(),
   };
-  // Asking again from the same room refreshes the request instead of listing it twice.
   helpRequests = [entry, ...helpRequests.filter((h) => h.key !== entry.key)];
-  saveHelp();
   renderHelp();
+  if (known) return; // replayed on (re)join: already listed, no new alert
   actionStatus(`${entry.name} asked for help in ${entry.roomLabel || 'a breakout room'}.`, 'info');
   beep();
 }
 
-function dismissHelp(key) {
+function resolveHelp(f) {
   const list = $('help-list');
-  const row = list.querySelector(`li[data-key="${CSS.escape(key)}"]`);
-  const next = row?.nextElementSibling || row?.previousElementSibling;
-  const hadFocus = row?.contains(document.activeElement);
-  helpRequests = helpRequests.filter((h) => h.key !== key);
-  saveHelp();
+  const row = list?.querySelector(`li[data-key="${CSS.escape(f.participant_id)}"]`);
+  if (!row || (f.id && row.dataset.helpId && row.dataset.helpId !== f.id)) return;
+  const next = row.nextElementSibling || row.previousElementSibling;
+  const hadFocus = row.contains(document.activeElement);
+  helpRequests = helpRequests.filter((h) => h.key !== f.participant_id);
   renderHelp();
   if (hadFocus) {
     const target = next && list.querySelector(`li[data-key="${CSS.escape(next.dataset.key)}"] button`);
@@ -566,26 +581,28 @@ function renderHelp() {
   if (!list) return;
   list.replaceChildren(
     ...helpRequests.map((h) => {
-      const where = roomLabel(h.roomId) || h.roomLabel || 'a breakout room';
-      const at = new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      const dismiss = el(
+      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || 'a breakout room';
+      const at = h.at ? new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+      const answered = el(
         'button',
-        { type: 'button', class: 'secondary' },
-        'Dismiss',
+        { type: 'submit', name: 'action', value: 'breakout-help-answer', class: 'secondary' },
+        'Answered',
         el('span', { class: 'vh', text: ` ${h.name}'s request` }),
       );
-      dismiss.addEventListener('click', () => dismissHelp(h.key));
+      const who = h.at
+        ? el(
+            'div',
+            { class: 'who' },
+            el('span', { class: 'name', text: h.name }),
+            el('span', { text: ` asked for help in ${where}` }),
+            el('span', { class: 'muted', text: ` · ${at}` }),
+          )
+        : el('div', { class: 'who', text: h.text });
       return el(
         'li',
-        { class: 'row help-request', 'data-key': h.key },
-        el(
-          'div',
-          { class: 'who' },
-          el('span', { class: 'name', text: h.name }),
-          el('span', { text: ` asked for help in ${where}` }),
-          el('span', { class: 'muted', text: ` · ${at}` }),
-        ),
-        el('p', { class: 'actions' }, dismiss),
+        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '' },
+        who,
+        postForm('actions', hiddenInput('client', h.key), answered),
       );
     }),
   );
@@ -615,7 +632,8 @@ function actionStatus(text, kind = 'info') {
 async function perform(action, form) {
   const id = form.querySelector('input[name="request_id"]')?.value;
   if (action === 'admit' || action === 'deny') {
-    const d = await (action === 'admit' ? room.admit(id) : room.deny(id));
+    const reason = form.querySelector('input[name="reason"]')?.value.trim() || undefined;
+    const d = await (action === 'admit' ? room.admit(id) : room.deny(id, reason));
     if (!d.effective) {
       removeRow(id);
       const words = d.outcome === 'canceled' ? 'no longer waiting' : `already ${d.outcome}`;
@@ -624,8 +642,21 @@ async function perform(action, form) {
     return;
   }
   if (action === 'admit-all' || action === 'deny-all') {
+    $('deny-all-confirm').hidden = true;
     const d = await (action === 'admit-all' ? room.admitAll() : room.denyAll());
-    actionStatus(`${d.count} guest${d.count === 1 ? '' : 's'} ${action === 'admit-all' ? 'admitted' : 'denied'}.`, 'success');
+    const done = action === 'admit-all' ? 'admitted' : 'denied';
+    if (d.count) actionStatus(`${guests(d.count)} ${done}.`, 'success');
+    else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
+    return;
+  }
+  if (action === 'participant-remove' || action === 'participant-to-lobby') {
+    const pid = form.querySelector('input[name="client"]').value;
+    const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
+    await room.request(action, { participant_id: pid });
+    actionStatus(
+      action === 'participant-remove' ? `${who} was removed from the room.` : `${who} is back in the waiting room.`,
+      'success',
+    );
     return;
   }
   if (action.startsWith('breakout-')) {
@@ -673,6 +704,10 @@ async function breakoutAction(action, data) {
         : 'No breakout room has a timer; nothing was extended.',
       'success',
     );
+  } else if (action === 'breakout-help-answer') {
+    const d = await room.answerBreakoutHelp(data.get('client'));
+    resolveHelp({ participant_id: data.get('client'), id: d.id });
+    actionStatus(d.effective ? 'Help request marked as answered.' : 'That help request had already ended.', 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';
@@ -686,11 +721,38 @@ async function breakoutAction(action, data) {
   }
 }
 
+function guests(n) {
+  return n === 1 ? '1 guest' : `${n} guests`;
+}
+
+// Deny all asks first (as the page does without JavaScript): the question's own button denies.
+function askDenyAll() {
+  const n = $('waiting-list').children.length;
+  if (!n) {
+    actionStatus('Nobody is waiting; nobody was denied.', 'info');
+    return;
+  }
+  $('deny-all-count').textContent = guests(n);
+  $('deny-all-confirm').hidden = false;
+  $('deny-all-yes').focus();
+}
+
+$('deny-all-no').addEventListener('click', (ev) => {
+  if (!live) return;
+  ev.preventDefault();
+  $('deny-all-confirm').hidden = true;
+  document.querySelector('button[value="deny-all"]:not(#deny-all-yes)')?.focus();
+});
+
 document.addEventListener('submit', async (ev) => {
   const form = ev.target;
   const action = ev.submitter?.value;
   if (!live || !room || !action || !form.closest('main')) return;
   ev.preventDefault();
+  if (action === 'deny-all' && !form.querySelector('input[name="confirm"]')) {
+    askDenyAll();
+    return;
+  }
   const buttons = [...form.querySelectorAll('button')];
   buttons.forEach((b) => (b.disabled = true));
   try {

@@ -1,6 +1,8 @@
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { clockOffsetFrom, join, preauth } from './client.js';
+import './device-check.js'; // templates/lobby/_devicecheck.html
+import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
@@ -111,6 +113,11 @@ const OUTCOMES = {
     'Try again',
   ],
   LEFT: ['You left the room', 'Thanks for joining.', 'Join again'],
+  PARTICIPANT_REMOVED: [
+    'The host removed you from the room',
+    'You can knock again; the host decides whether to let you back in.',
+    'Knock again',
+  ],
   REPLACED: [
     'You joined from somewhere else',
     'You opened this room in another tab or device, so this page stopped.',
@@ -186,7 +193,9 @@ $('knock-form').addEventListener('submit', (ev) => {
   // This tab only: on a shared computer the next person should not find your name.
   if (name) store('anteroom:name', name);
   const note = $('note').value.trim();
-  enter({ token: usable, name, metadata: note ? { note } : undefined });
+  const devices = window.anteroomDevices?.summary(); // the device check (device-check.js)
+  const metadata = { ...(note ? { note } : {}), ...(devices ? { devices } : {}) };
+  enter({ token: usable, name, metadata: Object.keys(metadata).length ? metadata : undefined });
 });
 
 $('again-button').addEventListener('click', async () => {
@@ -229,8 +238,10 @@ function enter({ token: tok, name, metadata, resume }) {
     onWaiting(info, r) {
       remember(r.resumeKey, tok, name);
       expiresAt = info.expiresAt;
+      waitingRoom = r;
       if (first) {
         first = false;
+        prepareRename(name);
         if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
         startCountdown();
       }
@@ -245,6 +256,38 @@ function enter({ token: tok, name, metadata, resume }) {
     },
   );
 }
+
+// Renaming while waiting (`update-name`): the host's row changes; nothing else does.
+let waitingRoom = null;
+
+function prepareRename(name) {
+  const fromToken = Boolean(!dropToken && token && tokenName);
+  $('rename-form').hidden = fromToken;
+  $('rename').value = fromToken ? tokenName : name || '';
+  setText('rename-status', '');
+}
+
+$('rename-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const name = $('rename').value.trim();
+  if (!name) {
+    setText('rename-status', 'Please enter a name.');
+    $('rename').focus();
+    return;
+  }
+  if (!waitingRoom) return;
+  $('rename-button').disabled = true;
+  try {
+    const d = await waitingRoom.rename(name);
+    store('anteroom:name', d.name);
+    $('name').value = d.name;
+    setText('rename-status', `The host now sees you as “${d.name}”.`);
+  } catch (err) {
+    setText('rename-status', `Your name was not changed: ${err.message || 'try again'}`);
+  } finally {
+    $('rename-button').disabled = false;
+  }
+});
 
 function waitingText(info) {
   if (info.status === 'reconnecting') {
@@ -298,6 +341,7 @@ function inRoom(r, tok, name) {
   controller = null;
   stopCountdown();
   remember(r.resumeKey, tok, name);
+  window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room: r } })); // the call
   renderPeople();
   renderBanners();
   r.on('participant-joined', renderPeople)
@@ -314,10 +358,17 @@ function inRoom(r, tok, name) {
       if (html.dataset.state !== 'room') show('room', 'room-title');
     })
     .on('waiting', (info) => {
-      // Away longer than the grace period: the presence lapsed and the client knocked again.
+      // Sent back by the host, or away longer than the grace period (the presence lapsed and
+      // the client knocked again).
       connBanner(null);
       expiresAt = info.expiresAt;
-      setText('waiting-status', `You were away for a while, so you knocked again. ${waitingText(info)}`);
+      const why =
+        info.reason === 'sent-to-lobby'
+          ? 'The host moved you back to the waiting room.'
+          : 'You were away for a while, so you knocked again.';
+      setText('waiting-status', `${why} ${waitingText(info)}`);
+      waitingRoom = room;
+      prepareRename(room?.self?.name || '');
       html.dataset.position = info.position ?? '';
       $('cancel-button').disabled = false;
       if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
@@ -496,7 +547,13 @@ $('breakout-help').addEventListener('click', async () => {
     $('breakout-message').textContent = 'The host has been asked to join you.';
     $('breakout-message').hidden = false;
   } catch (err) {
-    connBanner(err.message);
+    if (err.code === 'HELP_ALREADY_REQUESTED') {
+      // One pending request at a time: the host already has it.
+      $('breakout-message').textContent = err.message;
+      $('breakout-message').hidden = false;
+    } else {
+      connBanner(err.message);
+    }
   }
 });
 

@@ -38,7 +38,7 @@ from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
-from breakouts.models import BreakoutInvitation
+from breakouts.models import BreakoutInvitation, HelpRequest
 from lobby import clock, consumers, extensions, services, sweeper, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
@@ -139,6 +139,16 @@ def p0_in_a_breakout(w: World) -> None:
         )
 
 
+def p0_asks_for_help(w: World) -> None:
+    p0_in_a_breakout(w)
+    if not HelpRequest.objects.filter(participant_id="p0", status="pending").exists():
+        breakout_services.breakout_help(parent=w.room, participant_id="p0")
+
+
+def help_answered() -> bool:
+    return HelpRequest.objects.filter(participant_id="p0", status="answered").exists()
+
+
 def invite(w: World, pid: str | None, room_id: str) -> None:
     if pid is not None:
         breakout_services.breakout_invite(
@@ -182,6 +192,7 @@ def snapshot() -> dict[str, Any]:
             Participant, "room_id", "participant_id", "role", "status", "breakout_id", "name"
         ),
         "invitations": rows(BreakoutInvitation, "pk", "participant_id", "status"),
+        "help_requests": rows(HelpRequest, "pk", "participant_id", "status", "resolved_by"),
         "tokens": rows(MeetingToken, "jti", "revoked_at"),
         "api_keys": rows(ApiKey, "pk", "revoked"),
         "users": rows(get_user_model(), "pk", "is_staff", "is_active"),
@@ -294,8 +305,11 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-reject": IN_THE_ROOM,  # with a pending invitation
     "breakout-join": IN_THE_ROOM,  # invited (moderators may visit any breakout)
     "breakout-help": IN_THE_ROOM,  # from inside the breakout just joined
+    "breakout-help-answer": MODERATOR_ONLY,  # p0's pending help request
     "breakout-leave": IN_THE_ROOM,
     "breakout-destroy-all": MODERATOR_ONLY,
+    "participant-remove": MODERATOR_ONLY,  # a fresh participant each time
+    "participant-to-lobby": MODERATOR_ONLY,
     "cancel": (NJ, OK, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ),
     "join": (LOBBY, LOBBY, BR, BR, BR, BR, BR, IP, J_BAD, J_REV, J_EXP),
     "leave": (BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE),
@@ -393,6 +407,9 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
             return {"room_id": w.b1, "seconds": 60}
         case "breakout-broadcast":
             return {"text": "Five minutes left."}
+        case "breakout-help-answer":
+            p0_asks_for_help(w)
+            return {"participant_id": "p0"}
         case "breakout-clear-all" | "breakout-destroy-all":
             p0_in_a_breakout(w)
         case "breakout-reject":
@@ -401,7 +418,23 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
         case "breakout-join":
             invite(w, cred.pid, w.b1)
             return {"room_id": w.b1}
+        case "participant-remove" | "participant-to-lobby":
+            return {"participant_id": someone(w)}
     return {}
+
+
+def someone(w: World) -> str:
+    """A fresh participant in the room, for an action that ends their presence."""
+    w.knocks += 1
+    return present(w.room, f"target-{w.knocks}").participant_id
+
+
+def is_present(pid: str) -> bool:
+    return Participant.objects.filter(room__name=ROOM, participant_id=pid, status="active").exists()
+
+
+def waiting_again(pid: str) -> bool:
+    return EntryRequest.objects.filter(participant_id=pid, status="pending").exists()
 
 
 async def closed_soon(sock: Client, wait: float = 0.25) -> int | None:
@@ -867,6 +900,16 @@ def _knocked(action: str, field: bool = True) -> Callable[[World], dict[str, str
     return data
 
 
+def _someone(action: str) -> Callable[[World], dict[str, str]]:
+    """A fresh participant (``w.last``) for an action that ends their presence."""
+
+    def data(w: World) -> dict[str, str]:
+        w.last = someone(w)
+        return {"action": action, "client": w.last}
+
+    return data
+
+
 def _flags(action: str, **before: bool) -> Callable[[World], dict[str, str]]:
     def data(w: World) -> dict[str, str]:
         room_state(**before)
@@ -887,6 +930,14 @@ def _p0_away(action: str) -> Callable[[World], dict[str, str]]:
     def data(w: World) -> dict[str, str]:
         p0_in_a_breakout(w)
         return {"action": action}
+
+    return data
+
+
+def _p0_asked(action: str) -> Callable[[World], dict[str, str]]:
+    def data(w: World) -> dict[str, str]:
+        p0_asks_for_help(w)
+        return {"action": action, "client": "p0"}
 
     return data
 
@@ -913,7 +964,12 @@ DASHBOARD_FORMS: dict[str, Form] = {
     "admit-all": Form(
         _knocked("admit-all", field=False), lambda w: status_of(w.last) == "admitted"
     ),
-    "deny-all": Form(_knocked("deny-all", field=False), lambda w: status_of(w.last) == "denied"),
+    "deny-all": Form(
+        lambda w: {**_knocked("deny-all", field=False)(w), "confirm": "on"},
+        lambda w: status_of(w.last) == "denied",
+    ),
+    "participant-remove": Form(_someone("participant-remove"), lambda w: not is_present(w.last)),
+    "participant-to-lobby": Form(_someone("participant-to-lobby"), lambda w: waiting_again(w.last)),
     "pause": Form(_flags("pause", paused=False), lambda w: room_is(paused=True)),
     "resume": Form(_flags("resume", paused=True), lambda w: room_is(paused=False)),
     "mute-audio": Form(
@@ -945,6 +1001,7 @@ DASHBOARD_FORMS: dict[str, Form] = {
         lambda w: {"action": "breakout-broadcast", "text": "Five minutes left."},
         _audit_by_anyone("breakout-broadcast"),
     ),
+    "breakout-help-answer": Form(_p0_asked("breakout-help-answer"), lambda w: help_answered()),
     "breakout-clear-all": Form(_p0_away("breakout-clear-all"), lambda w: breakout_of("p0") is None),
     "breakout-destroy-all": Form(_p0_away("breakout-destroy-all"), lambda w: breakout_count() == 0),
 }
@@ -971,6 +1028,8 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "deny": MODERATORS_ONLY,
     "admit-all": MODERATORS_ONLY,
     "deny-all": MODERATORS_ONLY,
+    "participant-remove": MODERATORS_ONLY,
+    "participant-to-lobby": MODERATORS_ONLY,
     "pause": MODERATORS_ONLY,
     "resume": MODERATORS_ONLY,
     "mute-audio": MODERATORS_ONLY,
@@ -983,6 +1042,7 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-move": MODERATORS_ONLY,
     "breakout-extend": MODERATORS_ONLY,
     "breakout-broadcast": MODERATORS_ONLY,
+    "breakout-help-answer": MODERATORS_ONLY,
     "breakout-clear-all": MODERATORS_ONLY,
     "breakout-destroy-all": MODERATORS_ONLY,
 }

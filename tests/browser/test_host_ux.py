@@ -96,3 +96,98 @@ async def test_a_moderator_works_from_two_tabs_and_a_second_device(
     await second.close()
     await expect(first.locator("html")).to_have_attribute("data-live", "on")
     await expect(phone.locator("#live-status")).not_to_contain_text("Disconnected")
+
+
+async def test_host_sends_a_guest_back_removes_another_and_denies_with_a_reason(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token)
+    people = owner.get_by_role("list", name=re.compile(r"^In the room"))
+
+    # A guest on a phone renames while waiting; the host sees the new name.
+    pat = await open_guest(new_page, server, room_name, viewport=PHONE)
+    await knock(pat, "Pat")
+    await pat.get_by_label("Name shown to the host").fill("Pat Patel")
+    await pat.get_by_role("button", name="Change name").click()
+    await expect(
+        pat.get_by_role("status").filter(has_text="The host now sees you as")
+    ).to_have_text("The host now sees you as “Pat Patel”.")
+    await shot(pat, "guest-renamed-while-waiting-phone")
+    await owner.get_by_role("button", name="Admit Pat Patel").click()
+    await expect(pat.locator("html")).to_have_attribute("data-state", "room")
+
+    # Send back to the waiting room: the guest waits again and is told why.
+    await owner.get_by_role("button", name="Send to waiting room Pat Patel").click()
+    await expect(pat.locator("html")).to_have_attribute("data-state", "waiting")
+    await expect(pat.locator("#waiting-status")).to_contain_text(
+        "The host moved you back to the waiting room."
+    )
+    await shot(pat, "guest-sent-back-phone")
+    await expect(activity(owner)).to_contain_text("Pat Patel sent back to the waiting room by you")
+    await owner.get_by_role("button", name="Admit Pat Patel").click()
+    await expect(pat.locator("html")).to_have_attribute("data-state", "room")
+    await expect(pat.locator("#participant-list")).to_contain_text("Pat Patel (you)")
+
+    # Remove: the guest is told, with a way to knock again.
+    await owner.get_by_role("button", name="Remove Pat Patel").click()
+    await expect(
+        pat.get_by_role("heading", name="The host removed you from the room")
+    ).to_be_visible()
+    await expect(pat.get_by_role("button", name="Knock again")).to_be_visible()
+    await expect(activity(owner)).to_contain_text("Pat Patel removed by you")
+    await expect(people).not_to_contain_text("Pat Patel")
+
+    # Deny with a reason typed next to the row.
+    dee = await open_guest(new_page, server, room_name)
+    await knock(dee, "Dee")
+    await owner.get_by_label("Reason for Dee (optional, they will read it)").fill(
+        "Wrong day, see you Tuesday"
+    )
+    await owner.get_by_role("button", name="Deny Dee").click()
+    await expect(dee.locator("#outcome-text")).to_contain_text("“Wrong day, see you Tuesday”")
+    await expect(activity(owner)).to_contain_text(
+        "Dee denied by you (“Wrong day, see you Tuesday”)"
+    )
+    await shot(owner, "dashboard-host-controls")
+
+
+async def test_deny_all_asks_first_with_and_without_javascript(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token)
+    # Nobody waiting: the buttons say so instead of "0 guests".
+    await owner.get_by_role("button", name="Admit all").click()
+    await expect(owner.locator("#action-status")).to_have_text(
+        "Nobody is waiting; nobody was admitted."
+    )
+
+    a = await open_guest(new_page, server, room_name)
+    await knock(a, "Ann")
+    b = await open_guest(new_page, server, room_name)
+    await knock(b, "Bob")
+    await expect(owner.locator("html")).to_have_attribute("data-waiting", "2")
+    await owner.get_by_role("button", name="Deny all").click()
+    question = owner.get_by_role("alertdialog")
+    await expect(question).to_contain_text("Deny all 2 guests waiting?")
+    await expect(owner.get_by_role("button", name="Yes, deny everyone waiting")).to_be_focused()
+    await shot(owner, "dashboard-deny-all-question")
+    await owner.get_by_role("link", name="Keep them waiting").click()
+    await expect(question).to_be_hidden()
+    assert await a.locator("html").get_attribute("data-state") == "waiting"
+
+    # Without JavaScript the same question is a page of its own.
+    plain = await open_dashboard(new_page, server, room_name, token, java_script_enabled=False)
+    await plain.get_by_role("button", name="Deny all").click()
+    await expect(plain.get_by_role("alertdialog")).to_contain_text("Deny all 2 guests waiting?")
+    assert await b.locator("html").get_attribute("data-state") == "waiting"
+    await plain.get_by_role("button", name="Yes, deny everyone waiting").click()
+    await expect(plain.get_by_role("status").filter(has_text="denied")).to_have_text(
+        "2 guests denied."
+    )
+    for guest in (a, b):
+        await expect(guest.locator("html")).to_have_attribute("data-outcome", "ENTRY_DENIED")
+    await expect(owner.locator("html")).to_have_attribute("data-waiting", "0")

@@ -37,6 +37,8 @@ VALID: dict[str, dict[str, Any]] = {
     "room-mute": {"audio": True, "video": False},
     "room-unmute": {"video": True},
     "leave": {},
+    "participant-remove": {"participant_id": "p1"},
+    "participant-to-lobby": {"participant_id": "p1"},
     "signal": {"to": "p0", "data": {"gen": 1, "description": {"type": "offer", "sdp": "v=0"}}},
     "media-update": {"audio": True, "video": False, "screen": False},
     "breakout-create": {
@@ -58,6 +60,7 @@ VALID: dict[str, dict[str, Any]] = {
     "breakout-extend": {"room_id": ID, "seconds": 120},
     "breakout-broadcast": {"text": "Five minutes left."},
     "breakout-help": {},
+    "breakout-help-answer": {"participant_id": "p1"},
     "breakout-move": {"participant_id": "p1", "room_id": None},
 }
 

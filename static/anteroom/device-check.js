@@ -1,0 +1,147 @@
+// The guest page's device check (templates/lobby/_devicecheck.html): camera preview,
+// microphone level, camera / microphone pickers, "join without camera", and plain messages when
+// the browser refuses or there is no device. Knocking never waits for it: the knock carries the
+// result (`metadata.devices`), which the host sees on the waiting row. The call (media-call.js)
+// reuses the stream from `window.anteroomDevices`.
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  stream: null,
+  camera: 'unchecked', // 'ok' | 'blocked' | 'none' | 'unchecked'
+  microphone: 'unchecked',
+  get audio() {
+    return state.microphone === 'ok';
+  },
+  get video() {
+    return state.camera === 'ok' && !$('dc-no-camera').checked;
+  },
+  summary() {
+    if (state.camera === 'unchecked' && state.microphone === 'unchecked') return null;
+    const cam = $('dc-no-camera').checked && state.camera === 'ok' ? 'camera off' : WORDS.camera[state.camera];
+    return `${cam}, ${WORDS.microphone[state.microphone]}`;
+  },
+};
+const WORDS = {
+  camera: { ok: 'camera ready', blocked: 'camera blocked', none: 'no camera', unchecked: 'camera not checked' },
+  microphone: { ok: 'microphone ready', blocked: 'microphone blocked', none: 'no microphone', unchecked: 'microphone not checked' },
+};
+window.anteroomDevices = state;
+
+let meterCtx = null;
+let meterFrame = 0;
+
+function say(text, kind = 'info') {
+  const el = $('dc-status');
+  el.textContent = text;
+  el.className = `notice notice-${kind}`;
+  el.hidden = !text;
+}
+
+async function open(kind, deviceId) {
+  const constraints = deviceId ? { deviceId: { exact: deviceId } } : true;
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({ [kind]: constraints });
+    return { track: kind === 'audio' ? s.getAudioTracks()[0] : s.getVideoTracks()[0], result: 'ok' };
+  } catch (err) {
+    const blocked = err && (err.name === 'NotAllowedError' || err.name === 'SecurityError');
+    return { track: null, result: blocked ? 'blocked' : 'none', error: err };
+  }
+}
+
+async function check({ cameraId, micId } = {}) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    state.camera = state.microphone = 'none';
+    say('This browser cannot use a camera or microphone here. You can still knock.', 'error');
+    render();
+    return;
+  }
+  say('Asking your browser for the camera and microphone…');
+  const old = state.stream;
+  const [cam, mic] = await Promise.all([open('video', cameraId), open('audio', micId)]);
+  if (old) for (const t of old.getTracks()) t.stop();
+  state.camera = cam.result;
+  state.microphone = mic.result;
+  state.stream = new MediaStream([cam.track, mic.track].filter(Boolean));
+  $('dc-preview').srcObject = cam.track ? state.stream : null;
+  await listDevices();
+  startMeter(mic.track);
+  if (cam.result === 'ok' && mic.result === 'ok') say('Your camera and microphone work. Speak: the bar moves.', 'ok');
+  else if (cam.result === 'blocked' || mic.result === 'blocked')
+    say(
+      'Your browser blocked the camera or microphone for this page. You can still knock: the host will see it. To allow them, use the camera icon in the address bar, then check again.',
+      'error',
+    );
+  else if (cam.result === 'none' && mic.result === 'none') say('No camera or microphone was found. You can still knock, and see and hear the others.', 'error');
+  else if (cam.result === 'none') say('No camera was found; your microphone works. You can join without video.', 'info');
+  else say('No microphone was found; your camera works.', 'info');
+  render();
+}
+
+async function listDevices() {
+  let devices = [];
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    return;
+  }
+  const fill = (select, kind, current) => {
+    const list = devices.filter((d) => d.kind === kind);
+    select.replaceChildren(
+      ...list.map((d, i) => {
+        const o = document.createElement('option');
+        o.value = d.deviceId;
+        o.textContent = d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`;
+        o.selected = d.deviceId === current;
+        return o;
+      }),
+    );
+    select.disabled = list.length < 2;
+  };
+  const track = (k) => state.stream && state.stream.getTracks().find((t) => t.kind === k);
+  fill($('dc-camera'), 'videoinput', track('video')?.getSettings().deviceId);
+  fill($('dc-mic'), 'audioinput', track('audio')?.getSettings().deviceId);
+}
+
+function startMeter(track) {
+  cancelAnimationFrame(meterFrame);
+  const bar = $('dc-level');
+  if (!track) {
+    bar.style.width = '0%';
+    $('dc-meter').setAttribute('aria-valuenow', '0');
+    return;
+  }
+  meterCtx = meterCtx || new AudioContext();
+  const analyser = meterCtx.createAnalyser();
+  analyser.fftSize = 256;
+  meterCtx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const data = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(data);
+    let sum = 0;
+    for (const v of data) sum += (v - 128) * (v - 128);
+    const level = Math.min(100, Math.round((Math.sqrt(sum / data.length) / 128) * 300));
+    bar.style.width = `${level}%`;
+    $('dc-meter').setAttribute('aria-valuenow', String(level));
+    meterFrame = requestAnimationFrame(tick);
+  };
+  tick();
+}
+
+function render() {
+  const root = document.documentElement;
+  root.dataset.camera = state.camera;
+  root.dataset.microphone = state.microphone;
+  $('dc-summary').textContent = state.summary() || 'not checked';
+  $('dc-check').textContent = state.stream ? 'Check again' : 'Check camera and microphone';
+}
+
+$('dc-check').addEventListener('click', () => check());
+$('dc-camera').addEventListener('change', (e) => check({ cameraId: e.target.value, micId: $('dc-mic').value }));
+$('dc-mic').addEventListener('change', (e) => check({ cameraId: $('dc-camera').value, micId: e.target.value }));
+$('dc-no-camera').addEventListener('change', () => {
+  const video = state.stream && state.stream.getVideoTracks()[0];
+  if (video) video.enabled = !$('dc-no-camera').checked;
+  $('dc-preview').hidden = $('dc-no-camera').checked;
+  render();
+});
+render();

@@ -1,0 +1,257 @@
+// The call on the guest page and the dashboard (templates/lobby/_call.html): video tiles with
+// names, a self view, microphone / camera / screen controls, a speaking indicator, leave.
+//
+// The pages only announce their room: `window.dispatchEvent(new CustomEvent('anteroom:joined',
+// {detail: {room}}))`. The guest page's device check (device-check.js) leaves its stream and
+// choices in `window.anteroomDevices`.
+
+const $ = (id) => document.getElementById(id);
+const html = document.documentElement;
+
+const PERMISSION_NOTES = {
+  paused: 'The host paused the room: no one hears or sees you, and you see no one, until it resumes.',
+  'mesh-full':
+    'This call already has as many people on camera and microphone as a peer-to-peer call carries. You can watch and listen.',
+  viewer: 'You are watching and listening; your camera and microphone are not shared.',
+};
+
+let call = null;
+let room = null;
+let audioCtx = null;
+const meters = new Map(); // participantId -> {analyser, data}
+let meterTimer = null;
+
+function nameOf(id) {
+  if (room && room.self && id === room.self.participant_id) return `${room.self.name || 'You'} (you)`;
+  const p = room && room.participants.find((x) => x.participant_id === id);
+  return (p && p.name) || 'Guest';
+}
+
+function tileFor(id, kind = 'cam') {
+  const key = `${id}:${kind}`;
+  let tile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(key)}"]`);
+  if (tile) return tile;
+  tile = document.createElement('figure');
+  tile.className = 'tile';
+  tile.dataset.tile = key;
+  tile.dataset.participantId = id;
+  tile.dataset.kind = kind;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  if (room && id === room.self.participant_id) video.muted = true; // never hear yourself
+  const cap = document.createElement('figcaption');
+  const name = document.createElement('span');
+  name.className = 'tile-name';
+  const state = document.createElement('span');
+  state.className = 'tile-state';
+  cap.append(name, ' ', state);
+  tile.append(video, cap);
+  $('call-tiles').append(tile);
+  return tile;
+}
+
+function renderTile(id) {
+  const self = room && id === room.self.participant_id;
+  const tile = tileFor(id);
+  const video = tile.querySelector('video');
+  let audioOn;
+  let videoOn;
+  if (self) {
+    const s = call.local.video && call.enabled.video ? new MediaStream([call.local.video]) : null;
+    if (!sameStream(video.srcObject, s)) video.srcObject = s;
+    audioOn = call.sending('audio');
+    videoOn = call.sending('video');
+  } else {
+    const t = call.remote.get(id) || {};
+    const tracks = [t.audio, t.video].filter(Boolean);
+    if (!sameTracks(video.srcObject, tracks)) video.srcObject = tracks.length ? new MediaStream(tracks) : null;
+    const st = call.states.get(id) || {};
+    audioOn = !!st.audio;
+    videoOn = !!st.video;
+    if (t.audio) meter(id, t.audio);
+    const screenTrack = t.screen;
+    const screenTile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(`${id}:screen`)}"]`);
+    if (screenTrack && st.screen) {
+      const st2 = tileFor(id, 'screen');
+      const v = st2.querySelector('video');
+      if (!sameTracks(v.srcObject, [screenTrack])) v.srcObject = new MediaStream([screenTrack]);
+      v.muted = true;
+      st2.querySelector('.tile-name').textContent = `${nameOf(id)} — screen`;
+    } else if (screenTile) screenTile.remove();
+  }
+  tile.classList.toggle('video-off', !videoOn);
+  tile.querySelector('.tile-name').textContent = nameOf(id);
+  tile.querySelector('.tile-state').textContent = audioOn ? '' : '(muted)';
+  tile.dataset.audio = audioOn ? 'on' : 'off';
+  tile.dataset.video = videoOn ? 'on' : 'off';
+}
+
+function sameStream(a, b) {
+  if (!a && !b) return true;
+  if (!a || !b) return false;
+  return sameTracks(a, b.getTracks());
+}
+
+function sameTracks(stream, tracks) {
+  const have = stream ? stream.getTracks() : [];
+  return have.length === tracks.length && tracks.every((t) => have.includes(t));
+}
+
+function renderAll() {
+  if (!call || !room) return;
+  const ids = [room.self.participant_id, ...call.peers];
+  for (const tile of [...document.querySelectorAll('#call-tiles .tile')]) {
+    if (!ids.includes(tile.dataset.participantId)) {
+      meters.delete(tile.dataset.participantId);
+      tile.remove();
+    }
+  }
+  for (const id of ids) renderTile(id);
+  renderControls();
+}
+
+function renderControls() {
+  const p = call.permissions;
+  const mic = $('call-mic');
+  const cam = $('call-cam');
+  const screen = $('call-screen');
+  mic.disabled = !p.audio || !call.local.audio;
+  mic.setAttribute('aria-pressed', call.enabled.audio && p.audio ? 'true' : 'false');
+  mic.textContent = call.enabled.audio ? 'Mute microphone' : 'Unmute microphone';
+  cam.disabled = !p.video;
+  cam.setAttribute('aria-pressed', call.enabled.video && p.video ? 'true' : 'false');
+  cam.textContent = call.enabled.video ? 'Turn camera off' : 'Turn camera on';
+  screen.hidden = !p.screen || !navigator.mediaDevices?.getDisplayMedia;
+  screen.textContent = call.enabled.screen ? 'Stop sharing' : 'Share screen';
+  let note = null;
+  if (!p.receive) note = PERMISSION_NOTES.paused;
+  else if (call.limit) note = PERMISSION_NOTES[call.limit] || null;
+  else if (!call.publisher && !p.audio && !p.video) note = PERMISSION_NOTES.viewer;
+  else if (!p.audio && !p.video) note = 'The host has turned off microphones and cameras.';
+  else if (!p.audio) note = "The host has muted everyone's microphone; you cannot unmute until they allow it.";
+  else if (!p.video) note = 'The host has turned cameras off; you cannot turn yours on until they allow it.';
+  if (call.deviceError) {
+    const why = deviceMessage(call.deviceError);
+    note = note ? `${note} ${why}` : why;
+  }
+  $('call-note').textContent = note || '';
+  $('call-note').hidden = !note;
+  html.dataset.call = 'on';
+  html.dataset.callPermissions = ['audio', 'video', 'screen', 'receive'].filter((k) => p[k]).join(' ');
+}
+
+function deviceMessage(err) {
+  if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError'))
+    return 'Your browser is not letting this page use the camera or microphone; you can still see and hear the others.';
+  if (err && err.name === 'NotFoundError') return 'No camera or microphone was found; you can still see and hear the others.';
+  return 'The camera or microphone could not be started.';
+}
+
+// Speaking indicator: the level of each audio track, four times a second.
+function meter(id, track) {
+  const known = meters.get(id);
+  if (known && known.track === track) return;
+  try {
+    audioCtx = audioCtx || new AudioContext();
+    const source = audioCtx.createMediaStreamSource(new MediaStream([track]));
+    const analyser = audioCtx.createAnalyser();
+    analyser.fftSize = 256;
+    source.connect(analyser);
+    meters.set(id, { track, analyser, data: new Uint8Array(analyser.fftSize) });
+  } catch {
+    return;
+  }
+  if (!meterTimer) meterTimer = setInterval(tickMeters, 250);
+}
+
+function tickMeters() {
+  for (const [id, m] of meters) {
+    m.analyser.getByteTimeDomainData(m.data);
+    let sum = 0;
+    for (const v of m.data) sum += (v - 128) * (v - 128);
+    const level = Math.sqrt(sum / m.data.length) / 128;
+    const tile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(`${id}:cam`)}"]`);
+    const on = id === room?.self?.participant_id ? call?.sending('audio') : call?.states.get(id)?.audio;
+    if (tile) tile.classList.toggle('speaking', !!on && level > 0.04);
+  }
+}
+
+async function begin(r) {
+  room = r;
+  if (!room.media) return;
+  // The device check's stream, when the guest ran it (else the call opens the devices itself).
+  const devices = window.anteroomDevices && window.anteroomDevices.stream ? window.anteroomDevices : null;
+  $('call').hidden = false;
+  $('call-rejoin').hidden = true;
+  $('call-hangup').hidden = false;
+  $('call-mic').hidden = $('call-cam').hidden = false;
+  try {
+    call = await room.startCall(
+      devices
+        ? { stream: devices.stream, audio: devices.audio, video: devices.video }
+        : { audio: true, video: true },
+    );
+  } catch (err) {
+    $('call-note').textContent = `The call could not start: ${err.message}`;
+    $('call-note').hidden = false;
+    return;
+  }
+  window.anteroomCall = call;
+  if (devices && devices.stream) {
+    call.setMicrophone(devices.audio);
+    if (!devices.video) await call.setCamera(false);
+  }
+  if (call.local.audio) meter(room.self.participant_id, call.local.audio);
+  call
+    .on('track-started', renderAll)
+    .on('track-stopped', renderAll)
+    .on('permissions', renderAll)
+    .on('participant-media', renderAll)
+    .on('local', renderAll)
+    .on('ended', () => {
+      html.dataset.call = 'off';
+      $('call-tiles').replaceChildren();
+      meters.clear();
+      $('call-hangup').hidden = true;
+      $('call-rejoin').hidden = !(room && room.state === 'joined');
+      $('call-note').hidden = true;
+    });
+  room.on('participant-updated', renderAll).on('participant-joined', renderAll);
+  renderAll();
+}
+
+$('call-mic').addEventListener('click', () => {
+  if (call) call.setMicrophone(!call.enabled.audio);
+});
+$('call-cam').addEventListener('click', () => {
+  if (call) call.setCamera(!call.enabled.video);
+});
+$('call-screen').addEventListener('click', () => {
+  if (call) call.shareScreen(!call.enabled.screen);
+});
+$('call-hangup').addEventListener('click', () => {
+  if (call) call.end();
+  if (window.anteroomDevices) window.anteroomDevices.stream = null; // its tracks were stopped
+});
+$('call-rejoin').addEventListener('click', () => {
+  if (room && room.state === 'joined') begin(room);
+});
+
+window.addEventListener('anteroom:joined', (ev) => {
+  const r = ev.detail && ev.detail.room;
+  if (!r || (call && !call.ended && room === r)) return;
+  if (call && !call.ended) call.end();
+  if ($('call').dataset.autostart === '1') {
+    begin(r);
+    return;
+  }
+  // The dashboard: the moderator joins the call with a click (the camera is not opened before).
+  room = r;
+  if (!r.media) return;
+  $('call').hidden = false;
+  $('call-hangup').hidden = true;
+  $('call-mic').hidden = $('call-cam').hidden = true;
+  $('call-rejoin').hidden = false;
+});
+html.dataset.callReady = '1';

@@ -1,0 +1,235 @@
+"""Host controls on people: remove a participant, send one back to the waiting room (Zoom's
+"Put in waiting room") — the events each audience gets, what is stored, the refusals, and
+send-to-lobby racing an admission in real threads."""
+
+from __future__ import annotations
+
+import pytest
+
+from lobby import activity, events, moderation, services
+from lobby.errors import InvalidPermissions, ParticipantNotFound
+from lobby.models import EntryRequest, Participant
+from tests.conftest import make_room, make_token
+from tests.lobby.test_races import at_once
+from tests.lobby.test_races import sent as sent  # the thread-safe capture fixture
+from tests.lobby.test_services import conn, join, knock, moderator
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def clinic(db):
+    return make_room("clinic", privacy="private", enable_knocking=True, knock_ttl=120)
+
+
+def admitted(room, dr, name="Pat"):
+    w = knock(room, name=name)
+    services.entry_request_decide(room=room, request_id=w.request.id, actor=dr, outcome="admitted")
+    return w
+
+
+def frames(sent, group):
+    return [f for m in sent.to(group) for f in m.get("frames", [])]
+
+
+def test_remove_closes_their_socket_and_tells_the_room(clinic, sent):
+    dr = moderator(clinic)
+    w = admitted(clinic, dr)
+    pid = w.request.participant_id
+    sent.items.clear()
+    p = moderation.participant_remove(room=clinic, actor=dr, participant_id=pid)
+    assert p.status == "left"
+    [m] = sent.to(events.participant_group(clinic.pk, pid))
+    assert (m["action"], m["close_code"]) == ("close", 4403)
+    assert m["frames"][0]["error"]["code"] == "PARTICIPANT_REMOVED"
+    assert [f["type"] for f in frames(sent, events.members_group(clinic.pk))] == [
+        "participant-left"
+    ]
+    [item] = activity.recent(room=clinic)[:1]
+    assert (item["kind"], item["name"], item["by"]) == ("removed", "Pat", "dr")
+
+
+def test_remove_refusals_change_nothing(clinic, sent):
+    dr = moderator(clinic)
+    w = admitted(clinic, dr)
+    pid = w.request.participant_id
+    member = join(clinic, make_token(room="clinic", sub="m1", name="Mo"))
+    with pytest.raises(InvalidPermissions):
+        moderation.participant_remove(
+            room=clinic, actor=services.Actor.participant(member.participant), participant_id=pid
+        )
+    with pytest.raises(ParticipantNotFound):
+        moderation.participant_remove(room=clinic, actor=dr, participant_id="nobody")
+    with pytest.raises(InvalidPermissions):
+        moderation.participant_remove(room=clinic, actor=dr, participant_id="dr")
+    with pytest.raises(InvalidPermissions):
+        moderation.participant_send_to_lobby(
+            room=clinic, actor=services.Actor.participant(member.participant), participant_id=pid
+        )
+    assert Participant.objects.get(participant_id=pid).status == "active"
+    assert Participant.objects.get(participant_id="dr").status == "active"
+    assert not EntryRequest.objects.filter(status="pending").exists()
+
+
+def test_send_to_lobby_makes_them_a_waiting_guest_again(clinic, sent):
+    dr = moderator(clinic)
+    first = admitted(clinic, dr, name="Pat Patient")
+    pid = first.request.participant_id
+    sent.items.clear()
+    r = moderation.participant_send_to_lobby(room=clinic, actor=dr, participant_id=pid)
+
+    assert (r.status, r.participant_id, r.name) == ("pending", pid, "Pat Patient")
+    assert (r.expires_at - r.requested_at).total_seconds() == 120  # as long as the first knock
+    assert Participant.objects.get(participant_id=pid).status == "left"
+    # Moderators: the knock; members: the departure; the guest's socket: waiting, and nothing
+    # about the room.
+    mods = [f["type"] for f in frames(sent, events.mods_group(clinic.pk))]
+    assert mods == ["entry-requested"]
+    assert [f["type"] for f in frames(sent, events.members_group(clinic.pk))] == [
+        "participant-left"
+    ]
+    [m] = sent.to(events.participant_group(clinic.pk, pid))
+    assert m["action"] == "to-lobby" and m["request_id"] == str(r.id)
+    assert (m["position"], m["waiting"]) == (1, 1)
+    assert m["frames"] == [
+        {
+            "type": "waiting",
+            "request": events.guest_request_payload(r),
+            "resume": None,
+            "reason": "sent-to-lobby",
+        }
+    ]
+    [item] = activity.recent(room=clinic)[:1]
+    assert (item["kind"], item["by"]) == ("sent-to-lobby", "dr")
+
+    # The key the guest holds resumes this knock (a reload keeps the place in line) ...
+    plan = services.join_plan(room_name="clinic", token=None, resume=first.resume)
+    assert (plan.level, plan.request_id) == ("lobby", r.id)
+    # ... and admitting it again is an ordinary admission.
+    d = services.entry_request_decide(room=clinic, request_id=r.id, actor=dr, outcome="admitted")
+    assert d.effective
+    assert Participant.objects.get(participant_id=pid).status == "active"
+
+
+def test_send_to_lobby_without_an_earlier_knock_uses_the_room_ttl(clinic, sent):
+    dr = moderator(clinic)
+    join(clinic, make_token(room="clinic", sub="direct", name="Dee"), c=conn())
+    r = moderation.participant_send_to_lobby(room=clinic, actor=dr, participant_id="direct")
+    assert (r.expires_at - r.requested_at).total_seconds() == clinic.knock_ttl
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_send_to_lobby_racing_an_admit_never_leaves_someone_both_in_and_waiting(
+    clinic, sent, round_
+):
+    """Moderators admit a guest's knock while others send that guest back to the waiting room.
+    Whatever the order, the guest ends either in the room with no knock pending, or waiting once
+    (one pending knock) with no presence."""
+    dr = moderator(clinic)
+    w = knock(clinic, name="Rae Race")
+    pid = w.request.participant_id
+
+    def act(i: int):
+        if i % 2 == 0:
+            return services.entry_request_decide(
+                room=clinic, request_id=w.request.id, actor=dr, outcome="admitted"
+            ).effective
+        try:
+            return moderation.participant_send_to_lobby(room=clinic, actor=dr, participant_id=pid)
+        except ParticipantNotFound:
+            return "not-in-room"
+
+    results = at_once(8, act)
+    assert not [x for x in results if isinstance(x, BaseException)], results
+    assert results.count(True) == 1  # admitted exactly once
+    sent_back = [x for x in results if isinstance(x, EntryRequest)]
+    assert len(sent_back) <= 1  # at most one send-to-lobby found them in the room
+    present = Participant.objects.filter(participant_id=pid, status="active").exists()
+    pending = EntryRequest.objects.filter(participant_id=pid, status="pending").count()
+    assert (present, pending) in ((True, 0), (False, 1))
+    assert present == (not sent_back)
+
+
+# Over the socket ------------------------------------------------------------------------------
+
+
+async def test_a_guest_sent_back_hears_nothing_more_until_admitted_again(clients):
+    from tests.lobby.helpers import aroom, atoken
+
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    await guest.expect("waiting")
+    knock1 = await host.expect("entry-requested")
+    await host.request("admit", rid="a1", request_id=knock1["request"]["id"])
+    me = (await guest.expect("joined"))["participant"]["participant_id"]
+
+    ack = await host.request("participant-to-lobby", rid="l", participant_id=me)
+    assert ack["ok"], ack
+    back = await guest.expect("waiting")
+    assert back["reason"] == "sent-to-lobby" and back["resume"] is None
+    assert (await guest.expect("queue-position"))["position"] == 1
+    knock2 = await host.expect("entry-requested")
+    assert knock2["request"]["id"] == ack["data"]["request_id"]
+    # While waiting again, room events do not reach the guest.
+    await host.request("room-pause", rid="p")
+    other = await clients()
+    await other.request("join", token=await atoken(sub="m2", name="Mo"))
+    n = len(guest.seen)
+    while not await guest.nothing(0.4):
+        await guest.recv()
+    # Only its place in line (it may be re-sent when the lobby's queue broadcast arrives).
+    assert {f["type"] for f in guest.seen[n:]} <= {"queue-position"}
+    assert all(f["position"] == 1 for f in guest.seen[n:])
+    # The guest may rename (moderators see it) and is admitted again like any knock.
+    assert (await guest.request("update-name", rid="n", name="Pat P."))["ok"]
+    assert (await host.expect("entry-updated"))["request"]["name"] == "Pat P."
+    await host.request("admit", rid="a2", request_id=knock2["request"]["id"])
+    again = await guest.expect("joined")
+    assert again["room"]["paused"] is True
+
+
+async def test_a_removed_participant_is_told_and_closed(clients):
+    from tests.lobby.helpers import aroom, atoken, closed_with
+
+    await aroom(name="clinic")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    member = await clients()
+    await member.request("join", token=await atoken(sub="m1", name="Mo"))
+    ack = await host.request("participant-remove", rid="r", participant_id="m1")
+    assert ack["ok"] and ack["data"] == {"participant_id": "m1"}
+    err = await member.expect("error")
+    assert err["error"]["code"] == "PARTICIPANT_REMOVED"
+    assert await closed_with(member) == 4403
+    left = await host.expect("participant-left")
+    assert left["participant"]["participant_id"] == "m1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({}, "BAD_REQUEST"),
+        ({"participant_id": 7}, "BAD_REQUEST"),
+        ({"participant_id": ""}, "BAD_REQUEST"),
+        ({"participant_id": "m1", "extra": 1}, "BAD_REQUEST"),
+        ({"participant_id": "nobody"}, "PARTICIPANT_NOT_FOUND"),
+    ],
+)
+async def test_bad_host_control_frames_are_refused_and_change_nothing(clients, fields, code):
+    from tests.lobby.helpers import adb, aroom, atoken
+
+    await aroom(name="clinic")
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", owner=True))
+    member = await clients()
+    await member.request("join", token=await atoken(sub="m1", name="Mo"))
+    for kind in ("participant-remove", "participant-to-lobby"):
+        ack = await host.request(kind, rid=kind, **fields)
+        assert ack["ok"] is False and ack["error"]["code"] == code, ack
+    p = await adb(Participant.objects.get)(participant_id="m1")
+    assert p.status == "active"
+    assert await adb(EntryRequest.objects.count)() == 0
