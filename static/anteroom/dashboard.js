@@ -47,6 +47,7 @@ async function connect() {
     .on('entry-updated', (r) => addRow(r, false))
     .on('entry-removed', (d) => removeRow(d.requestId || d.request?.id))
     .on('activity', renderActivity)
+    .on('lobby-message', (f) => showLobbyMessage(f.text))
     .on('participant-joined', renderPeople)
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
@@ -164,6 +165,14 @@ function actionForm(r) {
     el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
     el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
     button('deny', 'Deny', 'danger'),
+    el('label', { class: 'vh', for: `msg-${r.id}`, text: `Message to ${r.name || 'Guest'}` }),
+    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: 'Message to this guest', autocomplete: 'off' }),
+    el(
+      'button',
+      { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
+      'Send',
+      el('span', { class: 'vh', text: ` to ${r.name || 'Guest'}` }),
+    ),
   );
 }
 
@@ -665,6 +674,31 @@ async function perform(action, form) {
     else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
     return;
   }
+  if (action === 'lobby-message' || action === 'lobby-message-clear') {
+    const text = action === 'lobby-message' ? $('lm-text').value.trim() : '';
+    const extra = Number($('lm-extend').value || 0);
+    const d = await room.request('lobby-message', { text, extend_minutes: extra });
+    showLobbyMessage(d.text);
+    $('lm-extend').value = '0';
+    let said = d.text ? `Everyone waiting now sees: “${d.text}”.` : 'The message to everyone waiting is cleared.';
+    if (extra) said += ` ${guests(d.extended)} got ${extra} more minutes.`;
+    actionStatus(said, 'success');
+    return;
+  }
+  if (action === 'entry-message') {
+    const input = form.querySelector('input[name="text"]');
+    const text = input.value.trim();
+    if (!text) {
+      actionStatus('Write a message for the guest.', 'error');
+      input.focus();
+      return;
+    }
+    await room.request('entry-message', { request_id: id, text });
+    input.value = '';
+    const who = room.entryRequests.find((x) => x.id === id)?.name || 'the guest';
+    actionStatus(`Message sent to ${who}.`, 'success');
+    return;
+  }
   if (action === 'participant-remove' || action === 'participant-to-lobby') {
     const pid = form.querySelector('input[name="client"]').value;
     const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
@@ -735,6 +769,14 @@ async function breakoutAction(action, data) {
     const d = await room.destroyBreakouts();
     actionStatus(`Breakout rooms closed; ${d.count} returned to the main room.`, 'success');
   }
+}
+
+function showLobbyMessage(text) {
+  $('lobby-message-current').textContent = text
+    ? `Everyone waiting sees: “${text}”`
+    : 'Nobody waiting sees a message from you.';
+  if (document.activeElement !== $('lm-text')) $('lm-text').value = text || '';
+  $('lm-clear').hidden = !text;
 }
 
 function plural(n, word) {

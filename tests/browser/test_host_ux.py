@@ -224,3 +224,45 @@ async def test_feedback_tells_the_truth(new_page: NewPage, server: Server, room_
         re.compile(r"You can knock again in about 5 minutes \(at \d\d?:\d\d( [AP]M)?\)\.$")
     )
     await shot(guest, "guest-too-many-knocks")
+
+
+async def test_host_talks_to_the_waiting_room(new_page: NewPage, server: Server, room_name: str):
+    await call(server.room, room_name, knock_ttl=60)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token)
+    pat = await open_guest(new_page, server, room_name, viewport=PHONE)
+    await knock(pat, "Pat")
+    await expect(pat.locator("#time-left")).to_have_text(re.compile(r"^[01]:\d\d$"))
+
+    await owner.get_by_label("Message to everyone waiting").fill(
+        "Dr Lee is running 10 minutes late"
+    )
+    await owner.get_by_label("Give everyone waiting more time").select_option("10")
+    await owner.get_by_role("button", name="Show to everyone waiting").click()
+    await expect(owner.locator("#lobby-message-current")).to_have_text(
+        "Everyone waiting sees: “Dr Lee is running 10 minutes late”"
+    )
+    await expect(pat.locator("#lobby-message")).to_have_text(
+        "Message from the host to everyone waiting: Dr Lee is running 10 minutes late"
+    )
+    await expect(pat.locator("#time-left")).to_have_text(re.compile(r"^1[01]:\d\d$"))
+
+    await owner.get_by_label("Message to Pat").fill("Your forms are at the desk")
+    await owner.get_by_role("button", name="Send to Pat").click()
+    await expect(pat.locator("#host-message")).to_have_text(
+        "Message from the host to you: Your forms are at the desk"
+    )
+    await shot(pat, "guest-waiting-with-host-messages-phone")
+    await shot(owner, "dashboard-waiting-room-message")
+    # A guest who knocks later sees the room message at once.
+    late = await open_guest(new_page, server, room_name)
+    await knock(late, "Lou")
+    await expect(late.locator("#lobby-message")).to_contain_text("running 10 minutes late")
+    await expect(late.locator("#host-message")).to_be_hidden()
+    # Without JavaScript the host clears it.
+    plain = await open_dashboard(new_page, server, room_name, token, java_script_enabled=False)
+    await plain.get_by_role("button", name="Clear the message").click()
+    await expect(plain.locator("#lobby-message-current")).to_have_text(
+        "Nobody waiting sees a message from you."
+    )
+    await expect(late.locator("#lobby-message")).to_be_hidden()
