@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -149,3 +149,28 @@ def room_analytics(*, room: Room, since: datetime | None = None) -> dict[str, An
         ).count(),
         "actions": dict(sorted(actions.items())),
     }
+
+
+# Estimated wait ---------------------------------------------------------------------------
+
+ESTIMATE_WINDOW = 2 * 3600  # seconds of recent admissions that count
+ESTIMATE_SAMPLES = 50  # at most this many of the newest
+ESTIMATE_MIN_SAMPLES = 5  # fewer: no estimate (a guess from two admissions misleads)
+
+
+def recent_time_to_admit(*, room: Room) -> float | None:
+    """The median seconds from knock to admission over the room's recent admissions (the last
+    two hours, newest 50), or ``None`` with fewer than 5: too little to estimate from. One
+    indexed query; the guest page multiplies it by the queue position."""
+    since = clock.now() - timedelta(seconds=ESTIMATE_WINDOW)
+    rows = list(
+        EntryRequest.objects.filter(
+            room=room, status=EntryRequest.Status.ADMITTED, resolved_at__gte=since
+        )
+        .order_by("-resolved_at")
+        .values_list("requested_at", "resolved_at")[:ESTIMATE_SAMPLES]
+    )
+    if len(rows) < ESTIMATE_MIN_SAMPLES:
+        return None
+    waits = [max(0.0, (done - asked).total_seconds()) for asked, done in rows if done]
+    return percentile(waits, 50)

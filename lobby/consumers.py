@@ -22,7 +22,17 @@ from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from . import commands, events, extensions, limits, moderation, services, staff_sessions, sweeper
+from . import (
+    analytics,
+    commands,
+    events,
+    extensions,
+    limits,
+    moderation,
+    services,
+    staff_sessions,
+    sweeper,
+)
 from .errors import (
     AnteroomError,
     BadRequest,
@@ -413,6 +423,12 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     if waiting.request.host_message:
                         await self.send_json(
                             {"type": "host-message", "text": waiting.request.host_message}
+                        )
+                    # An estimate only from enough recent admissions (else nothing is said).
+                    per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
+                    if per_guest is not None:
+                        await self.send_json(
+                            {"type": "wait-estimate", "seconds_per_guest": round(per_guest)}
                         )
                 return {"request_id": str(waiting.request.id), "level": "lobby"}
             await self._subscribe_member(plan.room, plan.participant_id, plan.role)

@@ -562,12 +562,14 @@ export class Room extends Emitter {
         break;
       case 'lobby-message':
       case 'host-message':
+      case 'wait-estimate':
       case 'deadline-extended':
         // While waiting: the host's words (to everyone waiting, or to this guest), more time.
         if (this.waiting) {
           const w = { ...this.waiting };
           if (frame.type === 'lobby-message') w.message = frame.text || null;
           else if (frame.type === 'host-message') w.hostMessage = frame.text || null;
+          else if (frame.type === 'wait-estimate') w.secondsPerGuest = frame.seconds_per_guest;
           else w.expiresAt = new Date(Date.parse(frame.expires_at) + this.clockOffset);
           this.waiting = w;
           this.#reportWaiting();
@@ -663,6 +665,7 @@ export class Room extends Emitter {
       reason: frame.reason || (this.waiting ? this.waiting.reason : null) || null,
       message: this.waiting ? this.waiting.message || null : null,
       hostMessage: this.waiting ? this.waiting.hostMessage || null : null,
+      secondsPerGuest: this.waiting ? this.waiting.secondsPerGuest ?? null : null,
     };
     this.#reportWaiting();
   }

@@ -303,7 +303,19 @@ $('rename-form').addEventListener('submit', async (ev) => {
 });
 
 // The host's words while waiting: to everyone waiting, and to this guest alone. Text only.
+// "About 6 minutes": queue position × the room's recent median time to admit (the server sends
+// that median only when it has enough recent admissions; otherwise nothing is shown).
+function renderEstimate(info) {
+  const per = Number(info.secondsPerGuest);
+  const show = Number.isFinite(per) && per > 0 && info.position;
+  $('wait-estimate').hidden = !show;
+  if (!show) return;
+  const minutes = Math.max(1, Math.round((per * info.position) / 60));
+  setText('wait-estimate', `Estimated wait: about ${minutes} minute${minutes === 1 ? '' : 's'} (from how long the host took to let recent guests in).`);
+}
+
 function renderHostWords(info) {
+  renderEstimate(info);
   const all = info.message || '';
   const mine = info.hostMessage || '';
   $('lobby-message').hidden = !all;
