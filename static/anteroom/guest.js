@@ -307,7 +307,7 @@ $('rename-form').addEventListener('submit', async (ev) => {
 // that median only when it has enough recent admissions; otherwise nothing is shown).
 function renderEstimate(info) {
   const per = Number(info.secondsPerGuest);
-  const show = Number.isFinite(per) && per > 0 && info.position;
+  const show = info.secondsPerGuest != null && Number.isFinite(per) && per >= 0 && info.position;
   $('wait-estimate').hidden = !show;
   if (!show) return;
   const minutes = Math.max(1, Math.round((per * info.position) / 60));

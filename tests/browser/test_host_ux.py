@@ -347,3 +347,27 @@ async def test_a_refused_notification_permission_is_explained(
         "Your browser blocks notifications for this site; "
         "the sound and the tab title still tell you."
     )
+
+
+async def test_an_estimated_wait_appears_once_there_is_enough_data(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name, knock_ttl=600)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token)
+    first = await open_guest(new_page, server, room_name)
+    await knock(first, "Guest 0")
+    await expect(first.locator("#waiting-status")).to_contain_text("next in line")
+    await expect(first.locator("#wait-estimate")).to_be_hidden()  # no data yet: no guess
+    await owner.get_by_role("button", name="Admit Guest 0").click()
+    for i in range(1, 5):
+        guest = await open_guest(new_page, server, room_name)
+        await knock(guest, f"Guest {i}")
+        await owner.get_by_role("button", name=f"Admit Guest {i}").click()
+        await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+    late = await open_guest(new_page, server, room_name, viewport=PHONE)
+    await knock(late, "Lena Late")
+    await expect(late.locator("#wait-estimate")).to_have_text(
+        "Estimated wait: about 1 minute (from how long the host took to let recent guests in)."
+    )
+    await shot(late, "guest-estimated-wait-phone")
