@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -459,6 +460,18 @@ ANTEROOM_JANUS_TIMEOUT = float(os.environ.get("ANTEROOM_JANUS_TIMEOUT", "3"))  #
 # How often each process re-applies room controls and restores rooms/tokens after a restart.
 ANTEROOM_JANUS_RECONCILE_INTERVAL = float(os.environ.get("ANTEROOM_JANUS_RECONCILE_INTERVAL", "1"))
 ANTEROOM_JANUS_MAX_PUBLISHERS = int(os.environ.get("ANTEROOM_JANUS_MAX_PUBLISHERS", "50"))
+# Pages may fetch from Janus's public API (the SFU engine's long poll): its origin, and only it,
+# joins the CSP's connect-src when ANTEROOM_MEDIA=janus.
+_janus_public = urlsplit(ANTEROOM_JANUS_PUBLIC_URL or ANTEROOM_JANUS_URL)
+if (
+    os.environ.get("ANTEROOM_MEDIA", "mesh").strip().lower() == "janus"
+    and _janus_public.scheme in ("http", "https")
+    and _janus_public.netloc
+):
+    SECURE_CSP["connect-src"] = [
+        *SECURE_CSP["connect-src"],
+        f"{_janus_public.scheme}://{_janus_public.netloc}",
+    ]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
 # join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
 ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()

@@ -121,34 +121,39 @@ export class JanusEngine extends Emitter {
     this._applySenders();
   }
 
-  /** {outbound: {kind: {bytesSent}}, inbound: {participantId: {kind: {bytesReceived,
-   *  framesDecoded}}}} summed over this engine's connections. */
+  /** The mesh engine's shape: {participantId: {connection, inbound: {"kind:mid": {kind,
+   *  bytes, framesDecoded, frameWidth}}, outbound: {…}}} with one entry per subscribed feed;
+   *  `outbound` is this browser's publisher (one upstream serves every peer). `kind` is
+   *  audio, video or screen. */
   async getStats() {
-    const out = { outbound: {}, inbound: {} };
-    const add = (box, kind, values) => {
-      const cur = box[kind] || {};
-      for (const [k, v] of Object.entries(values)) cur[k] = (cur[k] || 0) + (v || 0);
-      box[kind] = cur;
-    };
-    if (this.publisher && this.publisher.pc) {
+    const out = {};
+    const outbound = {};
+    const pub = this.publisher && this.publisher.pc;
+    if (pub) {
       const kindOf = new Map();
-      this.publisher.pc.getTransceivers().forEach((t, i) => kindOf.set(t.mid, KINDS[i]));
-      (await this.publisher.pc.getStats()).forEach((r) => {
+      pub.getTransceivers().forEach((t, i) => kindOf.set(t.mid, KINDS[i]));
+      (await pub.getStats()).forEach((r) => {
         if (r.type === 'outbound-rtp') {
-          add(out.outbound, kindOf.get(r.mid) || r.kind, { bytesSent: r.bytesSent });
+          const kind = kindOf.get(r.mid) || r.kind;
+          outbound[`${kind}:${r.mid ?? r.id}`] = { kind, bytes: r.bytesSent, frameWidth: r.frameWidth };
         }
       });
     }
     for (const [feed, f] of this.feeds) {
       if (!f.pc) continue;
-      const mine = out.inbound[f.display || String(feed)] || {};
+      const inbound = {};
       (await f.pc.getStats()).forEach((r) => {
         if (r.type === 'inbound-rtp') {
           const kind = r.kind === 'audio' ? 'audio' : f.kinds.get(String(r.mid)) || 'video';
-          add(mine, kind, { bytesReceived: r.bytesReceived, framesDecoded: r.framesDecoded });
+          inbound[`${kind}:${r.mid ?? r.id}`] = {
+            kind,
+            bytes: r.bytesReceived,
+            framesDecoded: r.framesDecoded,
+            frameWidth: r.frameWidth,
+          };
         }
       });
-      out.inbound[f.display || String(feed)] = mine;
+      out[f.display || String(feed)] = { connection: f.pc.connectionState, inbound, outbound };
     }
     return out;
   }

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.browser.conftest import room_name  # noqa: F401 - fixture for the page tests
 from tests.conftest import ARTIFACTS, ROOT
 
 # Every test module here sets ``pytestmark = pytest.mark.janus``.
