@@ -468,10 +468,8 @@ if (
     and _janus_public.scheme in ("http", "https")
     and _janus_public.netloc
 ):
-    SECURE_CSP["connect-src"] = [
-        *SECURE_CSP["connect-src"],
-        f"{_janus_public.scheme}://{_janus_public.netloc}",
-    ]
+    _connect: list[str] = list(SECURE_CSP["connect-src"])  # type: ignore[call-overload]
+    SECURE_CSP["connect-src"] = [*_connect, f"{_janus_public.scheme}://{_janus_public.netloc}"]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
 # join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
 ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()
