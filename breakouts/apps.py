@@ -13,15 +13,17 @@ class BreakoutsConfig(AppConfig):
 
         from .commands import BREAKOUT_MESSAGES
         from .handlers import HANDLERS
-        from .selectors import breakout_rooms_payload, invitation_frames
-        from .services import breakout_memberships_close, breakouts_sweep
+        from .selectors import breakout_rooms_payload, help_frames, invitation_frames
+        from .services import breakout_memberships_close, breakouts_sweep, help_requests_sweep
         from .views import PANEL
 
         extensions.ws_handlers.update(HANDLERS)
         commands.register(*BREAKOUT_MESSAGES)
         extensions.on_left.append(breakout_memberships_close)
         extensions.sweepers["breakouts"] = breakouts_sweep
+        extensions.sweepers["help_requests"] = help_requests_sweep
         extensions.join_frames.append(invitation_frames)
+        extensions.join_frames.append(help_frames)
         extensions.snapshot_fields["breakouts"] = lambda *, room, moderator: breakout_rooms_payload(
             parent=room
         )

@@ -182,6 +182,13 @@ class BreakoutHelp(Message):
     type: Literal["breakout-help"] = "breakout-help"
 
 
+class BreakoutHelpAnswer(Message):
+    """A moderator answers a breakout member's pending help request."""
+
+    type: Literal["breakout-help-answer"] = "breakout-help-answer"
+    participant_id: Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class BreakoutMove(BreakoutMoveBody, Message):
     type: Literal["breakout-move"] = "breakout-move"
 
@@ -198,6 +205,7 @@ BreakoutMessage = Annotated[
     | BreakoutExtend
     | BreakoutBroadcast
     | BreakoutHelp
+    | BreakoutHelpAnswer
     | BreakoutMove,
     Field(discriminator="type"),
 ]
@@ -213,5 +221,6 @@ BREAKOUT_MESSAGES: tuple[type[Message], ...] = (
     BreakoutExtend,
     BreakoutBroadcast,
     BreakoutHelp,
+    BreakoutHelpAnswer,
     BreakoutMove,
 )

@@ -6,11 +6,13 @@ goes out after the transaction commits, in order, as one hop into the event loop
 Audiences:
 
 * ``mods`` of the parent — breakout administration (``breakout-created``, ``breakout-invited``,
-  ``breakout-invite-rejected``, ``breakouts-updated``, ``breakout-help-requested``);
+  ``breakout-invite-rejected``, ``breakouts-updated``, ``breakout-help-requested``,
+  ``breakout-help-resolved``);
 * ``members`` of the parent — ``participant-updated`` when someone flips active ↔ paused;
 * ``members`` of a breakout — its own members' events (``breakout-participant-*``,
   ``breakout-ending``, ``breakout-extended``, ``breakout-message``);
-* ``pt`` of one participant — ``breakout-invitation``, ``breakout-joined``, ``breakout-left``;
+* ``pt`` of one participant — ``breakout-invitation``, ``breakout-joined``, ``breakout-left``,
+  ``breakout-help-resolved`` (its own request);
   the message also tells that participant's socket(s) which breakout group to add or drop
   (consumer action ``groups``), so a moved socket follows its owner.
 """
@@ -24,6 +26,8 @@ from uuid import UUID
 
 from lobby import events
 from lobby.models import Participant
+
+from .models import HelpRequest
 
 LeftReason = Literal["left", "cleared", "destroyed", "moved", "timer"]
 
@@ -83,11 +87,29 @@ def breakout_message(text: str, by: str) -> dict[str, Any]:
     return {"type": "breakout-message", "text": text, "by": by}
 
 
-def breakout_help_requested(room_id: UUID, p: Participant) -> dict[str, Any]:
+def breakout_help_requested(h: HelpRequest, p: Participant) -> dict[str, Any]:
+    """To moderators (and replayed on a moderator's join while pending): SPEC's ``room_id`` and
+    ``participant``, plus the stored request's ``id``, ``requested_at`` and ``expires_at``."""
     return {
         "type": "breakout-help-requested",
-        "room_id": str(room_id),
+        "room_id": str(h.breakout_id),
         "participant": events.participant_payload(p),
+        "id": str(h.id),
+        "requested_at": events._ts(h.requested_at),
+        "expires_at": events._ts(h.expires_at),
+    }
+
+
+def breakout_help_resolved(h: HelpRequest) -> dict[str, Any]:
+    """To moderators and the asker: the request is no longer pending (``outcome`` answered,
+    expired or cleared; ``by`` the answering moderator)."""
+    return {
+        "type": "breakout-help-resolved",
+        "id": str(h.id),
+        "room_id": str(h.breakout_id),
+        "participant_id": h.participant_id,
+        "outcome": h.status,
+        "by": h.resolved_by or None,
     }
 
 

@@ -17,6 +17,7 @@ ACTIONS = frozenset(
         "breakout-broadcast",
         "breakout-clear-all",
         "breakout-destroy-all",
+        "breakout-help-answer",
     }
 )
 MAIN_ROOM = "main"  # ``destination`` of a move back to the parent room
@@ -61,6 +62,8 @@ class BreakoutActionForm(forms.Form):
             raise forms.ValidationError("Choose a participant and a breakout room.")
         if action == "breakout-move" and not (data.get("client") and data.get("destination")):
             raise forms.ValidationError("Choose a participant and where to move them.")
+        if action == "breakout-help-answer" and not data.get("client"):
+            raise forms.ValidationError("Choose whose help request was answered.")
         if action == "breakout-broadcast" and not data.get("text"):
             raise forms.ValidationError("Write a message for the breakout rooms.")
         return data

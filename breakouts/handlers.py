@@ -173,8 +173,27 @@ async def on_broadcast(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str,
 
 async def on_help(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, _ = consumer.require_joined()
-    room_id = await consumer.call(services.breakout_help, parent=room, participant_id=_me(consumer))
-    return {"room_id": str(room_id)}
+    h = await consumer.call(services.breakout_help, parent=room, participant_id=_me(consumer))
+    return {
+        "room_id": str(h.breakout_id),
+        "id": str(h.id),
+        "expires_at": lobby_events._ts(h.expires_at),
+    }
+
+
+async def on_help_answer(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
+    room, actor = consumer.require_joined()
+    answer = await consumer.call(
+        services.breakout_help_answer,
+        parent=room,
+        actor=actor,
+        participant_id=_field(msg, "participant_id", str, ...),
+    )
+    return {
+        "id": str(answer.request.id),
+        "outcome": answer.request.status,
+        "effective": answer.effective,
+    }
 
 
 async def on_move(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
@@ -201,5 +220,6 @@ HANDLERS: dict[str, Handler] = {
     "breakout-extend": on_extend,
     "breakout-broadcast": on_broadcast,
     "breakout-help": on_help,
+    "breakout-help-answer": on_help_answer,
     "breakout-move": on_move,
 }

@@ -76,3 +76,37 @@ def invitation_frames(*, parent: Room, participant_id: str) -> list[dict[str, An
         breakout_invitation(breakout_room_with_members(room=inv.breakout), inv.invited_by)
         for inv in invitations
     ]
+
+
+def pending_help_requests(*, parent: Room) -> list[tuple[Any, Participant]]:
+    """(help request, participant) for every pending, unexpired help request of a room, oldest
+    first (the dashboard and a moderator's join replay)."""
+    from lobby import clock
+
+    from .models import HelpRequest
+
+    rows = list(
+        HelpRequest.objects.filter(
+            parent=parent, status=HelpRequest.Status.PENDING, expires_at__gt=clock.now()
+        ).order_by("requested_at")
+    )
+    people = {
+        p.participant_id: p
+        for p in Participant.objects.filter(
+            room=parent, participant_id__in=[h.participant_id for h in rows]
+        )
+    }
+    return [(h, people[h.participant_id]) for h in rows if h.participant_id in people]
+
+
+def help_frames(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:
+    """``breakout-help-requested`` for every pending help request, replayed when a moderator's
+    socket joins (nothing for others)."""
+    from lobby.models import Role
+
+    from .events import breakout_help_requested
+
+    me = Participant.objects.filter(room=parent, participant_id=participant_id).first()
+    if me is None or me.role != Role.MODERATOR:
+        return []
+    return [breakout_help_requested(h, p) for h, p in pending_help_requests(parent=parent)]

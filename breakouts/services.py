@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -42,6 +43,8 @@ from lobby.errors import (
     BreakoutLectureMode,
     BreakoutLimit,
     BreakoutNotFound,
+    HelpAlreadyRequested,
+    HelpRequestNotFound,
     InvalidPermissions,
     NotFound,
     NotInBreakout,
@@ -53,7 +56,7 @@ from lobby.services import Actor, require_moderator
 
 from . import events
 from .events import LeftReason, Outbox
-from .models import BreakoutInvitation
+from .models import BreakoutInvitation, HelpRequest
 from .selectors import breakout_members, breakout_room_payload, breakout_rooms_payload
 
 MAX_BREAKOUTS = 10
@@ -67,6 +70,7 @@ MAX_CLIENTS = 1000
 _rng: random.Random = secrets.SystemRandom()
 
 Invitation = BreakoutInvitation.Status
+HelpStatus = HelpRequest.Status
 PAUSED, ACTIVE, LEFT = (
     Participant.Status.PAUSED,
     Participant.Status.ACTIVE,
@@ -223,6 +227,8 @@ def _enter(
         return []
     origins = {p.pk: p.breakout_id for p in moving}
     Participant.objects.filter(pk__in=list(origins)).update(breakout=room, status=PAUSED)
+    # Moved out of another breakout room: a help request from there is over.
+    _clear_help(parent.pk, [p.participant_id for p in moving if origins[p.pk]], out)
     media.changed(
         parent.pk,
         participants=[p.participant_id for p in moving],
@@ -269,6 +275,7 @@ def _return(
         return []
     origins = {p.pk: p.breakout_id for p in back}
     Participant.objects.filter(pk__in=list(origins)).update(breakout=None, status=ACTIVE)
+    _clear_help(parent.pk, [p.participant_id for p in back], out)
     media.changed(
         parent.pk,
         participants=[p.participant_id for p in back],
@@ -908,19 +915,121 @@ def breakout_broadcast(*, parent: Room, actor: Actor, text: Any) -> int:
 
 
 @transaction.atomic
-def breakout_help(*, parent: Room, participant_id: str) -> uuid.UUID:
-    """A breakout member asks for a moderator: moderators get ``breakout-help-requested``
-    {room_id, participant}. Returns the room's id. Raises ``BreakoutLectureMode``,
-    ``NotFound``, ``NotInBreakout``."""
+def breakout_help(*, parent: Room, participant_id: str) -> HelpRequest:
+    """A breakout member asks for a moderator. The request is stored (one pending per
+    participant, ``ANTEROOM_HELP_REQUEST_TTL`` seconds unless answered) and moderators get
+    ``breakout-help-requested`` once; a moderator who connects later gets it replayed, and the
+    dashboard lists it. Asking again while it is pending is refused and tells nobody.
+
+    Locks the parent. Raises ``BreakoutLectureMode``, ``NotFound``, ``NotInBreakout``,
+    ``HelpAlreadyRequested``."""
     parent = _lock_parent(parent)
     p = _participant(parent, participant_id)
     if p.breakout_id is None:
         raise NotInBreakout()
+    now = clock.now()
     out = Outbox()
-    out.to_mods(parent.pk, events.breakout_help_requested(p.breakout_id, p))
+    pending = HelpRequest.objects.filter(
+        parent=parent, participant_id=p.participant_id, status=HelpStatus.PENDING
+    ).first()
+    if pending is not None:
+        if pending.expires_at > now:
+            raise HelpAlreadyRequested()
+        _resolve_help([pending], HelpStatus.EXPIRED, by="", now=now, out=out)
+    h = HelpRequest.objects.create(
+        parent=parent,
+        breakout_id=p.breakout_id,
+        participant_id=p.participant_id,
+        requested_at=now,
+        expires_at=now + timedelta(seconds=settings.ANTEROOM_HELP_REQUEST_TTL),
+    )
+    out.to_mods(parent.pk, events.breakout_help_requested(h, p))
     out.flush()
     audit_record(room=parent, actor=participant_id, action="breakout-help", data={})
-    return p.breakout_id
+    return h
+
+
+@dataclass(frozen=True)
+class HelpAnswer:
+    request: HelpRequest
+    effective: bool
+
+
+@transaction.atomic
+def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> HelpAnswer:
+    """A moderator answers a participant's help request (``breakout-help-answer``, the
+    dashboard's "Answered" button). Moderators and the asker get ``breakout-help-resolved``
+    (outcome ``answered``, ``by``). The first answer wins: answering a request that is no longer
+    pending changes nothing (``effective`` False, the request as it ended).
+
+    Locks the parent. Raises ``BreakoutLectureMode``, ``InvalidPermissions``, ``BadRequest``,
+    ``HelpRequestNotFound`` (the participant never asked)."""
+    parent = _lock_parent(parent)
+    require_moderator(actor)
+    if not isinstance(participant_id, str) or not participant_id:
+        raise BadRequest("participant_id must be a string.")
+    last = (
+        HelpRequest.objects.filter(parent=parent, participant_id=participant_id)
+        .order_by("-requested_at")
+        .first()
+    )
+    if last is None:
+        raise HelpRequestNotFound()
+    now = clock.now()
+    if last.status != HelpStatus.PENDING or last.expires_at <= now:
+        out = Outbox()
+        if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
+            _resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
+        out.flush()
+        return HelpAnswer(request=last, effective=False)
+    out = Outbox()
+    _resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
+    out.flush()
+    audit_record(room=parent, actor=actor.by, action="breakout-help-answer", subject=participant_id)
+    return HelpAnswer(request=last, effective=True)
+
+
+def _resolve_help(
+    requests: Iterable[HelpRequest], status: str, *, by: str, now: datetime, out: Outbox
+) -> int:
+    """End pending help requests (conditional update: each ends once) and tell moderators and
+    each asker ``breakout-help-resolved``."""
+    done = 0
+    for h in requests:
+        if not HelpRequest.objects.filter(pk=h.pk, status=HelpStatus.PENDING).update(
+            status=status, resolved_by=by, resolved_at=now
+        ):
+            continue
+        h.status, h.resolved_by, h.resolved_at = status, by, now
+        frame = events.breakout_help_resolved(h)
+        out.to_mods(h.parent_id, frame)
+        out.to_participant(h.parent_id, h.participant_id, frame)
+        done += 1
+    return done
+
+
+def _clear_help(parent_id: uuid.UUID, participant_ids: Iterable[str], out: Outbox) -> None:
+    """Participants left their breakout room (or the room): their pending requests end."""
+    ids = list(participant_ids)
+    if not ids:
+        return
+    pending = HelpRequest.objects.filter(
+        parent_id=parent_id, participant_id__in=ids, status=HelpStatus.PENDING
+    )
+    _resolve_help(list(pending), HelpStatus.CLEARED, by="", now=clock.now(), out=out)
+
+
+def help_requests_sweep(*, now: datetime) -> int:
+    """Expire pending help requests past ``expires_at`` (every process's sweeper; each ends
+    once). Returns how many."""
+    due = list(HelpRequest.objects.filter(status=HelpStatus.PENDING, expires_at__lte=now)[:500])
+    if not due:
+        return 0
+    with transaction.atomic():
+        out = Outbox()
+        n = _resolve_help(due, HelpStatus.EXPIRED, by="", now=now, out=out)
+        out.flush()
+    return n
 
 
 # Hooks called by the lobby -----------------------------------------------------------------
@@ -936,6 +1045,7 @@ def breakout_memberships_close(*, participant: Participant, breakout_id: Any, re
         events.breakout_participant("left", participant),
         except_participant=participant.participant_id,
     )
+    _clear_help(participant.room_id, [participant.participant_id], out)
     parent = Room.objects.filter(pk=participant.room_id).first()
     if parent is not None:
         _rooms_updated(parent, out)

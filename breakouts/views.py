@@ -17,13 +17,25 @@ from lobby.views import Moderator, clock_text
 
 from . import services
 from .forms import ACTIONS, EXTEND_MINUTES, MAIN_ROOM, BreakoutActionForm
-from .selectors import breakout_rooms_payload
+from .selectors import breakout_rooms_payload, pending_help_requests
 
 
 def panel_context(*, room: Room, now: datetime, participants: list[Participant]) -> dict[str, Any]:
     rooms = _rows(breakout_rooms_payload(parent=room), now)
+    labels = {b["id"]: f"room {b['number']}" for b in rooms}
+    help_requests = [
+        {
+            "id": str(h.id),
+            "participant_id": p.participant_id,
+            "name": p.name or p.participant_id,
+            "where": labels.get(str(h.breakout_id), "a breakout room"),
+            "at": h.requested_at.strftime("%H:%M UTC"),
+        }
+        for h, p in pending_help_requests(parent=room)
+    ]
     return {
         "breakouts": rooms,
+        "help_requests": help_requests,
         "invitable": [p for p in participants if p.role != "moderator"],
         "movable": _movable(participants, rooms),
         "timed": any(b["ends_at"] for b in rooms),
@@ -128,6 +140,13 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
         numbers = ", ".join(str(r.number) for r in rooms)
         rooms_word = "rooms" if len(rooms) != 1 else "room"
         return f"{_plural(minutes, 'minute')} added ({rooms_word} {numbers})."
+    if action == "breakout-help-answer":
+        answer = services.breakout_help_answer(
+            parent=room, actor=mod.actor, participant_id=d["client"]
+        )
+        if not answer.effective:
+            return "That help request had already ended; nothing was changed."
+        return "Help request marked as answered."
     if action == "breakout-broadcast":
         n = services.breakout_broadcast(parent=room, actor=mod.actor, text=d["text"])
         return f"Message sent to {_plural(n, 'breakout room')}."

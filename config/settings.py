@@ -358,6 +358,8 @@ ANTEROOM_MAX_SOCKETS_PER_TOKEN = int(os.environ.get("ANTEROOM_MAX_SOCKETS_PER_TO
 # Seconds between re-checks of a staff socket's Django session (0 = only on actions and on
 # sign-out / account changes); lobby/staff_sessions.py.
 ANTEROOM_STAFF_SESSION_CHECK = float(os.environ.get("ANTEROOM_STAFF_SESSION_CHECK", "30"))
+# Seconds a breakout member's help request stays pending unless a moderator answers it.
+ANTEROOM_HELP_REQUEST_TTL = int(os.environ.get("ANTEROOM_HELP_REQUEST_TTL", "300"))
 # ``/metrics`` is served only when set, to ``Authorization: Bearer <token>``.
 ANTEROOM_METRICS_TOKEN = os.environ.get("ANTEROOM_METRICS_TOKEN", "")
 # ``manage.py purge`` deletes resolved entry requests and audit rows older than this.

@@ -235,6 +235,20 @@ class NotInBreakout(AnteroomError):
     default_message = "You are not in a breakout room."
 
 
+class HelpAlreadyRequested(AnteroomError):
+    """A breakout member asked for help while its last request is still pending."""
+
+    code = "HELP_ALREADY_REQUESTED"
+    http_status = 409
+    default_message = "You have already asked for help; a moderator has been told."
+
+
+class HelpRequestNotFound(AnteroomError):
+    code = "HELP_REQUEST_NOT_FOUND"
+    http_status = 404
+    default_message = "This participant has no help request."
+
+
 class NotInvited(AnteroomError):
     code = "NOT_INVITED"
     http_status = 409

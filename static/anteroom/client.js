@@ -388,6 +388,11 @@ export class Room extends Emitter {
     return this.request('breakout-help');
   }
 
+  /** Moderators: mark a participant's pending help request answered. */
+  answerBreakoutHelp(participantId) {
+    return this.request('breakout-help-answer', { participant_id: String(participantId) });
+  }
+
   clearBreakouts() {
     return this.request('breakout-clear-all');
   }

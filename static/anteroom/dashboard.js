@@ -52,6 +52,7 @@ async function connect() {
     .on('participant-left', renderPeople)
     .on('room-updated', renderControls)
     .on('breakout-help-requested', addHelp)
+    .on('breakout-help-resolved', resolveHelp)
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
@@ -528,54 +529,46 @@ function fillSelect(select, options) {
   if (options.some(([value]) => value === keep)) select.value = keep;
 }
 
-// Help requests from breakout rooms: live only (the server does not store them), kept for this
-// tab in sessionStorage so a reload does not lose one, until the moderator dismisses it.
+// Help requests from breakout rooms: stored by the server (one pending per participant until a
+// moderator answers it, it expires or the participant leaves its breakout room). The page
+// renders the pending ones; the socket adds new ones, replays them on (re)join, and removes
+// them on `breakout-help-resolved`. "Answered" is a plain POST when the socket is down.
 
-const HELP_KEY = `anteroom:help:${cfg.room}`;
-let helpRequests = loadHelp();
-
-function loadHelp() {
-  try {
-    const saved = JSON.parse(sessionStorage.getItem(HELP_KEY) || '[]');
-    return Array.isArray(saved) ? saved.filter((h) => h && typeof h.key === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveHelp() {
-  try {
-    sessionStorage.setItem(HELP_KEY, JSON.stringify(helpRequests));
-  } catch {
-    // storage unavailable: the list still works on this page
-  }
-}
+let helpRequests = [...document.querySelectorAll('#help-list li.help-request')].map((li) => ({
+  key: li.dataset.key,
+  id: li.dataset.helpId,
+  name: li.querySelector('.name')?.textContent || li.dataset.key,
+  roomId: null,
+  roomLabel: null,
+  at: null,
+  text: li.querySelector('.who')?.textContent || '',
+}));
 
 function addHelp(f) {
   const p = f.participant || {};
+  const known = helpRequests.some((h) => h.id === f.id);
   const entry = {
-    key: `${p.participant_id}:${f.room_id}`,
-    participantId: p.participant_id,
+    key: p.participant_id,
+    id: f.id,
     name: p.name || p.participant_id || 'Someone',
     roomId: f.room_id,
     roomLabel: roomLabel(f.room_id),
-    at: Date.now(),
+    at: f.requested_at ? Date.parse(f.requested_at) : Date.now(),
   };
-  // Asking again from the same room refreshes the request instead of listing it twice.
   helpRequests = [entry, ...helpRequests.filter((h) => h.key !== entry.key)];
-  saveHelp();
   renderHelp();
+  if (known) return; // replayed on (re)join: already listed, no new alert
   actionStatus(`${entry.name} asked for help in ${entry.roomLabel || 'a breakout room'}.`, 'info');
   beep();
 }
 
-function dismissHelp(key) {
+function resolveHelp(f) {
   const list = $('help-list');
-  const row = list.querySelector(`li[data-key="${CSS.escape(key)}"]`);
-  const next = row?.nextElementSibling || row?.previousElementSibling;
-  const hadFocus = row?.contains(document.activeElement);
-  helpRequests = helpRequests.filter((h) => h.key !== key);
-  saveHelp();
+  const row = list?.querySelector(`li[data-key="${CSS.escape(f.participant_id)}"]`);
+  if (!row || (f.id && row.dataset.helpId && row.dataset.helpId !== f.id)) return;
+  const next = row.nextElementSibling || row.previousElementSibling;
+  const hadFocus = row.contains(document.activeElement);
+  helpRequests = helpRequests.filter((h) => h.key !== f.participant_id);
   renderHelp();
   if (hadFocus) {
     const target = next && list.querySelector(`li[data-key="${CSS.escape(next.dataset.key)}"] button`);
@@ -588,26 +581,28 @@ function renderHelp() {
   if (!list) return;
   list.replaceChildren(
     ...helpRequests.map((h) => {
-      const where = roomLabel(h.roomId) || h.roomLabel || 'a breakout room';
-      const at = new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-      const dismiss = el(
+      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || 'a breakout room';
+      const at = h.at ? new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+      const answered = el(
         'button',
-        { type: 'button', class: 'secondary' },
-        'Dismiss',
+        { type: 'submit', name: 'action', value: 'breakout-help-answer', class: 'secondary' },
+        'Answered',
         el('span', { class: 'vh', text: ` ${h.name}'s request` }),
       );
-      dismiss.addEventListener('click', () => dismissHelp(h.key));
+      const who = h.at
+        ? el(
+            'div',
+            { class: 'who' },
+            el('span', { class: 'name', text: h.name }),
+            el('span', { text: ` asked for help in ${where}` }),
+            el('span', { class: 'muted', text: ` · ${at}` }),
+          )
+        : el('div', { class: 'who', text: h.text });
       return el(
         'li',
-        { class: 'row help-request', 'data-key': h.key },
-        el(
-          'div',
-          { class: 'who' },
-          el('span', { class: 'name', text: h.name }),
-          el('span', { text: ` asked for help in ${where}` }),
-          el('span', { class: 'muted', text: ` · ${at}` }),
-        ),
-        el('p', { class: 'actions' }, dismiss),
+        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '' },
+        who,
+        postForm('actions', hiddenInput('client', h.key), answered),
       );
     }),
   );
@@ -709,6 +704,10 @@ async function breakoutAction(action, data) {
         : 'No breakout room has a timer; nothing was extended.',
       'success',
     );
+  } else if (action === 'breakout-help-answer') {
+    const d = await room.answerBreakoutHelp(data.get('client'));
+    resolveHelp({ participant_id: data.get('client'), id: d.id });
+    actionStatus(d.effective ? 'Help request marked as answered.' : 'That help request had already ended.', 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';

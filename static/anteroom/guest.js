@@ -547,7 +547,13 @@ $('breakout-help').addEventListener('click', async () => {
     $('breakout-message').textContent = 'The host has been asked to join you.';
     $('breakout-message').hidden = false;
   } catch (err) {
-    connBanner(err.message);
+    if (err.code === 'HELP_ALREADY_REQUESTED') {
+      // One pending request at a time: the host already has it.
+      $('breakout-message').textContent = err.message;
+      $('breakout-message').hidden = false;
+    } else {
+      connBanner(err.message);
+    }
   }
 });
 

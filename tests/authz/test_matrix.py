@@ -38,7 +38,7 @@ from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
-from breakouts.models import BreakoutInvitation
+from breakouts.models import BreakoutInvitation, HelpRequest
 from lobby import clock, consumers, extensions, services, sweeper, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
@@ -139,6 +139,16 @@ def p0_in_a_breakout(w: World) -> None:
         )
 
 
+def p0_asks_for_help(w: World) -> None:
+    p0_in_a_breakout(w)
+    if not HelpRequest.objects.filter(participant_id="p0", status="pending").exists():
+        breakout_services.breakout_help(parent=w.room, participant_id="p0")
+
+
+def help_answered() -> bool:
+    return HelpRequest.objects.filter(participant_id="p0", status="answered").exists()
+
+
 def invite(w: World, pid: str | None, room_id: str) -> None:
     if pid is not None:
         breakout_services.breakout_invite(
@@ -182,6 +192,7 @@ def snapshot() -> dict[str, Any]:
             Participant, "room_id", "participant_id", "role", "status", "breakout_id", "name"
         ),
         "invitations": rows(BreakoutInvitation, "pk", "participant_id", "status"),
+        "help_requests": rows(HelpRequest, "pk", "participant_id", "status", "resolved_by"),
         "tokens": rows(MeetingToken, "jti", "revoked_at"),
         "api_keys": rows(ApiKey, "pk", "revoked"),
         "users": rows(get_user_model(), "pk", "is_staff", "is_active"),
@@ -294,6 +305,7 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-reject": IN_THE_ROOM,  # with a pending invitation
     "breakout-join": IN_THE_ROOM,  # invited (moderators may visit any breakout)
     "breakout-help": IN_THE_ROOM,  # from inside the breakout just joined
+    "breakout-help-answer": MODERATOR_ONLY,  # p0's pending help request
     "breakout-leave": IN_THE_ROOM,
     "breakout-destroy-all": MODERATOR_ONLY,
     "participant-remove": MODERATOR_ONLY,  # a fresh participant each time
@@ -395,6 +407,9 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
             return {"room_id": w.b1, "seconds": 60}
         case "breakout-broadcast":
             return {"text": "Five minutes left."}
+        case "breakout-help-answer":
+            p0_asks_for_help(w)
+            return {"participant_id": "p0"}
         case "breakout-clear-all" | "breakout-destroy-all":
             p0_in_a_breakout(w)
         case "breakout-reject":
@@ -919,6 +934,14 @@ def _p0_away(action: str) -> Callable[[World], dict[str, str]]:
     return data
 
 
+def _p0_asked(action: str) -> Callable[[World], dict[str, str]]:
+    def data(w: World) -> dict[str, str]:
+        p0_asks_for_help(w)
+        return {"action": action, "client": "p0"}
+
+    return data
+
+
 def ends_at(room_id: str) -> Any:
     return Room.objects.get(pk=room_id).ends_at
 
@@ -978,6 +1001,7 @@ DASHBOARD_FORMS: dict[str, Form] = {
         lambda w: {"action": "breakout-broadcast", "text": "Five minutes left."},
         _audit_by_anyone("breakout-broadcast"),
     ),
+    "breakout-help-answer": Form(_p0_asked("breakout-help-answer"), lambda w: help_answered()),
     "breakout-clear-all": Form(_p0_away("breakout-clear-all"), lambda w: breakout_of("p0") is None),
     "breakout-destroy-all": Form(_p0_away("breakout-destroy-all"), lambda w: breakout_count() == 0),
 }
@@ -1018,6 +1042,7 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-move": MODERATORS_ONLY,
     "breakout-extend": MODERATORS_ONLY,
     "breakout-broadcast": MODERATORS_ONLY,
+    "breakout-help-answer": MODERATORS_ONLY,
     "breakout-clear-all": MODERATORS_ONLY,
     "breakout-destroy-all": MODERATORS_ONLY,
 }

@@ -620,12 +620,15 @@ def test_help_request_reaches_moderators(sent):
     [room] = create(p, rooms=1)
     bs.breakout_move(parent=p.room, actor=p.mod, participant_id="p0", room_id=str(room.pk))
     sent.items.clear()
-    bs.breakout_help(parent=p.room, participant_id="p0")
+    h = bs.breakout_help(parent=p.room, participant_id="p0")
     assert frames_to(sent, mods(p.room)) == [
         {
             "type": "breakout-help-requested",
             "room_id": str(room.pk),
             "participant": events.participant_payload(who(p.room, "p0")),
+            "id": str(h.id),
+            "requested_at": events._ts(h.requested_at),
+            "expires_at": events._ts(h.expires_at),
         }
     ]
     assert [g for g, _ in sent.items] == [mods(p.room)]

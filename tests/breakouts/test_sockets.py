@@ -226,8 +226,12 @@ async def test_help_and_move(clients):
     assert ack["data"]["participant"]["breakout_id"] == r1["id"]
     assert (await a.expect("breakout-joined"))["room"]["id"] == r1["id"]
     ack = await a.request("breakout-help", rid=3)
-    assert ack["data"] == {"room_id": r1["id"]}
     helped = await mod.expect("breakout-help-requested")
+    assert ack["data"] == {
+        "room_id": r1["id"],
+        "id": helped["id"],
+        "expires_at": helped["expires_at"],
+    }
     assert helped["room_id"] == r1["id"] and helped["participant"]["participant_id"] == "p0"
     nope = await b.request("breakout-help", rid=4)
     assert nope["error"]["code"] == "NOT_IN_BREAKOUT"

@@ -124,7 +124,8 @@ async def test_breakout_session_from_the_dashboard(
     await expect(mover_row.locator(".where")).to_have_text(f"Room {dst}")
     await shot(ada, "guest-breakout-moved")
 
-    # A guest asks for help: the dashboard lists it (the name as text), until dismissed.
+    # A guest asks for help: the dashboard lists it (the name as text) until it is answered;
+    # asking again meanwhile is refused, and the guest is told so.
     asker = guests[HOSTILE]
     await asker.get_by_role("button", name="Ask the host for help").click()
     await expect(asker.locator("#breakout-message")).to_contain_text("The host has been asked")
@@ -132,13 +133,18 @@ async def test_breakout_session_from_the_dashboard(
     await expect(request).to_have_count(1)
     await expect(request).to_contain_text(f"{HOSTILE} asked for help in Room {where[HOSTILE]}")
     await expect(owner.locator("#help-count")).to_have_text("1")
+    await asker.get_by_role("button", name="Ask the host for help").click()
+    await expect(asker.locator("#breakout-message")).to_contain_text("already asked for help")
+    await expect(request).to_have_count(1)
     assert await owner.locator("#breakouts img").count() == 0
     await shot(owner, "dashboard-help-request")
     await owner.set_viewport_size(PHONE)
     await shot(owner, "dashboard-breakouts-phone")
     assert await owner.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await owner.set_viewport_size(WIDE)
-    await owner.get_by_role("button", name=f"Dismiss {HOSTILE}'s request").click()
+    await owner.get_by_role("button", name=f"Answered {HOSTILE}'s request").click()
+    await expect(owner.locator("#help-requests")).to_be_hidden()
+    await owner.reload()  # stored on the server: answered, it stays gone
     await expect(owner.locator("#help-requests")).to_be_hidden()
 
     # Destroy all: everyone back in the main room, told why; the parent unmuted.

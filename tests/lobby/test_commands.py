@@ -60,6 +60,7 @@ VALID: dict[str, dict[str, Any]] = {
     "breakout-extend": {"room_id": ID, "seconds": 120},
     "breakout-broadcast": {"text": "Five minutes left."},
     "breakout-help": {},
+    "breakout-help-answer": {"participant_id": "p1"},
     "breakout-move": {"participant_id": "p1", "room_id": None},
 }
 
