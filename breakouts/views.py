@@ -106,7 +106,7 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
         )
         people = sum(len(v) for v in assignments.values())
         verb = "moved into" if d.get("force_join") else "invited to"
-        return f"{_plural(people, 'participant')} {verb} {len(rooms)} room(s)."
+        return f"{_plural(people, 'participant')} {verb} {_plural(len(rooms), 'room')}."
     if action == "breakout-invite":
         invited = services.breakout_invite(
             parent=room,

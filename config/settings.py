@@ -11,7 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -397,6 +397,9 @@ ANTEROOM_WEBHOOK_RETRY_FOR = float(os.environ.get("ANTEROOM_WEBHOOK_RETRY_FOR", 
 ANTEROOM_WEBHOOK_LEASE = float(os.environ.get("ANTEROOM_WEBHOOK_LEASE", "60"))
 if ANTEROOM_WEBHOOK_LEASE <= ANTEROOM_WEBHOOK_TIMEOUT + ANTEROOM_WEBHOOK_CONNECT_TIMEOUT:
     raise ValueError("ANTEROOM_WEBHOOK_LEASE must be longer than a whole attempt")
+# Whether this process sends (off: it only writes the outbox; another process or
+# ``manage.py sweep --loop`` sends).
+ANTEROOM_WEBHOOK_SEND = _env_bool("ANTEROOM_WEBHOOK_SEND", True)
 # Sending threads per process (deliveries and alert e-mails), and at once per endpoint.
 ANTEROOM_WEBHOOK_WORKERS = int(os.environ.get("ANTEROOM_WEBHOOK_WORKERS", "8"))
 ANTEROOM_WEBHOOK_PER_ENDPOINT = int(os.environ.get("ANTEROOM_WEBHOOK_PER_ENDPOINT", "4"))
@@ -470,8 +473,10 @@ if (
     and _janus_public.scheme in ("http", "https")
     and _janus_public.netloc
 ):
-    _connect: list[str] = list(SECURE_CSP["connect-src"])  # type: ignore[call-overload]
-    SECURE_CSP["connect-src"] = [*_connect, f"{_janus_public.scheme}://{_janus_public.netloc}"]
+    SECURE_CSP["connect-src"] = [
+        *cast(list[str], SECURE_CSP["connect-src"]),
+        f"{_janus_public.scheme}://{_janus_public.netloc}",
+    ]
 # LiveKit (lobby/media/livekit.py): server API URL, browsers' URL (wss://), API key and secret;
 # join tokens live ANTEROOM_LIVEKIT_TOKEN_TTL seconds (LiveKit checks exp on connect only).
 ANTEROOM_LIVEKIT_URL = os.environ.get("ANTEROOM_LIVEKIT_URL", "").strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import secrets
 import uuid
@@ -577,26 +578,45 @@ def _queue_place(r: EntryRequest) -> tuple[int, int]:
 
 
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
-    def count(limit: tuple[int, int], **filters: Any) -> bool:
+    """Raise ``EntryRateLimited`` with ``retry_after``: the seconds until the oldest knock that
+    counts against the limit leaves its window (then one knock is allowed again)."""
+
+    def check(limit: tuple[int, int], **filters: Any) -> None:
         n, seconds = limit
         since = now - timedelta(seconds=seconds)
-        return EntryRequest.objects.filter(requested_at__gt=since, **filters).count() >= n
+        recent = list(
+            EntryRequest.objects.filter(requested_at__gt=since, **filters)
+            .order_by("-requested_at")
+            .values_list("requested_at", flat=True)[:n]
+        )
+        if len(recent) >= n:
+            wait = (recent[-1] + timedelta(seconds=seconds) - now).total_seconds()
+            retry_after = max(1, math.ceil(wait))
+            raise EntryRateLimited(
+                f"Too many requests to join. Try again in {_duration_words(retry_after)}.",
+                retry_after=retry_after,
+            )
 
     if plan.claims is not None:
-        if count(settings.ANTEROOM_KNOCK_LIMIT, token_key=plan.claims.key):
-            raise EntryRateLimited()
+        check(settings.ANTEROOM_KNOCK_LIMIT, token_key=plan.claims.key)
         return
-    if conn.browser_key and count(
-        settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key
-    ):
-        raise EntryRateLimited()
-    if conn.client_address and count(
-        settings.ANTEROOM_ADDRESS_KNOCK_LIMIT,
-        client_address=conn.client_address,
-        room=plan.room,
-        token_key="",
-    ):
-        raise EntryRateLimited()
+    if conn.browser_key:
+        check(settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key)
+    if conn.client_address:
+        check(
+            settings.ANTEROOM_ADDRESS_KNOCK_LIMIT,
+            client_address=conn.client_address,
+            room=plan.room,
+            token_key="",
+        )
+
+
+def _duration_words(seconds: int) -> str:
+    """``45 seconds``, ``1 minute``, ``4 minutes`` (rounded up to whole minutes past one)."""
+    if seconds < 60:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = math.ceil(seconds / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 @transaction.atomic

@@ -81,7 +81,8 @@ def ensure_started() -> None:
         return
     if _task is not None and not _task.done():
         return
-    from .webhooks import dispatcher
+    if settings.ANTEROOM_WEBHOOK_SEND:
+        from .webhooks import dispatcher
 
-    dispatcher.ensure_started()  # webhook deliveries and alert e-mails, on threads of their own
+        dispatcher.ensure_started()  # webhook deliveries and alert e-mails, on their own threads
     _task = asyncio.get_running_loop().create_task(_run())

@@ -106,18 +106,54 @@ def claim_heads(
         return _claim(pks, owner, now)
 
 
-def claim_next(*, owner: str, after: WebhookDelivery) -> WebhookDelivery | None:
-    """The next delivery of ``after``'s chain, if it is due now (claimed)."""
+def claim_run(*, owner: str, after: WebhookDelivery, limit: int) -> list[WebhookDelivery]:
+    """The next deliveries of ``after``'s chain (the head and those right behind it, all due),
+    claimed in one update: a storm in one room costs a few writes, not three per delivery."""
     now = clock.now()
     with transaction.atomic():
-        qs = _heads(now).filter(endpoint_id=after.endpoint_id, ordering_key=after.ordering_key)
+        qs = WebhookDelivery.objects.filter(
+            endpoint_id=after.endpoint_id,
+            ordering_key=after.ordering_key,
+            status=WebhookDelivery.Status.PENDING,
+            endpoint__active=True,
+        ).order_by("seq")
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
-        pk = qs.order_by("seq").values_list("pk", flat=True).first()
-        if pk is None:
-            return None
-        got = _claim([pk], owner, now)
-        return got[0] if got else None
+        run: list[int] = []
+        for pk, due, lease in qs.values_list("pk", "next_attempt_at", "lease_until")[:limit]:
+            if due > now or (lease is not None and lease >= now):
+                break  # a retry not due yet, or a row another process holds: the run ends
+            run.append(pk)
+        if not run:
+            return []
+        lease_until = now + timedelta(seconds=settings.ANTEROOM_WEBHOOK_LEASE)
+        got = (
+            WebhookDelivery.objects.filter(pk__in=run, status=WebhookDelivery.Status.PENDING)
+            .filter(_free(now))
+            .update(
+                lease_owner=owner,
+                lease_until=lease_until,
+                attempts=F("attempts") + 1,
+                last_attempt_at=now,
+            )
+        )
+        if got != len(run):
+            # Another process took the head meanwhile (it became a head when ``after`` was
+            # delivered): give back what this call took, in order that process keeps the run.
+            _release(run, owner)
+            return []
+    return list(
+        WebhookDelivery.objects.filter(pk__in=run)
+        .select_related("endpoint", "event")
+        .order_by("seq")
+    )
+
+
+def _release(pks: list[int], owner: str) -> None:
+    """Give back claimed rows that were not attempted (their attempt is not counted)."""
+    WebhookDelivery.objects.filter(pk__in=pks, lease_owner=owner, status="pending").update(
+        lease_owner="", lease_until=None, attempts=F("attempts") - 1
+    )
 
 
 # One attempt ------------------------------------------------------------------------------------
@@ -250,18 +286,39 @@ def record(d: WebhookDelivery, outcome: Outcome, *, owner: str) -> None:
     )
 
 
+BATCH = 50
+
+
 def send_chain(d: WebhookDelivery | None, *, owner: str) -> int:
-    """Send ``d`` and, while attempts succeed, the next deliveries of its chain. Returns how
-    many were delivered."""
-    done = 0
-    while d is not None:
-        outcome = post(d)
-        record(d, outcome, owner=owner)
-        if not outcome.ok:
+    """Send ``d`` and, while attempts succeed, the deliveries behind it in its chain (claimed
+    in runs of up to 50; each outcome recorded as it comes, so a crash repeats at most the one
+    in flight). An attempt is only started while the run's lease outlasts it; the rest of a run
+    is given back. Returns how many were delivered."""
+    delivered = 0
+    run = [d] if d is not None else []
+    attempt = timedelta(
+        seconds=settings.ANTEROOM_WEBHOOK_TIMEOUT + settings.ANTEROOM_WEBHOOK_CONNECT_TIMEOUT
+    )
+    while run:
+        failed = False
+        tried: set[int] = set()
+        for x in run:
+            if x.lease_until is not None and clock.now() + attempt >= x.lease_until:
+                break
+            tried.add(x.pk)
+            outcome = post(x)
+            record(x, outcome, owner=owner)
+            if not outcome.ok:
+                failed = True
+                break
+            delivered += 1
+        rest = [x.pk for x in run if x.pk not in tried]
+        if rest:
+            _release(rest, owner)
+        if failed or rest:
             break
-        done += 1
-        d = claim_next(owner=owner, after=d)
-    return done
+        run = claim_run(owner=owner, after=run[-1], limit=BATCH)
+    return delivered
 
 
 def deliver_pending(*, owner: str, limit: int = 1000) -> int:

@@ -205,3 +205,27 @@ def room_alerts_set(
 
 def room_alerts_get(*, room: Room) -> RoomAlerts:
     return RoomAlerts.objects.filter(room=room).first() or RoomAlerts(room=room)
+
+
+def webhooks_purge(*, cutoff: Any, dry_run: bool = False) -> tuple[int, int, int]:
+    """Retention (``manage.py purge``): delivered and failed deliveries, events no delivery
+    refers to any more and sent or failed alert e-mails older than ``cutoff``. Pending rows
+    are kept whatever their age. Returns (deliveries, events, e-mails)."""
+    from lobby.models import AlertEmail, WebhookEvent
+
+    deliveries = WebhookDelivery.objects.exclude(status=WebhookDelivery.Status.PENDING).filter(
+        created_at__lt=cutoff
+    )
+    emails = AlertEmail.objects.exclude(status=AlertEmail.Status.PENDING).filter(
+        created_at__lt=cutoff
+    )
+    if dry_run:
+        orphans = WebhookEvent.objects.filter(created_at__lt=cutoff).exclude(
+            deliveries__status=WebhookDelivery.Status.PENDING
+        )
+        return deliveries.count(), orphans.distinct().count(), emails.count()
+    n_deliveries = deliveries.delete()[0]
+    n_events = WebhookEvent.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()[
+        0
+    ]
+    return n_deliveries, n_events, emails.delete()[0]

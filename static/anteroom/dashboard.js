@@ -33,11 +33,11 @@ async function connect() {
       clockOffset,
     });
   } catch (err) {
-    status(`Live updates unavailable (${err.message}) — the buttons still work`, 'down');
+    status(`Not connected (${err.message}) — the buttons still work`, 'down');
     return;
   }
   live = true;
-  status('Live', 'live');
+  status('Connected', 'live');
   window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room } })); // the call
   room
     .on('entry-requested', (r) => {
@@ -56,11 +56,11 @@ async function connect() {
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
-      status('Reconnecting…', 'down');
+      status('Connection lost — reconnecting…', 'down');
     })
     .on('reconnected', () => {
       live = true;
-      status('Live', 'live');
+      status('Connected', 'live');
       renderAll();
     })
     .on('closed', (d) => {
@@ -357,13 +357,13 @@ function personActions(p) {
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
     button('participant-to-lobby', 'Send to waiting room', 'secondary'),
-    button('participant-remove', 'Remove', 'danger'),
+    button('participant-remove', 'Remove from room', 'danger'),
   );
 }
 
 function renderControls() {
   const info = room.info || {};
-  $('state-paused').textContent = info.paused ? 'paused' : 'live';
+  $('state-paused').textContent = info.paused ? 'paused' : 'running';
   $('state-audio').textContent = info.audio_muted ? 'muted' : 'allowed';
   $('state-video').textContent = info.video_muted ? 'off' : 'allowed';
   const flags = {
@@ -622,11 +622,27 @@ const ROOM_CALLS = {
   'unmute-video': (r) => r.unmute({ video: true }),
 };
 
+// Notices say what just happened, then go: 8 s (an error 15 s), so an old one never reads as
+// the state of now. The server's messages (after a plain POST) go the same way.
+const NOTICE_MS = { success: 8000, info: 8000, error: 15000 };
+let noticeTimer = null;
+
 function actionStatus(text, kind = 'info') {
   const p = $('action-status');
   p.textContent = text;
   p.className = `notice notice-${kind}`;
   p.hidden = !text;
+  clearTimeout(noticeTimer);
+  if (text) noticeTimer = setTimeout(() => (p.hidden = true), NOTICE_MS[kind] || NOTICE_MS.info);
+}
+
+for (const li of document.querySelectorAll('ul.messages > li')) {
+  const kind = [...li.classList].find((c) => c.startsWith('notice-'))?.slice(7) || 'info';
+  setTimeout(() => {
+    const list = li.parentElement;
+    li.remove();
+    if (list && !list.children.length) list.remove();
+  }, NOTICE_MS[kind] || NOTICE_MS.info);
 }
 
 async function perform(action, form) {
@@ -677,11 +693,11 @@ async function breakoutAction(action, data) {
     };
     if (action === 'breakout-create') {
       const d = await room.createBreakouts(options);
-      actionStatus(`${d.rooms.length} breakout room(s) created.`, 'success');
+      actionStatus(`${plural(d.rooms.length, 'breakout room')} created.`, 'success');
     } else {
       const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
       const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
-      actionStatus(`${people} participant(s) ${force ? 'moved into' : 'invited to'} ${d.rooms.length} room(s).`, 'success');
+      actionStatus(`${plural(people, 'participant')} ${force ? 'moved into' : 'invited to'} ${plural(d.rooms.length, 'room')}.`, 'success');
     }
   } else if (action === 'breakout-invite') {
     await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
@@ -721,8 +737,12 @@ async function breakoutAction(action, data) {
   }
 }
 
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 function guests(n) {
-  return n === 1 ? '1 guest' : `${n} guests`;
+  return plural(n, 'guest');
 }
 
 // Deny all asks first (as the page does without JavaScript): the question's own button denies.

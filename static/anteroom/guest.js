@@ -127,7 +127,16 @@ const OUTCOMES = {
 
 let dropToken = false;
 
-function outcome(code, detail) {
+// "in 45 seconds", "in about 4 minutes (at 15:32)": when a rate-limited guest may knock again.
+function retryWords(seconds) {
+  if (!Number.isFinite(seconds) || seconds <= 0) return 'in a few minutes';
+  if (seconds < 60) return `in ${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return `in about ${minutes} minute${minutes === 1 ? '' : 's'} (at ${at})`;
+}
+
+function outcome(code, detail, details = {}) {
   stopCountdown();
   breakoutEnds = null;
   renderBreakoutTimer();
@@ -139,6 +148,9 @@ function outcome(code, detail) {
   ];
   setText('outcome-title', title);
   let body = text;
+  if (code === 'ENTRY_RATE_LIMITED') {
+    body = `You've knocked several times in the last few minutes. You can knock again ${retryWords(Number(details?.retry_after))}.`;
+  }
   if (code === 'ENTRY_DENIED' && detail && !/declined your request/.test(detail)) {
     body = `${text} Message from the host: “${detail}”`;
   }
@@ -252,7 +264,7 @@ function enter({ token: tok, name, metadata, resume }) {
     (r) => inRoom(r, tok, name),
     (err) => {
       controller = null;
-      outcome(err.name === 'AbortError' ? 'AbortError' : err.code, err.message);
+      outcome(err.name === 'AbortError' ? 'AbortError' : err.code, err.message, err.details);
     },
   );
 }

@@ -72,7 +72,7 @@ async def test_breakout_session_from_the_dashboard(
     # Two rooms of up to 3, everyone moved in at once: 2 per room, each with a 10-minute timer.
     await create_rooms(owner, rooms=2, size=3, minutes=10, force=True)
     await expect(owner.locator("#action-status")).to_contain_text(
-        "4 participant(s) moved into 2 room(s)"
+        "4 participants moved into 2 rooms"
     )
     where = {name: await breakout_of(guest) for name, guest in guests.items()}
     assert sorted(where.values()) == [1, 1, 2, 2]
@@ -218,7 +218,7 @@ async def test_breakout_panel_works_without_javascript(
     await expect(guest.locator("html")).to_have_attribute("data-state", "room")
 
     await create_rooms(owner, rooms=1, size=2, minutes=10, force=True)
-    await expect(owner.locator(".messages")).to_contain_text("1 participant moved into 1 room(s).")
+    await expect(owner.locator(".messages")).to_contain_text("1 participant moved into 1 room.")
     assert await breakout_of(guest) == 1
     room1 = owner.locator("#breakout-list li")
     await expect(room1.locator(".members")).to_have_text("1/2: Nico Script")

@@ -131,7 +131,7 @@ async def test_host_sends_a_guest_back_removes_another_and_denies_with_a_reason(
     await expect(pat.locator("#participant-list")).to_contain_text("Pat Patel (you)")
 
     # Remove: the guest is told, with a way to knock again.
-    await owner.get_by_role("button", name="Remove Pat Patel").click()
+    await owner.get_by_role("button", name="Remove from room Pat Patel").click()
     await expect(
         pat.get_by_role("heading", name="The host removed you from the room")
     ).to_be_visible()
@@ -191,3 +191,36 @@ async def test_deny_all_asks_first_with_and_without_javascript(
     for guest in (a, b):
         await expect(guest.locator("html")).to_have_attribute("data-outcome", "ENTRY_DENIED")
     await expect(owner.locator("html")).to_have_attribute("data-waiting", "0")
+
+
+async def test_feedback_tells_the_truth(new_page: NewPage, server: Server, room_name: str):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token)
+    pill = owner.locator("#live-status")
+    await expect(pill).to_have_text("Connected")
+    # The pill is the connection; the room's own state is in its controls.
+    await owner.get_by_role("button", name="Pause the room").click()
+    await expect(owner.locator("#state-paused")).to_have_text("paused")
+    await expect(pill).to_have_text("Connected")
+    await owner.get_by_role("button", name="Resume the room").click()
+    await expect(owner.locator("#state-paused")).to_have_text("running")
+
+    # A notice says what just happened, then goes.
+    await owner.get_by_role("button", name="Deny all").click()
+    notice = owner.locator("#action-status")
+    await expect(notice).to_have_text("Nobody is waiting; nobody was denied.")
+    await expect(notice).to_be_hidden(timeout=12_000)
+
+    # Too many knocks says when the guest may knock again.
+    guest = await open_guest(new_page, server, room_name)
+    for _ in range(3):
+        await knock(guest, "Kim Knocks")
+        await guest.get_by_role("button", name="Cancel").click()
+        await guest.get_by_role("button", name="Knock again").click()
+    await guest.get_by_role("button", name="Knock to enter").click()
+    await expect(guest.get_by_role("heading", name="Too many knocks")).to_be_visible()
+    await expect(guest.locator("#outcome-text")).to_have_text(
+        re.compile(r"You can knock again in about 5 minutes \(at \d\d?:\d\d( [AP]M)?\)\.$")
+    )
+    await shot(guest, "guest-too-many-knocks")

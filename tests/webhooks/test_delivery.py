@@ -253,3 +253,52 @@ def test_event_bodies_are_compact_json(room, receiver):
     body = rx.got[0].body
     assert json.loads(body)["data"]["request"]["name"] == "Zoë"
     assert body == WebhookEvent.objects.get().body.encode()
+
+
+def test_a_storm_in_one_room_is_claimed_in_runs_and_a_raced_head_is_given_back(room, receiver):
+    rx = receiver()
+    _, rx.secret = endpoint(rx.url)
+    for i in range(5):
+        knock(name=f"S{i}")
+    head = delivery.claim_heads(owner="proc-a", limit=10)
+    assert len(head) == 1
+    # Another process cannot take the rows behind a head that is held.
+    assert delivery.claim_heads(owner="proc-b", limit=10) == []
+    assert delivery.send_chain(head[0], owner="proc-a") == 5
+    assert [b["data"]["request"]["name"] for b in rx.bodies()] == [f"S{i}" for i in range(5)]
+    rows = list(WebhookDelivery.objects.order_by("seq"))
+    assert all(d.status == "delivered" and d.attempts == 1 for d in rows)
+    assert all(d.lease_owner == "" for d in rows)
+    # A run whose head another process took meanwhile is given back whole, uncounted.
+    knock(name="T0")
+    knock(name="T1")
+    other = delivery.claim_heads(owner="proc-b", limit=10)
+    assert len(other) == 1
+    assert delivery.claim_run(owner="proc-a", after=rows[-1], limit=50) == []
+    assert list(
+        WebhookDelivery.objects.filter(status="pending")
+        .order_by("seq")
+        .values_list("lease_owner", "attempts")
+    ) == [("proc-b", 1), ("", 0)]
+
+
+def test_purge_deletes_finished_deliveries_past_retention_and_keeps_pending_ones(room, receiver):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    rx = receiver()
+    ep, rx.secret = endpoint(rx.url)
+    knock(name="Old")
+    send()
+    rx.status = 500
+    knock(name="Stuck")
+    send()
+    clock.advance(31 * 86400)
+    out = StringIO()
+    call_command("purge", stdout=out)
+    assert "webhook deliveries deleted: 1" in out.getvalue()
+    assert "webhook events deleted: 1" in out.getvalue()
+    left = WebhookDelivery.objects.select_related("event").get()
+    assert left.status == "pending" and "Stuck" in left.event.body
+    assert ep.pk

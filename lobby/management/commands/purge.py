@@ -6,13 +6,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lobby.audit import retention_purge
+from lobby.webhooks.services import webhooks_purge
 
 
 class Command(BaseCommand):
     help = (
-        "Delete resolved entry requests and audit rows older than ANTEROOM_RETENTION_DAYS "
-        "(default 30), and participants who left more than ANTEROOM_PARTICIPANT_RETENTION_DAYS "
-        "ago (default: the same). Pending requests and present participants are kept. "
+        "Delete resolved entry requests, audit rows, finished webhook deliveries and alert "
+        "e-mails older than ANTEROOM_RETENTION_DAYS (default 30), and participants who left "
+        "more than ANTEROOM_PARTICIPANT_RETENTION_DAYS ago (default: the same). Pending "
+        "requests, deliveries and e-mails and present participants are kept. "
         "--dry-run only counts."
     )
 
@@ -48,3 +50,7 @@ class Command(BaseCommand):
             f"departed participants {verb}: {result.participants} "
             f"(left before {result.participant_cutoff.isoformat()})"
         )
+        deliveries, events, emails = webhooks_purge(cutoff=result.cutoff, dry_run=o["dry_run"])
+        self.stdout.write(f"webhook deliveries {verb}: {deliveries}")
+        self.stdout.write(f"webhook events {verb}: {events}")
+        self.stdout.write(f"alert e-mails {verb}: {emails}")

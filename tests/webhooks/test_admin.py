@@ -1,0 +1,90 @@
+"""The admin registers webhooks and room alerts through the same checks as REST: the secret is
+shown once, a bad URL or event list is a form error and stores nothing; deliveries replay."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+
+from lobby.models import RoomAlerts, WebhookDelivery, WebhookEndpoint
+from tests.conftest import make_room
+from tests.webhooks.helpers import endpoint, knock
+
+
+@pytest.fixture
+def admin_http(db, settings, django_user_model):
+    settings.ANTEROOM_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    make_room("clinic", privacy="private", enable_knocking=True)
+    root = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
+    http = HttpClient()
+    http.force_login(root)
+    return http
+
+
+ADD = "/admin/lobby/webhookendpoint/add/"
+
+
+def test_adding_a_webhook_shows_its_secret_once(admin_http):
+    resp = admin_http.post(
+        ADD, {"url": "http://127.0.0.1:9/hook", "events": '["knock.created"]', "active": "on"}
+    )
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    ep = WebhookEndpoint.objects.get()
+    shown = admin_http.get(resp["Location"]).content.decode()  # the page after Save
+    assert ep.secret in shown and "shown once" in shown
+    assert ep.created_by == "staff:root" and ep.events == ["knock.created"]
+    page = admin_http.get(f"/admin/lobby/webhookendpoint/{ep.pk}/change/").content.decode()
+    assert ep.secret not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "events", "code"),
+    [
+        ("http://10.0.0.1/", '["*"]', "WEBHOOK_URL_NOT_ALLOWED"),
+        ("http://169.254.169.254/", '["*"]', "WEBHOOK_URL_NOT_ALLOWED"),
+        ("ftp://127.0.0.1/", '["*"]', "WEBHOOK_INVALID_URL"),
+        ("http://127.0.0.1:9/", '["nope"]', "WEBHOOK_INVALID_EVENTS"),
+        ("http://127.0.0.1:9/", '"knock.created"', "WEBHOOK_INVALID_EVENTS"),
+    ],
+)
+def test_a_bad_webhook_in_the_admin_is_a_form_error(admin_http, url, events, code):
+    resp = admin_http.post(ADD, {"url": url, "events": events, "active": "on"})
+    assert resp.status_code == 200 and code in resp.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_replaying_deliveries_from_the_admin(admin_http):
+    endpoint("http://127.0.0.1:9/a")
+    knock()
+    d = WebhookDelivery.objects.get()
+    resp = admin_http.post(
+        "/admin/lobby/webhookdelivery/",
+        {"action": "replay", "_selected_action": [d.pk], "post": "yes"},
+    )
+    assert resp.status_code == 302
+    again = WebhookDelivery.objects.exclude(pk=d.pk).get()
+    assert again.replay_of == d.id and again.event_id == d.event_id and again.status == "pending"
+
+
+def test_room_alerts_in_the_admin_are_validated(admin_http):
+    from lobby.models import Room
+
+    room = Room.objects.get(name="clinic")
+    bad = admin_http.post(
+        "/admin/lobby/roomalerts/add/",
+        {"room": room.pk, "unattended_after": 60, "contacts": '["not an address"]'},
+    )
+    assert bad.status_code == 200 and not RoomAlerts.objects.exists()
+    ok = admin_http.post(
+        "/admin/lobby/roomalerts/add/",
+        {
+            "room": room.pk,
+            "unattended_after": 60,
+            "escalate_after": 120,
+            "contacts": '["desk@clinic.example"]',
+            "escalation_contacts": "[]",
+        },
+    )
+    assert ok.status_code == 302, ok.content.decode()[:3000]
+    a = RoomAlerts.objects.get()
+    assert (a.unattended_after, a.escalate_after, a.contacts) == (60, 120, ["desk@clinic.example"])
