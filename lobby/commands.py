@@ -561,6 +561,23 @@ class ParticipantRemove(Message):
     participant_id: ParticipantId
 
 
+class WaitingRoomMessage(Message):
+    """A moderator sets the message everyone waiting sees (``""`` clears it), optionally giving
+    every waiting guest ``extend_minutes`` more."""
+
+    type: Literal["lobby-message"] = "lobby-message"
+    text: Annotated[str, Field(max_length=300)]
+    extend_minutes: Annotated[int, Field(ge=0, le=60)] = 0
+
+
+class EntryMessage(Message):
+    """A moderator's message to one waiting guest."""
+
+    type: Literal["entry-message"] = "entry-message"
+    request_id: RequestRef
+    text: Annotated[str, Field(min_length=1, max_length=300)]
+
+
 class ParticipantToLobby(Message):
     """A moderator sends an admitted participant back to the waiting room."""
 
@@ -583,7 +600,9 @@ LobbyMessage = Annotated[
     | RoomUnmute
     | Leave
     | ParticipantRemove
-    | ParticipantToLobby,
+    | ParticipantToLobby
+    | WaitingRoomMessage
+    | EntryMessage,
     Field(discriminator="type"),
 ]
 LOBBY_MESSAGES: tuple[type[Message], ...] = (
@@ -602,6 +621,8 @@ LOBBY_MESSAGES: tuple[type[Message], ...] = (
     Leave,
     ParticipantRemove,
     ParticipantToLobby,
+    WaitingRoomMessage,
+    EntryMessage,
 )
 
 

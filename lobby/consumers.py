@@ -289,6 +289,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             "leave": self.on_leave,
             "participant-remove": self.on_participant_remove,
             "participant-to-lobby": self.on_participant_to_lobby,
+            "lobby-message": self.on_lobby_message,
+            "entry-message": self.on_entry_message,
         }
         if kind in own:
             return own[kind]
@@ -403,6 +405,15 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                         }
                     )
                     await self._send_position(waiting.position, waiting.total)
+                    # What the host has said to the waiting room, and to this guest (only text).
+                    if plan.room.lobby_message:
+                        await self.send_json(
+                            {"type": "lobby-message", "text": plan.room.lobby_message}
+                        )
+                    if waiting.request.host_message:
+                        await self.send_json(
+                            {"type": "host-message", "text": waiting.request.host_message}
+                        )
                 return {"request_id": str(waiting.request.id), "level": "lobby"}
             await self._subscribe_member(plan.room, plan.participant_id, plan.role)
             self.participant_id, self.role = plan.participant_id, plan.role
@@ -601,6 +612,30 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             participant_id=m.participant_id,
         )
         return {"participant_id": r.participant_id, "request_id": str(r.id)}
+
+    async def on_lobby_message(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        m = commands.WaitingRoomMessage.parse(msg)
+        room, actor = self.require_joined()
+        room, moved = await self.call(
+            moderation.lobby_message_set,
+            room=room,
+            actor=actor,
+            text=m.text,
+            extend_minutes=m.extend_minutes,
+        )
+        return {"text": room.lobby_message, "extended": moved}
+
+    async def on_entry_message(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        m = commands.EntryMessage.parse(msg)
+        room, actor = self.require_joined()
+        r = await self.call(
+            moderation.entry_request_message,
+            room=room,
+            actor=actor,
+            request_id=m.request_id,
+            text=m.text,
+        )
+        return {"request_id": str(r.id), "text": r.host_message}
 
     async def on_leave(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         if self.state == "waiting" and self.room is not None and self.request_id is not None:

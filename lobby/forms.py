@@ -22,8 +22,16 @@ ROOM_ACTIONS: dict[str, dict[str, bool]] = {
 }
 # Moderator actions on one participant (``client``: their participant id).
 PEOPLE_ACTIONS = ("participant-remove", "participant-to-lobby")
+# Messages to the waiting room: to everyone waiting (set / clear), to one waiting guest.
+MESSAGE_ACTIONS = ("lobby-message", "lobby-message-clear", "entry-message")
 # The room core's own buttons; apps add theirs (lobby/extensions.py: dashboard_panels).
-CORE_ACTIONS = [*DECIDE_ACTIONS, *DECIDE_ALL_ACTIONS, *ROOM_ACTIONS, *PEOPLE_ACTIONS]
+CORE_ACTIONS = [
+    *DECIDE_ACTIONS,
+    *DECIDE_ALL_ACTIONS,
+    *ROOM_ACTIONS,
+    *PEOPLE_ACTIONS,
+    *MESSAGE_ACTIONS,
+]
 
 
 def dashboard_actions() -> list[str]:
@@ -41,6 +49,10 @@ class DashboardActionForm(forms.Form):
     client = forms.CharField(required=False, max_length=128)
     # Deny all asks first: the POST that denies carries ``confirm`` (the confirmation's button).
     confirm = forms.BooleanField(required=False)
+    # A message's text (its length is the service's rule; panels use ``text`` too) and the
+    # minutes the room message adds to every waiting guest's deadline.
+    text = forms.CharField(required=False, strip=True)
+    extend_minutes = forms.IntegerField(required=False, min_value=0, max_value=60)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +64,8 @@ class DashboardActionForm(forms.Form):
         action = data.get("action")
         if action in DECIDE_ACTIONS and not data.get("request_id"):
             raise forms.ValidationError("Which request? The form is missing its request id.")
+        if action == "entry-message" and not (data.get("request_id") and data.get("text")):
+            raise forms.ValidationError("Write a message for the guest.")
         if action in PEOPLE_ACTIONS and not data.get("client"):
             raise forms.ValidationError("Who? The form is missing the participant.")
         return data

@@ -49,6 +49,8 @@ class Room(models.Model):
         help_text="At most this many present at once (moderators always enter). Empty: no cap.",
     )
     paused = models.BooleanField(default=False)
+    # Shown to everyone waiting ("Dr Lee is running 10 minutes late"); set by a moderator.
+    lobby_message = models.CharField(max_length=300, blank=True, default="")
     audio_muted = models.BooleanField(default=False)
     video_muted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -177,6 +179,8 @@ class EntryRequest(models.Model):
     resolved_by = models.CharField(max_length=160, blank=True, default="")
     resolved_at = models.DateTimeField(null=True, blank=True)
     deny_reason = models.CharField(max_length=200, blank=True, default="")
+    # The latest message a moderator sent to this waiting guest alone.
+    host_message = models.CharField(max_length=300, blank=True, default="")
     # Rate-limit keys (hashes, never the token itself).
     token_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # The credential behind the knock: a revoked or expired token cannot resume or moderate.

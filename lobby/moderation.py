@@ -11,7 +11,13 @@ from datetime import timedelta
 from django.db import transaction
 
 from . import clock, events, services
-from .errors import InvalidPermissions, ParticipantNotFound, ParticipantRemoved
+from .errors import (
+    BadRequest,
+    InvalidPermissions,
+    ParticipantNotFound,
+    ParticipantRemoved,
+    RequestNotFound,
+)
 from .models import EntryRequest, Participant, Role, Room
 
 
@@ -121,4 +127,102 @@ def participant_send_to_lobby(
     from .audit import audit_record
 
     audit_record(room=room, actor=actor.by, action="to-lobby", request=r)
+    return r
+
+
+# Messages to the waiting room --------------------------------------------------------------
+
+MAX_MESSAGE_CHARS = 300
+MAX_EXTEND_MINUTES = 60
+
+
+def _clean_message(text: str) -> str:
+    text = " ".join(text.split())  # one line: no control characters, no layout tricks
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise BadRequest(f"text must be at most {MAX_MESSAGE_CHARS} characters.")
+    return text
+
+
+@transaction.atomic
+def lobby_message_set(
+    *, room: Room, actor: services.Actor, text: str, extend_minutes: int = 0
+) -> tuple[Room, int]:
+    """Set (or clear, with ``""``) the message everyone waiting sees, and optionally give every
+    waiting guest ``extend_minutes`` more (0-60). Returns the room and how many deadlines moved.
+
+    Waiting guests get ``{"type": "lobby-message", "text"}`` (and, extended,
+    ``{"type": "deadline-extended", "expires_at"}`` each); moderators get the same
+    ``lobby-message``. Guests learn the text, nothing else. Raises ``InvalidPermissions``,
+    ``BadRequest``.
+    """
+    services.require_moderator(actor)
+    text = _clean_message(text)
+    if not 0 <= extend_minutes <= MAX_EXTEND_MINUTES:
+        raise BadRequest(f"extend_minutes must be from 0 to {MAX_EXTEND_MINUTES}.")
+    now = clock.now()
+    services._lock_lobby(room.pk)
+    room = Room.objects.select_for_update().get(pk=room.pk)
+    room.lobby_message = text
+    room.save(update_fields=["lobby_message"])
+    frame = {"type": "lobby-message", "text": text}
+    events.send_on_commit(events.lobby_group(room.pk), frame)
+    events.send_on_commit(events.mods_group(room.pk), frame)
+    moved = 0
+    if extend_minutes:
+        pending = list(
+            EntryRequest.objects.select_for_update().filter(
+                room=room, status=EntryRequest.Status.PENDING, expires_at__gt=now
+            )
+        )
+        for r in pending:
+            r.expires_at += timedelta(minutes=extend_minutes)
+        EntryRequest.objects.bulk_update(pending, ["expires_at"], batch_size=500)
+        moved = len(pending)
+        events.send_many_on_commit(
+            [
+                (
+                    events.request_group(r.id),
+                    {
+                        "frames": [
+                            {
+                                "type": "deadline-extended",
+                                "expires_at": events.guest_request_payload(r)["expires_at"],
+                            }
+                        ]
+                    },
+                )
+                for r in pending
+            ]
+        )
+        for r in pending:
+            events.entry_updated(r)  # moderators' rows show the new time left
+    from .audit import audit_record
+
+    audit_record(
+        room=room,
+        actor=actor.by,
+        action="lobby-message",
+        data={"length": len(text), "extend_minutes": extend_minutes, "extended": moved},
+    )
+    return room, moved
+
+
+@transaction.atomic
+def entry_request_message(
+    *, room: Room, actor: services.Actor, request_id: uuid.UUID, text: str
+) -> EntryRequest:
+    """A message to one waiting guest (``{"type": "host-message", "text"}`` to that guest only;
+    kept on the knock, so a reload shows it). Raises ``InvalidPermissions``,
+    ``RequestNotFound`` (also for a knock no longer pending), ``BadRequest``."""
+    services.require_moderator(actor)
+    text = _clean_message(text)
+    if not text:
+        raise BadRequest("text must not be empty.")
+    changed = EntryRequest.objects.filter(
+        pk=request_id, room=room, status=EntryRequest.Status.PENDING
+    ).update(host_message=text)
+    if not changed:
+        raise RequestNotFound("That guest is no longer waiting.")
+    r = EntryRequest.objects.get(pk=request_id)
+    events.send_on_commit(events.request_group(r.id), {"type": "host-message", "text": text})
     return r

@@ -577,9 +577,33 @@ def _queue_place(r: EntryRequest) -> tuple[int, int]:
     return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
+def _lock_limit_key(kind: str, key: str) -> None:
+    """Serialise the knocks counted under one rate-limit key across *rooms* (a token, a browser):
+    the room lock only serialises one room's knocks, so on PostgreSQL two knocks with one token
+    in two rooms could both read "2 of 3" and both insert. A transaction-scoped advisory lock on
+    a hash of the key (released at commit) makes the count and the insert one step. Advisory,
+    not a row lock: a hand-made token (or a browser) has no row to lock, and making one per key
+    would fill a table with lock rows. On SQLite, BEGIN IMMEDIATE already serialises writers.
+    Taken after the room lock, always in this order, so two knocks cannot deadlock."""
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"{kind}:{key}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            [LIMIT_LOCK_CLASS, int.from_bytes(digest[:4], "big", signed=True)],
+        )
+
+
+# pg_advisory_xact_lock(int4, int4)'s first half: Anteroom's knock-limit keys.
+LIMIT_LOCK_CLASS = 0x414E_4B4C  # "ANKL"
+
+
 def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
     """Raise ``EntryRateLimited`` with ``retry_after``: the seconds until the oldest knock that
-    counts against the limit leaves its window (then one knock is allowed again)."""
+    counts against the limit leaves its window (then one knock is allowed again). Counted from
+    the stored knocks, exact: the caller holds the room lock and, for the per-token and
+    per-browser limits that span rooms, the key's lock (``_lock_limit_key``)."""
 
     def check(limit: tuple[int, int], **filters: Any) -> None:
         n, seconds = limit
@@ -598,9 +622,11 @@ def _check_knock_limits(*, plan: JoinPlan, conn: Connection, now: Any) -> None:
             )
 
     if plan.claims is not None:
+        _lock_limit_key("token", plan.claims.key)
         check(settings.ANTEROOM_KNOCK_LIMIT, token_key=plan.claims.key)
         return
     if conn.browser_key:
+        _lock_limit_key("browser", conn.browser_key)
         check(settings.ANTEROOM_BROWSER_KNOCK_LIMIT, browser_key=conn.browser_key)
     if conn.client_address:
         check(

@@ -326,6 +326,28 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
                 messages.success(request, f"{guests(n)} {outcome}.")
             else:
                 messages.info(request, f"Nobody is waiting; nobody was {outcome}.")
+        elif action in ("lobby-message", "lobby-message-clear"):
+            text = form.cleaned_data.get("text") or "" if action == "lobby-message" else ""
+            extra = form.cleaned_data.get("extend_minutes") or 0
+            room, moved = moderation.lobby_message_set(
+                room=room, actor=mod.actor, text=text, extend_minutes=extra
+            )
+            said = (
+                f"Everyone waiting now sees: “{room.lobby_message}”."
+                if room.lobby_message
+                else "The message to everyone waiting is cleared."
+            )
+            if extra:
+                said += f" {guests(moved)} got {extra} more minutes."
+            messages.success(request, said)
+        elif action == "entry-message":
+            r = moderation.entry_request_message(
+                room=room,
+                actor=mod.actor,
+                request_id=form.cleaned_data["request_id"],
+                text=form.cleaned_data["text"],
+            )
+            messages.success(request, f"Message sent to {r.name or 'the guest'}.")
         elif action == "participant-remove":
             p = moderation.participant_remove(
                 room=room, actor=mod.actor, participant_id=form.cleaned_data["client"]

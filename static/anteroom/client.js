@@ -560,6 +560,19 @@ export class Room extends Emitter {
       case 'breakouts-updated':
         this.breakouts = frame.rooms || [];
         break;
+      case 'lobby-message':
+      case 'host-message':
+      case 'deadline-extended':
+        // While waiting: the host's words (to everyone waiting, or to this guest), more time.
+        if (this.waiting) {
+          const w = { ...this.waiting };
+          if (frame.type === 'lobby-message') w.message = frame.text || null;
+          else if (frame.type === 'host-message') w.hostMessage = frame.text || null;
+          else w.expiresAt = new Date(Date.parse(frame.expires_at) + this.clockOffset);
+          this.waiting = w;
+          this.#reportWaiting();
+        }
+        break;
       case 'activity':
         this.activity = [...(frame.items || []).slice().reverse(), ...this.activity].slice(0, 50);
         break;
@@ -648,6 +661,8 @@ export class Room extends Emitter {
       resumed,
       // 'sent-to-lobby': a moderator sent this participant back to the waiting room.
       reason: frame.reason || (this.waiting ? this.waiting.reason : null) || null,
+      message: this.waiting ? this.waiting.message || null : null,
+      hostMessage: this.waiting ? this.waiting.hostMessage || null : null,
     };
     this.#reportWaiting();
   }

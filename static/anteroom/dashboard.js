@@ -42,11 +42,12 @@ async function connect() {
   room
     .on('entry-requested', (r) => {
       addRow(r, true);
-      knocked();
+      knocked(r);
     })
     .on('entry-updated', (r) => addRow(r, false))
     .on('entry-removed', (d) => removeRow(d.requestId || d.request?.id))
     .on('activity', renderActivity)
+    .on('lobby-message', (f) => showLobbyMessage(f.text))
     .on('participant-joined', renderPeople)
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
@@ -164,6 +165,14 @@ function actionForm(r) {
     el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
     el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
     button('deny', 'Deny', 'danger'),
+    el('label', { class: 'vh', for: `msg-${r.id}`, text: `Message to ${r.name || 'Guest'}` }),
+    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: 'Message to this guest', autocomplete: 'off' }),
+    el(
+      'button',
+      { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
+      'Send',
+      el('span', { class: 'vh', text: ` to ${r.name || 'Guest'}` }),
+    ),
   );
 }
 
@@ -297,10 +306,69 @@ function ensureAudio() {
   if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
 }
 
-function knocked() {
+function knocked(r) {
   html.dataset.knocks = String(Number(html.dataset.knocks || 0) + 1);
   beep();
+  notify(r);
 }
+
+// Opt-in desktop notifications (Notification API) for knocks while this tab is hidden: the
+// browser asks for permission when the box is ticked; one notification per room at a time
+// (`tag`), at most one every few seconds. Clicking it brings the dashboard to the front.
+const NOTIFY_KEY = 'anteroom:notify';
+const NOTIFY_EVERY_MS = 4000;
+let lastNotified = 0;
+
+function setupNotifications() {
+  if (!('Notification' in window)) return; // the option is not offered at all
+  $('notify-option').hidden = false;
+  $('notify-toggle').checked = localStorage.getItem(NOTIFY_KEY) === 'on' && Notification.permission === 'granted';
+  $('notify-toggle').addEventListener('change', async (e) => {
+    if (!e.target.checked) {
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      notifyStatus('');
+      return;
+    }
+    const answer = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+    if (answer === 'granted') {
+      localStorage.setItem(NOTIFY_KEY, 'on');
+      notifyStatus("You'll get a notification when someone knocks while this tab is in the background.");
+    } else {
+      e.target.checked = false;
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      notifyStatus('Your browser blocks notifications for this site; the sound and the tab title still tell you.');
+    }
+  });
+}
+
+function notifyStatus(text) {
+  $('notify-status').textContent = text;
+  $('notify-status').hidden = !text;
+}
+
+function notify(r) {
+  if (!$('notify-toggle').checked || !document.hidden) return;
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  const now = Date.now();
+  if (now - lastNotified < NOTIFY_EVERY_MS) return;
+  lastNotified = now;
+  const n = $('waiting-list').children.length;
+  try {
+    const note = new Notification(`${r?.name || 'Someone'} is knocking`, {
+      body: `Room ${cfg.room}: ${guests(n)} waiting`,
+      tag: `anteroom:${cfg.room}`,
+    });
+    note.onclick = () => {
+      window.focus();
+      note.close();
+    };
+    html.dataset.notified = String(Number(html.dataset.notified || 0) + 1);
+  } catch {
+    // Some browsers allow notifications only from a service worker: the sound and title remain.
+  }
+}
+
+setupNotifications();
 
 function beep() {
   if (!$('sound-toggle').checked) return;
@@ -665,6 +733,31 @@ async function perform(action, form) {
     else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
     return;
   }
+  if (action === 'lobby-message' || action === 'lobby-message-clear') {
+    const text = action === 'lobby-message' ? $('lm-text').value.trim() : '';
+    const extra = Number($('lm-extend').value || 0);
+    const d = await room.request('lobby-message', { text, extend_minutes: extra });
+    showLobbyMessage(d.text);
+    $('lm-extend').value = '0';
+    let said = d.text ? `Everyone waiting now sees: “${d.text}”.` : 'The message to everyone waiting is cleared.';
+    if (extra) said += ` ${guests(d.extended)} got ${extra} more minutes.`;
+    actionStatus(said, 'success');
+    return;
+  }
+  if (action === 'entry-message') {
+    const input = form.querySelector('input[name="text"]');
+    const text = input.value.trim();
+    if (!text) {
+      actionStatus('Write a message for the guest.', 'error');
+      input.focus();
+      return;
+    }
+    await room.request('entry-message', { request_id: id, text });
+    input.value = '';
+    const who = room.entryRequests.find((x) => x.id === id)?.name || 'the guest';
+    actionStatus(`Message sent to ${who}.`, 'success');
+    return;
+  }
   if (action === 'participant-remove' || action === 'participant-to-lobby') {
     const pid = form.querySelector('input[name="client"]').value;
     const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
@@ -735,6 +828,14 @@ async function breakoutAction(action, data) {
     const d = await room.destroyBreakouts();
     actionStatus(`Breakout rooms closed; ${d.count} returned to the main room.`, 'success');
   }
+}
+
+function showLobbyMessage(text) {
+  $('lobby-message-current').textContent = text
+    ? `Everyone waiting sees: “${text}”`
+    : 'Nobody waiting sees a message from you.';
+  if (document.activeElement !== $('lm-text')) $('lm-text').value = text || '';
+  $('lm-clear').hidden = !text;
 }
 
 function plural(n, word) {

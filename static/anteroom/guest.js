@@ -259,6 +259,7 @@ function enter({ token: tok, name, metadata, resume }) {
       }
       setText('waiting-status', waitingText(info));
       html.dataset.position = info.position ?? '';
+      renderHostWords(info);
     },
   }).then(
     (r) => inRoom(r, tok, name),
@@ -300,6 +301,16 @@ $('rename-form').addEventListener('submit', async (ev) => {
     $('rename-button').disabled = false;
   }
 });
+
+// The host's words while waiting: to everyone waiting, and to this guest alone. Text only.
+function renderHostWords(info) {
+  const all = info.message || '';
+  const mine = info.hostMessage || '';
+  $('lobby-message').hidden = !all;
+  setText('lobby-message', all ? `Message from the host to everyone waiting: ${all}` : '');
+  $('host-message').hidden = !mine;
+  setText('host-message', mine ? `Message from the host to you: ${mine}` : '');
+}
 
 function waitingText(info) {
   if (info.status === 'reconnecting') {
@@ -381,6 +392,7 @@ function inRoom(r, tok, name) {
       setText('waiting-status', `${why} ${waitingText(info)}`);
       waitingRoom = room;
       prepareRename(room?.self?.name || '');
+      renderHostWords(info);
       html.dataset.position = info.position ?? '';
       $('cancel-button').disabled = false;
       if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');

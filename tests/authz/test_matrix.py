@@ -186,8 +186,11 @@ def snapshot() -> dict[str, Any]:
             "video_muted",
             "capacity",
             "ends_at",
+            "lobby_message",
         ),
-        "requests": rows(EntryRequest, "pk", "status", "resolved_by", "name"),
+        "requests": rows(
+            EntryRequest, "pk", "status", "resolved_by", "name", "host_message", "expires_at"
+        ),
         "participants": rows(
             Participant, "room_id", "participant_id", "role", "status", "breakout_id", "name"
         ),
@@ -310,6 +313,8 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-destroy-all": MODERATOR_ONLY,
     "participant-remove": MODERATOR_ONLY,  # a fresh participant each time
     "participant-to-lobby": MODERATOR_ONLY,
+    "lobby-message": MODERATOR_ONLY,
+    "entry-message": MODERATOR_ONLY,  # to a fresh knock
     "cancel": (NJ, OK, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ, NJ),
     "join": (LOBBY, LOBBY, BR, BR, BR, BR, BR, IP, J_BAD, J_REV, J_EXP),
     "leave": (BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE, BYE),
@@ -420,6 +425,11 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
             return {"room_id": w.b1}
         case "participant-remove" | "participant-to-lobby":
             return {"participant_id": someone(w)}
+        case "lobby-message":
+            w.knocks += 1
+            return {"text": f"Running late ({w.knocks})", "extend_minutes": 5}
+        case "entry-message":
+            return {"request_id": knock(w), "text": "Forms at the desk"}
     return {}
 
 
@@ -900,6 +910,16 @@ def _knocked(action: str, field: bool = True) -> Callable[[World], dict[str, str
     return data
 
 
+def _message_set(action: str) -> Callable[[World], dict[str, str]]:
+    """A room message is showing; the action clears it."""
+
+    def data(w: World) -> dict[str, str]:
+        Room.objects.filter(name=ROOM).update(lobby_message="Was set")
+        return {"action": action}
+
+    return data
+
+
 def _someone(action: str) -> Callable[[World], dict[str, str]]:
     """A fresh participant (``w.last``) for an action that ends their presence."""
 
@@ -969,6 +989,18 @@ DASHBOARD_FORMS: dict[str, Form] = {
         lambda w: status_of(w.last) == "denied",
     ),
     "participant-remove": Form(_someone("participant-remove"), lambda w: not is_present(w.last)),
+    "lobby-message": Form(
+        lambda w: {"action": "lobby-message", "text": "Running late", "extend_minutes": "5"},
+        lambda w: Room.objects.get(name=ROOM).lobby_message == "Running late",
+    ),
+    "lobby-message-clear": Form(
+        _message_set("lobby-message-clear"),
+        lambda w: Room.objects.get(name=ROOM).lobby_message == "",
+    ),
+    "entry-message": Form(
+        lambda w: {"action": "entry-message", "request_id": knock(w), "text": "Forms"},
+        lambda w: EntryRequest.objects.get(pk=w.last).host_message == "Forms",
+    ),
     "participant-to-lobby": Form(_someone("participant-to-lobby"), lambda w: waiting_again(w.last)),
     "pause": Form(_flags("pause", paused=False), lambda w: room_is(paused=True)),
     "resume": Form(_flags("resume", paused=True), lambda w: room_is(paused=False)),
@@ -1030,6 +1062,9 @@ DASHBOARD_MATRIX: dict[str, tuple[str, ...]] = {
     "deny-all": MODERATORS_ONLY,
     "participant-remove": MODERATORS_ONLY,
     "participant-to-lobby": MODERATORS_ONLY,
+    "lobby-message": MODERATORS_ONLY,
+    "lobby-message-clear": MODERATORS_ONLY,
+    "entry-message": MODERATORS_ONLY,
     "pause": MODERATORS_ONLY,
     "resume": MODERATORS_ONLY,
     "mute-audio": MODERATORS_ONLY,

@@ -184,3 +184,84 @@ async def test_admit_to_first_frame_through_janus(media_page, janus_call, room_n
         f"\nadmit -> first decoded frame through Janus: p50 {times[len(times) // 2] * 1000:.0f} ms "
         f"(runs: {', '.join(f'{t * 1000:.0f}' for t in times)} ms)"
     )
+
+
+async def test_janus_killed_mid_call_pages_recover_and_no_knock_is_lost(
+    media_page,  # noqa: F811
+    tmp_path,
+    room_name,
+):
+    """Host and Ann in a call through Janus; Janus is killed: /readyz says so, Bob's knock
+    reaches the host and is admitted meanwhile; Janus comes back empty: the call resumes (frames
+    decode again both ways, Bob included) without anyone reloading."""
+    j = start_janus(tmp_path / "janus", "janus-call-kill")
+    opened: list[Any] = []
+    (tmp_path / "db").mkdir()
+    server = make_server(tmp_path / "db", "janus-call-kill", **j.env())
+    try:
+        await sync_to_async(server.room)(room_name)
+        owner = await sync_to_async(server.owner_token)(room_name)
+        mod = await media_page()
+        opened.append(mod)
+        await mod.goto(f"{server.base}/r/{room_name}/dashboard/?t={owner}")
+        await expect(mod.locator("html")).to_have_attribute("data-live", "on")
+        await mod.get_by_role("button", name="Join call").click()
+        await expect(mod.locator("html")).to_have_attribute("data-call", "on")
+        ann = await open_guest(media_page, server, room_name)
+        opened.append(ann)
+        await knock(ann, "Ann")
+        await mod.get_by_role("button", name="Admit Ann").click()
+        await expect(ann.locator("html")).to_have_attribute("data-call", "on")
+        ids = {"mod": await me(mod), "ann": await me(ann)}
+        await until(lambda: _frames_grow(mod, ids["ann"]), 30, "host decodes Ann")
+
+        await sync_to_async(j.stop)(9)  # SIGKILL
+        status, body = await sync_to_async(_readyz)(server)
+        assert status == 503 and body["checks"]["media"] == "down", body
+        assert body["media"]["detail"] == "media server (janus) unreachable"
+        bob = await open_guest(media_page, server, room_name)
+        opened.append(bob)
+        await knock(bob, "Bob")  # the lobby works without Janus
+        await mod.get_by_role("button", name="Admit Bob").click()
+        await expect(bob.locator("html")).to_have_attribute("data-call", "on")
+        ids["bob"] = await me(bob)
+
+        await sync_to_async(j.start)()  # same address, nothing remembered
+        pages = {"mod": mod, "ann": ann, "bob": bob}
+        for who, page in pages.items():
+            for other in pages:
+                if other != who:
+                    await until(_growing(page, ids[other]), 40, f"{who} gets {other}")
+        status, body = await sync_to_async(_readyz)(server)
+        assert status == 200, body
+    finally:
+        for page in opened:
+            # refused fetches while Janus was down; the socket once this server stops
+            page.watch.expected += ["/janus", "Failed to fetch", "ERR_CONNECTION_REFUSED"]
+        server.stop()
+        j.stop()
+
+
+def _readyz(server: Server) -> tuple[int, dict[str, Any]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(server.base + "/readyz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _growing(page: Any, sender: str) -> Any:
+    async def check() -> bool:
+        return await _frames_grow(page, sender)
+
+    return check
+
+
+async def _frames_grow(page, sender: str) -> bool:
+    a = int((await stats(page)).get(sender, {}).get("frames", 0))
+    await asyncio.sleep(0.5)
+    return int((await stats(page)).get(sender, {}).get("frames", 0)) > a

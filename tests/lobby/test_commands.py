@@ -39,6 +39,8 @@ VALID: dict[str, dict[str, Any]] = {
     "leave": {},
     "participant-remove": {"participant_id": "p1"},
     "participant-to-lobby": {"participant_id": "p1"},
+    "lobby-message": {"text": "Running late", "extend_minutes": 10},
+    "entry-message": {"request_id": ID, "text": "Forms at the desk"},
     "signal": {"to": "p0", "data": {"gen": 1, "description": {"type": "offer", "sdp": "v=0"}}},
     "media-update": {"audio": True, "video": False, "screen": False},
     "breakout-create": {

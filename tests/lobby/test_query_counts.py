@@ -267,3 +267,30 @@ async def test_a_token_socket_never_reads_the_session_user(clients, monkeypatch)
     ack = await staff.request("join", rid="s", staff=True)
     assert ack["ok"] is False and ack["error"]["code"] == "INVALID_PERMISSIONS"
     assert loads == [1]
+
+
+async def test_a_handshake_is_accepted_while_the_orm_thread_is_busy():
+    """Why the idle load test lost guests: Channels' AuthMiddleware read the session's user on
+    the process's single ORM thread *before* the consumer could accept, so under a backlog of
+    knocks a handshake waited behind them past Daphne's 5 s handshake timeout (WSREJECT, or a
+    dropped connection). Now a handshake touches no database."""
+    import asyncio
+    import time
+
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from config.asgi import application
+    from tests.conftest import HOST, ORIGIN
+
+    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(3))  # the ORM thread
+    await asyncio.sleep(0.1)
+    comm = WebsocketCommunicator(application, "/ws/rooms/clinic/", headers=[ORIGIN, HOST])
+    comm.scope["client"] = ("127.0.0.1", 50000)
+    try:
+        ok, _ = await comm.connect(timeout=1.5)
+        assert ok
+        assert not busy.done()  # accepted while the ORM thread was still blocked
+    finally:
+        await comm.disconnect()
+        await busy

@@ -220,3 +220,21 @@ def test_the_dashboard_shows_that_a_notice_went_out(room, django_user_model):
     at(N + M, r.requested_at)
     page = http.get("/r/clinic/dashboard/").content.decode()
     assert page.count("escalated to the second contacts") == 2
+
+
+def test_two_sweepers_that_read_the_deadline_at_once_send_one_notice(room):
+    """Both sweepers read the alert before either moved its level (the race the conditional
+    update on the level settles)."""
+    from lobby.webhooks import alerts
+
+    r = knock(name="Nia")
+    at(1, r.requested_at)  # the alert row exists
+    clock.advance(N)
+    first = KnockAlert.objects.select_related("request", "room").get()
+    second = KnockAlert.objects.select_related("request", "room").get()
+    cfg = room.alerts
+    presence = alerts.moderator_presence(room.pk)
+    now = clock.now()
+    assert alerts._evaluate(first, cfg, presence, now) == 1
+    assert alerts._evaluate(second, cfg, presence, now) == 0
+    assert notices() == [("Nia", "unattended")] and AlertEmail.objects.count() == 1

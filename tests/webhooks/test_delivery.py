@@ -302,3 +302,17 @@ def test_purge_deletes_finished_deliveries_past_retention_and_keeps_pending_ones
     left = WebhookDelivery.objects.select_related("event").get()
     assert left.status == "pending" and "Stuck" in left.event.body
     assert ep.pk
+
+
+def test_two_processes_racing_for_one_row_one_claim_wins(room):
+    """Both read the row as free before either wrote its claim (the race the conditional
+    update settles)."""
+    endpoint("http://127.0.0.1:9/")
+    knock()
+    d = WebhookDelivery.objects.get()
+    now = clock.now()
+    a = delivery._claim([d.pk], "proc-a", now)
+    b = delivery._claim([d.pk], "proc-b", now)
+    assert [x.pk for x in a] == [d.pk] and b == []
+    d.refresh_from_db()
+    assert d.lease_owner == "proc-a" and d.attempts == 1
