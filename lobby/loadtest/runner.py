@@ -175,7 +175,7 @@ class Target:
     pids: list[int]
     profiler: Profiler | None = None  # --profile: py-spy over each measured phase
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         raise NotImplementedError
 
     async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
@@ -279,17 +279,16 @@ class Anteroom(Target):
         self.procs = procs or []
         self._cleanup = cleanup
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         name = f"lt-{secrets.token_hex(5)}"
+        properties: dict[str, Any] = {"enable_knocking": True, "max_active_talkers": 50}
+        if knock_ttl is not None:
+            properties["knock_ttl"] = knock_ttl
         await asyncio.to_thread(
             self.rest.call,
             "POST",
             "/rooms",
-            {
-                "name": name,
-                "privacy": "private",
-                "properties": {"enable_knocking": True, "max_active_talkers": 50},
-            },
+            {"name": name, "privacy": "private", "properties": properties},
         )
         return name
 
@@ -317,8 +316,40 @@ def start_anteroom(
     redis_url: str | None,
     log_dir: Path,
     python: str = sys.executable,
+    fresh_database: bool = True,
 ) -> Anteroom:
-    """Start ``processes`` Daphne processes of this checkout on free loopback ports."""
+    """Start ``processes`` Daphne processes of this checkout on free loopback ports.
+
+    With PostgreSQL, each target runs on a new empty database made next to ``database_url``'s
+    (``<name>_lt<hex>``, dropped afterwards) unless ``fresh_database`` is False: what one target
+    left behind (thousands of waiting guests of a finished idle run, swept as "disconnected"
+    once their process is gone) must not run through the next target's measurements."""
+    drop_database: Callable[[], None] = lambda: None  # noqa: E731
+    if database_url and database_url.startswith("postgres") and fresh_database:
+        database_url, drop_database = _fresh_pg_database(database_url)
+    try:
+        return _start_anteroom(
+            processes=processes,
+            database_url=database_url,
+            redis_url=redis_url,
+            log_dir=log_dir,
+            python=python,
+            drop_database=drop_database,
+        )
+    except BaseException:
+        drop_database()
+        raise
+
+
+def _start_anteroom(
+    *,
+    processes: int,
+    database_url: str | None,
+    redis_url: str | None,
+    log_dir: Path,
+    python: str,
+    drop_database: Callable[[], None],
+) -> Anteroom:
     tmp = Path(tempfile.mkdtemp(prefix="anteroom-loadtest-"))
     env = {
         **os.environ,
@@ -332,6 +363,7 @@ def start_anteroom(
         "ANTEROOM_MAX_SOCKETS_PER_ADDRESS": "1000000",
         "ANTEROOM_MAX_SOCKETS_PER_TOKEN": "1000000",
         "ANTEROOM_ADDRESS_KNOCK_LIMIT": "1000000/300",
+        "ANTEROOM_ADDRESS_JOIN_LIMIT": "1000000/300",
         # Paced runs open every socket first and knock over several seconds.
         "ANTEROOM_JOIN_TIMEOUT": "300",
         "LOG_LEVEL": "WARNING",
@@ -377,6 +409,11 @@ def start_anteroom(
     except Exception:
         _stop(procs)
         raise
+
+    def cleanup() -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        drop_database()
+
     layer = "redis" if redis_url else "memory"
     db = "pg" if database_url and database_url.startswith("postgres") else "sqlite"
     return Anteroom(
@@ -385,8 +422,25 @@ def start_anteroom(
         api_key,
         [p.pid for p in procs],
         procs,
-        cleanup=lambda: shutil.rmtree(tmp, ignore_errors=True),
+        cleanup=cleanup,
     )
+
+
+def _fresh_pg_database(url: str) -> tuple[str, Callable[[], None]]:
+    """A new database beside ``url``'s (same server and role): (its URL, a function dropping it)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'anteroom'}_lt{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    fresh = parts._replace(path=f"/{name}").geturl()
+
+    def drop() -> None:
+        with contextlib.suppress(Exception), psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return fresh, drop
 
 
 class RelayTarget(Target):
@@ -397,7 +451,7 @@ class RelayTarget(Target):
         self.procs = procs
         self.pids = [p.pid for p in procs]
 
-    async def room(self, *, size_hint: int) -> str:
+    async def room(self, *, size_hint: int, knock_ttl: int | None = None) -> str:
         return f"lt-{secrets.token_hex(5)}"
 
     async def tokens(self, room: str, specs: list[dict[str, Any]]) -> list[str]:
@@ -855,7 +909,9 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
     n, size = sizes.idle_sockets, sizes.idle_room_size
     res = Result("idle", target.name, ops=n)
     res.extra["fd_limit"] = raise_fd_limit()
-    rooms = [await target.room(size_hint=size) for _ in range(-(-n // size))]
+    # The longest knock_ttl: a ramp of 10,000 knocks takes minutes, and a guest whose knock
+    # timed out (ENTRY_TIMEOUT, 4408) is no longer waiting.
+    rooms = [await target.room(size_hint=size, knock_ttl=600) for _ in range(-(-n // size))]
     await settle(target)
     rss0 = rss_kib(target.pids)
     phase = Phase(target, res.scenario)
@@ -871,6 +927,7 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
         nonlocal waiting
         async with sem:
             if time.monotonic() > deadline:
+                failures["skipped: ramp deadline"] = failures.get("skipped: ramp deadline", 0) + 1
                 return None
             room = rooms[i // size]
             s = Sock(target, target.url(i, room), tag=i)
@@ -888,15 +945,28 @@ async def scenario_idle(target: Target, sizes: Sizes, timeout: float) -> Result:
                 await s.close()
                 return None
             waiting += 1
+            s.on_frame = on_frame
             return s
 
+    def on_frame(s: Sock, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "error":  # the server ended this guest's wait
+            dropped[s.tag] = f"dropped: {frame.get('error', {}).get('code')}"
+
+    dropped: dict[int, str] = {}
     results = await asyncio.gather(*(one(i) for i in range(n)))
     socks = [s for s in results if s is not None]
     ramp = time.perf_counter() - t0
     await settle(target)  # queue-position fan-out settles before memory is read
     rss1 = rss_kib(target.pids)
     phase.stop()
-    res.lost = n - waiting
+    # Still waiting at the end: joined, no error since, socket open.
+    for s in socks:
+        if s.tag not in dropped and (s.ws is None or s.ws.close_code is not None):
+            dropped[s.tag] = f"dropped: closed {s.ws.close_code if s.ws else None}"
+    for why in dropped.values():
+        failures[why] = failures.get(why, 0) + 1
+    res.extra["still_waiting"] = waiting - len(dropped)
+    res.lost = n - (waiting - len(dropped))
     res.completion_ms = ramp * 1000
     if rss0 is not None and rss1 is not None and waiting:
         res.extra["rss_mib"] = rss1 / 1024

@@ -42,7 +42,7 @@ async function connect() {
   room
     .on('entry-requested', (r) => {
       addRow(r, true);
-      knocked();
+      knocked(r);
     })
     .on('entry-updated', (r) => addRow(r, false))
     .on('entry-removed', (d) => removeRow(d.requestId || d.request?.id))
@@ -306,10 +306,69 @@ function ensureAudio() {
   if (audio && audio.state === 'suspended') audio.resume().catch(() => {});
 }
 
-function knocked() {
+function knocked(r) {
   html.dataset.knocks = String(Number(html.dataset.knocks || 0) + 1);
   beep();
+  notify(r);
 }
+
+// Opt-in desktop notifications (Notification API) for knocks while this tab is hidden: the
+// browser asks for permission when the box is ticked; one notification per room at a time
+// (`tag`), at most one every few seconds. Clicking it brings the dashboard to the front.
+const NOTIFY_KEY = 'anteroom:notify';
+const NOTIFY_EVERY_MS = 4000;
+let lastNotified = 0;
+
+function setupNotifications() {
+  if (!('Notification' in window)) return; // the option is not offered at all
+  $('notify-option').hidden = false;
+  $('notify-toggle').checked = localStorage.getItem(NOTIFY_KEY) === 'on' && Notification.permission === 'granted';
+  $('notify-toggle').addEventListener('change', async (e) => {
+    if (!e.target.checked) {
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      notifyStatus('');
+      return;
+    }
+    const answer = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+    if (answer === 'granted') {
+      localStorage.setItem(NOTIFY_KEY, 'on');
+      notifyStatus("You'll get a notification when someone knocks while this tab is in the background.");
+    } else {
+      e.target.checked = false;
+      localStorage.setItem(NOTIFY_KEY, 'off');
+      notifyStatus('Your browser blocks notifications for this site; the sound and the tab title still tell you.');
+    }
+  });
+}
+
+function notifyStatus(text) {
+  $('notify-status').textContent = text;
+  $('notify-status').hidden = !text;
+}
+
+function notify(r) {
+  if (!$('notify-toggle').checked || !document.hidden) return;
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  const now = Date.now();
+  if (now - lastNotified < NOTIFY_EVERY_MS) return;
+  lastNotified = now;
+  const n = $('waiting-list').children.length;
+  try {
+    const note = new Notification(`${r?.name || 'Someone'} is knocking`, {
+      body: `Room ${cfg.room}: ${guests(n)} waiting`,
+      tag: `anteroom:${cfg.room}`,
+    });
+    note.onclick = () => {
+      window.focus();
+      note.close();
+    };
+    html.dataset.notified = String(Number(html.dataset.notified || 0) + 1);
+  } catch {
+    // Some browsers allow notifications only from a service worker: the sound and title remain.
+  }
+}
+
+setupNotifications();
 
 function beep() {
   if (!$('sound-toggle').checked) return;

@@ -266,3 +266,84 @@ async def test_host_talks_to_the_waiting_room(new_page: NewPage, server: Server,
         "Nobody waiting sees a message from you."
     )
     await expect(late.locator("#lobby-message")).to_be_hidden()
+
+
+# Headless Chromium shows no desktop: the page's Notification is recorded instead (everything
+# else — permission prompt result, hidden tab, the dashboard's own logic — is the real page's).
+RECORD_NOTIFICATIONS = """
+window.__notes = [];
+window.__hidden = false;
+Object.defineProperty(document, 'hidden', { get: () => window.__hidden });
+Object.defineProperty(document, 'visibilityState', {
+  get: () => (window.__hidden ? 'hidden' : 'visible'),
+});
+class RecordedNotification {
+  static permission = 'default';
+  static async requestPermission() {
+    RecordedNotification.permission = window.__answer || 'granted';
+    return RecordedNotification.permission;
+  }
+  constructor(title, options) {
+    window.__notes.push({ title, ...options });
+  }
+  close() {}
+}
+window.Notification = RecordedNotification;
+"""
+
+
+async def test_opt_in_notifications_for_knocks_while_the_tab_is_hidden(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await new_page()
+    await owner.add_init_script(RECORD_NOTIFICATIONS)
+    await owner.goto(f"{server.base}/r/{room_name}/dashboard/?t={token}")
+    await expect(owner.locator("html")).to_have_attribute("data-live", "on")
+    box = owner.get_by_label("Notify me when someone knocks while this tab is in the background")
+    await expect(box).not_to_be_checked()  # opt-in
+
+    # Visible tab, not opted in: nothing. Opted in but visible: nothing either.
+    first = await open_guest(new_page, server, room_name)
+    await knock(first, "Vera Visible")
+    await box.check()
+    await expect(
+        owner.get_by_role("status").filter(has_text="You'll get a notification")
+    ).to_be_visible()
+    second = await open_guest(new_page, server, room_name)
+    await knock(second, "Vic Visible")
+    await expect(owner.locator("html")).to_have_attribute("data-waiting", "2")
+    assert await owner.evaluate("window.__notes.length") == 0
+
+    # Hidden tab: a notification naming the guest and the room.
+    await owner.evaluate("window.__hidden = true")
+    third = await open_guest(new_page, server, room_name)
+    await knock(third, "Hana Hidden")
+    await expect(owner.locator("html")).to_have_attribute("data-notified", "1")
+    notes = await owner.evaluate("window.__notes")
+    assert notes == [
+        {
+            "title": "Hana Hidden is knocking",
+            "body": f"Room {room_name}: 3 guests waiting",
+            "tag": f"anteroom:{room_name}",
+        }
+    ]
+
+
+async def test_a_refused_notification_permission_is_explained(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await new_page()
+    await owner.add_init_script(RECORD_NOTIFICATIONS + "window.__answer = 'denied';")
+    await owner.goto(f"{server.base}/r/{room_name}/dashboard/?t={token}")
+    await expect(owner.locator("html")).to_have_attribute("data-live", "on")
+    box = owner.get_by_label("Notify me when someone knocks while this tab is in the background")
+    await box.click()  # the page unticks it again when the browser says no
+    await expect(box).not_to_be_checked()
+    await expect(owner.locator("#notify-status")).to_have_text(
+        "Your browser blocks notifications for this site; "
+        "the sound and the tab title still tell you."
+    )

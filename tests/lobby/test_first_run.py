@@ -96,3 +96,23 @@ def test_expired_form_is_a_styled_403_and_changes_nothing(client: Client):
     assert resp.status_code == 403
     assert "This form has expired" in resp.content.decode()
     assert Room.objects.get(name="clinic").paused is False
+
+
+def test_the_getting_started_guide_shows_only_images_it_ships():
+    import pathlib
+
+    docs = pathlib.Path(__file__).resolve().parents[2] / "docs"
+    guide = (docs / "getting-started.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", guide)
+    assert len(images) >= 8
+    missing = [i for i in images if not (docs / i).is_file()]
+    assert missing == []
+
+
+def test_demo_says_how_long_a_guest_waits_and_how_to_change_it():
+    out = io.StringIO()
+    call_command("demo", "--base", "http://127.0.0.1:8123", stdout=out)
+    text = out.getvalue()
+    assert "guests knock and wait up to 60 s for the host" in text
+    assert "PATCH /api/v1/rooms/demo" in text
+    assert "Owner dashboard: http://127.0.0.1:8123/r/demo/dashboard/?t=" in text

@@ -4,8 +4,10 @@ layer with its expiry sweep at most once a second instead of on every receive an
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import cast
 
+import pytest
 from channels.layers import InMemoryChannelLayer as ChannelsLayer
 
 from lobby.runtime import memory_layer
@@ -87,6 +89,10 @@ async def test_each_member_gets_its_own_copy():
     assert got_b["frames"][0]["n"] == 1 and msg["frames"][0]["n"] == 1
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("REDIS_URL")),
+    reason="REDIS_URL chooses the Redis layer (the PostgreSQL + Redis pass of scripts/test)",
+)
 def test_the_embedded_default_uses_it(settings):
     from channels.layers import get_channel_layer
 

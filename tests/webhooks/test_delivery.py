@@ -316,3 +316,18 @@ def test_two_processes_racing_for_one_row_one_claim_wins(room):
     assert [x.pk for x in a] == [d.pk] and b == []
     d.refresh_from_db()
     assert d.lease_owner == "proc-a" and d.attempts == 1
+
+
+def test_manage_py_sweep_sends_what_is_due(room, receiver):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    rx = receiver()
+    _, rx.secret = endpoint(rx.url)
+    knock(name="Cron")
+    out = StringIO()
+    call_command("sweep", stdout=out)
+    assert "webhooks_delivered=1" in out.getvalue()
+    assert [b["data"]["request"]["name"] for b in rx.bodies()] == ["Cron"]
+    assert rx.got[0].signature_ok

@@ -26,6 +26,9 @@ class Command(BaseCommand):
             room=room.name, sub="owner", name="Demo owner", owner=True, issued_by="demo"
         )
         base = o["base"].rstrip("/")
-        self.stdout.write(f"Room {room.name!r}: private, knocking on, ttl {room.knock_ttl}s")
+        self.stdout.write(
+            f"Room {room.name!r}: private; guests knock and wait up to {room.knock_ttl} s for the "
+            f"host (knock_ttl: change it in the admin or with PATCH /api/v1/rooms/{room.name})"
+        )
         self.stdout.write(f"Owner dashboard: {base}/r/{room.name}/dashboard/?t={token}")
         self.stdout.write(f"Guest knock page: {base}/r/{room.name}/")

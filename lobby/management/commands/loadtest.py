@@ -40,7 +40,16 @@ class Command(BaseCommand):
             default="1",
             help="Daphne processes to start: 1, 2 or 1,2 (both, one after the other)",
         )
-        parser.add_argument("--database-url", help="PostgreSQL for the started servers")
+        parser.add_argument(
+            "--database-url",
+            help="PostgreSQL for the started servers: each target gets a new empty database on "
+            "its server (dropped afterwards; the role needs CREATEDB) unless --keep-database",
+        )
+        parser.add_argument(
+            "--keep-database",
+            action="store_true",
+            help="run the PostgreSQL targets on --database-url itself",
+        )
         parser.add_argument(
             "--backends",
             help="servers to start: sqlite (the embedded default: SQLite + in-memory layer, one "
@@ -227,6 +236,7 @@ class Command(BaseCommand):
                             database_url=opts["database_url"] if backend == "pg" else None,
                             redis_url=opts["redis_url"] if backend == "pg" else None,
                             log_dir=log_dir,
+                            fresh_database=not opts["keep_database"],
                         )
                     )
         if not opts["no_baseline"]:

@@ -22,10 +22,17 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0)
 
     def handle(self, *args: Any, **o: Any) -> None:
+        if o["loop"]:
+            # A standing sender: the same sending threads as a server process (webhooks.md).
+            from lobby.webhooks import dispatcher
+
+            dispatcher.ensure_started()
         while True:
             result = sweep()
-            delivered = deliver_pending(owner=SERVER_ID)
-            emails = send_pending_emails(owner=SERVER_ID)
+            delivered = emails = 0
+            if not o["loop"]:
+                delivered = deliver_pending(owner=SERVER_ID)
+                emails = send_pending_emails(owner=SERVER_ID)
             self.stdout.write(
                 f"timed_out={result.timed_out} disconnected={result.disconnected} "
                 f"left={result.left} dead_servers={result.dead_servers}"
