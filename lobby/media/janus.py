@@ -306,7 +306,8 @@ class JanusBackend:
         self._known: dict[str, _Known] = {}
         self._known_lock = threading.Lock()
         self._muted: set[tuple[int, int, str]] = set()  # (room, feed, mid) this process muted
-        self._seen_up = True  # the reconcile thread's last round reached Janus
+        self._restore_pending = False  # rooms and tokens to re-create (Janus lost them)
+        self._tell_pending = False  # media to ask for fresh media-states (after an outage)
         self._rounds = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -456,13 +457,12 @@ class JanusBackend:
         """One round: keep the control session alive; when Janus lost it (first round, or a
         restart) re-create every known room and token; re-apply the last permissions of every
         media room this process knows (one admin scan of the handles for all of them)."""
-        was_up = self._seen_up
         try:
-            restore = not self.client.keepalive()
+            if not self.client.keepalive():
+                self._restore_pending = True  # first round, or Janus forgot us (restart)
         except MediaUnavailable:
-            self._seen_up = False
+            self._tell_pending = True  # media-states said UNAVAILABLE meanwhile
             raise
-        self._seen_up = True
         first = self._rounds == 0
         self._rounds += 1
         with self._known_lock:
@@ -470,15 +470,21 @@ class JanusBackend:
                 k: _Known(v.room_id, set(v.participants), v.permissions)
                 for k, v in self._known.items()
             }
-        if restore:
+        # Both flags stay set until their work completed: a round that fails half-way (Janus
+        # still starting, a locked database) leaves them for the next one.
+        if self._restore_pending:
             for key, known in rooms.items():
                 self._ensure_room(known.room_id)
                 if known.participants:
                     self._allow(known.room_id, [self.token(p, key) for p in known.participants])
             if rooms:
                 log.info("janus: restored %d media room(s) after losing the session", len(rooms))
-        if rooms and self.on_recovered is not None and (not was_up or (restore and not first)):
-            self.on_recovered(sorted(rooms))
+            self._tell_pending = self._tell_pending or not first
+            self._restore_pending = False
+        if self._tell_pending:
+            if rooms and self.on_recovered is not None:
+                self.on_recovered(sorted(rooms))
+            self._tell_pending = False
         enforced = {k: v for k, v in rooms.items() if v.permissions is not None}
         if enforced:
             handles = self.client.handles()

@@ -11,8 +11,11 @@
  * "joins" without knocking), requestAccess, waitingParticipants, updateWaitingParticipant(s),
  * participants, setUserName, meetingState, leave, destroy, isDestroyed, on/off/once, and the
  * events joined-meeting, left-meeting, participant-joined/updated/left,
- * waiting-participant-added/updated/removed, access-state-updated, error. No media: every
- * participant reports its tracks as "off". It uses /static/anteroom/client.js underneath.
+ * waiting-participant-added/updated/removed, access-state-updated, error. Media (media.js):
+ * once in the room the call starts (startAudioOff / startVideoOff as in daily-js);
+ * participants()[id].tracks.audio/video/screenVideo carry {state, subscribed, persistentTrack,
+ * track}, with setLocalAudio/setLocalVideo/localAudio/localVideo and the events track-started,
+ * track-stopped. It uses /static/anteroom/client.js underneath.
  */
 (function () {
   'use strict';
@@ -28,8 +31,42 @@
   var counter = 0;
   var NO_TRACK = { state: 'off', subscribed: false };
 
-  function dailyParticipant(p, localId) {
+  // daily-js's track shape: state 'playable' (sent and received), 'off' (turned off or not
+  // allowed), 'loading' (allowed and on, no media yet); persistentTrack stays across off/on.
+  function dailyTrack(track, on, local) {
+    if (!track) return on ? { state: 'loading', subscribed: !local } : NO_TRACK;
+    var t = { state: on ? 'playable' : 'off', subscribed: !local, persistentTrack: track };
+    if (on) t.track = track;
+    else t.off = { byUser: true };
+    return t;
+  }
+
+  // The media of one participant from the Call: {tracks: {audio, video, screen}, on: {...}}.
+  function mediaOf(call, id, local) {
+    if (!call || call.ended) return null;
+    if (local) {
+      return {
+        tracks: call.local,
+        on: { audio: call.sending('audio'), video: call.sending('video'), screen: call.sending('screen') },
+      };
+    }
+    if (call.peers.indexOf(id) < 0) return null;
+    var tracks = call.remote.get(id) || {};
+    var st = call.states.get(id) || {};
+    return { tracks: tracks, on: { audio: !!st.audio, video: !!st.video, screen: !!st.screen } };
+  }
+
+  function dailyParticipant(p, localId, call) {
     var local = p.participant_id === localId;
+    var m = mediaOf(call, p.participant_id, local);
+    var tracks = m
+      ? {
+          audio: dailyTrack(m.tracks.audio, m.on.audio, local),
+          video: dailyTrack(m.tracks.video, m.on.video, local),
+          screenAudio: NO_TRACK,
+          screenVideo: dailyTrack(m.tracks.screen, m.on.screen, local),
+        }
+      : null;
     return {
       session_id: p.participant_id,
       user_id: p.participant_id,
@@ -37,10 +74,10 @@
       local: local,
       owner: p.role === 'moderator',
       joined_at: p.joined_at ? new Date(p.joined_at) : undefined,
-      audio: false,
-      video: false,
-      screen: false,
-      tracks: {
+      audio: !!(m && m.on.audio),
+      video: !!(m && m.on.video),
+      screen: !!(m && m.on.screen),
+      tracks: tracks || {
         audio: NO_TRACK,
         video: NO_TRACK,
         screenAudio: NO_TRACK,
@@ -76,6 +113,11 @@
     this._abort = null;
     this._destroyed = false;
     this._waiting = {};
+    this._call = null;
+    this._media = {
+      audio: options.startAudioOff !== true,
+      video: options.startVideoOff !== true,
+    };
   }
 
   // Events ---------------------------------------------------------------------------------------
@@ -242,7 +284,7 @@
     this._state = 'joined-meeting';
     this._setAccess('full');
     var localId = room.self && room.self.participant_id;
-    function p(x) { return dailyParticipant(x, localId); }
+    function p(x) { return dailyParticipant(x, localId, self._call); }
     room
       .on('participant-joined', function (d) { self._emit('participant-joined', { participant: p(d.participant) }); })
       .on('participant-updated', function (d) { self._emit('participant-updated', { participant: p(d.participant) }); })
@@ -280,6 +322,72 @@
     Object.keys(this._waiting).forEach(function (id) {
       self._emit('waiting-participant-added', { participant: self._waiting[id] });
     });
+    this._startCall(room);
+  };
+
+  // Media ------------------------------------------------------------------------------------
+
+  var DAILY_KIND = { audio: 'audio', video: 'video', screen: 'screenVideo' };
+
+  CallObject.prototype._startCall = function (room) {
+    var self = this;
+    if (!room.media || this._call) return;
+    room.startCall({ audio: this._media.audio, video: this._media.video }).then(
+      function (call) {
+        if (self._room !== room) {
+          call.end();
+          return;
+        }
+        self._call = call;
+        var localId = room.self.participant_id;
+        function who(id) {
+          var x = id === localId ? room.self : room.participants.filter(function (q) { return q.participant_id === id; })[0];
+          return dailyParticipant(x || { participant_id: id, role: 'participant' }, localId, call);
+        }
+        function track(type) {
+          return function (e) {
+            self._emit(type, { participant: who(e.participantId), track: e.track, type: DAILY_KIND[e.kind] });
+            self._emit('participant-updated', { participant: who(e.participantId) });
+          };
+        }
+        call
+          .on('track-started', track('track-started'))
+          .on('track-stopped', track('track-stopped'))
+          .on('participant-media', function (e) {
+            if (!e.silent) self._emit('participant-updated', { participant: who(e.participantId) });
+          })
+          .on('local', function () { self._emit('participant-updated', { participant: who(localId) }); });
+        ['audio', 'video'].forEach(function (kind) {
+          if (call.local[kind]) {
+            self._emit('track-started', { participant: who(localId), track: call.local[kind], type: kind });
+          }
+        });
+        self._emit('participant-updated', { participant: who(localId) });
+      },
+      function (err) {
+        self._error(err.message, 'connection-error', { code: 'MEDIA' });
+      },
+    );
+  };
+
+  CallObject.prototype.setLocalAudio = function (on) {
+    this._media.audio = !!on;
+    if (this._call) this._call.setMicrophone(!!on);
+    return this;
+  };
+
+  CallObject.prototype.setLocalVideo = function (on) {
+    this._media.video = !!on;
+    if (this._call) this._call.setCamera(!!on);
+    return this;
+  };
+
+  CallObject.prototype.localAudio = function () {
+    return this._call ? this._call.sending('audio') : false;
+  };
+
+  CallObject.prototype.localVideo = function () {
+    return this._call ? this._call.sending('video') : false;
   };
 
   CallObject.prototype.requestAccess = function (props) {
@@ -340,6 +448,8 @@
     if (this._abort) this._abort.abort();
     var room = this._room;
     this._room = null;
+    if (this._call) this._call.end();
+    this._call = null;
     var done = room ? room.leave() : Promise.resolve();
     return done.then(function () {
       self._left();
@@ -423,12 +533,13 @@
       return out;
     }
     var localId = room.self.participant_id;
+    var call = this._call;
     room.participants.forEach(function (p) {
-      var dp = dailyParticipant(p, localId);
+      var dp = dailyParticipant(p, localId, call);
       if (dp.local) out.local = dp;
       else out[p.participant_id] = dp;
     });
-    if (!out.local) out.local = dailyParticipant(room.self, localId);
+    if (!out.local) out.local = dailyParticipant(room.self, localId, call);
     return out;
   };
 

@@ -332,3 +332,85 @@ async def test_three_people_call_room_controls_and_breakouts(media_page, server,
             raise
         for other in others:
             await flowing(page, other, "frames")
+
+
+# A page written against daily-js's documented call-object API (the knocking demo's shape).
+DAILY_OWNER = """async ([url, token]) => {
+  window.ev = [];
+  window.call = DailyIframe.createCallObject();
+  call.on('track-started', (e) => ev.push(['track-started', e.participant.local, e.type]))
+      .on('waiting-participant-added', (e) => { window.waitingId = e.participant.id; });
+  await call.join({ url, token });
+}"""
+
+DAILY_GUEST = """async ([url, name]) => {
+  window.ev = [];
+  window.call = DailyIframe.createCallObject();
+  call.on('track-started', (e) => ev.push(['track-started', e.participant.local, e.type]))
+      .on('participant-updated', (e) => {
+        if (!e.participant.local) ev.push(['remote-audio', e.participant.audio]);
+      });
+  await call.preAuth({ url });
+  await call.join({ url, userName: name });
+  window.granted = call.requestAccess({ name });
+}"""
+
+# The first remote participant's persistentTrack for `kind`, shown in a <video> the page owns.
+DAILY_SHOW = """(kind) => {
+  const remote = Object.values(call.participants()).find((p) => !p.local);
+  const t = remote && remote.tracks[kind];
+  if (!t || t.state !== 'playable' || !t.persistentTrack) return null;
+  let v = document.getElementById('remote-' + kind);
+  if (!v) {
+    v = document.createElement(kind === 'audio' ? 'audio' : 'video');
+    v.id = 'remote-' + kind; v.autoplay = true; v.muted = true; document.body.append(v);
+  }
+  if (!v.srcObject) v.srcObject = new MediaStream([t.persistentTrack]);
+  return kind === 'audio' ? t.persistentTrack.readyState : v.videoWidth;
+}"""
+
+
+def showing_daily(page: Any, kind: str) -> Callable[[], Awaitable[Any]]:
+    async def check() -> Any:
+        return await page.evaluate(DAILY_SHOW, kind)
+
+    return check
+
+
+async def test_a_daily_js_page_gets_persistent_tracks(media_page, server, room_name):
+    await sync_to_async(server.room)(room_name)
+    token = await sync_to_async(server.owner_token)(room_name)
+    url = f"{server.base}/r/{room_name}/"
+    pages = []
+    for _ in range(2):
+        page = await media_page()
+        await page.goto(f"{server.base}/healthz")
+        await page.add_script_tag(url="/static/anteroom/daily-compat.js")
+        pages.append(page)
+    owner, guest = pages
+    await owner.evaluate(DAILY_OWNER, [url, token])
+    await guest.evaluate(DAILY_GUEST, [url, "Gus"])
+    await until(js(owner, "window.waitingId"), what="the knock")
+    await owner.evaluate(
+        "call.updateWaitingParticipant(window.waitingId, {grantRequestedAccess: true})"
+    )
+    assert (await guest.evaluate("window.granted"))["granted"] is True
+    for page in (owner, guest):
+        await until(js(page, "call.participants().local.tracks.video.state === 'playable'"))
+        width = await until(showing_daily(page, "video"), what="video")
+        assert width > 0
+        assert await until(showing_daily(page, "audio")) == "live"
+        events = await page.evaluate("ev.filter((e) => e[0] === 'track-started')")
+        assert ["track-started", False, "video"] in events
+        assert ["track-started", True, "video"] in events
+    # setLocalVideo / setLocalAudio: the local state turns off, the other side hears of it.
+    await guest.evaluate("call.setLocalAudio(false)")
+    assert await guest.evaluate("call.localAudio()") is False
+    await until(
+        js(owner, "Object.values(call.participants()).find((p) => !p.local).audio === false")
+    )
+    remote_audio = await owner.evaluate(
+        "Object.values(call.participants()).find((p) => !p.local).tracks.audio"
+    )
+    assert remote_audio["state"] == "off"
+    await guest.evaluate("call.leave()")
