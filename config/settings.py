@@ -397,6 +397,9 @@ ANTEROOM_WEBHOOK_RETRY_FOR = float(os.environ.get("ANTEROOM_WEBHOOK_RETRY_FOR", 
 ANTEROOM_WEBHOOK_LEASE = float(os.environ.get("ANTEROOM_WEBHOOK_LEASE", "60"))
 if ANTEROOM_WEBHOOK_LEASE <= ANTEROOM_WEBHOOK_TIMEOUT + ANTEROOM_WEBHOOK_CONNECT_TIMEOUT:
     raise ValueError("ANTEROOM_WEBHOOK_LEASE must be longer than a whole attempt")
+# A CA bundle (PEM) to verify receivers' certificates with instead of the system's (a private
+# CA); unset: the system's trust store. Certificates are always verified.
+ANTEROOM_WEBHOOK_CA_FILE = os.environ.get("ANTEROOM_WEBHOOK_CA_FILE", "") or None
 # Whether this process sends (off: it only writes the outbox; another process or
 # ``manage.py sweep --loop`` sends).
 ANTEROOM_WEBHOOK_SEND = _env_bool("ANTEROOM_WEBHOOK_SEND", True)

@@ -211,6 +211,7 @@ def post(d: WebhookDelivery) -> Outcome:
             server_hostname=None if target.is_ip else target.host,
             assert_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
+            ca_certs=settings.ANTEROOM_WEBHOOK_CA_FILE,
         )
     else:
         pool = urllib3.HTTPConnectionPool(

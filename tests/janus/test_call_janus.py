@@ -45,15 +45,17 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def janus_call(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Janus]]:
     j = start_janus(tmp_path_factory.mktemp("janus-call"), "janus-call")
-    s = make_server(
-        tmp_path_factory.mktemp("janus-call-db"),
-        "janus-call",
-        **j.env(),
-        ANTEROOM_JANUS_RECONCILE_INTERVAL="0.5",
-    )
-    yield s, j
-    s.stop()
-    j.stop()
+    try:
+        s = make_server(
+            tmp_path_factory.mktemp("janus-call-db"),
+            "janus-call",
+            **j.env(),
+            ANTEROOM_JANUS_RECONCILE_INTERVAL="0.5",
+        )
+        yield s, j
+        s.stop()
+    finally:
+        j.stop()
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +199,11 @@ async def test_janus_killed_mid_call_pages_recover_and_no_knock_is_lost(
     j = start_janus(tmp_path / "janus", "janus-call-kill")
     opened: list[Any] = []
     (tmp_path / "db").mkdir()
-    server = make_server(tmp_path / "db", "janus-call-kill", **j.env())
+    try:
+        server = make_server(tmp_path / "db", "janus-call-kill", **j.env())
+    except BaseException:
+        j.stop()
+        raise
     try:
         await sync_to_async(server.room)(room_name)
         owner = await sync_to_async(server.owner_token)(room_name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,11 @@ class Receiver:
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: ssl.SSLContext | None = None
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/hooks/anteroom"
 
     @property
     def url(self) -> str:
@@ -88,6 +94,8 @@ class Receiver:
         server.daemon_threads = True
         server.server_bind()
         server.server_activate()
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -331,3 +331,83 @@ def test_manage_py_sweep_sends_what_is_due(room, receiver):
     assert "webhooks_delivered=1" in out.getvalue()
     assert [b["data"]["request"]["name"] for b in rx.bodies()] == ["Cron"]
     assert rx.got[0].signature_ok
+
+
+def _self_signed(tmp_path, *, ip: str):
+    """A certificate for ``ip`` signed by a throwaway CA; returns (ca.pem, server context)."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "receiver")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_pem = tmp_path / "ca.pem"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return str(ca_pem), ctx
+
+
+def test_https_receivers_certificates_are_verified(room, receiver, settings, tmp_path):
+    ca, ctx = _self_signed(tmp_path, ip="127.0.0.1")
+    rx = receiver(tls=ctx)
+    _, rx.secret = endpoint(rx.https_url)
+    knock(name="Tls")
+    send()  # the system's trust store does not know this CA: refused, nothing sent
+    d = WebhookDelivery.objects.get()
+    assert d.status == "pending" and "SSL" in d.last_error and rx.got == []
+    settings.ANTEROOM_WEBHOOK_CA_FILE = ca  # the operator's private CA
+    clock.advance(5)
+    assert send() == 1
+    assert rx.got[0].signature_ok and rx.got[0].json["data"]["request"]["name"] == "Tls"
+
+
+def test_an_https_certificate_for_another_address_is_refused(room, receiver, settings, tmp_path):
+    ca, ctx = _self_signed(tmp_path, ip="127.0.0.2")
+    settings.ANTEROOM_WEBHOOK_CA_FILE = ca
+    rx = receiver(tls=ctx)
+    endpoint(rx.https_url)
+    knock()
+    send()
+    d = WebhookDelivery.objects.get()
+    assert d.status == "pending" and rx.got == []
+    assert "SSL" in d.last_error or "match" in d.last_error
