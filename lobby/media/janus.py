@@ -143,6 +143,11 @@ class JanusClient:
         self._session: int | None = None
         self._handle: int | None = None
         self.up = True  # the last request got an answer (any answer) from Janus
+        # Set by any request, on any thread, for the reconcile thread to take (take_news):
+        # a request found Janus unreachable / Janus no longer knew the control session (a
+        # restart), even when another call re-opened the session before the next keepalive.
+        self._was_down = False
+        self._forgot = False
 
     # transport ------------------------------------------------------------------------------
 
@@ -159,6 +164,7 @@ class JanusClient:
                 answer = json.loads(resp.read())
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, bad JSON
             self.up = False
+            self._was_down = True
             raise MediaUnavailable(f"janus unreachable: {type(exc).__name__}") from exc
         self.up = True
         if not isinstance(answer, dict):
@@ -205,6 +211,7 @@ class JanusClient:
                 except JanusError as exc:
                     if exc.code in (NO_SUCH_SESSION, NO_SUCH_HANDLE) and attempt == 1:
                         self._session = self._handle = None
+                        self._forgot = True  # Janus restarted: its rooms and tokens are gone
                         continue
                     raise
                 data = (answer.get("plugindata") or {}).get("data") or {}
@@ -212,6 +219,13 @@ class JanusClient:
                     raise JanusError(int(data["error_code"]), str(data.get("error", "")))
                 return dict(data)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def take_news(self) -> tuple[bool, bool]:
+        """(was down, forgot the session) since the last call, and clear both."""
+        with self._lock:
+            news = (self._was_down, self._forgot)
+            self._was_down = self._forgot = False
+        return news
 
     def keepalive(self) -> bool:
         """Keep the control session alive; False when there was none or Janus forgot it (a
@@ -458,11 +472,17 @@ class JanusBackend:
         restart) re-create every known room and token; re-apply the last permissions of every
         media room this process knows (one admin scan of the handles for all of them)."""
         try:
-            if not self.client.keepalive():
-                self._restore_pending = True  # first round, or Janus forgot us (restart)
+            alive = self.client.keepalive()
         except MediaUnavailable:
             self._tell_pending = True  # media-states said UNAVAILABLE meanwhile
             raise
+        was_down, forgot = self.client.take_news()
+        if not alive or forgot:
+            # first round, or Janus forgot us (a restart), even if another call (a join's
+            # videoroom request) already re-opened the control session since the last round
+            self._restore_pending = True
+        if was_down:
+            self._tell_pending = True  # a request met the outage: its media-state said so
         first = self._rounds == 0
         self._rounds += 1
         with self._known_lock:
