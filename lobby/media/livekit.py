@@ -31,10 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from ..tokens import sign_payload
 from .janus import MediaUnavailable, _perm, _pid_of
 
 SOURCES = {"audio": "microphone", "video": "camera", "screen": "screen_share"}
@@ -149,12 +149,12 @@ class LiveKitBackend:
         }
         if name:
             claims["name"] = name
-        return jwt.encode(claims, self.config.api_secret, algorithm="HS256")
+        return sign_payload(claims, self.config.api_secret)
 
     def _admin_token(self, video: dict[str, Any]) -> str:
         now = int(time.time())
         claims = {"iss": self.config.api_key, "nbf": now, "exp": now + 60, "video": video}
-        return jwt.encode(claims, self.config.api_secret, algorithm="HS256")
+        return sign_payload(claims, self.config.api_secret)
 
     # server API -----------------------------------------------------------------------------
 
