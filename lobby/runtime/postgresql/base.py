@@ -29,13 +29,12 @@ from psycopg import pq
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
-        if (
-            self.connection is not None
-            and self.health_check_enabled
-            and not self.health_check_done
-            and not self.pool
-            and self.socket_is_quiet()
-        ):
+        # Django's own flags (not in django-stubs): checks on, and not yet done since the last
+        # close_old_connections().
+        armed = getattr(self, "health_check_enabled", False) and not getattr(
+            self, "health_check_done", True
+        )
+        if armed and self.connection is not None and not self.pool and self.socket_is_quiet():
             self.health_check_done = True
             return
         super().close_if_health_check_failed()
