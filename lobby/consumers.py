@@ -24,6 +24,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from . import (
     analytics,
+    appointments,
+    clock,
     commands,
     events,
     extensions,
@@ -424,6 +426,9 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                         await self.send_json(
                             {"type": "host-message", "text": waiting.request.host_message}
                         )
+                    # Early for an appointment: when the room opens (and nothing else).
+                    for frame in appointments.guest_frames(plan.room, now=clock.now()):
+                        await self.send_json(frame)
                     # An estimate only from enough recent admissions (else nothing is said).
                     per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
                     if per_guest is not None:

@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 
 from . import (
     activity,
+    appointments,
     cache,
     clock,
     events,
@@ -184,6 +185,7 @@ ROOM_FIELDS = (
     "max_active_talkers",
     "knock_ttl",
     "max_participants",
+    *appointments.FIELDS,
 )
 
 
@@ -197,6 +199,7 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
         raise BadRequest('mode must be "group" or "lecture".')
     if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
         raise BadRequest("enable_knocking must be a boolean.")
+    appointments.check_fields(fields)
     cap = fields.get("max_participants")
     if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_PARTICIPANTS):
         raise BadRequest(f"max_participants must be null or from 1 to {MAX_PARTICIPANTS}.")
@@ -215,6 +218,7 @@ def room_create(*, name: str | None = None, **fields: Any) -> Room:
     if not isinstance(name, str) or not re.fullmatch(ROOM_NAME_RE, name):
         raise BadRequest("name must be 1-64 characters of A-Z, a-z, 0-9, _ and -.")
     _check_room_fields(fields)
+    appointments.check_window(None, fields)
     if Room.objects.filter(name=name, parent__isnull=True).exists():
         raise RoomExists()
     try:
@@ -232,9 +236,11 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     if fields.get("mode") == Room.Mode.LECTURE and room.breakouts.exists():
         # Breakouts exist only in group mode; nobody may be stranded in one (SPEC §2).
         raise BreakoutLectureMode("Destroy the breakout rooms before switching to lecture mode.")
+    window = appointments.check_window(room, fields)
     for key, value in fields.items():
         setattr(room, key, value)
     room.save(update_fields=list(fields))
+    appointments.window_changed(room, window, now=clock.now())
     _room_updated(room)
     return room
 
@@ -676,8 +682,11 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         events.entry_updated(r)
     else:
         metadata = clean_metadata(metadata)
-        _check_knock_limits(plan=plan, conn=conn, now=now)
         ttl = plan.ttl or plan.room.knock_ttl
+        # An appointment window may refuse the knock (before anything is stored) or set a
+        # later deadline than the ttl (lobby/appointments.py).
+        expires_at = appointments.knock_deadline(room=plan.room, now=now, ttl=ttl)
+        _check_knock_limits(plan=plan, conn=conn, now=now)
         # A guest who knocks again from a new socket replaces their own pending knock (one
         # whose id was made up for this knock has none).
         old = (
@@ -703,7 +712,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
             metadata=metadata,
             role=plan.role,
             requested_at=now,
-            expires_at=now + timedelta(seconds=ttl),
+            expires_at=expires_at,
             token_key=plan.claims.key if plan.claims else "",
             token_jti=plan.token_jti,
             token_expires_at=plan.token_expires_at,
