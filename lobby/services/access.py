@@ -7,19 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..errors import (
-    AccessDenied,
-    BadRequest,
-    EntryDenied,
-    EntryTimeout,
-    InvalidPermissions,
-)
-from ..models import (
-    EntryRequest,
-    Participant,
-    Role,
-    Room,
-)
+from ..errors import AccessDenied, BadRequest, EntryDenied, EntryTimeout, InvalidPermissions
+from ..models import EntryRequest, Participant, Role, Room
 from ..tokens import Claims, verify_token
 from .actors import check_credential
 from .inputs import clean_name

@@ -5,20 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .. import (
-    clock,
-    staff_sessions,
-)
-from ..errors import (
-    InvalidPermissions,
-    StaffSessionEnded,
-    TokenExpired,
-    TokenRevoked,
-)
-from ..models import (
-    Participant,
-    Role,
-)
+from .. import clock, staff_sessions
+from ..errors import InvalidPermissions, StaffSessionEnded, TokenExpired, TokenRevoked
+from ..models import Participant, Role
 from ..tokens import is_revoked
 
 

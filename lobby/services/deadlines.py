@@ -8,17 +8,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from .. import (
-    clock,
-    events,
-    extensions,
-)
-from ..models import (
-    EntryRequest,
-    ModeratorSocket,
-    Participant,
-    ServerProcess,
-)
+from .. import clock, events, extensions
+from ..models import EntryRequest, ModeratorSocket, Participant, ServerProcess
 from ..ops import metrics
 from ..webhooks.alerts import alerts_sweep
 from .outcomes import announce_cancel, finish

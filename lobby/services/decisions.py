@@ -8,26 +8,10 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import (
-    activity,
-    clock,
-    events,
-    media,
-    selectors,
-    webhooks,
-)
+from .. import activity, clock, events, media, selectors, webhooks
 from ..audit import audit_decisions
-from ..errors import (
-    BadRequest,
-    EntryDenied,
-    RoomFull,
-)
-from ..models import (
-    EntryRequest,
-    Participant,
-    Role,
-    Room,
-)
+from ..errors import BadRequest, EntryDenied, RoomFull
+from ..models import EntryRequest, Participant, Role, Room
 from ..ops import metrics
 from .actors import Actor, require_moderator
 from .inputs import clean_name

@@ -6,9 +6,7 @@ import json
 import re
 from typing import Any
 
-from ..errors import (
-    BadRequest,
-)
+from ..errors import BadRequest
 from ..text import is_blank
 
 MAX_METADATA_BYTES = 4096

@@ -10,20 +10,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 
-from .. import (
-    clock,
-    events,
-    webhooks,
-)
+from .. import clock, events, webhooks
 from ..audit import audit_record
-from ..errors import (
-    BadRequest,
-    EntryTimeout,
-)
-from ..models import (
-    EntryRequest,
-    Room,
-)
+from ..errors import BadRequest, EntryTimeout
+from ..models import EntryRequest, Room
 from ..ops import metrics
 from .access import Connection, JoinPlan
 from .inputs import clean_metadata, clean_name

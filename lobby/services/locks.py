@@ -7,10 +7,7 @@ import uuid
 
 from django.db import connection
 
-from ..models import (
-    Participant,
-    Room,
-)
+from ..models import Participant, Room
 
 
 def lock_lobby(room_id: uuid.UUID) -> None:

@@ -5,22 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .. import (
-    activity,
-    events,
-    webhooks,
-)
+from .. import activity, events, webhooks
 from ..audit import audit_record
-from ..errors import (
-    AnteroomError,
-    EntryTimeout,
-    Replaced,
-    RequestNotFound,
-)
-from ..models import (
-    EntryRequest,
-    Room,
-)
+from ..errors import AnteroomError, EntryTimeout, Replaced, RequestNotFound
+from ..models import EntryRequest, Room
 from ..ops import metrics
 
 

@@ -7,28 +7,10 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import (
-    activity,
-    clock,
-    events,
-    extensions,
-    limits,
-    media,
-    selectors,
-    webhooks,
-)
+from .. import activity, clock, events, extensions, limits, media, selectors, webhooks
 from ..activity import Item as ActivityItem
-from ..errors import (
-    BadRequest,
-    RoomFull,
-)
-from ..models import (
-    EntryRequest,
-    ModeratorSocket,
-    Participant,
-    Role,
-    Room,
-)
+from ..errors import BadRequest, RoomFull
+from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
 from .access import Connection, JoinPlan
 from .inputs import clean_name
 from .keys import hash_secret, new_resume_key

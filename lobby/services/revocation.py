@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from .. import (
-    clock,
-    events,
-)
+from .. import clock, events
 from ..audit import audit_record
-from ..errors import (
-    TokenRevoked,
-)
-from ..models import (
-    EntryRequest,
-    Participant,
-)
+from ..errors import TokenRevoked
+from ..models import EntryRequest, Participant
 from ..tokens import revoke_token
 from .outcomes import announce_cancel, finish
 from .presence import mark_left

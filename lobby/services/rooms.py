@@ -8,24 +8,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .. import (
-    cache,
-    events,
-    media,
-    webhooks,
-)
+from .. import cache, events, media, webhooks
 from ..audit import audit_record
-from ..errors import (
-    BadRequest,
-    BreakoutLectureMode,
-    RoomExists,
-    RoomNotFound,
-)
-from ..models import (
-    MAX_PARTICIPANTS,
-    ROOM_NAME_RE,
-    Room,
-)
+from ..errors import BadRequest, BreakoutLectureMode, RoomExists, RoomNotFound
+from ..models import MAX_PARTICIPANTS, ROOM_NAME_RE, Room
 from .actors import Actor, require_moderator
 
 ROOM_FIELDS = (
