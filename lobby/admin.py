@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import appointments, services
+from . import services
 from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
 from .models import (
@@ -28,6 +28,7 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .services import appointments
 
 
 class ParticipantInline(admin.TabularInline):

@@ -24,13 +24,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from . import (
     analytics,
-    appointments,
     clock,
     commands,
     events,
     extensions,
     limits,
-    moderation,
     services,
     staff_sessions,
     sweeper,
@@ -47,6 +45,7 @@ from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
+from .services import appointments, moderation
 
 log = logging.getLogger("anteroom.ws")
 

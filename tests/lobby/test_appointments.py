@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
-from lobby import appointments, cache, clock, events, services
+from lobby import cache, clock, events, services
 from lobby.errors import BadRequest, EntryRateLimited, EntryTimeout, RoomClosed, RoomNotOpen
 from lobby.models import EntryRequest, Room
+from lobby.services import appointments
 from tests.conftest import make_room, make_token
 from tests.lobby.test_services import conn, frames_to, knock, lobby, moderator, mods
 

@@ -19,8 +19,9 @@ With one:
 Changing a window never shortens a waiting guest's deadline (deny them to send them away); a
 later close or opening extends it, and waiting guests hear the new opening time.
 
-The rules run inside the services' transactions (``services.room_create`` / ``room_update`` /
-``entry_request_knock`` call the hooks here); events go out after commit through ``events``.
+The rules run inside the services' transactions (``rooms.room_create`` / ``room_update`` and
+``knocks.entry_request_knock`` call the hooks here); events go out after commit through
+``events``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import Any
 
 from django.conf import settings
 
-from . import events
-from .errors import BadRequest, RoomClosed, RoomNotOpen
-from .models import EntryRequest, Room
+from .. import events
+from ..errors import BadRequest, RoomClosed, RoomNotOpen
+from ..models import EntryRequest, Room
 
 FIELDS = ("opens_at", "closes_at")
 MAX_WINDOW = timedelta(hours=24)  # closes_at - opens_at
@@ -96,7 +97,7 @@ def _wait_until(opens_at: Any, closes_at: Any, *, now: datetime, ttl: int) -> da
 def _window(room: Room) -> tuple[Any, Any]:
     """The room's window read again in the caller's transaction (after the room lock), so a
     knock sees a window changed since its room was looked up. A room read without one costs
-    nothing more (as ``services._free_places`` does for the cap)."""
+    nothing more (as ``locks.free_places`` does for the cap)."""
     if room.opens_at is None and room.closes_at is None:
         return None, None
     row = Room.objects.filter(pk=room.pk).values_list("opens_at", "closes_at").first()
@@ -107,7 +108,7 @@ def knock_deadline(*, room: Room, now: datetime, ttl: int) -> datetime:
     """The ``expires_at`` of a fresh knock at ``now`` with the usual ``ttl``: ``now + ttl``
     without a window. Raises ``RoomClosed`` at or after ``closes_at`` and ``RoomNotOpen`` more
     than ``ANTEROOM_APPOINTMENT_EARLY`` seconds before ``opens_at``; the caller stores nothing
-    then. Call it holding the room lock (``services._lock_lobby``)."""
+    then. Call it holding the room lock (``locks.lock_lobby``)."""
     opens_at, closes_at = _window(room)
     if closes_at is not None and now >= closes_at:
         raise RoomClosed(
