@@ -253,6 +253,7 @@ def test_the_switcher_is_a_csrf_protected_post_that_sets_the_language():
     assert form, "the switcher's form carries a CSRF token"
     token = form.group(1)
     assert 'name="next" value="/r/clinic/"' in page
+    assert client.get("/i18n/setlang/?language=de").status_code == 405  # only the form's POST
     # Without the form's token: refused, nothing set.
     refused = client.post("/i18n/setlang/", {"language": "de", "next": "/r/clinic/"})
     assert refused.status_code == 403
