@@ -62,6 +62,7 @@ def clear() -> None:
     with _lock:
         _rooms.clear()
         _revoked.clear()
+        _estimates.clear()
 
 
 def _in_transaction() -> bool:
@@ -135,6 +136,51 @@ def forget_token(jti: str) -> None:
     def drop() -> None:
         with _lock:
             _revoked.pop(jti, None)
+
+    drop()
+    transaction.on_commit(drop)
+
+
+# Wait estimates -------------------------------------------------------------------------------
+#
+# ``analytics.recent_time_to_admit`` of a room: read after every knock, changed only by an
+# admission in the room (``forget_estimate``, from the decision services) or by the clock (the
+# oldest admission it counts leaving its window: ``until`` below). None ("too few") stays true
+# until the next admission: the window only ever drops rows.
+
+_estimates: dict[str, tuple[float, Any, float | None]] = {}
+
+
+def get_estimate(room_id: Any) -> tuple[bool, float | None]:
+    """(True, the cached estimate) or (False, None) if not cached, as for ``get_room``. The
+    caller passes its clock's now through ``until`` at ``put_estimate``."""
+    if not enabled() or _in_transaction():
+        return False, None
+    from . import clock
+
+    with _lock:
+        hit = _estimates.get(str(room_id))
+    if hit is None or hit[0] < time.monotonic() or (hit[1] is not None and clock.now() > hit[1]):
+        return False, None
+    return True, hit[2]
+
+
+def put_estimate(room_id: Any, value: float | None, *, until: Any = None) -> None:
+    """Keep ``value`` for ``TTL`` seconds, and not past ``until`` (a project-clock datetime)."""
+    if not enabled() or _in_transaction():
+        return
+    with _lock:
+        if len(_estimates) >= _MAX:
+            _estimates.clear()
+        _estimates[str(room_id)] = (time.monotonic() + TTL, until, value)
+
+
+def forget_estimate(room_id: Any) -> None:
+    """An admission in the room: forget now and again at commit (as ``forget_room``)."""
+
+    def drop() -> None:
+        with _lock:
+            _estimates.pop(str(room_id), None)
 
     drop()
     transaction.on_commit(drop)
