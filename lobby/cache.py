@@ -59,10 +59,13 @@ def _settings_changed(**kwargs: Any) -> None:
 
 
 def clear() -> None:
+    global _endpoints, _endpoints_gen
     with _lock:
         _rooms.clear()
         _revoked.clear()
         _estimates.clear()
+        _endpoints = None
+        _endpoints_gen += 1
 
 
 def _in_transaction() -> bool:
@@ -186,6 +189,61 @@ def forget_estimate(room_id: Any) -> None:
     transaction.on_commit(drop)
 
 
+# Webhook endpoints -----------------------------------------------------------------------------
+#
+# ``webhooks.outbox.emit`` asks for the active endpoints in the transaction of every change it
+# reports (every knock). Kept until any endpoint is saved or deleted (signals, and
+# ``forget_endpoints`` where a surface writes with ``update``). A read made inside a
+# transaction is kept only once that transaction has committed, and only if no endpoint changed
+# meanwhile (a generation counter, bumped at the change and again at its commit).
+
+_endpoints: tuple[float, list[Any]] | None = None
+_endpoints_gen = 0
+
+
+def get_endpoints() -> list[Any] | None:
+    """The cached active endpoints (a new list), or None (not cached, or caching is off)."""
+    if not enabled():
+        return None
+    with _lock:
+        hit = _endpoints
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return list(hit[1])
+
+
+def endpoints_generation() -> int:
+    return _endpoints_gen
+
+
+def put_endpoints(endpoints: list[Any], *, generation: int) -> None:
+    """Keep ``endpoints``, read at ``generation``, once what was read is committed."""
+    if not enabled():
+        return
+
+    def keep() -> None:
+        global _endpoints
+        with _lock:
+            if _endpoints_gen == generation:
+                _endpoints = (time.monotonic() + TTL, list(endpoints))
+
+    if _in_transaction():
+        transaction.on_commit(keep)
+    else:
+        keep()
+
+
+def forget_endpoints() -> None:
+    def drop() -> None:
+        global _endpoints, _endpoints_gen
+        with _lock:
+            _endpoints = None
+            _endpoints_gen += 1
+
+    drop()
+    transaction.on_commit(drop)
+
+
 # Invalidation on every save and delete, whatever the surface -----------------------------------
 
 
@@ -197,17 +255,25 @@ def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     forget_token(instance.jti)
 
 
+def _endpoint_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_endpoints()
+
+
 def connect_signals() -> None:
     """Called by ``LobbyConfig.ready``."""
     from django.core.signals import setting_changed
     from django.db.models.signals import post_delete, post_save
 
-    from .models import MeetingToken, Room
+    from .models import MeetingToken, Room, WebhookEndpoint
 
     post_save.connect(_room_changed, sender=Room, dispatch_uid="anteroom-cache-room-save")
     post_delete.connect(_room_changed, sender=Room, dispatch_uid="anteroom-cache-room-delete")
     post_save.connect(_token_changed, sender=MeetingToken, dispatch_uid="anteroom-cache-tok-save")
     post_delete.connect(
         _token_changed, sender=MeetingToken, dispatch_uid="anteroom-cache-tok-delete"
+    )
+    post_save.connect(_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="anteroom-cache-wh")
+    post_delete.connect(
+        _endpoint_changed, sender=WebhookEndpoint, dispatch_uid="anteroom-cache-wh-delete"
     )
     setting_changed.connect(_settings_changed, dispatch_uid="anteroom-cache-settings")
