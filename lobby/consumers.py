@@ -28,7 +28,6 @@ from . import (
     events,
     extensions,
     limits,
-    moderation,
     services,
     staff_sessions,
     sweeper,
@@ -45,6 +44,7 @@ from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
+from .services import moderation
 
 log = logging.getLogger("anteroom.ws")
 
