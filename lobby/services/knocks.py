@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +14,7 @@ from ..audit import audit_record
 from ..errors import AccessDenied, BadRequest, EntryTimeout
 from ..models import EntryRequest, Room
 from ..ops import metrics
+from . import appointments
 from .access import Connection, JoinPlan
 from .inputs import clean_metadata, clean_name
 from .keys import hash_secret, new_resume_key
@@ -102,6 +102,11 @@ def _knock_create(
     """A new knock, after the rate limits; it replaces the guest's own pending knock from an
     older socket. Audited, counted, a ``knock.created`` webhook."""
     metadata = clean_metadata(metadata)
+    # An appointment window may refuse the knock (before anything is stored) or set a later
+    # deadline than the ttl (services/appointments.py).
+    expires_at = appointments.knock_deadline(
+        room=plan.room, now=now, ttl=plan.ttl or plan.room.knock_ttl
+    )
     check_knock_limits(plan=plan, conn=conn, now=now)
     _replace_own_knocks(plan, now=now)
     r = EntryRequest.objects.create(
@@ -112,7 +117,7 @@ def _knock_create(
         metadata=metadata,
         role=plan.role,
         requested_at=now,
-        expires_at=now + timedelta(seconds=plan.ttl or plan.room.knock_ttl),
+        expires_at=expires_at,
         token_key=plan.claims.key if plan.claims else "",
         token_jti=plan.token_jti,
         token_expires_at=plan.token_expires_at,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .. import cache, events, media, webhooks
+from .. import cache, clock, events, media, webhooks
 from ..audit import audit_record
 from ..errors import BadRequest, BreakoutLectureMode, RoomExists, RoomNotFound
 from ..models import MAX_PARTICIPANTS, ROOM_NAME_RE, Room
+from . import appointments
 from .actors import Actor, require_moderator
 
 ROOM_FIELDS = (
@@ -21,7 +23,13 @@ ROOM_FIELDS = (
     "max_active_talkers",
     "knock_ttl",
     "max_participants",
+    *appointments.FIELDS,
 )
+
+
+def _audit_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """The properties as an audit row stores them (JSON: times as ISO 8601)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
 def _check_room_fields(fields: dict[str, Any]) -> None:
@@ -34,6 +42,7 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
         raise BadRequest('mode must be "group" or "lecture".')
     if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
         raise BadRequest("enable_knocking must be a boolean.")
+    appointments.check_fields(fields)
     cap = fields.get("max_participants")
     if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_PARTICIPANTS):
         raise BadRequest(f"max_participants must be null or from 1 to {MAX_PARTICIPANTS}.")
@@ -57,6 +66,7 @@ def room_create(*, actor: Actor, name: str | None = None, **fields: Any) -> Room
     if not isinstance(name, str) or not re.fullmatch(ROOM_NAME_RE, name):
         raise BadRequest("name must be 1-64 characters of A-Z, a-z, 0-9, _ and -.")
     _check_room_fields(fields)
+    appointments.check_window(None, fields)
     if Room.objects.filter(name=name, parent__isnull=True).exists():
         raise RoomExists()
     try:
@@ -64,7 +74,7 @@ def room_create(*, actor: Actor, name: str | None = None, **fields: Any) -> Room
             room = Room.objects.create(name=name, **fields)
     except IntegrityError as exc:
         raise RoomExists() from exc
-    audit_record(room=room, actor=actor.by, action="room-create", data=dict(fields))
+    audit_record(room=room, actor=actor.by, action="room-create", data=_audit_data(fields))
     return room
 
 
@@ -81,11 +91,13 @@ def room_update(*, room: Room, actor: Actor, **fields: Any) -> Room:
     if fields.get("mode") == Room.Mode.LECTURE and room.breakouts.exists():
         # Breakouts exist only in group mode; nobody may be stranded in one (SPEC §2).
         raise BreakoutLectureMode("Destroy the breakout rooms before switching to lecture mode.")
+    window = appointments.check_window(room, fields)
     for key, value in fields.items():
         setattr(room, key, value)
     room.save(update_fields=list(fields))
+    appointments.window_changed(room, window, now=clock.now())
     _room_updated(room)
-    audit_record(room=room, actor=actor.by, action="room-update", data=dict(fields))
+    audit_record(room=room, actor=actor.by, action="room-update", data=_audit_data(fields))
     return room
 
 

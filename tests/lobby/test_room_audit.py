@@ -12,14 +12,21 @@ from django.core.management import call_command
 from django.test import Client as HttpClient
 
 from lobby import services
+from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, InvalidPermissions
 from lobby.models import AuditEvent, Room
 from tests.conftest import make_room
-from tests.lobby.test_api import Api, api  # noqa: F401 (fixture)
+from tests.lobby.test_api import Api
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GUEST = services.Actor(by="g-1", can_moderate=False, participant_id="g-1")
+
+
+@pytest.fixture
+def api(db) -> Api:
+    _, key = api_key_create(name="backend")
+    return Api(key)
 
 
 def rows(action: str) -> list[tuple[str, str, dict]]:
@@ -117,6 +124,4 @@ def test_the_admin_audits_room_create_change_and_delete_as_the_staff_user() -> N
 
 def test_manage_py_demo_audits_the_room_it_creates() -> None:
     call_command("demo", "--room", "demo", stdout=io.StringIO())
-    assert [(name, actor) for name, actor, _ in rows("room-create")] == [
-        ("demo", "command:demo")
-    ]
+    assert [(name, actor) for name, actor, _ in rows("room-create")] == [("demo", "command:demo")]
