@@ -125,3 +125,18 @@ def test_the_admin_audits_room_create_change_and_delete_as_the_staff_user() -> N
 def test_manage_py_demo_audits_the_room_it_creates() -> None:
     call_command("demo", "--room", "demo", stdout=io.StringIO())
     assert [(name, actor) for name, actor, _ in rows("room-create")] == [("demo", "command:demo")]
+
+
+def test_an_appointment_window_is_audited_as_iso_times() -> None:
+    from datetime import timedelta
+
+    from lobby import clock
+
+    room = make_room("clinic")
+    opens, closes = clock.now() + timedelta(hours=1), clock.now() + timedelta(hours=2)
+    services.room_update(
+        room=room, actor=services.Actor.api("ops"), opens_at=opens, closes_at=closes
+    )
+    assert rows("room-update") == [
+        ("clinic", "api:ops", {"opens_at": opens.isoformat(), "closes_at": closes.isoformat()})
+    ]
