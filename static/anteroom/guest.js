@@ -410,6 +410,14 @@ function inRoom(r, tok, name) {
       if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
       startCountdown();
     })
+    .on('breakout-participant-joined', renderBreakoutPeople)
+    .on('breakout-participant-left', renderBreakoutPeople)
+    .on('breakout-help-resolved', (f) => {
+      // Only this guest's own request reaches it: say what became of it, in its room.
+      const where = roomWords(f.room_id);
+      if (f.outcome === 'answered') breakoutNote(`The host answered your request for help in ${where}.`);
+      else if (f.outcome === 'expired') breakoutNote(`Nobody answered your request for help in ${where} in time; you can ask again.`);
+    })
     .on('breakout-invitation', (f) => {
       const br = f.room || {};
       setText('breakout-invite-text', `You're invited to breakout room ${br.number ?? ''}.`);
@@ -423,24 +431,28 @@ function inRoom(r, tok, name) {
       // A move between breakout rooms arrives as breakout-left (moved), then breakout-joined.
       breakoutNote(movedOut ? `The host moved you to breakout room ${f.room?.number ?? ''}.` : null);
       movedOut = false;
+      $('breakout-message').hidden = true; // a message to the room one was in is over
       renderBanners();
     })
     .on('breakout-left', (f) => {
       $('breakout-warning').hidden = true;
       breakoutEnds = null;
       movedOut = f.reason === 'moved';
-      breakoutNote(LEFT_NOTES[f.reason] || LEFT_NOTES.left);
+      // Which room: the page still shows the one just left (renderBanners updates it below).
+      const was = html.dataset.breakout ? `breakout room ${html.dataset.breakout}` : 'the breakout room';
+      breakoutNote((LEFT_NOTES[f.reason] || LEFT_NOTES.left)(was));
       renderBanners();
     })
     .on('breakout-message', (f) => {
-      $('breakout-message').textContent = `Message from the host: ${f.text}`;
+      const at = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      $('breakout-message').textContent = `Message from the host to every breakout room (${at}): ${f.text}`;
       $('breakout-message').hidden = false;
     })
     .on('breakout-ending', (f) => {
       if (!room?.breakout || f.room_id !== room.breakout.id) return;
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString();
-      $('breakout-warning').textContent = `Less than a minute left: this breakout room ends at ${at} and everyone returns to the main room.`;
+      $('breakout-warning').textContent = `Less than a minute left: ${roomWords(f.room_id)} ends at ${at} and everyone returns to the main room.`;
       $('breakout-warning').hidden = false;
       renderBreakoutTimer();
     })
@@ -448,7 +460,7 @@ function inRoom(r, tok, name) {
       if (!room?.breakout || f.room_id !== room.breakout.id) return;
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       if (breakoutSecondsLeft() > 60) $('breakout-warning').hidden = true;
-      breakoutNote('The host gave this breakout room more time.');
+      breakoutNote(`The host gave ${roomWords(f.room_id)} more time.`);
       renderBreakoutTimer();
     })
     .on('closed', (detail) => {
@@ -505,6 +517,7 @@ function renderBanners() {
     breakoutEnds = { roomId: br.id, iso: br.ends_at || null };
   }
   renderBreakoutTimer();
+  renderBreakoutPeople();
   html.dataset.breakout = br ? String(br.number ?? '') : '';
   $('room-banners').replaceChildren(
     ...lines.map((text) => {
@@ -517,17 +530,56 @@ function renderBanners() {
   html.dataset.paused = info.paused ? '1' : '0';
 }
 
+// What a return to the main room says, given the room left ("breakout room 2").
 const LEFT_NOTES = {
-  left: "You're back in the main room.",
-  cleared: 'The host brought everyone back to the main room.',
-  destroyed: "The host closed the breakout rooms. You're back in the main room.",
-  moved: 'The host moved you back to the main room.',
-  timer: "Time's up: the breakout room has ended and you're back in the main room.",
+  left: (was) => `You left ${was}: you're back in the main room.`,
+  cleared: (was) => `The host brought everyone back: you left ${was} for the main room.`,
+  destroyed: (was) => `The host closed the breakout rooms. You're back in the main room from ${was}.`,
+  moved: (was) => `The host moved you from ${was} back to the main room.`,
+  timer: (was) => `Time's up: ${was} has ended and you're back in the main room.`,
 };
+
+function roomWords(roomId) {
+  const br = room?.breakout;
+  return br && br.id === roomId && br.number != null ? `breakout room ${br.number}` : 'your breakout room';
+}
+
+// One current breakout note (what just happened), not a pile: each replaces the last, and it
+// goes after a while, so an old one never reads as the state of now. The host's message stays
+// while one is in the room it was sent to; the banners above say where one is.
+const NOTE_MS = 12000;
+let noteTimer = null;
 
 function breakoutNote(text) {
   $('breakout-note').textContent = text || '';
   $('breakout-note').hidden = !text;
+  clearTimeout(noteTimer);
+  if (text) noteTimer = setTimeout(() => ($('breakout-note').hidden = true), NOTE_MS);
+}
+
+// Who is in this guest's own breakout room (only that one: others' members are not its business).
+function renderBreakoutPeople() {
+  const br = room?.breakout;
+  const members = br?.members || [];
+  $('breakout-people').hidden = !br;
+  if (!br) {
+    $('breakout-member-list').replaceChildren();
+    return;
+  }
+  setText('breakout-people-number', String(br.number ?? ''));
+  setText('breakout-people-count', String(members.length));
+  $('breakout-member-list').replaceChildren(
+    ...members.map((m) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = m.name || 'Guest';
+      li.append(name);
+      if (room.self && m.participant_id === room.self.participant_id) li.append(' (you)');
+      if (m.role === 'moderator') li.append(' ', tag('host'));
+      return li;
+    }),
+  );
 }
 
 function breakoutSecondsLeft() {
@@ -579,14 +631,12 @@ $('breakout-leave').addEventListener('click', async () => {
 
 $('breakout-help').addEventListener('click', async () => {
   try {
-    await room?.requestBreakoutHelp();
-    $('breakout-message').textContent = 'The host has been asked to join you.';
-    $('breakout-message').hidden = false;
+    const d = await room?.requestBreakoutHelp();
+    breakoutNote(`The host has been asked to join you in ${roomWords(d?.room_id)}.`);
   } catch (err) {
     if (err.code === 'HELP_ALREADY_REQUESTED') {
       // One pending request at a time: the host already has it.
-      $('breakout-message').textContent = err.message;
-      $('breakout-message').hidden = false;
+      breakoutNote(`${err.message} (${roomWords(room?.breakout?.id)})`);
     } else {
       connBanner(err.message);
     }
