@@ -256,7 +256,7 @@ def test_a_help_request_ends_when_its_breakout_or_room_closes(sent, how):
         Room.objects.filter(pk=room.pk).update(ends_at=timezone.now())
         assert bs.breakouts_sweep(now=timezone.now()) >= 1
     else:
-        services.room_delete(room=p.room)
+        services.room_delete(room=p.room, actor=p.mod)
     pending = HelpRequest.objects.filter(status="pending")
     assert not pending.exists()
     if how in ("clear-all", "timer"):
