@@ -50,7 +50,8 @@ def _first_alnum(word: str) -> str:
 def _words(text: str) -> list[str]:
     r"""Split at space separators (Unicode Zs) and tab/line breaks — exactly the JS regex
     ``/[\t\n\v\f\r\p{Zs}]+/u`` (``str.split()`` differs from JS ``\s`` at the edges)."""
-    words, current = [], []
+    words: list[str] = []
+    current: list[str] = []
     for char in text:
         if char in "\t\n\v\f\r" or unicodedata.category(char) == "Zs":
             words.append("".join(current))
