@@ -79,6 +79,7 @@ async def test_a_consumer_given_an_unknown_instruction_fails_loudly(clients) -> 
     await c.expect("joined")
     room = await adb(Room.objects.get)(name="clinic")
     layer = get_channel_layer()
+    assert layer is not None
     # A well-formed instruction is relayed...
     await layer.group_send(
         events.members_group(room.pk), ins.to_message(ins.Deliver(frames=[{"type": "probe"}]))
