@@ -1,6 +1,8 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
+import { avatar } from './avatar.js';
 import { clockOffsetFrom, join } from './client.js';
+import { gettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
@@ -112,6 +114,7 @@ function addRow(r, isNew) {
     el(
       'div',
       { class: 'who' },
+      avatar(r.name || 'Guest'),
       el('span', { class: 'name', text: r.name || 'Guest' }),
       ...(isEarly(r)
         ? [' ', el('span', { class: 'tag early', title: 'Knocked before the appointment window opens', text: 'early' })]
@@ -406,15 +409,15 @@ function renderPeople() {
   const people = room.participants;
   const items = people.map((p) => {
     const li = el('li', { 'data-participant-id': p.participant_id });
-    li.append(el('span', { class: 'name', text: p.name || p.participant_id }));
+    li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
     if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
     if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
     if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
     if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
-  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
   $('participant-list').replaceChildren(...items);
+  $('participants-empty').hidden = items.length > 0;
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
 }
@@ -925,6 +928,27 @@ document.addEventListener('submit', async (ev) => {
     buttons.forEach((b) => (b.disabled = false));
   }
 });
+
+// The empty waiting list offers the guest link with a Copy button (without this script the
+// link is a read-only field to select and copy by hand). The Clipboard API needs a secure
+// context (https or localhost); elsewhere the field's text is selected and copied the old way.
+async function copyInviteLink() {
+  const field = $('invite-link');
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch {
+    field.select();
+    copied = document.execCommand('copy');
+  }
+  $('copy-status').textContent = copied
+    ? gettext('Guest link copied. Paste it into an e-mail or a chat message to invite someone.')
+    : gettext('Could not copy: the link is selected, press Ctrl+C (⌘C on a Mac) to copy it.');
+}
+$('copy-invite-link').hidden = false;
+$('copy-invite-link').addEventListener('click', copyInviteLink);
+$('invite-link').addEventListener('focus', (e) => e.target.select());
 
 // Server-rendered rows tick too until the socket replaces them.
 for (const row of $('waiting-list').children) tickRow(row, Date.now() - clockOffset);
