@@ -27,7 +27,6 @@ from . import (
     clock,
     events,
     extensions,
-    limits,
     media,
     selectors,
     staff_sessions,
@@ -63,6 +62,7 @@ from .models import (
     ServerProcess,
 )
 from .ops import metrics
+from .runtime import limits
 from .text import is_blank
 from .tokens import Claims, is_revoked, verify_token
 

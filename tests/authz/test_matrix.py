@@ -39,7 +39,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation, HelpRequest
-from lobby import clock, consumers, extensions, services, sweeper, tokens, views
+from lobby import clock, consumers, extensions, services, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
 from lobby.models import (
@@ -53,6 +53,7 @@ from lobby.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from lobby.runtime.process import SERVER_ID
 from tests.conftest import ROOT, Client, forge, make_room, make_token
 
 ROOM = "clinic"
@@ -84,7 +85,7 @@ class World:
 
 
 def conn() -> services.Connection:
-    return services.Connection(server_id=sweeper.SERVER_ID, connection_id=uuid.uuid4().hex)
+    return services.Connection(server_id=SERVER_ID, connection_id=uuid.uuid4().hex)
 
 
 def present(room: Room, sub: str, **claims: Any) -> Participant:
