@@ -27,7 +27,6 @@ from . import (
     commands,
     events,
     extensions,
-    moderation,
     services,
     staff_sessions,
 )
@@ -45,6 +44,7 @@ from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
 from .runtime import limits
 from .runtime.process import RUNTIME
+from .services import moderation
 
 log = logging.getLogger("anteroom.ws")
 

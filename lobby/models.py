@@ -1,7 +1,7 @@
 """Lobby data: rooms, API keys, meeting tokens, entry requests, participants, server processes.
 
 Models hold data and integrity (statuses, one pending knock per guest per room, one presence per
-participant id); rules live in ``services.py``.
+participant id); rules live in ``services/``.
 """
 
 from __future__ import annotations

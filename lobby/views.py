@@ -23,11 +23,12 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import activity, clock, extensions, moderation, selectors, services
+from . import activity, clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
 from .models import EntryRequest, Room
+from .services import moderation
 from .tokens import verify_token
 from .webhooks.alerts import notices_for
 

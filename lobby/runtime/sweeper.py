@@ -43,7 +43,7 @@ def _sweep_once(*, heartbeat_only: bool = False) -> None:
 
 
 def _quiet_period() -> float:
-    from ..services import SERVER_DEAD_AFTER
+    from ..services.deadlines import SERVER_DEAD_AFTER
 
     return SERVER_DEAD_AFTER + 2 * settings.ANTEROOM_SWEEP_INTERVAL
 

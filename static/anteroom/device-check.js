@@ -2,7 +2,10 @@
 // microphone level, camera / microphone pickers, "join without camera", and plain messages when
 // the browser refuses or there is no device. Knocking never waits for it: the knock carries the
 // result (`metadata.devices`), which the host sees on the waiting row. The call (media-call.js)
-// reuses the stream from `window.anteroomDevices`.
+// reuses the stream from `window.anteroomDevices`. The summary the knock carries stays in English
+// (it is data: the host's dashboard and the REST API show it as sent); this page shows it in the
+// page's language.
+import { gettext, interpolate } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -15,10 +18,12 @@ const state = {
   get video() {
     return state.camera === 'ok' && !$('dc-no-camera').checked;
   },
-  summary() {
+  summary(translated = false) {
     if (state.camera === 'unchecked' && state.microphone === 'unchecked') return null;
+    const shown = translated ? localWords() : {};
+    const t = (/** @type {string} */ s) => shown[s] || s;
     const cam = $('dc-no-camera').checked && state.camera === 'ok' ? 'camera off' : WORDS.camera[state.camera];
-    return `${cam}, ${WORDS.microphone[state.microphone]}`;
+    return `${t(cam)}, ${t(WORDS.microphone[state.microphone])}`;
   },
 };
 const WORDS = {
@@ -26,6 +31,21 @@ const WORDS = {
   microphone: { ok: 'microphone ready', blocked: 'microphone blocked', none: 'no microphone', unchecked: 'microphone not checked' },
 };
 window.anteroomDevices = state;
+
+// The same words in the page's language (what this page shows of the summary).
+function localWords() {
+  return {
+    'camera off': gettext('camera off'),
+    'camera ready': gettext('camera ready'),
+    'camera blocked': gettext('camera blocked'),
+    'no camera': gettext('no camera'),
+    'camera not checked': gettext('camera not checked'),
+    'microphone ready': gettext('microphone ready'),
+    'microphone blocked': gettext('microphone blocked'),
+    'no microphone': gettext('no microphone'),
+    'microphone not checked': gettext('microphone not checked'),
+  };
+}
 
 let meterCtx = null;
 let meterFrame = 0;
@@ -51,11 +71,11 @@ async function open(kind, deviceId) {
 async function check({ cameraId, micId } = {}) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     state.camera = state.microphone = 'none';
-    say('This browser cannot use a camera or microphone here. You can still knock.', 'error');
+    say(gettext('This browser cannot use a camera or microphone here. You can still knock.'), 'error');
     render();
     return;
   }
-  say('Asking your browser for the camera and microphone…');
+  say(gettext('Asking your browser for the camera and microphone…'));
   const old = state.stream;
   const [cam, mic] = await Promise.all([open('video', cameraId), open('audio', micId)]);
   if (old) for (const t of old.getTracks()) t.stop();
@@ -65,15 +85,17 @@ async function check({ cameraId, micId } = {}) {
   $('dc-preview').srcObject = cam.track ? state.stream : null;
   await listDevices();
   startMeter(mic.track);
-  if (cam.result === 'ok' && mic.result === 'ok') say('Your camera and microphone work. Speak: the bar moves.', 'ok');
+  if (cam.result === 'ok' && mic.result === 'ok') say(gettext('Your camera and microphone work. Speak: the bar moves.'), 'ok');
   else if (cam.result === 'blocked' || mic.result === 'blocked')
     say(
-      'Your browser blocked the camera or microphone for this page. You can still knock: the host will see it. To allow them, use the camera icon in the address bar, then check again.',
+      gettext(
+        'Your browser blocked the camera or microphone for this page. You can still knock: the host will see it. To allow them, use the camera icon in the address bar, then check again.',
+      ),
       'error',
     );
-  else if (cam.result === 'none' && mic.result === 'none') say('No camera or microphone was found. You can still knock, and see and hear the others.', 'error');
-  else if (cam.result === 'none') say('No camera was found; your microphone works. You can join without video.', 'info');
-  else say('No microphone was found; your camera works.', 'info');
+  else if (cam.result === 'none' && mic.result === 'none') say(gettext('No camera or microphone was found. You can still knock, and see and hear the others.'), 'error');
+  else if (cam.result === 'none') say(gettext('No camera was found; your microphone works. You can join without video.'), 'info');
+  else say(gettext('No microphone was found; your camera works.'), 'info');
   render();
 }
 
@@ -90,7 +112,11 @@ async function listDevices() {
       ...list.map((d, i) => {
         const o = document.createElement('option');
         o.value = d.deviceId;
-        o.textContent = d.label || `${kind === 'videoinput' ? 'Camera' : 'Microphone'} ${i + 1}`;
+        o.textContent =
+          d.label ||
+          interpolate(kind === 'videoinput' ? gettext('Camera %(number)s') : gettext('Microphone %(number)s'), {
+            number: i + 1,
+          });
         o.selected = d.deviceId === current;
         return o;
       }),
@@ -131,8 +157,8 @@ function render() {
   const root = document.documentElement;
   root.dataset.camera = state.camera;
   root.dataset.microphone = state.microphone;
-  $('dc-summary').textContent = state.summary() || 'not checked';
-  $('dc-check').textContent = state.stream ? 'Check again' : 'Check camera and microphone';
+  $('dc-summary').textContent = state.summary(true) || gettext('not checked');
+  $('dc-check').textContent = state.stream ? gettext('Check again') : gettext('Check camera and microphone');
 }
 
 $('dc-check').addEventListener('click', () => check());

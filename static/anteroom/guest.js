@@ -1,6 +1,7 @@
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { clockOffsetFrom, join, preauth } from './client.js';
+import { gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
 import './media-call.js'; // templates/lobby/_call.html
 
@@ -67,73 +68,81 @@ function setText(id, text) {
   $(id).textContent = text;
 }
 
-const OUTCOMES = {
-  ENTRY_DENIED: ["The host didn't let you in", 'Your request to join was declined.', 'Knock again'],
-  ENTRY_TIMEOUT: [
-    'Nobody answered in time',
-    'The host may be busy or away. You can knock again.',
-    'Knock again',
-  ],
-  ENTRY_RATE_LIMITED: [
-    'Too many knocks',
-    "You've knocked several times in the last few minutes. Wait a few minutes, then try again.",
-    'Try again',
-  ],
-  ACCESS_DENIED: [
-    'This room is private',
-    'You need an invitation link from the host to enter.',
-    'Try again',
-  ],
-  INVALID_TOKEN: [
-    "This invitation link doesn't work",
-    'The link may be incomplete or meant for another room. Ask the host for a new one.',
-    'Continue without the link',
-  ],
-  TOKEN_EXPIRED: [
-    'This invitation link has expired',
-    'Ask the host for a new link.',
-    'Continue without the link',
-  ],
-  TOKEN_REVOKED: [
-    'This invitation link was withdrawn',
-    'Ask the host for a new link.',
-    'Continue without the link',
-  ],
-  INVALID_ENTRY_CLAIM: [
-    "This invitation link doesn't work",
-    'The link has invalid settings. Ask the host for a new one.',
-    'Continue without the link',
-  ],
-  ROOM_NOT_FOUND: ['This room no longer exists', 'The host may have closed it.', 'Try again'],
-  AbortError: ['You stopped waiting', 'Your knock was withdrawn.', 'Knock again'],
-  CANCELED: ['You stopped waiting', 'Your knock was withdrawn.', 'Knock again'],
-  NETWORK_ERROR: [
-    "Can't reach the server",
-    'Check your connection, then try again.',
-    'Try again',
-  ],
-  LEFT: ['You left the room', 'Thanks for joining.', 'Join again'],
-  PARTICIPANT_REMOVED: [
-    'The host removed you from the room',
-    'You can knock again; the host decides whether to let you back in.',
-    'Knock again',
-  ],
-  REPLACED: [
-    'You joined from somewhere else',
-    'You opened this room in another tab or device, so this page stopped.',
-    'Join here again',
-  ],
-};
+// What the guest reads at the end, by the outcome's code (codes are never translated; the
+// server's English `message` is only shown for a code not listed here). A function, so the
+// translations are looked up once the catalogue has loaded.
+function outcomes() {
+  const knockAgain = gettext('Knock again');
+  const tryAgain = gettext('Try again');
+  const withoutLink = gettext('Continue without the link');
+  const newLink = gettext('Ask the host for a new link.');
+  const brokenLink = gettext("This invitation link doesn't work");
+  const stopped = [gettext('You stopped waiting'), gettext('Your knock was withdrawn.'), knockAgain];
+  return {
+    ENTRY_DENIED: [gettext("The host didn't let you in"), gettext('Your request to join was declined.'), knockAgain],
+    ENTRY_TIMEOUT: [
+      gettext('Nobody answered in time'),
+      gettext('The host may be busy or away. You can knock again.'),
+      knockAgain,
+    ],
+    ENTRY_RATE_LIMITED: [
+      gettext('Too many knocks'),
+      gettext("You've knocked several times in the last few minutes. Wait a few minutes, then try again."),
+      tryAgain,
+    ],
+    ACCESS_DENIED: [
+      gettext('This room is private'),
+      gettext('You need an invitation link from the host to enter.'),
+      tryAgain,
+    ],
+    INVALID_TOKEN: [
+      brokenLink,
+      gettext('The link may be incomplete or meant for another room. Ask the host for a new one.'),
+      withoutLink,
+    ],
+    TOKEN_EXPIRED: [gettext('This invitation link has expired'), newLink, withoutLink],
+    TOKEN_REVOKED: [gettext('This invitation link was withdrawn'), newLink, withoutLink],
+    INVALID_ENTRY_CLAIM: [
+      brokenLink,
+      gettext('The link has invalid settings. Ask the host for a new one.'),
+      withoutLink,
+    ],
+    ROOM_NOT_FOUND: [gettext('This room no longer exists'), gettext('The host may have closed it.'), tryAgain],
+    AbortError: stopped,
+    CANCELED: stopped,
+    NETWORK_ERROR: [
+      gettext("Can't reach the server"),
+      gettext('Check your connection, then try again.'),
+      tryAgain,
+    ],
+    LEFT: [gettext('You left the room'), gettext('Thanks for joining.'), gettext('Join again')],
+    PARTICIPANT_REMOVED: [
+      gettext('The host removed you from the room'),
+      gettext('You can knock again; the host decides whether to let you back in.'),
+      knockAgain,
+    ],
+    REPLACED: [
+      gettext('You joined from somewhere else'),
+      gettext('You opened this room in another tab or device, so this page stopped.'),
+      gettext('Join here again'),
+    ],
+  };
+}
 
 let dropToken = false;
 
 // "in 45 seconds", "in about 4 minutes (at 15:32)": when a rate-limited guest may knock again.
 function retryWords(seconds) {
-  if (!Number.isFinite(seconds) || seconds <= 0) return 'in a few minutes';
-  if (seconds < 60) return `in ${seconds} second${seconds === 1 ? '' : 's'}`;
+  if (!Number.isFinite(seconds) || seconds <= 0) return gettext('in a few minutes');
+  if (seconds < 60) {
+    return interpolate(ngettext('in %(count)s second', 'in %(count)s seconds', seconds), { count: seconds });
+  }
   const minutes = Math.ceil(seconds / 60);
-  const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  return `in about ${minutes} minute${minutes === 1 ? '' : 's'} (at ${at})`;
+  const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' });
+  return interpolate(
+    ngettext('in about %(count)s minute (at %(time)s)', 'in about %(count)s minutes (at %(time)s)', minutes),
+    { count: minutes, time: at },
+  );
 }
 
 function outcome(code, detail, details = {}) {
@@ -141,18 +150,21 @@ function outcome(code, detail, details = {}) {
   breakoutEnds = null;
   renderBreakoutTimer();
   forget();
-  const [title, text, again] = OUTCOMES[code] || [
-    'Something went wrong',
-    detail || 'Please try again.',
-    'Try again',
+  const [title, text, again] = outcomes()[code] || [
+    gettext('Something went wrong'),
+    detail || gettext('Please try again.'),
+    gettext('Try again'),
   ];
   setText('outcome-title', title);
   let body = text;
   if (code === 'ENTRY_RATE_LIMITED') {
-    body = `You've knocked several times in the last few minutes. You can knock again ${retryWords(Number(details?.retry_after))}.`;
+    body = interpolate(
+      gettext("You've knocked several times in the last few minutes. You can knock again %(when)s."),
+      { when: retryWords(Number(details?.retry_after)) },
+    );
   }
   if (code === 'ENTRY_DENIED' && detail && !/declined your request/.test(detail)) {
-    body = `${text} Message from the host: “${detail}”`;
+    body = interpolate(gettext('%(text)s Message from the host: “%(reason)s”'), { text, reason: detail });
   }
   setText('outcome-text', body);
   setText('again-button', again);
@@ -170,16 +182,16 @@ function prepareForm() {
   const named = usable && tokenName;
   $('name-field').hidden = Boolean(named);
   $('token-name').hidden = !named;
-  if (named) setText('token-name', `You are joining as ${tokenName}.`);
+  if (named) setText('token-name', interpolate(gettext('You are joining as %(name)s.'), { name: tokenName }));
   const direct = level === 'full';
-  setText('form-title', direct ? 'Join the room' : 'Knock to enter');
+  setText('form-title', direct ? gettext('Join the room') : gettext('Knock to enter'));
   setText(
     'form-intro',
     direct
-      ? 'This room is open to you: you go straight in.'
-      : 'The host will see your name and let you in. You can wait on this page.',
+      ? gettext('This room is open to you: you go straight in.')
+      : gettext('The host will see your name and let you in. You can wait on this page.'),
   );
-  setText('knock-button', direct ? 'Enter' : 'Knock to enter');
+  setText('knock-button', direct ? gettext('Enter') : gettext('Knock to enter'));
   $('knock-button').disabled = false;
   if (!$('name').value) $('name').value = stored('anteroom:name') || '';
 }
@@ -284,7 +296,7 @@ $('rename-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const name = $('rename').value.trim();
   if (!name) {
-    setText('rename-status', 'Please enter a name.');
+    setText('rename-status', gettext('Please enter a name.'));
     $('rename').focus();
     return;
   }
@@ -294,9 +306,12 @@ $('rename-form').addEventListener('submit', async (ev) => {
     const d = await waitingRoom.rename(name);
     store('anteroom:name', d.name);
     $('name').value = d.name;
-    setText('rename-status', `The host now sees you as “${d.name}”.`);
+    setText('rename-status', interpolate(gettext('The host now sees you as “%(name)s”.'), { name: d.name }));
   } catch (err) {
-    setText('rename-status', `Your name was not changed: ${err.message || 'try again'}`);
+    setText(
+      'rename-status',
+      interpolate(gettext('Your name was not changed: %(why)s'), { why: err.message || gettext('try again') }),
+    );
   } finally {
     $('rename-button').disabled = false;
   }
@@ -311,7 +326,17 @@ function renderEstimate(info) {
   $('wait-estimate').hidden = !show;
   if (!show) return;
   const minutes = Math.max(1, Math.round((per * info.position) / 60));
-  setText('wait-estimate', `Estimated wait: about ${minutes} minute${minutes === 1 ? '' : 's'} (from how long the host took to let recent guests in).`);
+  setText(
+    'wait-estimate',
+    interpolate(
+      ngettext(
+        'Estimated wait: about %(count)s minute (from how long the host took to let recent guests in).',
+        'Estimated wait: about %(count)s minutes (from how long the host took to let recent guests in).',
+        minutes,
+      ),
+      { count: minutes },
+    ),
+  );
 }
 
 function renderHostWords(info) {
@@ -319,22 +344,36 @@ function renderHostWords(info) {
   const all = info.message || '';
   const mine = info.hostMessage || '';
   $('lobby-message').hidden = !all;
-  setText('lobby-message', all ? `Message from the host to everyone waiting: ${all}` : '');
+  setText('lobby-message', all ? interpolate(gettext('Message from the host to everyone waiting: %(text)s'), { text: all }) : '');
   $('host-message').hidden = !mine;
-  setText('host-message', mine ? `Message from the host to you: ${mine}` : '');
+  setText('host-message', mine ? interpolate(gettext('Message from the host to you: %(text)s'), { text: mine }) : '');
 }
 
 function waitingText(info) {
   if (info.status === 'reconnecting') {
-    return 'Connection lost — reconnecting. Your place in line is kept.';
+    return gettext('Connection lost — reconnecting. Your place in line is kept.');
   }
-  if (!info.position) return 'Knocking… the host has been told you are here.';
+  if (!info.position) return gettext('Knocking… the host has been told you are here.');
   if (info.position === 1) {
     return info.waiting > 1
-      ? `You're next in line (${info.waiting} people waiting). The host has been told.`
-      : "You're next in line. The host has been told you're here.";
+      ? interpolate(
+          ngettext(
+            "You're next in line (%(count)s person waiting). The host has been told.",
+            "You're next in line (%(count)s people waiting). The host has been told.",
+            info.waiting,
+          ),
+          { count: info.waiting },
+        )
+      : gettext("You're next in line. The host has been told you're here.");
   }
-  return `You're number ${info.position} in line (${info.waiting} people waiting).`;
+  return interpolate(
+    ngettext(
+      "You're number %(position)s in line (%(count)s person waiting).",
+      "You're number %(position)s in line (%(count)s people waiting).",
+      info.waiting,
+    ),
+    { position: info.position, count: info.waiting },
+  );
 }
 
 function startCountdown() {
@@ -344,7 +383,7 @@ function startCountdown() {
     const left = Math.max(0, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
     setText('time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
     $('time-left').classList.toggle('low', left <= 10);
-    if (left === 0) setText('waiting-status', "Time's up — checking with the host's side…");
+    if (left === 0) setText('waiting-status', gettext("Time's up — checking with the host's side…"));
   };
   tick();
   countdown = setInterval(tick, 250);
@@ -357,7 +396,7 @@ function stopCountdown() {
 
 $('cancel-button').addEventListener('click', () => {
   $('cancel-button').disabled = true;
-  setText('waiting-status', 'Canceling…');
+  setText('waiting-status', gettext('Canceling…'));
   if (controller) {
     controller.abort();
   } else if (room) {
@@ -383,7 +422,7 @@ function inRoom(r, tok, name) {
     .on('participant-updated', renderPeople)
     .on('participant-left', renderPeople)
     .on('room-updated', renderBanners)
-    .on('reconnecting', () => connBanner('Connection lost — reconnecting…'))
+    .on('reconnecting', () => connBanner(gettext('Connection lost — reconnecting…')))
     .on('reconnected', () => {
       connBanner(null);
       stopCountdown();
@@ -399,8 +438,8 @@ function inRoom(r, tok, name) {
       expiresAt = info.expiresAt;
       const why =
         info.reason === 'sent-to-lobby'
-          ? 'The host moved you back to the waiting room.'
-          : 'You were away for a while, so you knocked again.';
+          ? gettext('The host moved you back to the waiting room.')
+          : gettext('You were away for a while, so you knocked again.');
       setText('waiting-status', `${why} ${waitingText(info)}`);
       waitingRoom = room;
       prepareRename(room?.self?.name || '');
@@ -412,7 +451,7 @@ function inRoom(r, tok, name) {
     })
     .on('breakout-invitation', (f) => {
       const br = f.room || {};
-      setText('breakout-invite-text', `You're invited to breakout room ${br.number ?? ''}.`);
+      setText('breakout-invite-text', interpolate(gettext("You're invited to breakout room %(number)s."), { number: br.number ?? '' }));
       $('breakout-invite').dataset.roomId = br.id || '';
       $('breakout-invite').hidden = false;
     })
@@ -421,7 +460,11 @@ function inRoom(r, tok, name) {
       $('breakout-warning').hidden = true;
       breakoutEnds = null;
       // A move between breakout rooms arrives as breakout-left (moved), then breakout-joined.
-      breakoutNote(movedOut ? `The host moved you to breakout room ${f.room?.number ?? ''}.` : null);
+      breakoutNote(
+        movedOut
+          ? interpolate(gettext('The host moved you to breakout room %(number)s.'), { number: f.room?.number ?? '' })
+          : null,
+      );
       movedOut = false;
       renderBanners();
     })
@@ -429,18 +472,22 @@ function inRoom(r, tok, name) {
       $('breakout-warning').hidden = true;
       breakoutEnds = null;
       movedOut = f.reason === 'moved';
-      breakoutNote(LEFT_NOTES[f.reason] || LEFT_NOTES.left);
+      const notes = leftNotes();
+      breakoutNote(notes[f.reason] || notes.left);
       renderBanners();
     })
     .on('breakout-message', (f) => {
-      $('breakout-message').textContent = `Message from the host: ${f.text}`;
+      $('breakout-message').textContent = interpolate(gettext('Message from the host: %(text)s'), { text: f.text });
       $('breakout-message').hidden = false;
     })
     .on('breakout-ending', (f) => {
       if (!room?.breakout || f.room_id !== room.breakout.id) return;
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
-      const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString();
-      $('breakout-warning').textContent = `Less than a minute left: this breakout room ends at ${at} and everyone returns to the main room.`;
+      const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString(LANG);
+      $('breakout-warning').textContent = interpolate(
+        gettext('Less than a minute left: this breakout room ends at %(time)s and everyone returns to the main room.'),
+        { time: at },
+      );
       $('breakout-warning').hidden = false;
       renderBreakoutTimer();
     })
@@ -448,7 +495,7 @@ function inRoom(r, tok, name) {
       if (!room?.breakout || f.room_id !== room.breakout.id) return;
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       if (breakoutSecondsLeft() > 60) $('breakout-warning').hidden = true;
-      breakoutNote('The host gave this breakout room more time.');
+      breakoutNote(gettext('The host gave this breakout room more time.'));
       renderBreakoutTimer();
     })
     .on('closed', (detail) => {
@@ -468,11 +515,11 @@ function renderPeople() {
       const li = document.createElement('li');
       const name = document.createElement('span');
       name.className = 'name';
-      name.textContent = p.name || 'Guest';
+      name.textContent = p.name || gettext('Guest');
       li.append(name);
-      if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
-      if (p.role === 'moderator') li.append(' ', tag('host'));
-      if (p.status === 'paused') li.append(' ', tag('in a breakout'));
+      if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
+      if (p.role === 'moderator') li.append(' ', tag(gettext('host')));
+      if (p.status === 'paused') li.append(' ', tag(gettext('in a breakout')));
       return li;
     }),
   );
@@ -490,11 +537,11 @@ function renderBanners() {
   if (!room) return;
   const info = room.info || {};
   const lines = [];
-  if (info.paused) lines.push('The host has paused the room. Hold on — it will resume shortly.');
-  if (info.audio_muted) lines.push("The host has muted everyone's microphone.");
-  if (info.video_muted) lines.push("The host has turned everyone's camera off.");
+  if (info.paused) lines.push(gettext('The host has paused the room. Hold on — it will resume shortly.'));
+  if (info.audio_muted) lines.push(gettext("The host has muted everyone's microphone."));
+  if (info.video_muted) lines.push(gettext("The host has turned everyone's camera off."));
   const br = room.breakout;
-  if (br) lines.push(`You are in breakout room ${br.number ?? ''}.`);
+  if (br) lines.push(interpolate(gettext('You are in breakout room %(number)s.'), { number: br.number ?? '' }));
   $('breakout-actions').hidden = !br;
   if (!br) {
     $('breakout-message').hidden = true;
@@ -517,13 +564,15 @@ function renderBanners() {
   html.dataset.paused = info.paused ? '1' : '0';
 }
 
-const LEFT_NOTES = {
-  left: "You're back in the main room.",
-  cleared: 'The host brought everyone back to the main room.',
-  destroyed: "The host closed the breakout rooms. You're back in the main room.",
-  moved: 'The host moved you back to the main room.',
-  timer: "Time's up: the breakout room has ended and you're back in the main room.",
-};
+function leftNotes() {
+  return {
+    left: gettext("You're back in the main room."),
+    cleared: gettext('The host brought everyone back to the main room.'),
+    destroyed: gettext("The host closed the breakout rooms. You're back in the main room."),
+    moved: gettext('The host moved you back to the main room.'),
+    timer: gettext("Time's up: the breakout room has ended and you're back in the main room."),
+  };
+}
 
 function breakoutNote(text) {
   $('breakout-note').textContent = text || '';
@@ -580,12 +629,12 @@ $('breakout-leave').addEventListener('click', async () => {
 $('breakout-help').addEventListener('click', async () => {
   try {
     await room?.requestBreakoutHelp();
-    $('breakout-message').textContent = 'The host has been asked to join you.';
+    $('breakout-message').textContent = gettext('The host has been asked to join you.');
     $('breakout-message').hidden = false;
   } catch (err) {
     if (err.code === 'HELP_ALREADY_REQUESTED') {
       // One pending request at a time: the host already has it.
-      $('breakout-message').textContent = err.message;
+      $('breakout-message').textContent = gettext('You have already asked for help; a moderator has been told.');
       $('breakout-message').hidden = false;
     } else {
       connBanner(err.message);
@@ -659,7 +708,7 @@ async function start() {
     // Leaving the page is not a Cancel: the server keeps the knock for its grace period, so
     // a reload picks up the same place in line.
     $('name').value = saved.name;
-    setText('waiting-status', 'Reconnecting to your place in line…');
+    setText('waiting-status', gettext('Reconnecting to your place in line…'));
     show('waiting', 'waiting-title');
     enter({ token: saved.token, name: saved.name, resume: saved.resume });
     html.dataset.ready = '1';

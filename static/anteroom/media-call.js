@@ -4,16 +4,21 @@
 // The pages only announce their room: `window.dispatchEvent(new CustomEvent('anteroom:joined',
 // {detail: {room}}))`. The guest page's device check (device-check.js) leaves its stream and
 // choices in `window.anteroomDevices`.
+import { gettext, interpolate } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const html = document.documentElement;
 
-const PERMISSION_NOTES = {
-  paused: 'The host paused the room: no one hears or sees you, and you see no one, until it resumes.',
-  'mesh-full':
-    'This call already has as many people on camera and microphone as a peer-to-peer call carries. You can watch and listen.',
-  viewer: 'You are watching and listening; your camera and microphone are not shared.',
-};
+// Keyed by the server's `why` (a code, never translated).
+function permissionNotes() {
+  return {
+    paused: gettext('The host paused the room: no one hears or sees you, and you see no one, until it resumes.'),
+    'mesh-full': gettext(
+      'This call already has as many people on camera and microphone as a peer-to-peer call carries. You can watch and listen.',
+    ),
+    viewer: gettext('You are watching and listening; your camera and microphone are not shared.'),
+  };
+}
 
 let call = null;
 let room = null;
@@ -22,9 +27,11 @@ const meters = new Map(); // participantId -> {analyser, data}
 let meterTimer = null;
 
 function nameOf(id) {
-  if (room && room.self && id === room.self.participant_id) return `${room.self.name || 'You'} (you)`;
+  if (room && room.self && id === room.self.participant_id) {
+    return interpolate(gettext('%(name)s (you)'), { name: room.self.name || gettext('You') });
+  }
   const p = room && room.participants.find((x) => x.participant_id === id);
-  return (p && p.name) || 'Guest';
+  return (p && p.name) || gettext('Guest');
 }
 
 function tileFor(id, kind = 'cam') {
@@ -77,12 +84,12 @@ function renderTile(id) {
       const v = st2.querySelector('video');
       if (!sameTracks(v.srcObject, [screenTrack])) v.srcObject = new MediaStream([screenTrack]);
       v.muted = true;
-      st2.querySelector('.tile-name').textContent = `${nameOf(id)} — screen`;
+      st2.querySelector('.tile-name').textContent = interpolate(gettext('%(name)s — screen'), { name: nameOf(id) });
     } else if (screenTile) screenTile.remove();
   }
   tile.classList.toggle('video-off', !videoOn);
   tile.querySelector('.tile-name').textContent = nameOf(id);
-  tile.querySelector('.tile-state').textContent = audioOn ? '' : '(muted)';
+  tile.querySelector('.tile-state').textContent = audioOn ? '' : gettext('(muted)');
   tile.dataset.audio = audioOn ? 'on' : 'off';
   tile.dataset.video = videoOn ? 'on' : 'off';
 }
@@ -118,19 +125,19 @@ function renderControls() {
   const screen = $('call-screen');
   mic.disabled = !p.audio || !call.local.audio;
   mic.setAttribute('aria-pressed', call.enabled.audio && p.audio ? 'true' : 'false');
-  mic.textContent = call.enabled.audio ? 'Mute microphone' : 'Unmute microphone';
+  mic.textContent = call.enabled.audio ? gettext('Mute microphone') : gettext('Unmute microphone');
   cam.disabled = !p.video;
   cam.setAttribute('aria-pressed', call.enabled.video && p.video ? 'true' : 'false');
-  cam.textContent = call.enabled.video ? 'Turn camera off' : 'Turn camera on';
+  cam.textContent = call.enabled.video ? gettext('Turn camera off') : gettext('Turn camera on');
   screen.hidden = !p.screen || !navigator.mediaDevices?.getDisplayMedia;
-  screen.textContent = call.enabled.screen ? 'Stop sharing' : 'Share screen';
+  screen.textContent = call.enabled.screen ? gettext('Stop sharing') : gettext('Share screen');
   let note = null;
   if (!p.receive) note = PERMISSION_NOTES.paused;
   else if (call.limit) note = PERMISSION_NOTES[call.limit] || null;
   else if (!call.publisher && !p.audio && !p.video) note = PERMISSION_NOTES.viewer;
-  else if (!p.audio && !p.video) note = 'The host has turned off microphones and cameras.';
-  else if (!p.audio) note = "The host has muted everyone's microphone; you cannot unmute until they allow it.";
-  else if (!p.video) note = 'The host has turned cameras off; you cannot turn yours on until they allow it.';
+  else if (!p.audio && !p.video) note = gettext('The host has turned off microphones and cameras.');
+  else if (!p.audio) note = gettext("The host has muted everyone's microphone; you cannot unmute until they allow it.");
+  else if (!p.video) note = gettext('The host has turned cameras off; you cannot turn yours on until they allow it.');
   if (call.deviceError) {
     const why = deviceMessage(call.deviceError);
     note = note ? `${note} ${why}` : why;
@@ -143,9 +150,11 @@ function renderControls() {
 
 function deviceMessage(err) {
   if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError'))
-    return 'Your browser is not letting this page use the camera or microphone; you can still see and hear the others.';
-  if (err && err.name === 'NotFoundError') return 'No camera or microphone was found; you can still see and hear the others.';
-  return 'The camera or microphone could not be started.';
+    return gettext('Your browser is not letting this page use the camera or microphone; you can still see and hear the others.');
+  if (err && err.name === 'NotFoundError') {
+    return gettext('No camera or microphone was found; you can still see and hear the others.');
+  }
+  return gettext('The camera or microphone could not be started.');
 }
 
 // Speaking indicator: the level of each audio track, four times a second.
@@ -193,7 +202,7 @@ async function begin(r) {
         : { audio: true, video: true },
     );
   } catch (err) {
-    $('call-note').textContent = `The call could not start: ${err.message}`;
+    $('call-note').textContent = interpolate(gettext('The call could not start: %(why)s'), { why: err.message });
     $('call-note').hidden = false;
     return;
   }

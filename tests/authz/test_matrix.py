@@ -798,8 +798,11 @@ PUBLIC = {
     ("GET", "readyz"),
     ("GET", "api/schema/"),
     ("GET", "r/<slug:room_name>/"),
+    ("GET", "jsi18n/"),  # the page scripts' translations (the same for everyone)
 }
 PROTECTED_PAGES = {("GET", "metrics"), ("GET", "r/<slug:room_name>/dashboard/")}
+# The language switcher: a POST with the CSRF token, no credential (tests/lobby/test_i18n.py).
+SWITCHER = {("GET", "i18n/setlang/")}
 
 
 def rest_world() -> World:
@@ -1430,7 +1433,7 @@ def live_routes() -> set[tuple[str, str]]:
 def test_every_endpoint_is_in_the_matrix():
     live = live_routes()
     assert ("GET", "api/v1/rooms") in live and ("POST", f"{R}/breakouts") in live
-    covered = set(REST_MATRIX) | PUBLIC | PROTECTED_PAGES
+    covered = set(REST_MATRIX) | PUBLIC | PROTECTED_PAGES | SWITCHER
     assert live - covered == set(), "add the endpoint to REST_MATRIX (or PUBLIC, deliberately)"
     assert covered - live == set(), "the matrix names an endpoint that no longer exists"
 

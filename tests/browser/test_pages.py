@@ -4,6 +4,7 @@ browser contexts (separate cookies), against a real Daphne process."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -556,12 +557,19 @@ async def test_guest_away_longer_than_the_grace_knocks_again(
         await knock(guest, "Lena Lapsed")
         await owner.get_by_role("button", name="Admit Lena Lapsed").click()
         await expect(guest.locator("html")).to_have_attribute("data-state", "room")
+        # The owner hears of Lena's arrival after Lena does: wait for it, or the check below
+        # that she left would pass before she was ever listed, and the blip would end inside
+        # the grace (the guest then simply resumes, and never knocks again).
+        await expect(owner.locator("#participant-list")).to_contain_text("Lena Lapsed")
 
         blip.cut(stay_down=True)
-        # The server lets the presence lapse after the 2 s grace: the owner sees Lena leave.
+        cut_at = time.monotonic()
+        # The server lets the presence lapse after the 2 s grace (not before): the owner sees
+        # Lena leave.
         await expect(owner.locator("#participant-list")).not_to_contain_text(
             "Lena Lapsed", timeout=30_000
         )
+        assert time.monotonic() - cut_at >= 2.0
         blip.restore()
         await expect(guest.locator("html")).to_have_attribute(
             "data-state", "waiting", timeout=30_000

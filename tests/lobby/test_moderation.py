@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from lobby import activity, events, moderation, services
+from lobby import activity, events, services
 from lobby.errors import InvalidPermissions, ParticipantNotFound
 from lobby.models import EntryRequest, Participant
+from lobby.services import moderation
 from tests.conftest import make_room, make_token
 from tests.lobby.test_races import at_once
 from tests.lobby.test_races import sent as sent  # the thread-safe capture fixture

@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from lobby import cache, services
 from lobby.errors import RoomNotFound, TokenRevoked
 from lobby.models import EntryRequest, Room
+from lobby.services import knocks
 from lobby.tokens import revoke_token, verify_token
 from tests.conftest import make_room, make_token
 
@@ -138,7 +139,7 @@ def test_the_queue_place_counts_who_is_ahead(clinic):
     assert places == [(1, 1), (2, 2), (3, 3)]
     first = EntryRequest.objects.order_by("requested_at").first()
     assert first is not None
-    assert services._queue_place(first) == (1, 3)
+    assert knocks.queue_place(first) == (1, 3)
 
 
 # The room cache ------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from lobby import events, moderation, services
+from lobby import events, services
 from lobby.errors import BadRequest, InvalidPermissions, RequestNotFound
 from lobby.models import EntryRequest, Room
+from lobby.services import moderation
 from tests.conftest import make_room, make_token
 from tests.lobby.test_services import join, knock, moderator
 

@@ -1,6 +1,6 @@
-"""Moderator actions on people (services): remove a participant, send one back to the waiting
-room. Same rules as ``services``: one transaction, locked rows, events after commit, every
-surface (socket, dashboard form) calls these.
+"""Moderator actions on people: remove a participant, send one back to the waiting room, the
+waiting room's messages. Same rules as the other service modules: one transaction, locked rows,
+events after commit, every surface (socket, dashboard form) calls these.
 """
 
 from __future__ import annotations
@@ -10,15 +10,20 @@ from datetime import timedelta
 
 from django.db import transaction
 
-from . import clock, events, services
-from .errors import (
+from .. import clock, events
+from ..audit import audit_record
+from ..errors import (
     BadRequest,
     InvalidPermissions,
     ParticipantNotFound,
     ParticipantRemoved,
     RequestNotFound,
 )
-from .models import EntryRequest, Participant, Role, Room
+from ..models import EntryRequest, Participant, Role, Room
+from .actors import Actor, require_moderator
+from .knocks import queue_place
+from .locks import lock_lobby
+from .presence import mark_left
 
 
 def _present(room: Room, participant_id: str) -> Participant:
@@ -37,7 +42,7 @@ def _present(room: Room, participant_id: str) -> Participant:
 
 
 @transaction.atomic
-def participant_remove(*, room: Room, actor: services.Actor, participant_id: str) -> Participant:
+def participant_remove(*, room: Room, actor: Actor, participant_id: str) -> Participant:
     """Remove a participant from the room now.
 
     Their socket gets ``PARTICIPANT_REMOVED`` and closes (4403); members hear
@@ -46,7 +51,7 @@ def participant_remove(*, room: Room, actor: services.Actor, participant_id: str
     token still enters: revoke it to keep its holder out). Raises ``InvalidPermissions``,
     ``ParticipantNotFound``.
     """
-    services.require_moderator(actor)
+    require_moderator(actor)
     p = _present(room, participant_id)
     err = ParticipantRemoved()
     events.send_on_commit(
@@ -55,14 +60,12 @@ def participant_remove(*, room: Room, actor: services.Actor, participant_id: str
         action="close",
         close_code=err.close_code,
     )
-    services._mark_left([p], clock.now(), reason="removed", by=actor.by)
+    mark_left([p], clock.now(), reason="removed", by=actor.by)
     return p
 
 
 @transaction.atomic
-def participant_send_to_lobby(
-    *, room: Room, actor: services.Actor, participant_id: str
-) -> EntryRequest:
+def participant_send_to_lobby(*, room: Room, actor: Actor, participant_id: str) -> EntryRequest:
     """Send an admitted participant back to the waiting room (Zoom's "Put in waiting room").
 
     Locks the room (as knocks and bulk decisions do) and the presence. The presence ends
@@ -73,9 +76,9 @@ def participant_send_to_lobby(
     hears nothing more about the room. Admitting it again is an ordinary admission. Raises
     ``InvalidPermissions``, ``ParticipantNotFound``.
     """
-    services.require_moderator(actor)
+    require_moderator(actor)
     now = clock.now()
-    services._lock_lobby(room.pk)
+    lock_lobby(room.pk)
     p = _present(room, participant_id)
     before = (
         EntryRequest.objects.filter(room=room, participant_id=p.participant_id)
@@ -87,7 +90,7 @@ def participant_send_to_lobby(
         if before is not None
         else room.knock_ttl
     )
-    services._mark_left([p], now, reason="lobby", by=actor.by)
+    mark_left([p], now, reason="lobby", by=actor.by)
     r = EntryRequest.objects.create(
         id=uuid.uuid4(),
         room=room,
@@ -109,7 +112,7 @@ def participant_send_to_lobby(
     )
     events.entry_requested(r)
     events.queue_changed(room.pk)
-    position, total = services._queue_place(r)
+    position, total = queue_place(r)
     waiting = {
         "type": "waiting",
         "request": events.guest_request_payload(r),
@@ -124,8 +127,6 @@ def participant_send_to_lobby(
         position=position,
         waiting=total,
     )
-    from .audit import audit_record
-
     audit_record(room=room, actor=actor.by, action="to-lobby", request=r)
     return r
 
@@ -145,7 +146,7 @@ def _clean_message(text: str) -> str:
 
 @transaction.atomic
 def lobby_message_set(
-    *, room: Room, actor: services.Actor, text: str, extend_minutes: int = 0
+    *, room: Room, actor: Actor, text: str, extend_minutes: int = 0
 ) -> tuple[Room, int]:
     """Set (or clear, with ``""``) the message everyone waiting sees, and optionally give every
     waiting guest ``extend_minutes`` more (0-60). Returns the room and how many deadlines moved.
@@ -155,12 +156,12 @@ def lobby_message_set(
     ``lobby-message``. Guests learn the text, nothing else. Raises ``InvalidPermissions``,
     ``BadRequest``.
     """
-    services.require_moderator(actor)
+    require_moderator(actor)
     text = _clean_message(text)
     if not 0 <= extend_minutes <= MAX_EXTEND_MINUTES:
         raise BadRequest(f"extend_minutes must be from 0 to {MAX_EXTEND_MINUTES}.")
     now = clock.now()
-    services._lock_lobby(room.pk)
+    lock_lobby(room.pk)
     room = Room.objects.select_for_update().get(pk=room.pk)
     room.lobby_message = text
     room.save(update_fields=["lobby_message"])
@@ -196,8 +197,6 @@ def lobby_message_set(
         )
         for r in pending:
             events.entry_updated(r)  # moderators' rows show the new time left
-    from .audit import audit_record
-
     audit_record(
         room=room,
         actor=actor.by,
@@ -209,12 +208,12 @@ def lobby_message_set(
 
 @transaction.atomic
 def entry_request_message(
-    *, room: Room, actor: services.Actor, request_id: uuid.UUID, text: str
+    *, room: Room, actor: Actor, request_id: uuid.UUID, text: str
 ) -> EntryRequest:
     """A message to one waiting guest (``{"type": "host-message", "text"}`` to that guest only;
     kept on the knock, so a reload shows it). Raises ``InvalidPermissions``,
     ``RequestNotFound`` (also for a knock no longer pending), ``BadRequest``."""
-    services.require_moderator(actor)
+    require_moderator(actor)
     text = _clean_message(text)
     if not text:
         raise BadRequest("text must not be empty.")

@@ -1,0 +1,198 @@
+"""Who may enter a room and how: SPEC §2's access table and the join plan (reads only)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ..errors import AccessDenied, BadRequest, EntryDenied, EntryTimeout, InvalidPermissions
+from ..models import EntryRequest, Participant, Role, Room
+from ..tokens import Claims, verify_token
+from .actors import check_credential
+from .inputs import clean_name
+from .keys import hash_secret
+from .rooms import get_room
+
+Level = Literal["full", "lobby", "none"]
+
+
+@dataclass(frozen=True)
+class Access:
+    level: Level
+    ttl: int | None = None
+    reason: str | None = None
+
+
+def access_level(*, room: Room, claims: Claims | None) -> Access:
+    """SPEC §2's access table. Token errors are raised by ``verify_token`` before this."""
+    if claims is not None and claims.join_mode == "ask":
+        return Access("lobby", ttl=claims.ttl)
+    if claims is not None or room.privacy == Room.Privacy.PUBLIC:
+        return Access("full")
+    if room.enable_knocking:
+        return Access("lobby", ttl=room.knock_ttl)
+    return Access("none", reason="private-room")
+
+
+def role_for(claims: Claims | None) -> str:
+    if claims is None:
+        return Role.PARTICIPANT
+    if claims.can_moderate:
+        return Role.MODERATOR
+    if claims.viewer:
+        return Role.VIEWER
+    return Role.PARTICIPANT
+
+
+def preauth(*, room_name: str, token: str | None) -> Access:
+    room = get_room(room_name)
+    claims = verify_token(token, room_name=room.name) if token is not None else None
+    return access_level(room=room, claims=claims)
+
+
+@dataclass
+class Connection:
+    """Where a socket is: which process, which connection, which browser and address."""
+
+    server_id: str
+    connection_id: str
+    browser_key: str = ""
+    client_address: str = ""
+
+
+@dataclass
+class JoinPlan:
+    """What a ``join`` will do, decided before the consumer subscribes to any group."""
+
+    room: Room
+    level: Level
+    role: str
+    participant_id: str
+    name: str
+    claims: Claims | None
+    ttl: int | None = None
+    request_id: uuid.UUID | None = None
+    resume_request: EntryRequest | None = None
+    resume_participant: Participant | None = None
+    staff_user_id: int | None = None
+    # A participant id made for this connection (token-less, or a token without ``sub``): such
+    # joins open a new presence each time, so they count against the per-address join limit;
+    # and no earlier knock or presence can hold it.
+    fresh_id: bool = False
+
+    @property
+    def token_jti(self) -> str:
+        if self.claims is not None:
+            return self.claims.jti or ""
+        held = self.resume_participant or self.resume_request
+        return held.token_jti if held is not None else ""
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        if self.claims is not None:
+            return datetime.fromtimestamp(self.claims.exp, tz=UTC)
+        held = self.resume_participant or self.resume_request
+        return held.token_expires_at if held is not None else None
+
+
+def join_plan(
+    *,
+    room_name: str,
+    token: str | None,
+    name: Any = None,
+    resume: Any = None,
+    staff_user: Any = None,
+) -> JoinPlan:
+    """Verify the token, resolve a resume key and decide the access level (reads only).
+
+    Raises ``RoomNotFound``, token errors, ``InvalidEntryClaim``, ``AccessDenied``, or, for a
+    resume key whose knock was decided while away, ``EntryDenied`` / ``EntryTimeout``.
+    """
+    if resume is not None and not isinstance(resume, str):
+        raise BadRequest("resume must be a string.")
+    if token is not None and not isinstance(token, str):
+        raise BadRequest("token must be a string.")
+    room = get_room(room_name)
+    if staff_user is not None:
+        # A signed-in Django staff user on the dashboard is a moderator of every room.
+        if not getattr(staff_user, "is_staff", False) or not staff_user.is_active:
+            raise InvalidPermissions("Sign in as a staff user.")
+        username = staff_user.get_username()
+        return JoinPlan(
+            room=room,
+            level="full",
+            role=Role.MODERATOR,
+            participant_id=f"staff:{username}",
+            name=clean_name(staff_user.get_full_name(), default="") or username,
+            claims=None,
+            staff_user_id=staff_user.pk,
+        )
+    claims = verify_token(token, room_name=room.name) if token else None
+    name = clean_name(name)
+    # A resume key whose presence lapsed (away longer than the grace) enters afresh, under the
+    # same id and name, so moderators recognise who is knocking again.
+    lapsed: tuple[str, str] | None = None
+    if resume:
+        h = hash_secret(resume)
+        p = Participant.objects.filter(room=room, resume_hash=h).first()
+        if p is not None and p.status == Participant.Status.LEFT:
+            lapsed = (p.participant_id, p.name)
+        if p is not None and p.status != Participant.Status.LEFT:
+            check_credential(token_jti=p.token_jti, token_expires_at=p.token_expires_at)
+            return JoinPlan(
+                room=room,
+                level="full",
+                role=p.role,
+                participant_id=p.participant_id,
+                name=p.name,
+                claims=claims,
+                resume_participant=p,
+            )
+        # The newest knock with this key: one sent back to the waiting room shares the key of
+        # the knock that first admitted it.
+        r = EntryRequest.objects.filter(room=room, resume_hash=h).order_by("-requested_at").first()
+        if r is not None:
+            # A resume key never outlives the token it was issued under.
+            check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
+            if r.status == EntryRequest.Status.PENDING:
+                return JoinPlan(
+                    room=room,
+                    level="lobby",
+                    role=r.role,
+                    participant_id=r.participant_id,
+                    name=r.name,
+                    claims=claims,
+                    request_id=r.id,
+                    resume_request=r,
+                )
+            if r.status == EntryRequest.Status.DENIED:
+                raise EntryDenied(r.deny_reason or None)
+            if r.status == EntryRequest.Status.CANCELED and r.cancel_reason != "aborted":
+                raise EntryTimeout()
+            if r.status == EntryRequest.Status.ADMITTED and lapsed is None:
+                lapsed = (r.participant_id, r.name)
+        # An unknown or spent resume key is a fresh join.
+    access = access_level(room=room, claims=claims)
+    if access.level == "none":
+        raise AccessDenied()
+    known_id = (claims.sub if claims and claims.sub else None) or (lapsed[0] if lapsed else None)
+    participant_id = known_id or f"g-{uuid.uuid4().hex}"
+    display = (
+        (claims.name if claims and claims.name else None)
+        or name
+        or (lapsed[1] if lapsed else None)
+        or "Guest"
+    )
+    return JoinPlan(
+        room=room,
+        level=access.level,
+        role=role_for(claims),
+        participant_id=participant_id,
+        name=display,
+        claims=claims,
+        ttl=access.ttl,
+        request_id=uuid.uuid4() if access.level == "lobby" else None,
+        fresh_id=known_id is None,
+    )

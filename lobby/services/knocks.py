@@ -1,0 +1,159 @@
+"""The waiting room: knock (or re-attach), rename, cancel, socket lost."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from .. import clock, events, webhooks
+from ..audit import audit_record
+from ..errors import BadRequest, EntryTimeout
+from ..models import EntryRequest, Room
+from ..ops import metrics
+from .access import Connection, JoinPlan
+from .inputs import clean_metadata, clean_name
+from .keys import hash_secret, new_resume_key
+from .locks import lock_lobby
+from .outcomes import announce_cancel, close_replaced, finish, get_request
+from .quotas import check_knock_limits
+
+
+@dataclass
+class Waiting:
+    request: EntryRequest
+    resume: str
+    position: int
+    total: int
+
+
+def queue_place(r: EntryRequest) -> tuple[int, int]:
+    """(position, waiting) of a pending knock in its room's queue: one counting query, not the
+    N ids of the queue (``events.queue_order`` reads those once per broadcast)."""
+    counts = EntryRequest.objects.filter(
+        room_id=r.room_id, status=EntryRequest.Status.PENDING
+    ).aggregate(
+        total=Count("pk"),
+        ahead=Count("pk", filter=Q(requested_at__lt=r.requested_at)),
+    )
+    return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
+
+
+@transaction.atomic
+def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = None) -> Waiting:
+    """Store a knock (or re-attach a resumed one), then tell moderators.
+
+    Locks the room row, so knocks of one room serialise and rate limits cannot be raced.
+    Emits ``entry-requested`` to moderators and the queue order to waiting guests.
+    Raises ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired meanwhile).
+    """
+    assert plan.level == "lobby" and plan.request_id is not None
+    now = clock.now()
+    lock_lobby(plan.room.pk)
+    resume = new_resume_key()
+    if plan.resume_request is not None:
+        # Re-attach: a new resume key, the same id and deadline.
+        changed = EntryRequest.objects.filter(
+            pk=plan.request_id, status=EntryRequest.Status.PENDING, expires_at__gt=now
+        ).update(
+            resume_hash=hash_secret(resume),
+            server_id=conn.server_id,
+            connection_id=conn.connection_id,
+            disconnected_at=None,
+        )
+        if changed != 1:
+            raise EntryTimeout()
+        r = EntryRequest.objects.get(pk=plan.request_id)
+        # A socket still waiting with this knock (the key re-used while it is open) is replaced:
+        # one live socket per guest, so only the new one hears the outcome.
+        close_replaced(events.request_group(r.id), conn.connection_id)
+        events.entry_updated(r)
+    else:
+        metadata = clean_metadata(metadata)
+        check_knock_limits(plan=plan, conn=conn, now=now)
+        ttl = plan.ttl or plan.room.knock_ttl
+        # A guest who knocks again from a new socket replaces their own pending knock (one
+        # whose id was made up for this knock has none).
+        old = (
+            []
+            if plan.fresh_id
+            else list(
+                EntryRequest.objects.filter(
+                    room=plan.room, participant_id=plan.participant_id, status="pending"
+                )
+            )
+        )
+        replaced = [
+            o for o in old if finish(o, status="canceled", cancel_reason="aborted", by="", now=now)
+        ]
+        if replaced:
+            # Moderators drop the old row; the guest's old socket hears it was canceled.
+            announce_cancel(replaced, now)
+        r = EntryRequest.objects.create(
+            id=plan.request_id,
+            room=plan.room,
+            participant_id=plan.participant_id,
+            name=plan.name,
+            metadata=metadata,
+            role=plan.role,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+            token_key=plan.claims.key if plan.claims else "",
+            token_jti=plan.token_jti,
+            token_expires_at=plan.token_expires_at,
+            browser_key=conn.browser_key if plan.claims is None else "",
+            client_address=conn.client_address,
+            resume_hash=hash_secret(resume),
+            server_id=conn.server_id,
+            connection_id=conn.connection_id,
+        )
+        events.entry_requested(r)
+        webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
+        audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
+        metrics.knocked()
+    events.queue_changed(plan.room.pk)
+    position, total = queue_place(r)
+    return Waiting(request=r, resume=resume, position=position, total=total)
+
+
+@transaction.atomic
+def entry_request_cancel(*, room: Room, request_id: Any, reason: str = "aborted") -> bool:
+    """Cancel a pending request (guest's Cancel, a lost socket after grace, a timeout).
+
+    Emits ``entry-canceled`` to moderators; the guest gets ``canceled`` (aborted) or
+    ``ENTRY_TIMEOUT`` (timeout). Idempotent: returns False if it was no longer pending.
+    """
+    r = get_request(room, request_id)
+    now = clock.now()
+    if not finish(r, status="canceled", cancel_reason=reason, by="", now=now):
+        return False
+    announce_cancel([r], now)
+    return True
+
+
+@transaction.atomic
+def entry_request_rename(*, request_id: uuid.UUID, name: Any) -> EntryRequest:
+    """A waiting guest changes its name; moderators hear ``entry-updated``."""
+    name = clean_name(name)
+    if not name:
+        raise BadRequest("name must not be empty.")
+    changed = EntryRequest.objects.filter(pk=request_id, status="pending").update(name=name)
+    r = EntryRequest.objects.get(pk=request_id)
+    if changed:
+        events.entry_updated(r)
+    return r
+
+
+@transaction.atomic
+def entry_request_disconnected(*, request_id: uuid.UUID, connection_id: str) -> None:
+    """The guest's socket closed: start the grace period (unless another socket took over)."""
+    now = clock.now()
+    changed = EntryRequest.objects.filter(
+        pk=request_id, status="pending", connection_id=connection_id, disconnected_at__isnull=True
+    ).update(disconnected_at=now)
+    if changed:
+        events.entry_updated(EntryRequest.objects.get(pk=request_id))

@@ -1,0 +1,271 @@
+"""Participants in the room: join, rename, socket lost, leave."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from .. import activity, clock, events, extensions, media, selectors, webhooks
+from ..activity import Item as ActivityItem
+from ..errors import BadRequest, RoomFull
+from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
+from ..runtime import limits
+from .access import Connection, JoinPlan
+from .inputs import clean_name
+from .keys import hash_secret, new_resume_key
+from .locks import free_places, lock_lobby
+from .outcomes import close_replaced
+from .quotas import check_join_limit
+
+
+@dataclass
+class Joined:
+    participant: Participant
+    room: Room
+    participants: list[Participant]
+    resume: str
+    pending: list[EntryRequest] = field(default_factory=list)
+    breakouts: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, Any] = field(default_factory=dict)
+    # Moderators only: the latest outcomes (``activity.recent``), newest first.
+    activity: list[ActivityItem] | None = None
+
+
+@transaction.atomic
+def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
+    """Enter the room directly (level ``full``) or on resume; replaces an earlier presence.
+
+    Emits ``participant-joined`` (or ``participant-updated`` on resume) to members.
+    """
+    assert plan.level == "full"
+    now = clock.now()
+    resume = new_resume_key()
+    room = plan.room
+    # Two first joins with one id (two tabs) must not both insert: serialise on the room.
+    lock_lobby(room.pk)
+    existing = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=plan.participant_id)
+        .first()
+    )
+    was_present = existing is not None and existing.status != Participant.Status.LEFT
+    if existing is None and plan.fresh_id:
+        check_join_limit(room=room, conn=conn, now=now)
+    free = free_places(room)
+    if not was_present and plan.role != Role.MODERATOR and free is not None and free < 1:
+        raise RoomFull()
+    # A moderator already present from another open socket (a second tab or device) joins that
+    # presence: every socket stays live. Anyone else's new socket replaces the old one.
+    another_tab = (
+        existing is not None
+        and was_present
+        and plan.role == Role.MODERATOR
+        and existing.role == Role.MODERATOR
+        and existing.disconnected_at is None
+        and bool(existing.connection_id)
+        and existing.connection_id != conn.connection_id
+    )
+    if existing is None:
+        p = Participant(
+            room=room,
+            participant_id=plan.participant_id,
+            created_at=now,
+            client_address=limits.address_key(conn.client_address),
+        )
+    else:
+        p = existing
+        if another_tab:
+            # The socket already there may predate socket tracking: record it too.
+            ModeratorSocket.objects.get_or_create(
+                connection_id=existing.connection_id,
+                defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
+            )
+        elif was_present and existing.connection_id not in ("", conn.connection_id):
+            # The same id on a new socket replaces the old presence: the old socket is closed.
+            close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
+    # moderator's extra tab: the presence it joins stays where it is).
+    fresh = plan.resume_participant is None and not another_tab
+    left_breakout = p.breakout_id if was_present and fresh else None
+    if fresh:
+        p.name = plan.name
+        p.role = plan.role
+        p.status = Participant.Status.ACTIVE
+        p.breakout = None
+        p.can_publish = plan.claims.can_publish if plan.claims else True
+    elif p.status == Participant.Status.LEFT:
+        p.status = Participant.Status.ACTIVE
+    if plan.resume_participant is None or plan.claims is not None:
+        p.token_jti = plan.token_jti
+        p.token_expires_at = plan.token_expires_at
+    p.resume_hash = hash_secret(resume)
+    p.server_id = conn.server_id
+    p.connection_id = conn.connection_id
+    p.connected_at = now
+    p.disconnected_at = None
+    p.left_at = None
+    p.save()
+    if p.role == Role.MODERATOR:
+        ModeratorSocket.objects.create(
+            participant=p,
+            connection_id=conn.connection_id,
+            server_id=conn.server_id,
+            opened_at=now,
+        )
+    if left_breakout is not None:
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+    media.changed(
+        room.pk,
+        participants=[p.participant_id],
+        revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
+    )
+    kind = "participant-updated" if was_present else "participant-joined"
+    if not was_present:
+        webhooks.emit(
+            "participant.joined",
+            room=room,
+            data={"participant": events.participant_payload(p)},
+        )
+    events.send_on_commit(
+        events.members_group(room.pk),
+        {"type": kind, "participant": events.participant_payload(p)},
+        except_connection=conn.connection_id,  # the joiner learns it from ``joined``
+    )
+    return Joined(
+        participant=p,
+        room=room,
+        participants=selectors.participants_present(room=room),
+        resume=resume,
+        pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
+        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
+        activity=activity.recent(room=room) if p.role == Role.MODERATOR else None,
+    )
+
+
+def joined_frame(j: Joined) -> dict[str, Any]:
+    frame = {
+        "type": "joined",
+        "participant": events.participant_payload(j.participant),
+        "room": events.room_payload(j.room),
+        "participants": [events.participant_payload(x) for x in j.participants],
+        "resume": j.resume,
+        "breakouts": j.breakouts,
+        "media": j.media,
+    }
+    if j.activity is not None:
+        frame["activity"] = j.activity
+    return frame
+
+
+@transaction.atomic
+def participant_rename(*, room: Room, participant_id: str, name: Any) -> Participant:
+    """A participant changes its name; members hear ``participant-updated``."""
+    name = clean_name(name)
+    if not name:
+        raise BadRequest("name must not be empty.")
+    p = Participant.objects.select_for_update().get(room=room, participant_id=participant_id)
+    p.name = name
+    p.save(update_fields=["name"])
+    events.send_on_commit(
+        events.members_group(room.pk),
+        {"type": "participant-updated", "participant": events.participant_payload(p)},
+    )
+    return p
+
+
+@transaction.atomic
+def participant_disconnected(*, room: Room, participant_id: str, connection_id: str) -> None:
+    """A participant's socket closed: they stay listed for the grace period, then leave.
+
+    A moderator present from other sockets too stays connected (locks the presence row, so two
+    tabs closing at once cannot both think the other one is still open)."""
+    if _other_moderator_socket(room, participant_id, connection_id):
+        return
+    Participant.objects.filter(
+        room=room,
+        participant_id=participant_id,
+        connection_id=connection_id,
+        disconnected_at__isnull=True,
+    ).exclude(status="left").update(disconnected_at=clock.now())
+
+
+@transaction.atomic
+def participant_leave(*, room: Room, participant_id: str, connection_id: str | None = None) -> bool:
+    """Leave the room now. Emits ``participant-left`` to members. Idempotent."""
+    if connection_id is not None and _other_moderator_socket(room, participant_id, connection_id):
+        return False  # a moderator's other tabs are still open: only this socket goes
+    q = Participant.objects.filter(room=room, participant_id=participant_id).exclude(status="left")
+    if connection_id is not None:
+        q = q.filter(connection_id=connection_id)
+    p = q.first()
+    if p is None:
+        return False
+    return mark_left([p], clock.now(), reason="left", by=participant_id) == 1
+
+
+def _other_moderator_socket(room: Room, participant_id: str, connection_id: str) -> bool:
+    """Forget this socket of a moderator's presence; True if another one is still open (the
+    presence then names it). Locks the presence row."""
+    p = (
+        Participant.objects.select_for_update()
+        .filter(room=room, participant_id=participant_id, role=Role.MODERATOR)
+        .exclude(status="left")
+        .first()
+    )
+    if p is None:
+        return False
+    ModeratorSocket.objects.filter(participant=p, connection_id=connection_id).delete()
+    rest = ModeratorSocket.objects.filter(participant=p).order_by("-opened_at").first()
+    if rest is None:
+        if p.connection_id != connection_id:
+            # Every tracked socket is gone: this was the last one, whichever the row names.
+            Participant.objects.filter(pk=p.pk).update(connection_id=connection_id)
+        return False
+    if p.connection_id == connection_id:
+        Participant.objects.filter(pk=p.pk).update(
+            connection_id=rest.connection_id, server_id=rest.server_id
+        )
+    return True
+
+
+def mark_left(
+    people: list[Participant], now: Any, *, reason: activity.LeaveReason = "left", by: str = ""
+) -> int:
+    """End these presences (those not ended already): ``participant-left`` to members, an audit
+    row and an ``activity`` item (with ``reason``) for moderators. Returns how many ended."""
+    done = 0
+    ended: list[Participant] = []
+    for p in people:
+        if (
+            Participant.objects.filter(pk=p.pk)
+            .exclude(status="left")
+            .update(status="left", left_at=now, breakout=None)
+        ):
+            done += 1
+            ended.append(p)
+            breakout_id = p.breakout_id
+            p.status, p.left_at, p.breakout = "left", now, None
+            media.changed(
+                p.room_id,
+                participants=[p.participant_id],
+                revoked=[(p.participant_id, breakout_id or p.room_id)],
+            )
+            events.send_on_commit(
+                events.members_group(p.room_id),
+                {"type": "participant-left", "participant": events.participant_payload(p)},
+            )
+            webhooks.emit(
+                "participant.left",
+                room=p.room_id,
+                data={"participant": events.participant_payload(p)},
+            )
+            if breakout_id:
+                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
+    activity.record_leaves(ended, reason=reason, by=by, at=now)
+    moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
+    if moderators:
+        ModeratorSocket.objects.filter(participant_id__in=moderators).delete()
+    return done
