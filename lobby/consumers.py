@@ -24,6 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 
 from . import (
     analytics,
+    clock,
     commands,
     events,
     extensions,
@@ -44,7 +45,7 @@ from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
 from .runtime import limits
 from .runtime.process import RUNTIME
-from .services import moderation
+from .services import appointments, moderation
 
 log = logging.getLogger("anteroom.ws")
 
@@ -423,6 +424,9 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                         await self.send_json(
                             {"type": "host-message", "text": waiting.request.host_message}
                         )
+                    # Early for an appointment: when the room opens (and nothing else).
+                    for frame in appointments.guest_frames(plan.room, now=clock.now()):
+                        await self.send_json(frame)
                     # An estimate only from enough recent admissions (else nothing is said).
                     per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
                     if per_guest is not None:
