@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from lobby import clock, services
 from lobby.models import Participant, Room
 from lobby.runtime.process import SERVER_ID
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,7 @@ from django.db import connection
 from lobby import services
 from lobby.errors import EntryRateLimited
 from lobby.models import EntryRequest
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from io import StringIO
 from typing import Any
 
@@ -24,7 +23,7 @@ from lobby import clock, services
 from lobby.api.auth import api_key_create
 from lobby.errors import EntryRateLimited, RoomFull
 from lobby.models import EntryRequest, Participant, Room
-from tests.conftest import make_room, make_token
+from tests.factories import conn, make_room, make_token
 from tests.lobby.helpers import aroom, atoken, closed_with, count, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,15 +31,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DAY = 86400
 
 
-def conn(address: str = "10.0.0.9") -> services.Connection:
-    return services.Connection(
-        server_id="srv", connection_id=uuid.uuid4().hex, client_address=address
-    )
-
-
 def join(room_name: str = "hall", *, address: str = "10.0.0.9", token: str | None = None, **kw):
     plan = services.join_plan(room_name=room_name, token=token, **kw)
-    return services.participant_join(plan=plan, conn=conn(address))
+    return services.participant_join(plan=plan, conn=conn(address=address))
 
 
 def cycle(room: Room, address: str = "10.0.0.9") -> services.Joined:
@@ -162,7 +155,7 @@ def test_a_full_room_refuses_room_full_and_stores_nothing(db):
 
 def _knock(room: Room, name: str) -> services.Waiting:
     plan = services.join_plan(room_name=room.name, token=None, name=name)
-    return services.entry_request_knock(plan=plan, conn=conn(f"10.1.0.{len(name)}"))
+    return services.entry_request_knock(plan=plan, conn=conn(address=f"10.1.0.{len(name)}"))
 
 
 def test_admitting_into_a_full_room_is_room_full_and_the_knock_keeps_waiting(db):

@@ -13,7 +13,6 @@ the database itself; on PostgreSQL (READ COMMITTED) they really interleave, and 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,30 +23,13 @@ from django.db import connection
 from lobby import clock, events, services
 from lobby.errors import EntryRateLimited
 from lobby.models import EntryRequest, Participant, Room
-from tests.conftest import Sent, make_room, make_token
+from tests import factories
+from tests.factories import make_room, make_token
+from tests.support.events import Sent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 8
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """Like the shared ``sent`` fixture, with a lock: on-commit callbacks run in many threads."""
-    box = Sent()
-    lock = threading.Lock()
-
-    def fake_send(group, message):
-        with lock:
-            box.items.append((group, message))
-
-    async def fake_batch(batch):
-        with lock:
-            box.items.extend(batch)
-
-    monkeypatch.setattr(events, "_send_now", fake_send)
-    monkeypatch.setattr(events, "_send_batch", fake_batch)
-    return box
 
 
 def at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -74,14 +56,9 @@ def at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
 
 
 def knock(room: Room, name: str, *, token: str | None = None, browser: str = "", address: str = ""):
-    plan = services.join_plan(room_name=room.name, token=token, name=name)
-    conn = services.Connection(
-        server_id="s",
-        connection_id=uuid.uuid4().hex,
-        browser_key=browser,
-        client_address=address,
+    return factories.knock(
+        room, name=name, token=token, c=factories.conn("s", browser=browser, address=address)
     )
-    return services.entry_request_knock(plan=plan, conn=conn)
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from lobby import events
 from lobby.consumers import RoomConsumer
 from lobby.runtime import layers
 from lobby.runtime.process import RUNTIME, Runtime, RuntimeApp
-from tests.conftest import HOST, Client
 from tests.lobby.helpers import aroom, atoken
+from tests.support.ws import HOST, Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

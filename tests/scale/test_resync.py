@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 
 from lobby import events
 from lobby.runtime.process import RUNTIME
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 
 def _msg(*frames, **extra):

@@ -11,8 +11,8 @@ import pytest
 from lobby import clock, services
 from lobby.analytics import percentile, room_analytics
 from lobby.models import AuditEvent
-from tests.conftest import make_room, make_token
-from tests.security.conftest import decide, knock
+from tests.factories import make_room, make_token
+from tests.security.helpers import decide, knock
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from lobby.analytics import room_analytics
 from lobby.errors import EntryRateLimited, EntryTimeout
 from lobby.models import EntryRequest
 from lobby.runtime.process import SERVER_ID
-from tests.conftest import make_room
-from tests.security.conftest import conn, decide, knock
+from tests.factories import make_room
+from tests.security.helpers import conn, decide, knock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
