@@ -210,8 +210,11 @@ else:
     # instead of hanging the single ORM thread of the process.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
     # Health checks drop a kept connection that died in an outage before it is used, so the
-    # next action reconnects.
+    # next action reconnects. Anteroom's backend asks the socket first (no SELECT 1 round trip
+    # per socket action): lobby/runtime/postgresql/base.py.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "lobby.runtime.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

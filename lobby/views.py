@@ -28,7 +28,7 @@ from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
 from .models import EntryRequest, Room
-from .services import moderation
+from .services import appointments, moderation
 from .tokens import verify_token
 from .webhooks.alerts import notices_for
 
@@ -252,6 +252,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
             "left": clock_text((r.expires_at - now).total_seconds()),
             "connected": r.disconnected_at is None,
             "notice": notices.get(str(r.id)),
+            "early": appointments.is_early(r, room, now=now),
         }
         for r in waiting
     ]
@@ -271,6 +272,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "staff": mod.staff,
         "me": mod.actor.by,
         "server_now": _iso(now),
+        "appointment_early": int(appointments.early().total_seconds()),
         "guest_url": request.build_absolute_uri(reverse("lobby:guest", args=[room.name])),
     }
     ctx = {
@@ -283,6 +285,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "config": config,
         "guest_url": config["guest_url"],
         "panels": extensions.dashboard_panels,
+        "appointment": appointments.dashboard_window(room, now=now),
     }
     for panel in extensions.dashboard_panels:  # e.g. breakouts' panel (breakouts/views.py)
         ctx.update(panel.context(room=room, now=now, participants=participants))

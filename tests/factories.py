@@ -26,9 +26,9 @@ _unique = itertools.count(1)
 
 def make_room(name: str = "clinic", **fields: Any) -> Any:
     """A room, created by the service (typed ``Any`` so tests read optional fields freely)."""
-    from lobby.services import room_create
+    from lobby.services import Actor, room_create
 
-    return room_create(name=name, **fields)
+    return room_create(actor=Actor.command("tests"), name=name, **fields)
 
 
 def make_token(room: str | None = "clinic", **claims: Any) -> str:
