@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import activity, clock, extensions, selectors, services
+from . import activity, branding, clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
@@ -73,6 +73,29 @@ def _ensure_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
 def home_page(request: HttpRequest) -> HttpResponse:
     """``/``: what this server is, and the way into the admin and the docs (no room names)."""
     return render(request, "lobby/home.html", {"docs_url": settings.ANTEROOM_DOCS_URL})
+
+
+@require_http_methods(["GET", "HEAD"])
+def brand_css(request: HttpRequest) -> HttpResponse:
+    """``/brand.css?v=<version>``: the deployment's accent as CSS custom properties (the CSP
+    allows no inline style). Pages link the current version, so that URL is cached for a year;
+    any other answers ``no-cache`` (a page from before a redeploy)."""
+    brand = branding.get_brand()
+    response = HttpResponse(brand.css(), content_type="text/css; charset=utf-8")
+    if request.GET.get("v") == brand.css_version:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response["Cache-Control"] = "no-cache"
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the styled 500 page with the brand, from a plain template render (no
+    context processors, no database: whatever failed may fail again)."""
+    from django.template import loader
+
+    html = loader.get_template("500.html").render({"brand": branding.get_brand()})
+    return HttpResponse(html, status=500)
 
 
 # Guest page ----------------------------------------------------------------------------------

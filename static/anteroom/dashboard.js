@@ -7,7 +7,8 @@ const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
 const $ = (id) => document.getElementById(id);
 const clockOffset = clockOffsetFrom(cfg.server_now);
-const baseTitle = `${cfg.room} · Anteroom dashboard`;
+const baseTitle =
+  document.querySelector('meta[name="anteroom:title"]')?.content || `${cfg.room} · Anteroom dashboard`;
 const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
 
 let room = null;
