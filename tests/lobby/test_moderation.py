@@ -11,7 +11,7 @@ from lobby.errors import InvalidPermissions, ParticipantNotFound
 from lobby.models import EntryRequest, Participant
 from lobby.services import moderation
 from tests.factories import conn, join, knock, make_room, make_token, moderator
-from tests.lobby.test_races import at_once
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,14 +8,12 @@ removed, and nothing capped a room's size.
 from __future__ import annotations
 
 import json
-import threading
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client as HttpClient
 from django.test import override_settings
 
@@ -25,6 +23,7 @@ from lobby.errors import EntryRateLimited, RoomFull
 from lobby.models import EntryRequest, Participant, Room
 from tests.factories import conn, make_room, make_token
 from tests.lobby.helpers import aroom, atoken, closed_with, count, stored
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,24 +188,7 @@ def test_admitting_into_a_full_room_is_room_full_and_the_knock_keeps_waiting(db)
 
 def test_concurrent_joins_never_exceed_the_capacity(db):
     make_room("hall", max_participants=3)
-    n = 8
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = join(address=f"10.2.0.{i}")
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = at_once(8, lambda i: join(address=f"10.2.0.{i}"))
     assert sum(isinstance(r, services.Joined) for r in results) == 3
     assert sum(isinstance(r, RoomFull) for r in results) == 5, results
     assert Participant.objects.exclude(status="left").count() == 3

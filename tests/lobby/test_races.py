@@ -12,13 +12,10 @@ the database itself; on PostgreSQL (READ COMMITTED) they really interleave, and 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from lobby import clock, events, services
 from lobby.errors import EntryRateLimited
@@ -26,33 +23,11 @@ from lobby.models import EntryRequest, Participant, Room
 from tests import factories
 from tests.factories import make_room, make_token
 from tests.support.events import Sent
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 8
-
-
-def at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run ``fn(i)`` in ``n`` threads released together; return results (or exceptions)."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def knock(room: Room, name: str, *, token: str | None = None, browser: str = "", address: str = ""):
