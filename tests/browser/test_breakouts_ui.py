@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import NewPage, Server, call, shot
 from tests.browser.test_pages import PHONE, knock, open_dashboard, open_guest
-from tests.conftest import manage
+from tests.support.servers import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
