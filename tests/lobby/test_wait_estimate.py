@@ -11,8 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lobby import analytics, clock, services
-from tests.conftest import make_room
-from tests.lobby.test_services import conn, knock, moderator
+from tests.factories import conn, knock, make_room, moderator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from lobby import clock, services
 from lobby.models import WebhookDelivery, WebhookEvent
 from lobby.tokens import mint_token, verify_token
 from lobby.webhooks import services as hooks
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.webhooks.helpers import endpoint, knock, mod_actor, moderator_joins
 
 
