@@ -21,6 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import translation
 
 from . import (
     analytics,
@@ -39,7 +40,9 @@ from .errors import (
     RateLimited,
     StaffSessionEnded,
     Unavailable,
+    error_text,
 )
+from .languages import socket_language
 from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
@@ -315,10 +318,15 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _send_error(self, exc: AnteroomError, rid: Any) -> None:
         if self.state == "closed":
             return
+        # The code stays; the message reads in the language of the page that opened the socket.
+        if not hasattr(self, "language"):
+            self.language = socket_language(self.scope)
+        with translation.override(self.language):
+            error = {**exc.as_dict(), "message": error_text(exc)}
         if rid is not None:
-            await self.send_json({"type": "ack", "rid": rid, "ok": False, "error": exc.as_dict()})
+            await self.send_json({"type": "ack", "rid": rid, "ok": False, "error": error})
         else:
-            await self.send_json({"type": "error", "error": exc.as_dict()})
+            await self.send_json({"type": "error", "error": error})
 
     # Helpers for handlers ------------------------------------------------------------------
 

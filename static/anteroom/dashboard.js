@@ -1,13 +1,14 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { clockOffsetFrom, join } from './client.js';
+import { gettext, interpolate, LANG, ngettext, pgettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
 const $ = (id) => document.getElementById(id);
 const clockOffset = clockOffsetFrom(cfg.server_now);
-const baseTitle = `${cfg.room} · Anteroom dashboard`;
+const baseTitle = interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
 const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
 
 let room = null;
@@ -24,7 +25,7 @@ function status(text, kind) {
 }
 
 async function connect() {
-  status('Connecting…', '');
+  status(gettext('Connecting…'), '');
   try {
     room = await join({
       room: cfg.room,
@@ -33,11 +34,11 @@ async function connect() {
       clockOffset,
     });
   } catch (err) {
-    status(`Not connected (${err.message}) — the buttons still work`, 'down');
+    status(interpolate(gettext('Not connected (%(why)s) — the buttons still work'), { why: errorWords(err) }), 'down');
     return;
   }
   live = true;
-  status('Connected', 'live');
+  status(gettext('Connected'), 'live');
   window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room } })); // the call
   room
     .on('entry-requested', (r) => {
@@ -57,18 +58,31 @@ async function connect() {
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
-      status('Connection lost — reconnecting…', 'down');
+      status(gettext('Connection lost — reconnecting…'), 'down');
     })
     .on('reconnected', () => {
       live = true;
-      status('Connected', 'live');
+      status(gettext('Connected'), 'live');
       renderAll();
     })
     .on('closed', (d) => {
       live = false;
-      status(`Disconnected (${d.error ? d.error.message : d.code}) — reload to reconnect`, 'down');
+      const why = d.error ? errorWords(d.error) : d.code;
+      status(interpolate(gettext('Disconnected (%(why)s) — reload to reconnect'), { why }), 'down');
     });
   renderAll();
+}
+
+// What went wrong, in the page's language. The server's error frames are already in it (the
+// socket's language); these codes are client.js's own, whose messages stay English (it is an SDK).
+function errorWords(err) {
+  const own = {
+    NETWORK_ERROR: gettext('Could not reach the server.'),
+    DISCONNECTED: gettext('Not connected to the server; try again.'),
+    TIMEOUT: gettext('The server did not answer in time.'),
+    REPLACED: gettext('You joined from another connection.'),
+  };
+  return own[err.code] || err.message || err.code;
 }
 
 function renderAll() {
@@ -111,8 +125,8 @@ function addRow(r, isNew) {
     el(
       'div',
       { class: 'who' },
-      el('span', { class: 'name', text: r.name || 'Guest' }),
-      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: 'reconnecting' })]),
+      el('span', { class: 'name', text: r.name || gettext('Guest') }),
+      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: gettext('reconnecting') })]),
       ...(meta.length
         ? [
             el(
@@ -133,9 +147,9 @@ function addRow(r, isNew) {
     el(
       'p',
       { class: 'times' },
-      el('span', {}, 'Waited ', el('span', { class: 'waited' })),
+      el('span', {}, gettext('Waited'), ' ', el('span', { class: 'waited' })),
       ' ',
-      el('span', {}, 'Time left ', el('span', { class: 'left' })),
+      el('span', {}, gettext('Time left'), ' ', el('span', { class: 'left' })),
     ),
     actionForm(r),
   );
@@ -148,12 +162,13 @@ function addRow(r, isNew) {
 
 function actionForm(r) {
   // A real form, so a click still works (as a POST) if the socket is down.
+  const name = r.name || gettext('Guest');
   const button = (action, label, cls) =>
     el(
       'button',
       { type: 'submit', name: 'action', value: action, ...(cls ? { class: cls } : {}) },
       label,
-      el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
+      el('span', { class: 'vh', text: ` ${name}` }),
     );
   const reasonId = `reason-${r.id}`;
   return el(
@@ -161,17 +176,21 @@ function actionForm(r) {
     { method: 'post', class: 'actions decide' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'request_id', value: r.id }),
-    button('admit', 'Admit'),
-    el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
-    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
-    button('deny', 'Deny', 'danger'),
-    el('label', { class: 'vh', for: `msg-${r.id}`, text: `Message to ${r.name || 'Guest'}` }),
-    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: 'Message to this guest', autocomplete: 'off' }),
+    button('admit', gettext('Admit')),
+    el('label', {
+      class: 'vh',
+      for: reasonId,
+      text: interpolate(gettext('Reason for %(name)s (optional, they will read it)'), { name }),
+    }),
+    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: gettext('Reason (optional)'), autocomplete: 'off' }),
+    button('deny', gettext('Deny'), 'danger'),
+    el('label', { class: 'vh', for: `msg-${r.id}`, text: interpolate(gettext('Message to %(name)s'), { name }) }),
+    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: gettext('Message to this guest'), autocomplete: 'off' }),
     el(
       'button',
       { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
-      'Send',
-      el('span', { class: 'vh', text: ` to ${r.name || 'Guest'}` }),
+      gettext('Send'),
+      el('span', { class: 'vh', text: ' ' + interpolate(pgettext('send a message', 'to %(name)s'), { name }) }),
     ),
   );
 }
@@ -193,14 +212,20 @@ function updateCount() {
   $('waiting-empty').hidden = n > 0;
   $('deny-all-count').textContent = guests(n);
   if (!n) $('deny-all-confirm').hidden = true;
-  document.title = n > 0 ? `(${n}) waiting · ${baseTitle}` : baseTitle;
+  document.title = n > 0 ? interpolate(ngettext('(%(count)s) waiting · ', '(%(count)s) waiting · ', n), { count: n }) + baseTitle : baseTitle;
   html.dataset.waiting = String(n);
 }
 
+// As lobby/views.py's _waited words it (the same msgids).
 function fmtWaited(s) {
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s < 60) return interpolate(gettext('%(seconds)ss'), { seconds: s });
+  if (s < 3600) {
+    return interpolate(gettext('%(minutes)sm %(seconds)ss'), { minutes: Math.floor(s / 60), seconds: String(s % 60).padStart(2, '0') });
+  }
+  return interpolate(gettext('%(hours)sh %(minutes)sm'), {
+    hours: Math.floor(s / 3600),
+    minutes: String(Math.floor((s % 3600) / 60)).padStart(2, '0'),
+  });
 }
 
 function fmtClock(s) {
@@ -223,41 +248,43 @@ setInterval(() => {
 // Activity: every outcome (the server's audit trail), worded as the page words it. ---------------
 
 const ACTIVITY_SHOWN = 12;
-const LEAVE_WORDS = {
-  left: 'left',
-  disconnected: 'left (connection lost)',
-  revoked: 'left (their link was withdrawn)',
-};
-
+// As lobby/views.py's activity_words words it (the same msgids, so both read the same).
 function activityWords(a) {
-  const by = a.by ? byLabel(a.by) : 'someone';
+  const by = byLabel(a.by);
   switch (a.kind) {
     case 'admitted':
-      return `admitted by ${by}`;
+      return interpolate(gettext('admitted by %(by)s'), { by });
     case 'denied':
-      return `denied by ${by}${a.reason ? ` (“${a.reason}”)` : ''}`;
+      return a.reason
+        ? interpolate(gettext('denied by %(by)s (“%(reason)s”)'), { by, reason: a.reason })
+        : interpolate(gettext('denied by %(by)s'), { by });
     case 'timed-out':
-      return 'timed out (nobody answered)';
+      return gettext('timed out (nobody answered)');
     case 'canceled':
-      return 'stopped waiting';
+      return gettext('stopped waiting');
     case 'dropped':
-      return 'lost the connection while waiting';
+      return gettext('lost the connection while waiting');
     case 'removed':
-      return `removed by ${by}`;
+      return interpolate(gettext('removed by %(by)s'), { by });
     case 'sent-to-lobby':
-      return `sent back to the waiting room by ${by}`;
-    default:
-      return LEAVE_WORDS[a.reason] || 'left';
+      return interpolate(gettext('sent back to the waiting room by %(by)s'), { by });
+    default: {
+      const leave = {
+        disconnected: gettext('left (connection lost)'),
+        revoked: gettext('left (their link was withdrawn)'),
+      };
+      return leave[a.reason] || gettext('left');
+    }
   }
 }
 
 function activityItem(a) {
   const li = el('li', { 'data-kind': a.kind });
   if (a.at) {
-    const at = new Date(a.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const at = new Date(a.at).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' });
     li.append(el('time', { datetime: a.at, text: at }), ' ');
   }
-  li.append(el('span', { class: 'name', text: a.name || 'A guest' }), ` ${activityWords(a)}`);
+  li.append(el('span', { class: 'name', text: a.name || gettext('A guest') }), ` ${activityWords(a)}`);
   return li;
 }
 
@@ -277,11 +304,11 @@ function renderActivity(frame) {
 }
 
 function byLabel(by) {
-  if (!by) return 'someone';
-  if (room?.self && by === room.self.participant_id) return 'you';
-  if (by === cfg.me) return 'you';
-  if (by.startsWith('staff:')) return `${by.slice(6)} (staff)`;
-  if (by.startsWith('api:')) return `the API (${by.slice(4)})`;
+  if (!by) return pgettext('admitted by …', 'someone');
+  if (room?.self && by === room.self.participant_id) return pgettext('admitted by …', 'you');
+  if (by === cfg.me) return pgettext('admitted by …', 'you');
+  if (by.startsWith('staff:')) return interpolate(pgettext('admitted by …', '%(name)s (staff)'), { name: by.slice(6) });
+  if (by.startsWith('api:')) return interpolate(pgettext('admitted by …', 'the API (%(name)s)'), { name: by.slice(4) });
   const p = room?.participants.find((x) => x.participant_id === by);
   return p ? p.name || by : by;
 }
@@ -332,11 +359,11 @@ function setupNotifications() {
     const answer = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
     if (answer === 'granted') {
       localStorage.setItem(NOTIFY_KEY, 'on');
-      notifyStatus("You'll get a notification when someone knocks while this tab is in the background.");
+      notifyStatus(gettext("You'll get a notification when someone knocks while this tab is in the background."));
     } else {
       e.target.checked = false;
       localStorage.setItem(NOTIFY_KEY, 'off');
-      notifyStatus('Your browser blocks notifications for this site; the sound and the tab title still tell you.');
+      notifyStatus(gettext('Your browser blocks notifications for this site; the sound and the tab title still tell you.'));
     }
   });
 }
@@ -354,8 +381,11 @@ function notify(r) {
   lastNotified = now;
   const n = $('waiting-list').children.length;
   try {
-    const note = new Notification(`${r?.name || 'Someone'} is knocking`, {
-      body: `Room ${cfg.room}: ${guests(n)} waiting`,
+    const note = new Notification(interpolate(gettext('%(name)s is knocking'), { name: r?.name || gettext('Someone') }), {
+      body: interpolate(ngettext('Room %(room)s: %(count)s guest waiting', 'Room %(room)s: %(count)s guests waiting', n), {
+        room: cfg.room,
+        count: n,
+      }),
       tag: `anteroom:${cfg.room}`,
     });
     note.onclick = () => {
@@ -403,13 +433,13 @@ function renderPeople() {
   const items = people.map((p) => {
     const li = el('li', { 'data-participant-id': p.participant_id });
     li.append(el('span', { class: 'name', text: p.name || p.participant_id }));
-    if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
-    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
-    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
+    if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
+    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: gettext('moderator') }));
+    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: gettext('in a breakout') }));
     if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
-  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
+  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: gettext('Nobody is in the room yet.') }));
   $('participant-list').replaceChildren(...items);
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
@@ -424,16 +454,16 @@ function personActions(p) {
     { method: 'post', class: 'actions person' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
-    button('participant-to-lobby', 'Send to waiting room', 'secondary'),
-    button('participant-remove', 'Remove from room', 'danger'),
+    button('participant-to-lobby', gettext('Send to waiting room'), 'secondary'),
+    button('participant-remove', gettext('Remove from room'), 'danger'),
   );
 }
 
 function renderControls() {
   const info = room.info || {};
-  $('state-paused').textContent = info.paused ? 'paused' : 'running';
-  $('state-audio').textContent = info.audio_muted ? 'muted' : 'allowed';
-  $('state-video').textContent = info.video_muted ? 'off' : 'allowed';
+  $('state-paused').textContent = info.paused ? gettext('paused') : gettext('running');
+  $('state-audio').textContent = info.audio_muted ? gettext('muted') : gettext('allowed');
+  $('state-video').textContent = info.video_muted ? gettext('off') : gettext('allowed');
   const flags = {
     pause: !info.paused,
     resume: info.paused,
@@ -453,7 +483,7 @@ const EXTEND_MINUTES = 5;
 
 function roomLabel(id) {
   const b = (room?.breakouts || []).find((x) => x.id === id);
-  return b ? `Room ${b.number}` : null;
+  return b ? interpolate(gettext('Room %(number)s'), { number: b.number }) : null;
 }
 
 function hiddenInput(name, value) {
@@ -487,7 +517,7 @@ function renderBreakouts() {
   const invitable = room.participants.filter((p) => p.role !== 'moderator');
   renderMovers(invitable, rooms);
   fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
-  fillSelect($('bo-room'), rooms.map((b) => [b.id, `Room ${b.number}`]));
+  fillSelect($('bo-room'), rooms.map((b) => [b.id, roomLabel(b.id)]));
   $('breakout-invite-form').hidden = !rooms.length || !invitable.length;
   $('breakout-end-form').hidden = !rooms.length;
   renderHelp();
@@ -502,17 +532,17 @@ function breakoutRow(b) {
     el(
       'div',
       { class: 'who' },
-      el('span', { class: 'name', text: `Room ${b.number}` }),
+      el('span', { class: 'name', text: interpolate(gettext('Room %(number)s'), { number: b.number }) }),
       ' ',
-      el('span', { class: 'muted members', text: `${members.length}/${b.capacity}: ${names || 'empty'}` }),
+      el('span', { class: 'muted members', text: `${members.length}/${b.capacity}: ${names || gettext('empty')}` }),
     ),
   );
   if (!b.ends_at) {
-    li.append(el('p', { class: 'times muted', text: 'No timer' }));
+    li.append(el('p', { class: 'times muted', text: gettext('No timer') }));
     return li;
   }
   li.append(
-    el('p', { class: 'times' }, 'Time left ', el('span', { class: 'left', 'data-ends-at': b.ends_at })),
+    el('p', { class: 'times' }, gettext('Time left'), ' ', el('span', { class: 'left', 'data-ends-at': b.ends_at })),
     postForm(
       'actions',
       hiddenInput('room_id', b.id),
@@ -520,8 +550,8 @@ function breakoutRow(b) {
       el(
         'button',
         { type: 'submit', name: 'action', value: 'breakout-extend', class: 'secondary', 'data-key': `extend:${b.id}` },
-        `+${EXTEND_MINUTES} min`,
-        el('span', { class: 'vh', text: ` for room ${b.number}` }),
+        interpolate(gettext('+%(minutes)s min'), { minutes: EXTEND_MINUTES }),
+        el('span', { class: 'vh', text: ' ' + interpolate(gettext('for room %(number)s'), { number: b.number }) }),
       ),
     ),
   );
@@ -548,8 +578,8 @@ function renderMovers(people, rooms) {
       ...people.map((p, i) => {
         const name = p.name || p.participant_id;
         const here = p.breakout_id || 'main';
-        const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, `Room ${b.number}`]);
-        if (here !== 'main') targets.push(['main', 'Main room']);
+        const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, roomLabel(b.id)]);
+        if (here !== 'main') targets.push(['main', gettext('Main room')]);
         const id = `move-${i + 1}`;
         const select = el('select', { id, name: 'destination', 'data-key': `move:${p.participant_id}:to` });
         fillSelect(select, targets);
@@ -566,17 +596,17 @@ function renderMovers(people, rooms) {
             { class: 'who' },
             el('span', { class: 'name', text: name }),
             ' ',
-            el('span', { class: 'muted where', text: roomLabel(p.breakout_id) || 'Main room' }),
+            el('span', { class: 'muted where', text: roomLabel(p.breakout_id) || gettext('Main room') }),
           ),
           postForm(
             'actions move',
             hiddenInput('client', p.participant_id),
-            el('label', { class: 'vh', for: id, text: `Where to move ${name}` }),
+            el('label', { class: 'vh', for: id, text: interpolate(gettext('Where to move %(name)s'), { name }) }),
             select,
             el(
               'button',
               { type: 'submit', name: 'action', value: 'breakout-move', class: 'secondary', 'data-key': `move:${p.participant_id}` },
-              'Move',
+              gettext('Move'),
               el('span', { class: 'vh', text: ` ${name}` }),
             ),
           ),
@@ -618,7 +648,7 @@ function addHelp(f) {
   const entry = {
     key: p.participant_id,
     id: f.id,
-    name: p.name || p.participant_id || 'Someone',
+    name: p.name || p.participant_id || gettext('Someone'),
     roomId: f.room_id,
     roomLabel: roomLabel(f.room_id),
     at: f.requested_at ? Date.parse(f.requested_at) : Date.now(),
@@ -626,7 +656,13 @@ function addHelp(f) {
   helpRequests = [entry, ...helpRequests.filter((h) => h.key !== entry.key)];
   renderHelp();
   if (known) return; // replayed on (re)join: already listed, no new alert
-  actionStatus(`${entry.name} asked for help in ${entry.roomLabel || 'a breakout room'}.`, 'info');
+  actionStatus(
+    interpolate(gettext('%(name)s asked for help in %(where)s.'), {
+      name: entry.name,
+      where: entry.roomLabel || gettext('a breakout room'),
+    }),
+    'info',
+  );
   beep();
 }
 
@@ -649,20 +685,20 @@ function renderHelp() {
   if (!list) return;
   list.replaceChildren(
     ...helpRequests.map((h) => {
-      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || 'a breakout room';
-      const at = h.at ? new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || gettext('a breakout room');
+      const at = h.at ? new Date(h.at).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }) : '';
       const answered = el(
         'button',
         { type: 'submit', name: 'action', value: 'breakout-help-answer', class: 'secondary' },
-        'Answered',
-        el('span', { class: 'vh', text: ` ${h.name}'s request` }),
+        gettext('Answered'),
+        el('span', { class: 'vh', text: ' ' + interpolate(gettext("%(name)s's request"), { name: h.name }) }),
       );
       const who = h.at
         ? el(
             'div',
             { class: 'who' },
             el('span', { class: 'name', text: h.name }),
-            el('span', { text: ` asked for help in ${where}` }),
+            el('span', { text: ' ' + interpolate(gettext('asked for help in %(where)s'), { where }) }),
             el('span', { class: 'muted', text: ` · ${at}` }),
           )
         : el('div', { class: 'who', text: h.text });
@@ -720,17 +756,28 @@ async function perform(action, form) {
     const d = await (action === 'admit' ? room.admit(id) : room.deny(id, reason));
     if (!d.effective) {
       removeRow(id);
-      const words = d.outcome === 'canceled' ? 'no longer waiting' : `already ${d.outcome}`;
-      actionStatus(`That guest was ${words}; nothing changed.`);
+      const words = {
+        canceled: gettext('That guest was no longer waiting; nothing changed.'),
+        admitted: gettext('That guest was already admitted; nothing changed.'),
+        denied: gettext('That guest was already denied; nothing changed.'),
+      };
+      actionStatus(words[d.outcome] || words.canceled);
     }
     return;
   }
   if (action === 'admit-all' || action === 'deny-all') {
     $('deny-all-confirm').hidden = true;
     const d = await (action === 'admit-all' ? room.admitAll() : room.denyAll());
-    const done = action === 'admit-all' ? 'admitted' : 'denied';
-    if (d.count) actionStatus(`${guests(d.count)} ${done}.`, 'success');
-    else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
+    const n = d.count;
+    if (n && action === 'admit-all') {
+      actionStatus(interpolate(ngettext('%(count)s guest admitted.', '%(count)s guests admitted.', n), { count: n }), 'success');
+    } else if (n) {
+      actionStatus(interpolate(ngettext('%(count)s guest denied.', '%(count)s guests denied.', n), { count: n }), 'success');
+    } else if (action === 'admit-all') {
+      actionStatus(gettext('Nobody is waiting; nobody was admitted.'), 'info');
+    } else {
+      actionStatus(gettext('Nobody is waiting; nobody was denied.'), 'info');
+    }
     return;
   }
   if (action === 'lobby-message' || action === 'lobby-message-clear') {
@@ -739,8 +786,17 @@ async function perform(action, form) {
     const d = await room.request('lobby-message', { text, extend_minutes: extra });
     showLobbyMessage(d.text);
     $('lm-extend').value = '0';
-    let said = d.text ? `Everyone waiting now sees: “${d.text}”.` : 'The message to everyone waiting is cleared.';
-    if (extra) said += ` ${guests(d.extended)} got ${extra} more minutes.`;
+    let said = d.text
+      ? interpolate(gettext('Everyone waiting now sees: “%(text)s”.'), { text: d.text })
+      : gettext('The message to everyone waiting is cleared.');
+    if (extra) {
+      const more = ngettext(
+        '%(count)s guest got %(minutes)s more minutes.',
+        '%(count)s guests got %(minutes)s more minutes.',
+        d.extended,
+      );
+      said += ' ' + interpolate(more, { count: d.extended, minutes: extra });
+    }
     actionStatus(said, 'success');
     return;
   }
@@ -748,24 +804,25 @@ async function perform(action, form) {
     const input = form.querySelector('input[name="text"]');
     const text = input.value.trim();
     if (!text) {
-      actionStatus('Write a message for the guest.', 'error');
+      actionStatus(gettext('Write a message for the guest.'), 'error');
       input.focus();
       return;
     }
     await room.request('entry-message', { request_id: id, text });
     input.value = '';
-    const who = room.entryRequests.find((x) => x.id === id)?.name || 'the guest';
-    actionStatus(`Message sent to ${who}.`, 'success');
+    const who = room.entryRequests.find((x) => x.id === id)?.name || pgettext('message sent to …', 'the guest');
+    actionStatus(interpolate(gettext('Message sent to %(name)s.'), { name: who }), 'success');
     return;
   }
   if (action === 'participant-remove' || action === 'participant-to-lobby') {
     const pid = form.querySelector('input[name="client"]').value;
-    const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
+    const name = room.participants.find((p) => p.participant_id === pid)?.name || gettext('The participant');
     await room.request(action, { participant_id: pid });
-    actionStatus(
-      action === 'participant-remove' ? `${who} was removed from the room.` : `${who} is back in the waiting room.`,
-      'success',
-    );
+    const said =
+      action === 'participant-remove'
+        ? gettext('%(name)s was removed from the room.')
+        : gettext('%(name)s is back in the waiting room.');
+    actionStatus(interpolate(said, { name }), 'success');
     return;
   }
   if (action.startsWith('breakout-')) {
@@ -786,71 +843,83 @@ async function breakoutAction(action, data) {
     };
     if (action === 'breakout-create') {
       const d = await room.createBreakouts(options);
-      actionStatus(`${plural(d.rooms.length, 'breakout room')} created.`, 'success');
+      const n = d.rooms.length;
+      actionStatus(interpolate(ngettext('%(count)s breakout room created.', '%(count)s breakout rooms created.', n), { count: n }), 'success');
     } else {
       const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
       const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
-      actionStatus(`${plural(people, 'participant')} ${force ? 'moved into' : 'invited to'} ${plural(d.rooms.length, 'room')}.`, 'success');
+      const rooms = interpolate(ngettext('%(count)s room', '%(count)s rooms', d.rooms.length), { count: d.rooms.length });
+      const said = force
+        ? ngettext('%(count)s participant moved into %(rooms)s.', '%(count)s participants moved into %(rooms)s.', people)
+        : ngettext('%(count)s participant invited to %(rooms)s.', '%(count)s participants invited to %(rooms)s.', people);
+      actionStatus(interpolate(said, { count: people, rooms }), 'success');
     }
   } else if (action === 'breakout-invite') {
     await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
-    actionStatus(force ? 'Moved.' : 'Invitation sent.', 'success');
+    actionStatus(force ? gettext('Moved.') : gettext('Invitation sent.'), 'success');
   } else if (action === 'breakout-move') {
     const to = data.get('destination');
     const d = await room.moveToBreakout(data.get('client'), to === 'main' ? null : to);
     const p = d.participant || {};
-    const label = p.breakout_id && roomLabel(p.breakout_id);
-    const where = p.breakout_id ? (label ? `breakout ${label.toLowerCase()}` : 'a breakout room') : 'the main room';
-    actionStatus(`${p.name || 'The participant'} is in ${where} now.`, 'success');
+    const name = p.name || gettext('The participant');
+    const number = p.breakout_id && (room.breakouts || []).find((b) => b.id === p.breakout_id)?.number;
+    const said = !p.breakout_id
+      ? interpolate(gettext('%(name)s is in the main room now.'), { name })
+      : number
+        ? interpolate(gettext('%(name)s is in breakout room %(number)s now.'), { name, number })
+        : interpolate(gettext('%(name)s is in a breakout room now.'), { name });
+    actionStatus(said, 'success');
   } else if (action === 'breakout-extend') {
     const minutes = Number(data.get('minutes') || EXTEND_MINUTES);
     const roomId = data.get('room_id') || undefined;
     const d = await room.extendBreakouts({ roomId, seconds: minutes * 60 });
     const numbers = (d.rooms || []).map((b) => b.number).join(', ');
-    actionStatus(
-      numbers
-        ? `${minutes} minute${minutes === 1 ? '' : 's'} added (room${d.rooms.length === 1 ? '' : 's'} ${numbers}).`
-        : 'No breakout room has a timer; nothing was extended.',
-      'success',
-    );
+    let said = gettext('No breakout room has a timer; nothing was extended.');
+    if (numbers && d.rooms.length === 1) {
+      said = ngettext('%(count)s minute added (room %(numbers)s).', '%(count)s minutes added (room %(numbers)s).', minutes);
+    } else if (numbers) {
+      said = ngettext('%(count)s minute added (rooms %(numbers)s).', '%(count)s minutes added (rooms %(numbers)s).', minutes);
+    }
+    actionStatus(interpolate(said, { count: minutes, numbers }), 'success');
   } else if (action === 'breakout-help-answer') {
     const d = await room.answerBreakoutHelp(data.get('client'));
     resolveHelp({ participant_id: data.get('client'), id: d.id });
-    actionStatus(d.effective ? 'Help request marked as answered.' : 'That help request had already ended.', 'success');
+    actionStatus(d.effective ? gettext('Help request marked as answered.') : gettext('That help request had already ended.'), 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';
-    actionStatus(`Message sent to ${d.rooms} breakout room${d.rooms === 1 ? '' : 's'}.`, 'success');
+    actionStatus(
+      interpolate(ngettext('Message sent to %(count)s breakout room.', 'Message sent to %(count)s breakout rooms.', d.rooms), {
+        count: d.rooms,
+      }),
+      'success',
+    );
   } else if (action === 'breakout-clear-all') {
     const d = await room.clearBreakouts();
-    actionStatus(`Everyone is back in the main room (${d.count} returned).`, 'success');
+    actionStatus(interpolate(gettext('Everyone is back in the main room (%(count)s returned).'), { count: d.count }), 'success');
   } else if (action === 'breakout-destroy-all') {
     const d = await room.destroyBreakouts();
-    actionStatus(`Breakout rooms closed; ${d.count} returned to the main room.`, 'success');
+    actionStatus(interpolate(gettext('Breakout rooms closed; %(count)s returned to the main room.'), { count: d.count }), 'success');
   }
 }
 
 function showLobbyMessage(text) {
   $('lobby-message-current').textContent = text
-    ? `Everyone waiting sees: “${text}”`
-    : 'Nobody waiting sees a message from you.';
+    ? interpolate(gettext('Everyone waiting sees: “%(text)s”'), { text })
+    : gettext('Nobody waiting sees a message from you.');
   if (document.activeElement !== $('lm-text')) $('lm-text').value = text || '';
   $('lm-clear').hidden = !text;
 }
 
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 function guests(n) {
-  return plural(n, 'guest');
+  return interpolate(ngettext('%(count)s guest', '%(count)s guests', n), { count: n });
 }
 
 // Deny all asks first (as the page does without JavaScript): the question's own button denies.
 function askDenyAll() {
   const n = $('waiting-list').children.length;
   if (!n) {
-    actionStatus('Nobody is waiting; nobody was denied.', 'info');
+    actionStatus(gettext('Nobody is waiting; nobody was denied.'), 'info');
     return;
   }
   $('deny-all-count').textContent = guests(n);
@@ -885,7 +954,7 @@ document.addEventListener('submit', async (ev) => {
       form.submit();
       return;
     }
-    actionStatus(err.message, 'error');
+    actionStatus(errorWords(err), 'error');
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }
