@@ -210,8 +210,11 @@ else:
     # instead of hanging the single ORM thread of the process.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
     # Health checks drop a kept connection that died in an outage before it is used, so the
-    # next action reconnects.
+    # next action reconnects. Anteroom's backend asks the socket first (no SELECT 1 round trip
+    # per socket action): lobby/runtime/postgresql/base.py.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "lobby.runtime.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -353,6 +356,9 @@ ANTEROOM_DISCONNECT_GRACE = int(os.environ.get("ANTEROOM_DISCONNECT_GRACE", "15"
 ANTEROOM_KNOCK_LIMIT = _env_rate("ANTEROOM_KNOCK_LIMIT", "3/300")
 ANTEROOM_BROWSER_KNOCK_LIMIT = _env_rate("ANTEROOM_BROWSER_KNOCK_LIMIT", "3/300")
 ANTEROOM_ADDRESS_KNOCK_LIMIT = _env_rate("ANTEROOM_ADDRESS_KNOCK_LIMIT", "30/300")
+# Rooms with an appointment window: how many seconds before ``opens_at`` a guest may knock and
+# wait for the opening (earlier knocks are refused ROOM_NOT_OPEN). lobby/appointments.py.
+ANTEROOM_APPOINTMENT_EARLY = int(os.environ.get("ANTEROOM_APPOINTMENT_EARLY", "1800"))
 # Direct joins that open a fresh presence (token-less or a token without ``sub``), per client
 # address and room; loopback is not limited (docs/security.md).
 ANTEROOM_ADDRESS_JOIN_LIMIT = _env_rate("ANTEROOM_ADDRESS_JOIN_LIMIT", "30/300")

@@ -28,6 +28,7 @@ from .models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from .services import appointments
 
 
 class ParticipantInline(admin.TabularInline):
@@ -54,8 +55,26 @@ class PendingInline(admin.TabularInline):
         return super().get_queryset(request).filter(status="pending")
 
 
+class RoomAdminForm(forms.ModelForm):
+    """The appointment window's rules as field errors (the services refuse the same)."""
+
+    class Meta:
+        model = Room
+        fields = appointments.FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        window = {k: data.get(k) for k in appointments.FIELDS if k in data}
+        try:
+            appointments.check_window(None, window)
+        except AnteroomError as exc:
+            self.add_error("closes_at", exc.message)
+        return data
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
+    form = RoomAdminForm
     list_display = (
         "name",
         "privacy",
@@ -63,6 +82,8 @@ class RoomAdmin(admin.ModelAdmin):
         "mode",
         "paused",
         "audio_muted",
+        "opens_at",
+        "closes_at",
         "created_at",
         "pages",
     )
@@ -76,6 +97,8 @@ class RoomAdmin(admin.ModelAdmin):
         "max_active_talkers",
         "knock_ttl",
         "max_participants",
+        "opens_at",
+        "closes_at",
         "paused",
         "audio_muted",
         "video_muted",

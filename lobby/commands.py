@@ -29,6 +29,7 @@ import operator
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from django.conf import settings
@@ -276,6 +277,38 @@ def _omit_null(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def _timestamp(value: Any) -> datetime:
+    """An ISO 8601 date and time with a time zone (``2026-12-01T10:00:00Z``), kept in UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) <= 40:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date and time") from None
+    else:
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("must include a time zone (e.g. 2026-12-01T10:00:00Z)")
+    if not TIMESTAMP_MIN <= parsed < TIMESTAMP_MAX:
+        raise ValueError("must be between the years 2000 and 2999")
+    return parsed.astimezone(UTC)
+
+
+TIMESTAMP_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX = datetime(3000, 1, 1, tzinfo=UTC)
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z.",
+        }
+    ),
+]
+
 # A field that may be left out (it then keeps its stored value or default) but is never null.
 # Read such fields with ``model_dump(exclude_unset=True)``.
 Omittable = Annotated[T | None, AfterValidator(_not_null), Field(json_schema_extra=_omit_null)]
@@ -308,6 +341,22 @@ class RoomProperties(Command):
         description=(
             "Daily's name: at most this many present at once; more are refused ROOM_FULL "
             "(moderators always enter). null or left out on create: no cap."
+        ),
+    )
+    opens_at: Timestamp | None = Field(
+        default=None,
+        description=(
+            "Appointment window start. A guest who knocks up to ANTEROOM_APPOINTMENT_EARLY "
+            "seconds (default 1800) earlier waits for it; earlier knocks are refused "
+            "ROOM_NOT_OPEN. Moderators may admit early. null: no start."
+        ),
+    )
+    closes_at: Timestamp | None = Field(
+        default=None,
+        description=(
+            "Appointment window end, after opens_at and at most 24 hours after it. A knock "
+            "waits until then (at least knock_ttl after the opening); knocks from then on are "
+            "refused ROOM_CLOSED. null: no end."
         ),
     )
 

@@ -25,6 +25,7 @@ from django.utils import translation
 
 from . import (
     analytics,
+    clock,
     commands,
     events,
     extensions,
@@ -47,7 +48,7 @@ from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
-from .services import moderation
+from .services import appointments, moderation
 
 log = logging.getLogger("anteroom.ws")
 
@@ -432,6 +433,9 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                         await self.send_json(
                             {"type": "host-message", "text": waiting.request.host_message}
                         )
+                    # Early for an appointment: when the room opens (and nothing else).
+                    for frame in appointments.guest_frames(plan.room, now=clock.now()):
+                        await self.send_json(frame)
                     # An estimate only from enough recent admissions (else nothing is said).
                     per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
                     if per_guest is not None:

@@ -118,6 +118,26 @@ class RoomFull(AnteroomError):
     default_message = gettext_noop("The room is full.")
 
 
+class RoomNotOpen(AnteroomError):
+    """A knock more than ``ANTEROOM_APPOINTMENT_EARLY`` seconds before the room's appointment
+    window opens (lobby/appointments.py). ``opens_at``, ``knock_from`` and ``retry_after``
+    (seconds until ``knock_from``) say when to come back; nothing is stored."""
+
+    code = "ROOM_NOT_OPEN"
+    http_status = 403
+    close_code = 4403
+    default_message = "The room is not open yet."
+
+
+class RoomClosed(AnteroomError):
+    """A knock after the room's appointment window closed (``closes_at``); nothing is stored."""
+
+    code = "ROOM_CLOSED"
+    http_status = 403
+    close_code = 4403
+    default_message = "The room's appointment time is over."
+
+
 class InvalidPermissions(AnteroomError):
     code = "INVALID_PERMISSIONS"
     http_status = 403

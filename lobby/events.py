@@ -100,6 +100,8 @@ def room_payload(room: Room) -> dict[str, Any]:
         "max_active_talkers": room.max_active_talkers,
         "knock_ttl": room.knock_ttl,
         "max_participants": room.max_participants,
+        "opens_at": _ts(room.opens_at),
+        "closes_at": _ts(room.closes_at),
         "paused": room.paused,
         "audio_muted": room.audio_muted,
         "video_muted": room.video_muted,

@@ -54,6 +54,19 @@ class Room(models.Model):
     audio_muted = models.BooleanField(default=False)
     video_muted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An optional appointment window (lobby/appointments.py): knocks before ``opens_at`` wait
+    # for it (from ``ANTEROOM_APPOINTMENT_EARLY`` seconds before), knocks after ``closes_at``
+    # are refused, and a knock waits until the window closes.
+    opens_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Appointment window start: earlier knocks wait for it. Empty: no start.",
+    )
+    closes_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Appointment window end: knocks wait until then; later knocks are refused.",
+    )
 
     # Breakout rooms only.
     number = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -93,6 +106,12 @@ class Room(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(knock_ttl__gte=10, knock_ttl__lte=600), name="room_knock_ttl_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(opens_at__isnull=True)
+                | Q(closes_at__isnull=True)
+                | Q(closes_at__gt=models.F("opens_at")),
+                name="room_window_order",
             ),
             models.CheckConstraint(
                 condition=Q(max_participants__isnull=True)

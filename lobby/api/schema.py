@@ -141,6 +141,8 @@ class RoomOut(Shape):
     max_active_talkers: int
     knock_ttl: int
     max_participants: int | None
+    opens_at: datetime | None = Field(description="Appointment window start (null: none).")
+    closes_at: datetime | None = Field(description="Appointment window end (null: none).")
     paused: bool
     audio_muted: bool
     video_muted: bool

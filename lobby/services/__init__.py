@@ -9,6 +9,7 @@ The package is split by concern (docs/architecture.md, "Where each rule lives"):
 * ``actors`` — ``Actor``, ``require_moderator``, ``check_credential``;
 * ``keys`` — resume keys and the hashes stored for secrets;
 * ``inputs`` — display names and metadata as the services store them;
+* ``appointments`` — a room's appointment window: who may knock when, and the knock's deadline;
 * ``rooms`` — ``room_create`` / ``_update`` / ``_delete`` / ``_set_state``, ``get_room``;
 * ``access`` — SPEC §2's access table, roles and ``join_plan`` (reads only);
 * ``locks`` — the room lock, the rate-limit key locks and the places left in a capped room;

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -15,6 +14,7 @@ from ..audit import audit_record
 from ..errors import BadRequest, EntryTimeout
 from ..models import EntryRequest, Room
 from ..ops import metrics
+from . import appointments
 from .access import Connection, JoinPlan
 from .inputs import clean_metadata, clean_name
 from .keys import hash_secret, new_resume_key
@@ -74,8 +74,11 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
         events.entry_updated(r)
     else:
         metadata = clean_metadata(metadata)
-        check_knock_limits(plan=plan, conn=conn, now=now)
         ttl = plan.ttl or plan.room.knock_ttl
+        # An appointment window may refuse the knock (before anything is stored) or set a
+        # later deadline than the ttl (services/appointments.py).
+        expires_at = appointments.knock_deadline(room=plan.room, now=now, ttl=ttl)
+        check_knock_limits(plan=plan, conn=conn, now=now)
         # A guest who knocks again from a new socket replaces their own pending knock (one
         # whose id was made up for this knock has none).
         old = (
@@ -101,7 +104,7 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
             metadata=metadata,
             role=plan.role,
             requested_at=now,
-            expires_at=now + timedelta(seconds=ttl),
+            expires_at=expires_at,
             token_key=plan.claims.key if plan.claims else "",
             token_jti=plan.token_jti,
             token_expires_at=plan.token_expires_at,

@@ -8,10 +8,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .. import cache, events, media, webhooks
+from .. import cache, clock, events, media, webhooks
 from ..audit import audit_record
 from ..errors import BadRequest, BreakoutLectureMode, RoomExists, RoomNotFound
 from ..models import MAX_PARTICIPANTS, ROOM_NAME_RE, Room
+from . import appointments
 from .actors import Actor, require_moderator
 
 ROOM_FIELDS = (
@@ -21,6 +22,7 @@ ROOM_FIELDS = (
     "max_active_talkers",
     "knock_ttl",
     "max_participants",
+    *appointments.FIELDS,
 )
 
 
@@ -34,6 +36,7 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
         raise BadRequest('mode must be "group" or "lecture".')
     if "enable_knocking" in fields and type(fields["enable_knocking"]) is not bool:
         raise BadRequest("enable_knocking must be a boolean.")
+    appointments.check_fields(fields)
     cap = fields.get("max_participants")
     if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_PARTICIPANTS):
         raise BadRequest(f"max_participants must be null or from 1 to {MAX_PARTICIPANTS}.")
@@ -52,6 +55,7 @@ def room_create(*, name: str | None = None, **fields: Any) -> Room:
     if not isinstance(name, str) or not re.fullmatch(ROOM_NAME_RE, name):
         raise BadRequest("name must be 1-64 characters of A-Z, a-z, 0-9, _ and -.")
     _check_room_fields(fields)
+    appointments.check_window(None, fields)
     if Room.objects.filter(name=name, parent__isnull=True).exists():
         raise RoomExists()
     try:
@@ -69,9 +73,11 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     if fields.get("mode") == Room.Mode.LECTURE and room.breakouts.exists():
         # Breakouts exist only in group mode; nobody may be stranded in one (SPEC §2).
         raise BreakoutLectureMode("Destroy the breakout rooms before switching to lecture mode.")
+    window = appointments.check_window(room, fields)
     for key, value in fields.items():
         setattr(room, key, value)
     room.save(update_fields=list(fields))
+    appointments.window_changed(room, window, now=clock.now())
     _room_updated(room)
     return room
 
