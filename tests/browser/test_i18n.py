@@ -146,8 +146,9 @@ async def test_a_german_host_s_dashboard_is_german_live_and_without_javascript(
     plain = await new_page(java_script_enabled=False, **GERMAN)
     await plain.goto(f"{server.base}/r/{room_name}/dashboard/?t={token}")
     await expect(plain.locator("#activity-list")).to_contain_text("Pat Doe von Ihnen eingelassen")
-    await expect(plain.locator("#live-status")).to_have_text(
-        "Nicht verbunden – die Schaltflächen funktionieren trotzdem"
+    await expect(plain.locator("#live-status")).to_contain_text("Nicht verbunden")
+    await expect(plain.locator("#live-status")).to_contain_text(
+        "Schaltflächen funktionieren trotzdem"
     )
     await plain.get_by_role("button", name="Raum pausieren").click()
     await expect(plain.get_by_text("Der Raum ist pausiert.")).to_be_visible()
