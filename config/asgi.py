@@ -13,12 +13,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from lobby import routing, sweeper  # noqa: E402
+from lobby import branding, routing, sweeper  # noqa: E402
 from lobby.ops.logs import redact_daphne_access_log  # noqa: E402
 from lobby.runtime.auth import LazyAuthMiddlewareStack  # noqa: E402
 from lobby.runtime.origin import ExactOriginValidator  # noqa: E402
 
 redact_daphne_access_log()
+# A bad ANTEROOM_PRODUCT_NAME / LOGO_URL / ACCENT_COLOR stops the server here, with the system
+# check's message (Daphne runs no system checks of its own).
+branding.raise_if_misconfigured()
 
 
 async def http_app(scope: Any, receive: Any, send: Any) -> None:

@@ -174,6 +174,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "lobby.branding.context",  # ``brand``: product name, logo, accent
             ],
         },
     },
@@ -349,6 +350,20 @@ SPECTACULAR_SETTINGS = {
 
 # ``/`` links here as "Documentation" when set (e.g. where your team publishes docs/).
 ANTEROOM_DOCS_URL = os.environ.get("ANTEROOM_DOCS_URL", "")
+
+# BRANDING (lobby/branding.py; docs/deployment.md "Make it yours"). A system check validates
+# them (anteroom.E101-E103), and config/asgi.py refuses to start on an error.
+ANTEROOM_PRODUCT_NAME = os.environ.get("ANTEROOM_PRODUCT_NAME", "Anteroom")
+# An http(s) image URL (its origin joins the CSP's img-src), a path on this server, or a file
+# under static/ (e.g. ``clinic/logo.svg``). Unset: no logo, the name alone.
+ANTEROOM_LOGO_URL = os.environ.get("ANTEROOM_LOGO_URL", "").strip()
+ANTEROOM_ACCENT_COLOR = os.environ.get("ANTEROOM_ACCENT_COLOR", "#1f5fbf").strip()
+_logo = urlsplit(ANTEROOM_LOGO_URL)
+if _logo.scheme in ("http", "https") and _logo.hostname:
+    SECURE_CSP["img-src"] = [
+        *cast(list[str], SECURE_CSP["img-src"]),
+        f"{_logo.scheme}://{_logo.netloc.rpartition('@')[2]}",
+    ]
 
 # ANTEROOM
 

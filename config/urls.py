@@ -6,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView
 
 from lobby.ops import health
 
+# The styled 500 page with the deployment's name (Django's own renders without context).
+handler500 = "lobby.views.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("lobby.api.urls")),

@@ -111,27 +111,24 @@ class RoomAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Room, form: Any, change: bool) -> None:
         """Through the services: rules, the row lock, ``room-updated`` to live clients, audit."""
+        actor = services.Actor.staff(request.user.get_username())
         try:
             if not change:
                 fresh = services.room_create(
-                    name=obj.name, **{k: getattr(obj, k) for k in self.PROPERTIES}
+                    actor=actor, name=obj.name, **{k: getattr(obj, k) for k in self.PROPERTIES}
                 )
                 obj.pk = fresh.pk
                 state = {k: getattr(obj, k) for k in self.STATE if getattr(obj, k)}
                 if state:
-                    services.room_set_state(
-                        room=fresh, actor=services.Actor.staff(request.user.get_username()), **state
-                    )
+                    services.room_set_state(room=fresh, actor=actor, **state)
                 return
             current = Room.objects.get(pk=obj.pk)
             props = {k: getattr(obj, k) for k in self.PROPERTIES if k in form.changed_data}
             if props:
-                current = services.room_update(room=current, **props)
+                current = services.room_update(room=current, actor=actor, **props)
             state = {k: getattr(obj, k) for k in self.STATE if k in form.changed_data}
             if state:
-                services.room_set_state(
-                    room=current, actor=services.Actor.staff(request.user.get_username()), **state
-                )
+                services.room_set_state(room=current, actor=actor, **state)
         except AnteroomError as exc:
             messages.error(request, f"Not saved: {exc.message}")
 
@@ -139,11 +136,13 @@ class RoomAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(parent__isnull=True)
 
     def delete_model(self, request: HttpRequest, obj: Room) -> None:
-        services.room_delete(room=obj)  # connected sockets are told and closed
+        # connected sockets are told and closed
+        services.room_delete(room=obj, actor=services.Actor.staff(request.user.get_username()))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Room]) -> None:
+        actor = services.Actor.staff(request.user.get_username())
         for room in queryset:
-            services.room_delete(room=room)
+            services.room_delete(room=room, actor=actor)
 
     @admin.display(description="pages")
     def pages(self, obj: Room) -> str:

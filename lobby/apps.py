@@ -7,7 +7,7 @@ class LobbyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import cache, staff_sessions
+        from . import branding, cache, staff_sessions  # noqa: F401 - branding registers its check
         from .api import schema  # noqa: F401 - registers the OpenAPI extensions
         from .commands import register
         from .extensions import ws_handlers

@@ -8,6 +8,7 @@ app_name = "lobby"
 
 urlpatterns = [
     path("", views.home_page, name="home"),
+    path("brand.css", views.brand_css, name="brand_css"),
     path("r/<slug:room_name>/", views.guest_page, name="guest"),
     path("r/<slug:room_name>/dashboard/", views.dashboard_page, name="dashboard"),
 ]

@@ -25,12 +25,12 @@ from django.utils.translation import gettext_lazy, gettext_noop, ngettext, pgett
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import activity, clock, extensions, selectors, services
+from . import activity, branding, clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
 from .errors import AnteroomError, RoomNotFound, error_text
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
 from .models import EntryRequest, Room
-from .services import moderation
+from .services import appointments, moderation
 from .tokens import verify_token
 from .webhooks.alerts import notices_for
 
@@ -75,6 +75,29 @@ def _ensure_guest_cookie(request: HttpRequest, response: HttpResponse) -> None:
 def home_page(request: HttpRequest) -> HttpResponse:
     """``/``: what this server is, and the way into the admin and the docs (no room names)."""
     return render(request, "lobby/home.html", {"docs_url": settings.ANTEROOM_DOCS_URL})
+
+
+@require_http_methods(["GET", "HEAD"])
+def brand_css(request: HttpRequest) -> HttpResponse:
+    """``/brand.css?v=<version>``: the deployment's accent as CSS custom properties (the CSP
+    allows no inline style). Pages link the current version, so that URL is cached for a year;
+    any other answers ``no-cache`` (a page from before a redeploy)."""
+    brand = branding.get_brand()
+    response = HttpResponse(brand.css(), content_type="text/css; charset=utf-8")
+    if request.GET.get("v") == brand.css_version:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response["Cache-Control"] = "no-cache"
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the styled 500 page with the brand, from a plain template render (no
+    context processors, no database: whatever failed may fail again)."""
+    from django.template import loader
+
+    html = loader.get_template("500.html").render({"brand": branding.get_brand()})
+    return HttpResponse(html, status=500)
 
 
 # Guest page ----------------------------------------------------------------------------------
@@ -265,6 +288,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
             "left": clock_text((r.expires_at - now).total_seconds()),
             "connected": r.disconnected_at is None,
             "notice": notices.get(str(r.id)),
+            "early": appointments.is_early(r, room, now=now),
         }
         for r in waiting
     ]
@@ -284,6 +308,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "staff": mod.staff,
         "me": mod.actor.by,
         "server_now": _iso(now),
+        "appointment_early": int(appointments.early().total_seconds()),
         "guest_url": request.build_absolute_uri(reverse("lobby:guest", args=[room.name])),
     }
     ctx = {
@@ -296,6 +321,7 @@ def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpR
         "config": config,
         "guest_url": config["guest_url"],
         "panels": extensions.dashboard_panels,
+        "appointment": appointments.dashboard_window(room, now=now),
     }
     for panel in extensions.dashboard_panels:  # e.g. breakouts' panel (breakouts/views.py)
         ctx.update(panel.context(room=room, now=now, participants=participants))

@@ -77,9 +77,9 @@ def _reset_clock():
 
 
 def make_room(name: str = "clinic", **fields: Any):
-    from lobby.services import room_create
+    from lobby.services import Actor, room_create
 
-    return room_create(name=name, **fields)
+    return room_create(actor=Actor.command("tests"), name=name, **fields)
 
 
 def make_token(room: str | None = "clinic", **claims: Any) -> str:

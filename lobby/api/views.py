@@ -95,7 +95,7 @@ class RoomListApi(BaseApi):
     )
     def post(self, request: Request) -> Response:
         body = RoomCreateBody.parse(request_body(request))
-        room = services.room_create(name=body.name, **body.fields())
+        room = services.room_create(actor=self.actor(request), name=body.name, **body.fields())
         return Response(events.room_payload(room))
 
 
@@ -115,7 +115,7 @@ class RoomDetailApi(BaseApi):
     def patch(self, request: Request, name: str) -> Response:
         room = services.get_room(name)
         body = RoomUpdateBody.parse(request_body(request))
-        room = services.room_update(room=room, **body.fields())
+        room = services.room_update(room=room, actor=self.actor(request), **body.fields())
         return Response(events.room_payload(room))
 
     @extend_schema(
@@ -125,7 +125,7 @@ class RoomDetailApi(BaseApi):
     )
     def delete(self, request: Request, name: str) -> Response:
         room = services.get_room(name)
-        services.room_delete(room=room)
+        services.room_delete(room=room, actor=self.actor(request))
         return Response({"deleted": True, "name": name})
 
 

@@ -97,6 +97,15 @@ class JoinPlan:
         return held.token_expires_at if held is not None else None
 
 
+@dataclass(frozen=True)
+class Lapsed:
+    """A resume key whose presence (or admitted knock) is over: the guest enters afresh under
+    the same id and name, so moderators recognise who is knocking again."""
+
+    participant_id: str
+    name: str
+
+
 def join_plan(
     *,
     room_name: str,
@@ -107,6 +116,10 @@ def join_plan(
 ) -> JoinPlan:
     """Verify the token, resolve a resume key and decide the access level (reads only).
 
+    One of three plans: a staff user's (``_plan_staff``), a resumed presence or knock
+    (``_plan_resume``), or a fresh join (``_plan_fresh``), which may carry over a lapsed
+    presence's id and name.
+
     Raises ``RoomNotFound``, token errors, ``InvalidEntryClaim``, ``AccessDenied``, or, for a
     resume key whose knock was decided while away, ``EntryDenied`` / ``EntryTimeout``.
     """
@@ -116,80 +129,104 @@ def join_plan(
         raise BadRequest("token must be a string.")
     room = get_room(room_name)
     if staff_user is not None:
-        # A signed-in Django staff user on the dashboard is a moderator of every room.
-        if not getattr(staff_user, "is_staff", False) or not staff_user.is_active:
-            raise InvalidPermissions("Sign in as a staff user.")
-        username = staff_user.get_username()
+        return _plan_staff(room=room, staff_user=staff_user)
+    claims = verify_token(token, room_name=room.name) if token else None
+    name = clean_name(name)
+    lapsed: Lapsed | None = None
+    if resume:
+        resumed = _plan_resume(room=room, claims=claims, resume_hash=hash_secret(resume))
+        if isinstance(resumed, JoinPlan):
+            return resumed
+        lapsed = resumed
+    return _plan_fresh(room=room, claims=claims, name=name, lapsed=lapsed)
+
+
+def _plan_staff(*, room: Room, staff_user: Any) -> JoinPlan:
+    """A signed-in Django staff user on the dashboard is a moderator of every room."""
+    if not getattr(staff_user, "is_staff", False) or not staff_user.is_active:
+        raise InvalidPermissions("Sign in as a staff user.")
+    username = staff_user.get_username()
+    return JoinPlan(
+        room=room,
+        level="full",
+        role=Role.MODERATOR,
+        participant_id=f"staff:{username}",
+        name=clean_name(staff_user.get_full_name(), default="") or username,
+        claims=None,
+        staff_user_id=staff_user.pk,
+    )
+
+
+def _plan_resume(
+    *, room: Room, claims: Claims | None, resume_hash: str
+) -> JoinPlan | Lapsed | None:
+    """What a resume key still holds: a presence (enter again), a pending knock (wait again), a
+    lapsed presence or admitted knock (``Lapsed``: a fresh join under its id and name), or
+    nothing (``None``: an unknown or spent key is a fresh join). A key never outlives the token
+    it was issued under; a knock decided while away raises its outcome."""
+    p = Participant.objects.filter(room=room, resume_hash=resume_hash).first()
+    if p is not None and p.status != Participant.Status.LEFT:
+        check_credential(token_jti=p.token_jti, token_expires_at=p.token_expires_at)
         return JoinPlan(
             room=room,
             level="full",
-            role=Role.MODERATOR,
-            participant_id=f"staff:{username}",
-            name=clean_name(staff_user.get_full_name(), default="") or username,
-            claims=None,
-            staff_user_id=staff_user.pk,
+            role=p.role,
+            participant_id=p.participant_id,
+            name=p.name,
+            claims=claims,
+            resume_participant=p,
         )
-    claims = verify_token(token, room_name=room.name) if token else None
-    name = clean_name(name)
-    # A resume key whose presence lapsed (away longer than the grace) enters afresh, under the
-    # same id and name, so moderators recognise who is knocking again.
-    lapsed: tuple[str, str] | None = None
-    if resume:
-        h = hash_secret(resume)
-        p = Participant.objects.filter(room=room, resume_hash=h).first()
-        if p is not None and p.status == Participant.Status.LEFT:
-            lapsed = (p.participant_id, p.name)
-        if p is not None and p.status != Participant.Status.LEFT:
-            check_credential(token_jti=p.token_jti, token_expires_at=p.token_expires_at)
-            return JoinPlan(
-                room=room,
-                level="full",
-                role=p.role,
-                participant_id=p.participant_id,
-                name=p.name,
-                claims=claims,
-                resume_participant=p,
-            )
-        # The newest knock with this key: one sent back to the waiting room shares the key of
-        # the knock that first admitted it.
-        r = EntryRequest.objects.filter(room=room, resume_hash=h).order_by("-requested_at").first()
-        if r is not None:
-            # A resume key never outlives the token it was issued under.
-            check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
-            if r.status == EntryRequest.Status.PENDING:
-                return JoinPlan(
-                    room=room,
-                    level="lobby",
-                    role=r.role,
-                    participant_id=r.participant_id,
-                    name=r.name,
-                    claims=claims,
-                    request_id=r.id,
-                    resume_request=r,
-                )
-            if r.status == EntryRequest.Status.DENIED:
-                raise EntryDenied(r.deny_reason or None)
-            if r.status == EntryRequest.Status.CANCELED and r.cancel_reason != "aborted":
-                raise EntryTimeout()
-            if r.status == EntryRequest.Status.ADMITTED and lapsed is None:
-                lapsed = (r.participant_id, r.name)
-        # An unknown or spent resume key is a fresh join.
+    lapsed = Lapsed(p.participant_id, p.name) if p is not None else None
+    # The newest knock with this key: one sent back to the waiting room shares the key of the
+    # knock that first admitted it.
+    r = (
+        EntryRequest.objects.filter(room=room, resume_hash=resume_hash)
+        .order_by("-requested_at")
+        .first()
+    )
+    if r is None:
+        return lapsed
+    check_credential(token_jti=r.token_jti, token_expires_at=r.token_expires_at)
+    if r.status == EntryRequest.Status.PENDING:
+        return JoinPlan(
+            room=room,
+            level="lobby",
+            role=r.role,
+            participant_id=r.participant_id,
+            name=r.name,
+            claims=claims,
+            request_id=r.id,
+            resume_request=r,
+        )
+    if r.status == EntryRequest.Status.DENIED:
+        raise EntryDenied(r.deny_reason or None)
+    if r.status == EntryRequest.Status.CANCELED and r.cancel_reason != "aborted":
+        raise EntryTimeout()
+    if r.status == EntryRequest.Status.ADMITTED and lapsed is None:
+        return Lapsed(r.participant_id, r.name)
+    return lapsed
+
+
+def _plan_fresh(*, room: Room, claims: Claims | None, name: str, lapsed: Lapsed | None) -> JoinPlan:
+    """A join without a live resume key: SPEC §2's access table decides the level. The id is
+    the token's ``sub``, else the lapsed presence's, else one made for this connection."""
     access = access_level(room=room, claims=claims)
     if access.level == "none":
         raise AccessDenied()
-    known_id = (claims.sub if claims and claims.sub else None) or (lapsed[0] if lapsed else None)
-    participant_id = known_id or f"g-{uuid.uuid4().hex}"
+    known_id = (claims.sub if claims and claims.sub else None) or (
+        lapsed.participant_id if lapsed else None
+    )
     display = (
         (claims.name if claims and claims.name else None)
         or name
-        or (lapsed[1] if lapsed else None)
+        or (lapsed.name if lapsed else None)
         or "Guest"
     )
     return JoinPlan(
         room=room,
         level=access.level,
         role=role_for(claims),
-        participant_id=participant_id,
+        participant_id=known_id or f"g-{uuid.uuid4().hex}",
         name=display,
         claims=claims,
         ttl=access.ttl,

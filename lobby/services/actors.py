@@ -36,6 +36,12 @@ class Actor:
         return cls(by=f"staff:{username}", can_moderate=True)
 
     @classmethod
+    def command(cls, name: str) -> Actor:
+        """A management command run by an operator (``manage.py demo``): audited as
+        ``command:<name>``."""
+        return cls(by=f"command:{name}", can_moderate=True)
+
+    @classmethod
     def participant(cls, p: Participant) -> Actor:
         return cls(
             by=p.participant_id,

@@ -139,6 +139,21 @@ def is_early(r: EntryRequest, room: Room, *, now: datetime) -> bool:
     return room.opens_at is not None and r.requested_at < room.opens_at and now < room.opens_at
 
 
+def dashboard_window(room: Room, *, now: datetime) -> dict[str, Any] | None:
+    """The window as the dashboard shows it (None: the room has none)."""
+    if room.opens_at is None and room.closes_at is None:
+        return None
+    return {
+        "opens_at": room.opens_at,
+        "closes_at": room.closes_at,
+        # Only while early arrivals are still to come.
+        "knock_from": room.opens_at - early()
+        if room.opens_at is not None and now < room.opens_at
+        else None,
+        "closed": room.closes_at is not None and now >= room.closes_at,
+    }
+
+
 # A window changed (room_update) ------------------------------------------------------------
 
 

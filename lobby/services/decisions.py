@@ -16,7 +16,7 @@ from ..ops import metrics
 from .actors import Actor, require_moderator
 from .inputs import clean_name
 from .locks import free_places, lock_lobby, present_ids
-from .outcomes import announce_cancel, close_replaced, finish, get_request
+from .outcomes import announce_cancel, close_replaced, get_request, mark_canceled, mark_decided
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,19 @@ class Decision:
 
 def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Participant]:
     """Create (or replace) the presences of admitted guests; emit their events."""
+    participants, replaced = _upsert_presences(room, admitted, now)
+    _announce_admitted(room, admitted, participants, replaced)
+    return participants
+
+
+def _upsert_presences(
+    room: Room, admitted: list[EntryRequest], now: Any
+) -> tuple[list[Participant], set[str]]:
+    """The admitted guests' presences, in bulk (admit-all of 1,000 is a few queries, not
+    3,000): new rows, or the stored rows of their ids rewritten. Returns them, in the order of
+    ``admitted``, and the ids that were present from another socket (now closed, ``REPLACED``)."""
     participants = []
     replaced: set[str] = set()
-    # Bulk writes: admit-all of 1,000 is a few queries, not 3,000.
     existing = {
         p.participant_id: p
         for p in Participant.objects.filter(
@@ -77,6 +87,17 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
     Participant.objects.bulk_create(to_create, batch_size=500)
     if to_update:
         Participant.objects.bulk_update(to_update, fields=list(values), batch_size=500)
+    return participants, replaced
+
+
+def _announce_admitted(
+    room: Room,
+    admitted: list[EntryRequest],
+    participants: list[Participant],
+    replaced: set[str],
+) -> None:
+    """On commit, in one batch: each guest's ``joined`` snapshot (its socket then joins the
+    member groups), and ``participant-joined`` (``-updated`` for a replaced id) to members."""
     present = selectors.participants_present(room=room)
     roster = [events.participant_payload(x) for x in present]
     room_data = events.room_payload(room)
@@ -118,7 +139,6 @@ def _admit_rows(room: Room, admitted: list[EntryRequest], now: Any) -> list[Part
             )
         )
     events.send_many_on_commit(batch)
-    return participants
 
 
 def _deny_frames(r: EntryRequest) -> tuple[str, dict[str, Any]]:
@@ -159,11 +179,11 @@ def entry_request_decide(
             r.refresh_from_db()
             if r.status == EntryRequest.Status.PENDING and r.expires_at > now:
                 raise RoomFull()
-    if not finish(r, status=outcome, by=actor.by, now=now, deny_reason=reason, check_deadline=True):
+    if not mark_decided(r, outcome=outcome, by=actor.by, now=now, deny_reason=reason):
         r.refresh_from_db()
         if r.status == EntryRequest.Status.PENDING and r.expires_at <= now:
             # Past its deadline but not swept yet: it timed out, and that is what is reported.
-            if finish(r, status="canceled", cancel_reason="timeout", by="", now=now):
+            if mark_canceled(r, reason="timeout", now=now):
                 announce_cancel([r], now)
             r.refresh_from_db()
         return Decision(request=r, outcome=r.status, effective=False)

@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 
 from .. import clock, events, webhooks
 from ..audit import audit_record
-from ..errors import BadRequest, EntryTimeout
+from ..errors import AccessDenied, BadRequest, EntryTimeout
 from ..models import EntryRequest, Room
 from ..ops import metrics
 from . import appointments
@@ -19,7 +19,7 @@ from .access import Connection, JoinPlan
 from .inputs import clean_metadata, clean_name
 from .keys import hash_secret, new_resume_key
 from .locks import lock_lobby
-from .outcomes import announce_cancel, close_replaced, finish, get_request
+from .outcomes import announce_cancel, close_replaced, get_request, mark_canceled
 from .quotas import check_knock_limits
 
 
@@ -45,82 +45,107 @@ def queue_place(r: EntryRequest) -> tuple[int, int]:
 
 @transaction.atomic
 def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = None) -> Waiting:
-    """Store a knock (or re-attach a resumed one), then tell moderators.
+    """Store a knock (``_knock_create``) or re-attach a resumed one (``_knock_reattach``).
 
     Locks the room row, so knocks of one room serialise and rate limits cannot be raced.
-    Emits ``entry-requested`` to moderators and the queue order to waiting guests.
-    Raises ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired meanwhile).
+    Emits ``entry-requested`` (``entry-updated`` on re-attach) to moderators and the queue order
+    to waiting guests. Raises ``AccessDenied`` for a plan that does not wait in the lobby,
+    ``BadRequest``, ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired).
     """
-    assert plan.level == "lobby" and plan.request_id is not None
+    if plan.level != "lobby" or plan.request_id is None:
+        raise AccessDenied()
     now = clock.now()
     lock_lobby(plan.room.pk)
     resume = new_resume_key()
     if plan.resume_request is not None:
-        # Re-attach: a new resume key, the same id and deadline.
-        changed = EntryRequest.objects.filter(
-            pk=plan.request_id, status=EntryRequest.Status.PENDING, expires_at__gt=now
-        ).update(
-            resume_hash=hash_secret(resume),
-            server_id=conn.server_id,
-            connection_id=conn.connection_id,
-            disconnected_at=None,
-        )
-        if changed != 1:
-            raise EntryTimeout()
-        r = EntryRequest.objects.get(pk=plan.request_id)
-        # A socket still waiting with this knock (the key re-used while it is open) is replaced:
-        # one live socket per guest, so only the new one hears the outcome.
-        close_replaced(events.request_group(r.id), conn.connection_id)
-        events.entry_updated(r)
+        r = _knock_reattach(plan.request_id, conn=conn, now=now, resume=resume)
     else:
-        metadata = clean_metadata(metadata)
-        ttl = plan.ttl or plan.room.knock_ttl
-        # An appointment window may refuse the knock (before anything is stored) or set a
-        # later deadline than the ttl (services/appointments.py).
-        expires_at = appointments.knock_deadline(room=plan.room, now=now, ttl=ttl)
-        check_knock_limits(plan=plan, conn=conn, now=now)
-        # A guest who knocks again from a new socket replaces their own pending knock (one
-        # whose id was made up for this knock has none).
-        old = (
-            []
-            if plan.fresh_id
-            else list(
-                EntryRequest.objects.filter(
-                    room=plan.room, participant_id=plan.participant_id, status="pending"
-                )
-            )
+        r = _knock_create(
+            plan, plan.request_id, conn=conn, now=now, resume=resume, metadata=metadata
         )
-        replaced = [
-            o for o in old if finish(o, status="canceled", cancel_reason="aborted", by="", now=now)
-        ]
-        if replaced:
-            # Moderators drop the old row; the guest's old socket hears it was canceled.
-            announce_cancel(replaced, now)
-        r = EntryRequest.objects.create(
-            id=plan.request_id,
-            room=plan.room,
-            participant_id=plan.participant_id,
-            name=plan.name,
-            metadata=metadata,
-            role=plan.role,
-            requested_at=now,
-            expires_at=expires_at,
-            token_key=plan.claims.key if plan.claims else "",
-            token_jti=plan.token_jti,
-            token_expires_at=plan.token_expires_at,
-            browser_key=conn.browser_key if plan.claims is None else "",
-            client_address=conn.client_address,
-            resume_hash=hash_secret(resume),
-            server_id=conn.server_id,
-            connection_id=conn.connection_id,
-        )
-        events.entry_requested(r)
-        webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
-        audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
-        metrics.knocked()
     events.queue_changed(plan.room.pk)
     position, total = queue_place(r)
     return Waiting(request=r, resume=resume, position=position, total=total)
+
+
+def _knock_reattach(
+    request_id: uuid.UUID, *, conn: Connection, now: Any, resume: str
+) -> EntryRequest:
+    """A resumed knock moves to this socket: a new resume key, the same id and deadline. A
+    socket still waiting with it (the key re-used while it is open) is replaced: one live socket
+    per guest, so only the new one hears the outcome."""
+    changed = EntryRequest.objects.filter(
+        pk=request_id, status=EntryRequest.Status.PENDING, expires_at__gt=now
+    ).update(
+        resume_hash=hash_secret(resume),
+        server_id=conn.server_id,
+        connection_id=conn.connection_id,
+        disconnected_at=None,
+    )
+    if changed != 1:
+        raise EntryTimeout()
+    r = EntryRequest.objects.get(pk=request_id)
+    close_replaced(events.request_group(r.id), conn.connection_id)
+    events.entry_updated(r)
+    return r
+
+
+def _knock_create(
+    plan: JoinPlan,
+    request_id: uuid.UUID,
+    *,
+    conn: Connection,
+    now: Any,
+    resume: str,
+    metadata: Any,
+) -> EntryRequest:
+    """A new knock, after the rate limits; it replaces the guest's own pending knock from an
+    older socket. Audited, counted, a ``knock.created`` webhook."""
+    metadata = clean_metadata(metadata)
+    # An appointment window may refuse the knock (before anything is stored) or set a later
+    # deadline than the ttl (services/appointments.py).
+    expires_at = appointments.knock_deadline(
+        room=plan.room, now=now, ttl=plan.ttl or plan.room.knock_ttl
+    )
+    check_knock_limits(plan=plan, conn=conn, now=now)
+    _replace_own_knocks(plan, now=now)
+    r = EntryRequest.objects.create(
+        id=request_id,
+        room=plan.room,
+        participant_id=plan.participant_id,
+        name=plan.name,
+        metadata=metadata,
+        role=plan.role,
+        requested_at=now,
+        expires_at=expires_at,
+        token_key=plan.claims.key if plan.claims else "",
+        token_jti=plan.token_jti,
+        token_expires_at=plan.token_expires_at,
+        browser_key=conn.browser_key if plan.claims is None else "",
+        client_address=conn.client_address,
+        resume_hash=hash_secret(resume),
+        server_id=conn.server_id,
+        connection_id=conn.connection_id,
+    )
+    events.entry_requested(r)
+    webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
+    audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
+    metrics.knocked()
+    return r
+
+
+def _replace_own_knocks(plan: JoinPlan, *, now: Any) -> None:
+    """A guest who knocks again from a new socket replaces their own pending knock (one whose
+    id was made up for this knock has none): moderators drop the old row, the old socket hears
+    it was canceled."""
+    if plan.fresh_id:
+        return
+    old = EntryRequest.objects.filter(
+        room=plan.room, participant_id=plan.participant_id, status=EntryRequest.Status.PENDING
+    )
+    replaced = [o for o in old if mark_canceled(o, reason="aborted", now=now)]
+    if replaced:
+        announce_cancel(replaced, now)
 
 
 @transaction.atomic
@@ -132,7 +157,7 @@ def entry_request_cancel(*, room: Room, request_id: Any, reason: str = "aborted"
     """
     r = get_request(room, request_id)
     now = clock.now()
-    if not finish(r, status="canceled", cancel_reason=reason, by="", now=now):
+    if not mark_canceled(r, reason=reason, now=now):
         return False
     announce_cancel([r], now)
     return True

@@ -25,30 +25,35 @@ def close_replaced(group: str, keep_connection: str) -> None:
     )
 
 
-def finish(
-    r: EntryRequest,
-    *,
-    status: str,
-    by: str,
-    now: Any,
-    cancel_reason: str = "",
-    deny_reason: str = "",
-    check_deadline: bool = False,
+def mark_decided(
+    r: EntryRequest, *, outcome: str, by: str, now: Any, deny_reason: str = ""
 ) -> bool:
-    """Move one request out of ``pending`` with a conditional update. True if this call did."""
-    q = EntryRequest.objects.filter(pk=r.pk, status=EntryRequest.Status.PENDING)
-    if check_deadline:
-        q = q.filter(expires_at__gt=now)
-    changed = q.update(
-        status=status,
-        cancel_reason=cancel_reason,
-        resolved_by=by,
-        resolved_at=now,
-        deny_reason=deny_reason,
+    """Admit or deny one knock if it is still pending and inside its deadline: a conditional
+    UPDATE, so the first decision wins. True if this call decided it (``r`` then shows it)."""
+    changed = EntryRequest.objects.filter(
+        pk=r.pk, status=EntryRequest.Status.PENDING, expires_at__gt=now
+    ).update(
+        status=outcome, cancel_reason="", resolved_by=by, resolved_at=now, deny_reason=deny_reason
     )
     if changed:
-        r.status, r.cancel_reason, r.resolved_by, r.resolved_at = status, cancel_reason, by, now
+        r.status, r.cancel_reason, r.resolved_by, r.resolved_at = outcome, "", by, now
         r.deny_reason = deny_reason
+    return changed == 1
+
+
+def mark_canceled(r: EntryRequest, *, reason: str, now: Any) -> bool:
+    """Cancel one knock if it is still pending, whatever its deadline (a timeout is a cancel
+    too): a conditional UPDATE. True if this call canceled it (``r`` then shows it)."""
+    changed = EntryRequest.objects.filter(pk=r.pk, status=EntryRequest.Status.PENDING).update(
+        status=EntryRequest.Status.CANCELED,
+        cancel_reason=reason,
+        resolved_by="",
+        resolved_at=now,
+        deny_reason="",
+    )
+    if changed:
+        r.status, r.cancel_reason, r.resolved_by, r.resolved_at = "canceled", reason, "", now
+        r.deny_reason = ""
     return changed == 1
 
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from .. import activity, clock, events, extensions, limits, media, selectors, webhooks
 from ..activity import Item as ActivityItem
-from ..errors import BadRequest, RoomFull
+from ..errors import AccessDenied, BadRequest, RoomFull
 from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
 from .access import Connection, JoinPlan
 from .inputs import clean_name
@@ -32,18 +32,83 @@ class Joined:
     activity: list[ActivityItem] | None = None
 
 
+# What a join (re)writes on the presence row: all of it, whether it is new, resumed or replaced.
+JOIN_FIELDS = [
+    "name",
+    "role",
+    "status",
+    "breakout",
+    "can_publish",
+    "token_jti",
+    "token_expires_at",
+    "resume_hash",
+    "server_id",
+    "connection_id",
+    "connected_at",
+    "disconnected_at",
+    "left_at",
+]
+
+
+@dataclass(frozen=True)
+class _Seat:
+    """The presence a join takes, found under the room lock."""
+
+    participant: Participant
+    existing: bool  # a row with this id is stored (present or not)
+    was_present: bool  # ... and it is in the room now (not ``left``)
+    another_tab: bool  # a moderator's further socket on its live presence
+
+
 @transaction.atomic
 def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     """Enter the room directly (level ``full``) or on resume; replaces an earlier presence.
 
-    Emits ``participant-joined`` (or ``participant-updated`` on resume) to members.
+    Locks the room (two first joins with one id, two tabs, must not both insert, and a capped
+    room's last place is taken once). Emits ``participant-joined`` (``participant-updated`` when
+    the id was present already) to the other members, ``REPLACED`` to a replaced socket.
+    Raises ``AccessDenied`` for a plan that must wait in the lobby, ``EntryRateLimited``,
+    ``RoomFull``.
     """
-    assert plan.level == "full"
+    if plan.level != "full":
+        raise AccessDenied()
     now = clock.now()
     resume = new_resume_key()
     room = plan.room
-    # Two first joins with one id (two tabs) must not both insert: serialise on the room.
     lock_lobby(room.pk)
+    seat = _take_seat(plan=plan, conn=conn, now=now)
+    p = seat.participant
+    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
+    # moderator's extra tab: the presence it joins stays where it is).
+    fresh = plan.resume_participant is None and not seat.another_tab
+    left_breakout = p.breakout_id if seat.was_present and fresh else None
+    _attach(p, plan=plan, conn=conn, now=now, fresh=fresh, resume=resume)
+    if seat.existing:
+        p.save(update_fields=JOIN_FIELDS)
+    else:
+        p.save(force_insert=True)
+    if p.role == Role.MODERATOR:
+        ModeratorSocket.objects.create(
+            participant=p, connection_id=conn.connection_id, server_id=conn.server_id, opened_at=now
+        )
+    if left_breakout is not None:
+        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+    media.changed(
+        room.pk,
+        participants=[p.participant_id],
+        revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
+    )
+    _announce_join(p, room=room, conn=conn, was_present=seat.was_present)
+    return _joined(p, room=room, resume=resume)
+
+
+def _take_seat(*, plan: JoinPlan, conn: Connection, now: Any) -> _Seat:
+    """The presence this join takes (caller holds the room lock): the stored row with this id
+    (locked) or a new one. Checks the per-address join limit for a made-up id and the room's
+    cap for anyone not present already (moderators enter a full room). A moderator present from
+    another open socket (a second tab or device) joins that presence and every socket stays
+    live; anyone else's new socket replaces the old one, which is closed with ``REPLACED``."""
+    room = plan.room
     existing = (
         Participant.objects.select_for_update()
         .filter(room=room, participant_id=plan.participant_id)
@@ -55,17 +120,6 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     free = free_places(room)
     if not was_present and plan.role != Role.MODERATOR and free is not None and free < 1:
         raise RoomFull()
-    # A moderator already present from another open socket (a second tab or device) joins that
-    # presence: every socket stays live. Anyone else's new socket replaces the old one.
-    another_tab = (
-        existing is not None
-        and was_present
-        and plan.role == Role.MODERATOR
-        and existing.role == Role.MODERATOR
-        and existing.disconnected_at is None
-        and bool(existing.connection_id)
-        and existing.connection_id != conn.connection_id
-    )
     if existing is None:
         p = Participant(
             room=room,
@@ -73,21 +127,34 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
             created_at=now,
             client_address=limits.address_key(conn.client_address),
         )
-    else:
-        p = existing
-        if another_tab:
-            # The socket already there may predate socket tracking: record it too.
-            ModeratorSocket.objects.get_or_create(
-                connection_id=existing.connection_id,
-                defaults={"participant": p, "server_id": existing.server_id, "opened_at": now},
-            )
-        elif was_present and existing.connection_id not in ("", conn.connection_id):
-            # The same id on a new socket replaces the old presence: the old socket is closed.
-            close_replaced(events.participant_group(room.pk, p.participant_id), conn.connection_id)
-    # A fresh join (no resume key) starts in the parent, out of any breakout it was in (not a
-    # moderator's extra tab: the presence it joins stays where it is).
-    fresh = plan.resume_participant is None and not another_tab
-    left_breakout = p.breakout_id if was_present and fresh else None
+        return _Seat(p, existing=False, was_present=False, another_tab=False)
+    another_tab = (
+        was_present
+        and plan.role == Role.MODERATOR
+        and existing.role == Role.MODERATOR
+        and existing.disconnected_at is None
+        and bool(existing.connection_id)
+        and existing.connection_id != conn.connection_id
+    )
+    if another_tab:
+        # The socket already there may predate socket tracking: record it too.
+        ModeratorSocket.objects.get_or_create(
+            connection_id=existing.connection_id,
+            defaults={"participant": existing, "server_id": existing.server_id, "opened_at": now},
+        )
+    elif was_present and existing.connection_id not in ("", conn.connection_id):
+        close_replaced(
+            events.participant_group(room.pk, existing.participant_id), conn.connection_id
+        )
+    return _Seat(existing, existing=True, was_present=was_present, another_tab=another_tab)
+
+
+def _attach(
+    p: Participant, *, plan: JoinPlan, conn: Connection, now: Any, fresh: bool, resume: str
+) -> None:
+    """Point the presence at this socket (``JOIN_FIELDS``). A fresh join takes the plan's name
+    and role and starts in the parent; a resumed one keeps what it had. The credential is the
+    plan's unless a resume without a token keeps the one it was admitted with."""
     if fresh:
         p.name = plan.name
         p.role = plan.role
@@ -105,42 +172,35 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     p.connected_at = now
     p.disconnected_at = None
     p.left_at = None
-    p.save()
-    if p.role == Role.MODERATOR:
-        ModeratorSocket.objects.create(
-            participant=p,
-            connection_id=conn.connection_id,
-            server_id=conn.server_id,
-            opened_at=now,
-        )
-    if left_breakout is not None:
-        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
-    media.changed(
-        room.pk,
-        participants=[p.participant_id],
-        revoked=[(p.participant_id, left_breakout)] if left_breakout is not None else [],
-    )
-    kind = "participant-updated" if was_present else "participant-joined"
+
+
+def _announce_join(p: Participant, *, room: Room, conn: Connection, was_present: bool) -> None:
+    """On commit: the other members hear ``participant-joined`` (``-updated`` for an id that was
+    present); a new presence is a ``participant.joined`` webhook."""
     if not was_present:
         webhooks.emit(
-            "participant.joined",
-            room=room,
-            data={"participant": events.participant_payload(p)},
+            "participant.joined", room=room, data={"participant": events.participant_payload(p)}
         )
+    kind = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
         {"type": kind, "participant": events.participant_payload(p)},
         except_connection=conn.connection_id,  # the joiner learns it from ``joined``
     )
+
+
+def _joined(p: Participant, *, room: Room, resume: str) -> Joined:
+    """The joiner's snapshot, read inside the join's transaction."""
+    moderator = p.role == Role.MODERATOR
     return Joined(
         participant=p,
         room=room,
         participants=selectors.participants_present(room=room),
         resume=resume,
-        pending=selectors.pending_requests(room=room) if p.role == Role.MODERATOR else [],
-        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        pending=selectors.pending_requests(room=room) if moderator else [],
+        breakouts=selectors.breakouts_for(room=room, moderator=moderator),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
-        activity=activity.recent(room=room) if p.role == Role.MODERATOR else None,
+        activity=activity.recent(room=room) if moderator else None,
     )
 
 

@@ -9,7 +9,7 @@ from ..audit import audit_record
 from ..errors import TokenRevoked
 from ..models import EntryRequest, Participant
 from ..tokens import revoke_token
-from .outcomes import announce_cancel, finish
+from .outcomes import announce_cancel, mark_canceled
 from .presence import mark_left
 
 
@@ -39,11 +39,7 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     # The knock ends with the credential, so no moderator can admit it afterwards. Its guest is
     # told once, TOKEN_REVOKED (4401), and only if this call ended it: a knock decided meanwhile
     # has already told its own outcome.
-    ended = [
-        r
-        for r in knocks
-        if finish(r, status="canceled", cancel_reason="disconnected", by="", now=now)
-    ]
+    ended = [r for r in knocks if mark_canceled(r, reason="disconnected", now=now)]
     if ended:
         announce_cancel(ended, now, guest_error=err)
     if changed:

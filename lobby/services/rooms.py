@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -24,6 +25,11 @@ ROOM_FIELDS = (
     "max_participants",
     *appointments.FIELDS,
 )
+
+
+def _audit_data(fields: dict[str, Any]) -> dict[str, Any]:
+    """The properties as an audit row stores them (JSON: times as ISO 8601)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
 def _check_room_fields(fields: dict[str, Any]) -> None:
@@ -48,8 +54,13 @@ def _check_room_fields(fields: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def room_create(*, name: str | None = None, **fields: Any) -> Room:
-    """Create a top-level room. Raises ``BadRequest`` or ``RoomExists``."""
+def room_create(*, actor: Actor, name: str | None = None, **fields: Any) -> Room:
+    """Create a top-level room (moderators: API keys, staff, management commands).
+
+    Writes a ``room-create`` audit row with the properties given. Raises
+    ``InvalidPermissions``, ``BadRequest`` or ``RoomExists``.
+    """
+    require_moderator(actor)
     if name is None:
         name = secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
     if not isinstance(name, str) or not re.fullmatch(ROOM_NAME_RE, name):
@@ -60,14 +71,21 @@ def room_create(*, name: str | None = None, **fields: Any) -> Room:
         raise RoomExists()
     try:
         with transaction.atomic():
-            return Room.objects.create(name=name, **fields)
+            room = Room.objects.create(name=name, **fields)
     except IntegrityError as exc:
         raise RoomExists() from exc
+    audit_record(room=room, actor=actor.by, action="room-create", data=_audit_data(fields))
+    return room
 
 
 @transaction.atomic
-def room_update(*, room: Room, **fields: Any) -> Room:
-    """Change a room's properties; members hear ``room-updated``."""
+def room_update(*, room: Room, actor: Actor, **fields: Any) -> Room:
+    """Change a room's properties (moderators only). Locks the room row; members hear
+    ``room-updated``; a ``room-update`` audit row records the changed values.
+
+    Raises ``InvalidPermissions``, ``BadRequest``, ``BreakoutLectureMode``.
+    """
+    require_moderator(actor)
     _check_room_fields(fields)
     room = Room.objects.select_for_update().get(pk=room.pk)
     if fields.get("mode") == Room.Mode.LECTURE and room.breakouts.exists():
@@ -79,12 +97,17 @@ def room_update(*, room: Room, **fields: Any) -> Room:
     room.save(update_fields=list(fields))
     appointments.window_changed(room, window, now=clock.now())
     _room_updated(room)
+    audit_record(room=room, actor=actor.by, action="room-update", data=_audit_data(fields))
     return room
 
 
 @transaction.atomic
-def room_delete(*, room: Room) -> None:
-    """Delete a room; connected members and waiting guests are disconnected."""
+def room_delete(*, room: Room, actor: Actor) -> None:
+    """Delete a room (moderators only); connected members and waiting guests are disconnected
+    (``ROOM_NOT_FOUND``, 4404). A ``room-delete`` audit row outlives the room (it keeps the
+    room's name; its room link is cleared). Raises ``InvalidPermissions``."""
+    require_moderator(actor)
+    audit_record(room=room, actor=actor.by, action="room-delete")
     frames = [events.error_frame("ROOM_NOT_FOUND", "The room was deleted.")]
     events.send_on_commit(events.members_group(room.pk), *frames, action="close", close_code=4404)
     events.send_on_commit(events.lobby_group(room.pk), *frames, action="close", close_code=4404)

@@ -208,7 +208,7 @@ export class Room extends Emitter {
     this.breakout = null;
     /** The local participant's media: {mode, room, seq, permissions, publisher, peers, …}. */
     this.media = null;
-    /** While knocking: {requestId, requestedAt, expiresAt, position, waiting, status}. */
+    /** While knocking: {requestId, requestedAt, expiresAt, position, waiting, status, opensAt, …}. */
     this.waiting = null;
     /** Milliseconds the local clock is ahead of the server's (estimated). */
     this.clockOffset = opts.clockOffset || 0;
@@ -564,13 +564,17 @@ export class Room extends Emitter {
       case 'host-message':
       case 'wait-estimate':
       case 'deadline-extended':
-        // While waiting: the host's words (to everyone waiting, or to this guest), more time.
+      case 'room-opens':
+        // While waiting: the host's words (to everyone waiting, or to this guest), more time,
+        // when the room opens (early for an appointment window; null: it is open).
         if (this.waiting) {
           const w = { ...this.waiting };
           if (frame.type === 'lobby-message') w.message = frame.text || null;
           else if (frame.type === 'host-message') w.hostMessage = frame.text || null;
           else if (frame.type === 'wait-estimate') w.secondsPerGuest = frame.seconds_per_guest;
-          else w.expiresAt = new Date(Date.parse(frame.expires_at) + this.clockOffset);
+          else if (frame.type === 'room-opens') {
+            w.opensAt = frame.opens_at ? new Date(Date.parse(frame.opens_at) + this.clockOffset) : null;
+          } else w.expiresAt = new Date(Date.parse(frame.expires_at) + this.clockOffset);
           this.waiting = w;
           this.#reportWaiting();
         }
@@ -666,6 +670,8 @@ export class Room extends Emitter {
       message: this.waiting ? this.waiting.message || null : null,
       hostMessage: this.waiting ? this.waiting.hostMessage || null : null,
       secondsPerGuest: this.waiting ? this.waiting.secondsPerGuest ?? null : null,
+      // Early for an appointment window: when the room opens (a Date on the local clock).
+      opensAt: this.waiting ? this.waiting.opensAt ?? null : null,
     };
     this.#reportWaiting();
   }
@@ -884,7 +890,9 @@ function mediaFlags(which) {
  *
  * Options: `room` (or a room page `url`), `token`, `name`, `metadata` (JSON object ≤ 4 KiB),
  * `onWaiting(info)` (called on every change while waiting: {requestId, requestedAt, expiresAt,
- * position, waiting, status: 'waiting' | 'reconnecting', resumed}), `signal` (AbortSignal),
+ * position, waiting, status: 'waiting' | 'reconnecting', resumed, opensAt (a Date: early for the
+ * room's appointment window, it opens then; else null), message, hostMessage, secondsPerGuest}),
+ * `signal` (AbortSignal),
  * `url` (server base or room page URL; default: this page's origin), `staff` (a signed-in staff
  * session moderates), `resume` (a resume key kept from an earlier page), `clockOffset`,
  * `reconnect` ({baseMs, maxMs, maxAttempts, initialAttempts}).

@@ -8,7 +8,9 @@ const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
 const html = document.documentElement;
 const $ = (id) => document.getElementById(id);
 const clockOffset = clockOffsetFrom(cfg.server_now);
-const baseTitle = interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
+const baseTitle =
+  document.querySelector('meta[name="anteroom:title"]')?.content ||
+  interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
 const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
 
 let room = null;
@@ -126,6 +128,16 @@ function addRow(r, isNew) {
       'div',
       { class: 'who' },
       el('span', { class: 'name', text: r.name || gettext('Guest') }),
+      ...(isEarly(r)
+        ? [
+            ' ',
+            el('span', {
+              class: 'tag early',
+              title: gettext('Knocked before the appointment window opens'),
+              text: gettext('early'),
+            }),
+          ]
+        : []),
       ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: gettext('reconnecting') })]),
       ...(meta.length
         ? [
@@ -477,6 +489,37 @@ function renderControls() {
     if (b) b.hidden = !visible;
   }
   html.dataset.paused = info.paused ? '1' : '0';
+  renderAppointment(info);
+}
+
+// The room's appointment window (docs/protocol.md), in this browser's local time.
+function renderAppointment(info) {
+  const box = $('appointment');
+  if (!box) return;
+  const opens = info.opens_at ? new Date(Date.parse(info.opens_at) + clockOffset) : null;
+  const closes = info.closes_at ? new Date(Date.parse(info.closes_at) + clockOffset) : null;
+  box.hidden = !opens && !closes;
+  if (box.hidden) return;
+  const day = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+  const hm = { hour: '2-digit', minute: '2-digit' };
+  const parts = [];
+  if (opens && closes) parts.push(`opens ${opens.toLocaleString([], day)}, closes ${closes.toLocaleTimeString([], hm)}.`);
+  else if (opens) parts.push(`opens ${opens.toLocaleString([], day)}.`);
+  else parts.push(`closes ${closes.toLocaleString([], day)}.`);
+  const now = Date.now();
+  if (opens && now < opens.getTime()) {
+    const from = new Date(opens.getTime() - (cfg.appointment_early || 0) * 1000);
+    parts.push(`Guests may knock from ${from.toLocaleTimeString([], hm)} and wait for the opening; you may admit them earlier.`);
+  }
+  if (closes && now >= closes.getTime()) parts.push('It has closed: new knocks are refused.');
+  $('appointment-text').textContent = parts.join(' ');
+}
+
+function isEarly(r) {
+  const opens = room?.info?.opens_at;
+  if (!opens || !r.data?.requested_at) return false;
+  const at = Date.parse(opens);
+  return Date.parse(r.data.requested_at) < at && Date.now() - clockOffset < at;
 }
 
 const EXTEND_MINUTES = 5;

@@ -108,6 +108,13 @@ function outcomes() {
       withoutLink,
     ],
     ROOM_NOT_FOUND: [gettext('This room no longer exists'), gettext('The host may have closed it.'), tryAgain],
+    // An appointment window: too early to wait yet, or over (the texts with times are below).
+    ROOM_NOT_OPEN: [gettext("The room isn't open yet"), gettext('Come back closer to your appointment time.'), tryAgain],
+    ROOM_CLOSED: [
+      gettext('This room is closed'),
+      gettext('The appointment time is over. Ask the host for a new appointment.'),
+      tryAgain,
+    ],
     AbortError: stopped,
     CANCELED: stopped,
     NETWORK_ERROR: [
@@ -161,6 +168,23 @@ function outcome(code, detail, details = {}) {
     body = interpolate(
       gettext("You've knocked several times in the last few minutes. You can knock again %(when)s."),
       { when: retryWords(Number(details?.retry_after)) },
+    );
+  }
+  const serverTime = (iso) => (iso ? clockTime(new Date(Date.parse(iso) + clockOffset)) : null);
+  if (code === 'ROOM_NOT_OPEN' && details?.opens_at && details?.knock_from) {
+    body = interpolate(
+      gettext('The room opens at %(opens)s. You can knock and wait from %(from)s (%(when)s).'),
+      {
+        opens: serverTime(details.opens_at),
+        from: serverTime(details.knock_from),
+        when: retryWords(Number(details.retry_after)),
+      },
+    );
+  }
+  if (code === 'ROOM_CLOSED' && details?.closed_at) {
+    body = interpolate(
+      gettext('The appointment time ended at %(time)s. Ask the host for a new appointment.'),
+      { time: serverTime(details.closed_at) },
     );
   }
   if (code === 'ENTRY_DENIED' && detail && !/declined your request/.test(detail)) {
@@ -269,7 +293,8 @@ function enter({ token: tok, name, metadata, resume }) {
         if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
         startCountdown();
       }
-      setText('waiting-status', waitingText(info));
+      statusPrefix = '';
+      renderWaiting(info);
       html.dataset.position = info.position ?? '';
       renderHostWords(info);
     },
@@ -326,7 +351,22 @@ function renderEstimate(info) {
   $('wait-estimate').hidden = !show;
   if (!show) return;
   const minutes = Math.max(1, Math.round((per * info.position) / 60));
-  setText(
+  if (opensLater(info)) {
+    // Before an appointment window opens, the estimate counts from the opening.
+    setIfChanged(
+      'wait-estimate',
+      interpolate(
+        ngettext(
+          'Once the room opens, estimated wait: about %(count)s minute (from how long the host took to let recent guests in).',
+          'Once the room opens, estimated wait: about %(count)s minutes (from how long the host took to let recent guests in).',
+          minutes,
+        ),
+        { count: minutes },
+      ),
+    );
+    return;
+  }
+  setIfChanged(
     'wait-estimate',
     interpolate(
       ngettext(
@@ -349,10 +389,67 @@ function renderHostWords(info) {
   setText('host-message', mine ? interpolate(gettext('Message from the host to you: %(text)s'), { text: mine }) : '');
 }
 
+// Early for an appointment window (`room-opens`): the room opens at a time the guest is told,
+// and nothing else about the room. Once that time passes on this clock, the usual words return.
+let lastWaiting = null;
+let statusPrefix = '';
+
+function opensLater(info) {
+  const at = info?.opensAt;
+  return at && at.getTime() > Date.now() ? at : null;
+}
+
+function clockTime(date) {
+  return date.toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' });
+}
+
+function untilWords(ms) {
+  const minutes = Math.ceil(ms / 60000);
+  if (minutes <= 1) return gettext('in less than a minute');
+  return interpolate(ngettext('in about %(count)s minute', 'in about %(count)s minutes', minutes), {
+    count: minutes,
+  });
+}
+
+function setIfChanged(id, text) {
+  // Live regions re-announce every write: only write what changed.
+  if ($(id).textContent !== text) $(id).textContent = text;
+}
+
+function renderWaiting(info) {
+  lastWaiting = info;
+  const early = opensLater(info);
+  html.dataset.early = early ? '1' : '';
+  setIfChanged(
+    'waiting-title',
+    early ? gettext('Waiting for the room to open') : gettext('Waiting for the host to let you in'),
+  );
+  const text = waitingText(info);
+  setIfChanged('waiting-status', statusPrefix ? `${statusPrefix} ${text}` : text);
+}
+
+function earlyText(info, opens) {
+  const time = clockTime(opens);
+  const when = untilWords(opens.getTime() - Date.now());
+  if (info.position && info.waiting > 1) {
+    return interpolate(
+      ngettext(
+        'The room opens at %(time)s (%(when)s); you are number %(position)s in line (%(count)s person waiting).',
+        'The room opens at %(time)s (%(when)s); you are number %(position)s in line (%(count)s people waiting).',
+        info.waiting,
+      ),
+      { time, when, position: info.position, count: info.waiting },
+    );
+  }
+  return interpolate(gettext('The room opens at %(time)s (%(when)s); you are in line.'), { time, when });
+}
+
 function waitingText(info) {
   if (info.status === 'reconnecting') {
     return gettext('Connection lost — reconnecting. Your place in line is kept.');
   }
+  const opens = opensLater(info);
+  if (opens) return earlyText(info, opens);
   if (!info.position) return gettext('Knocking… the host has been told you are here.');
   if (info.position === 1) {
     return info.waiting > 1
@@ -384,6 +481,11 @@ function startCountdown() {
     setText('time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
     $('time-left').classList.toggle('low', left <= 10);
     if (left === 0) setText('waiting-status', gettext("Time's up — checking with the host's side…"));
+    else if (lastWaiting && (html.dataset.early || opensLater(lastWaiting))) {
+      // Counting down to an appointment window's opening, then the usual words once it opens.
+      renderWaiting(lastWaiting);
+      renderEstimate(lastWaiting);
+    }
   };
   tick();
   countdown = setInterval(tick, 250);
@@ -440,7 +542,8 @@ function inRoom(r, tok, name) {
         info.reason === 'sent-to-lobby'
           ? gettext('The host moved you back to the waiting room.')
           : gettext('You were away for a while, so you knocked again.');
-      setText('waiting-status', `${why} ${waitingText(info)}`);
+      statusPrefix = why;
+      renderWaiting(info);
       waitingRoom = room;
       prepareRename(room?.self?.name || '');
       renderHostWords(info);

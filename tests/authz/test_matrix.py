@@ -793,6 +793,7 @@ REST_CREDENTIALS = (
 # Public endpoints (no credential at all), and the pages the dashboard matrix covers.
 PUBLIC = {
     ("GET", ""),  # the front page: what this server is (no room names)
+    ("GET", "brand.css"),  # the deployment's accent colours (no room data)
     ("GET", "healthz"),
     ("GET", "readyz"),
     ("GET", "api/schema/"),

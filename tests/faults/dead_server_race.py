@@ -28,7 +28,13 @@ def main() -> dict[str, Any]:
     from lobby import clock, services
     from lobby.models import EntryRequest, ServerProcess
 
-    services.room_create(name="race", privacy="private", enable_knocking=True, knock_ttl=600)
+    services.room_create(
+        actor=services.Actor.command("tests"),
+        name="race",
+        privacy="private",
+        enable_knocking=True,
+        knock_ttl=600,
+    )
     plan = services.join_plan(room_name="race", token=None, name="Pat")
     dead = services.Connection(
         server_id="dead-1", connection_id="c-dead", client_address="10.0.0.1"

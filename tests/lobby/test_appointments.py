@@ -20,6 +20,7 @@ from tests.lobby.test_services import conn, frames_to, knock, lobby, moderator, 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MIN = timedelta(minutes=1)
+OPS = services.Actor.api("ops")
 
 
 def at(minutes: float) -> datetime:
@@ -315,11 +316,13 @@ def test_an_update_is_checked_against_the_stored_window_and_changes_nothing_when
     deadline = EntryRequest.objects.get().expires_at
     sent.items.clear()
     with pytest.raises(BadRequest, match="closes_at must be after opens_at"):
-        services.room_update(room=clinic, closes_at=clinic.opens_at - MIN)
+        services.room_update(room=clinic, actor=OPS, closes_at=clinic.opens_at - MIN)
     with pytest.raises(BadRequest, match="at most 24 hours"):
-        services.room_update(room=clinic, closes_at=clinic.opens_at + timedelta(hours=25))
+        services.room_update(
+            room=clinic, actor=OPS, closes_at=clinic.opens_at + timedelta(hours=25)
+        )
     with pytest.raises(BadRequest, match="closes_at must be after opens_at"):
-        services.room_update(room=clinic, opens_at=clinic.closes_at, knock_ttl=120)
+        services.room_update(room=clinic, actor=OPS, opens_at=clinic.closes_at, knock_ttl=120)
     assert window(clinic) == before and clinic.knock_ttl == 60
     assert EntryRequest.objects.get().expires_at == deadline
     assert sent.items == []
@@ -328,7 +331,7 @@ def test_an_update_is_checked_against_the_stored_window_and_changes_nothing_when
 def test_a_later_window_extends_waiting_guests_and_tells_them_the_new_opening(clinic, sent):
     w = knock(clinic)
     sent.items.clear()
-    services.room_update(room=clinic, opens_at=at(20), closes_at=at(60))
+    services.room_update(room=clinic, actor=OPS, opens_at=at(20), closes_at=at(60))
     later = window(clinic)
     r = EntryRequest.objects.get()
     assert r.expires_at == later[1]
@@ -349,7 +352,7 @@ def test_an_earlier_window_never_shortens_a_waiting_guests_deadline(clinic, sent
     knock(clinic)
     deadline = EntryRequest.objects.get().expires_at
     sent.items.clear()
-    services.room_update(room=clinic, opens_at=None, closes_at=at(5))
+    services.room_update(room=clinic, actor=OPS, opens_at=None, closes_at=at(5))
     assert EntryRequest.objects.get().expires_at == deadline
     # The room is open now (no opening time): waiting guests are told so.
     assert frames_to(sent, lobby(clinic)) == [{"type": "room-opens", "opens_at": None}]
@@ -359,7 +362,7 @@ def test_an_earlier_window_never_shortens_a_waiting_guests_deadline(clinic, sent
 def test_clearing_the_window_keeps_deadlines_and_new_knocks_get_the_ttl(clinic):
     knock(clinic, c=conn(browser="b1"))
     deadline = EntryRequest.objects.get().expires_at
-    services.room_update(room=clinic, opens_at=None, closes_at=None)
+    services.room_update(room=clinic, actor=OPS, opens_at=None, closes_at=None)
     assert window(clinic) == (None, None)
     assert EntryRequest.objects.get().expires_at == deadline
     w = knock(clinic, c=conn(browser="b2"))

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client, RequestFactory
-from django.views.defaults import server_error
+from django.urls import get_resolver
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_unknown_page_is_a_styled_404(client: Client):
 
 
 def test_server_error_page_is_styled_and_needs_no_context():
-    resp = server_error(RequestFactory().get("/"))
+    resp = get_resolver().resolve_error_handler(500)(RequestFactory().get("/"))
     assert resp.status_code == 500
     html = resp.content.decode()
     assert "Something went wrong on the server" in html and "anteroom.css" in html

@@ -183,7 +183,7 @@ def test_admitting_into_a_full_room_is_room_full_and_the_knock_keeps_waiting(db)
     # Denying still works in a full room.
     services.entry_request_decide(room=room, request_id=ids[3], actor=actor, outcome="denied")
     # Raise the cap by two: admit-all admits the two oldest that fit, the rest keep waiting.
-    services.room_update(room=room, max_participants=3)
+    services.room_update(room=room, actor=services.Actor.api("ops"), max_participants=3)
     assert services.entry_requests_decide_all(room=room, actor=actor, outcome="admitted") == 1
     statuses = dict(EntryRequest.objects.values_list("name", "status"))
     assert statuses == {

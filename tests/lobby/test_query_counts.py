@@ -100,6 +100,9 @@ def undelivered(monkeypatch):
     monkeypatch.setattr(events, "_send_batch", nothing)
 
 
+API = services.Actor.api("ops")
+
+
 KNOCK = [
     "BEGIN",  # BEGIN IMMEDIATE: on SQLite also the room lock (no lock query)
     "SELECT",  # the rate limit (a count)
@@ -147,7 +150,7 @@ def test_the_queue_place_counts_who_is_ahead(clinic):
 
 def test_a_room_change_is_seen_by_the_next_knock(clinic):
     assert services.get_room("clinic").knock_ttl == 60
-    services.room_update(room=services.get_room("clinic"), knock_ttl=120)
+    services.room_update(room=services.get_room("clinic"), actor=API, knock_ttl=120)
     _, captured = queries(services.get_room, "clinic")
     assert len(captured) == 1  # forgotten on save: read again
     assert services.get_room("clinic").knock_ttl == 120
@@ -167,7 +170,7 @@ def test_privacy_changed_by_a_plain_save_applies_to_the_next_join(clinic):
 
 def test_a_deleted_room_is_not_found_at_once(clinic):
     services.get_room("clinic")
-    services.room_delete(room=services.get_room("clinic"))
+    services.room_delete(room=services.get_room("clinic"), actor=API)
     with pytest.raises(RoomNotFound):
         services.get_room("clinic")
 

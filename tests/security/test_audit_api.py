@@ -43,9 +43,12 @@ def _story(room):
 def test_audit_json_lists_every_decision_with_who_and_outcome(api, clinic):
     w = _story(clinic)
     body = api.get("/api/v1/rooms/clinic/audit").json()
-    assert body["total_count"] == 10 == len(body["data"])
+    assert body["total_count"] == 11 == len(body["data"])
     actions = [(e["action"], e["request_id"]) for e in body["data"]]
-    assert actions[:5] == [("knock", str(x.request.id)) for x in w]
+    # The trail starts with the room's creation (by the test's command actor), then the knocks.
+    assert actions[0] == ("room-create", None)
+    assert body["data"][0]["actor"] == "command:tests"
+    assert actions[1:6] == [("knock", str(x.request.id)) for x in w]
     denied = next(e for e in body["data"] if e["action"] == "denied")
     assert denied["actor"] == "api:ops"
     assert denied["subject"] == w[3].request.participant_id == "=2+5"
@@ -63,9 +66,9 @@ def test_audit_since_limit_and_offset(api, clinic):
     # Only what happened after 15 s: admit (20 s), deny, cancel, admit (40 s).
     assert [e["action"] for e in body["data"]] == ["admitted", "denied", "cancel", "admitted"]
     page = api.get("/api/v1/rooms/clinic/audit", {"limit": 3, "offset": 3})
-    assert page.json()["total_count"] == 10
+    assert page.json()["total_count"] == 11  # room-create, 5 knocks, 5 outcomes
     assert len(page.json()["data"]) == 3
-    assert page["X-Total-Count"] == "10"
+    assert page["X-Total-Count"] == "11"
     # An unencoded "+00:00" arrives as a space; it still parses.
     plus = (start + timedelta(seconds=15)).isoformat()
     assert api.get(f"/api/v1/rooms/clinic/audit?since={plus}").json()["total_count"] == 4
@@ -83,7 +86,7 @@ def test_audit_csv_export_has_a_header_and_defuses_formulas(api, clinic, how):
     assert "attachment" in resp["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(resp.content.decode())))
     assert rows[0] == ["at", "room", "actor", "action", "request_id", "subject", "data"]
-    assert len(rows) == 11
+    assert len(rows) == 12  # header, room-create, 5 knocks, 5 outcomes
     denied = next(r for r in rows if r[3] == "denied")
     assert denied[2] == "api:ops"
     # The guest's id starts with "=": a spreadsheet must not run it as a formula.

@@ -46,7 +46,9 @@ class BreakoutMachine(RuleBasedStateMachine):
         super().__init__()
         bs._rng.seed(0)  # a seeded stand-in for SystemRandom (see the test): replays alike
         Room.objects.all().delete()
-        self.parent = services.room_create(name="machine", max_active_talkers=TALKERS)
+        self.parent = services.room_create(
+            actor=services.Actor.command("tests"), name="machine", max_active_talkers=TALKERS
+        )
         for pid in EVERYONE[:-1]:
             self._present(pid)
         self.mod = services.Actor(by="mod", can_moderate=True, participant_id="mod")

@@ -70,7 +70,11 @@ class LobbyMachine(RuleBasedStateMachine):
         clock.reset()
         SENT.items.clear()
         self.room = services.room_create(
-            name="clinic", privacy="private", enable_knocking=True, knock_ttl=60
+            actor=services.Actor.command("tests"),
+            name="clinic",
+            privacy="private",
+            enable_knocking=True,
+            knock_ttl=60,
         )
         self.tokens = {
             "personal-a": tokens.mint_token(

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from lobby.models import Room
-from lobby.services import room_create
+from lobby.services import Actor, room_create
 from lobby.tokens import mint_token
 
 
@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **o: Any) -> None:
         room = Room.objects.filter(name=o["room"], parent__isnull=True).first()
         if room is None:
-            room = room_create(name=o["room"], privacy="private", enable_knocking=True)
+            room = room_create(
+                actor=Actor.command("demo"), name=o["room"], privacy="private", enable_knocking=True
+            )
         token = mint_token(
             room=room.name, sub="owner", name="Demo owner", owner=True, issued_by="demo"
         )
