@@ -13,8 +13,8 @@ Audiences:
   ``breakout-ending``, ``breakout-extended``, ``breakout-message``);
 * ``pt`` of one participant — ``breakout-invitation``, ``breakout-joined``, ``breakout-left``,
   ``breakout-help-resolved`` (its own request);
-  the message also tells that participant's socket(s) which breakout group to add or drop
-  (consumer action ``groups``), so a moved socket follows its owner.
+  a move also tells that participant's socket(s) which breakout group to add or drop
+  (``Outbox.move``: the instruction ``Regroup``), so a moved socket follows its owner.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from lobby import events
+from lobby.instructions import Deliver, Frame, Instruction, Regroup
 from lobby.models import Participant
 
 from .models import HelpRequest
@@ -117,51 +118,61 @@ def breakout_help_resolved(h: HelpRequest) -> dict[str, Any]:
 
 
 class Outbox:
-    """The (group, message) pairs of one service call, sent in order after commit."""
+    """The (group, instruction) pairs of one service call, sent in order after commit through
+    the core's on-commit outbox (``events.send_many_on_commit``)."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
+        self.items: list[tuple[str, Instruction]] = []
 
-    def to_mods(self, parent_id: UUID, *frames: dict[str, Any]) -> None:
+    def to_mods(self, parent_id: UUID, *frames: Frame) -> None:
         if frames:
-            self.items.append((events.mods_group(parent_id), {"frames": list(frames)}))
+            self.items.append((events.mods_group(parent_id), Deliver(frames=list(frames))))
 
     def to_members(
-        self, room_id: UUID, *frames: dict[str, Any], except_participant: str | None = None
+        self, room_id: UUID, *frames: Frame, except_participant: str | None = None
     ) -> None:
         """Members of a room (parent or breakout). ``except_participant`` is skipped by that
         participant's sockets (it hears of its own move from ``breakout-joined``/``-left``)."""
-        if not frames:
-            return
-        message: dict[str, Any] = {"frames": list(frames)}
-        if except_participant is not None:
-            message["except_participant"] = except_participant
-        self.items.append((events.members_group(room_id), message))
+        if frames:
+            self.items.append(
+                (
+                    events.members_group(room_id),
+                    Deliver(frames=list(frames), except_participant=except_participant),
+                )
+            )
 
-    def to_participant(
+    def to_participant(self, parent_id: UUID, participant_id: str, *frames: Frame) -> None:
+        """One participant's socket(s)."""
+        self.items.append(
+            (events.participant_group(parent_id, participant_id), Deliver(frames=list(frames)))
+        )
+
+    def move(
         self,
         parent_id: UUID,
         participant_id: str,
-        *frames: dict[str, Any],
+        *frames: Frame,
+        to: UUID | None,
         add: Iterable[UUID] = (),
         discard: Iterable[UUID] = (),
-        breakout_id: UUID | Literal[False] | None = False,
     ) -> None:
-        """One participant's socket(s). ``add``/``discard`` are breakout room ids whose member
-        groups the socket joins or leaves after relaying the frames; ``breakout_id`` (unless
-        False) is where the socket now is."""
-        message: dict[str, Any] = {"frames": list(frames)}
-        add, discard = list(add), list(discard)
-        if add or discard or breakout_id is not False:
-            message["action"] = "groups"
-            message["add"] = [events.members_group(b) for b in add]
-            message["discard"] = [events.members_group(b) for b in discard]
-            if breakout_id is not False:
-                message["breakout_id"] = str(breakout_id) if breakout_id else None
-        self.items.append((events.participant_group(parent_id, participant_id), message))
+        """One participant's socket(s) move: relay the frames, leave the member groups of the
+        breakout rooms ``discard``, join those of ``add``; the socket is now in breakout ``to``
+        (``None``: back in the parent)."""
+        self.items.append(
+            (
+                events.participant_group(parent_id, participant_id),
+                Regroup(
+                    frames=list(frames),
+                    add=[events.members_group(b) for b in add],
+                    discard=[events.members_group(b) for b in discard],
+                    breakout_id=str(to) if to is not None else None,
+                ),
+            )
+        )
 
     def flush(self) -> None:
         """Queue everything for after the commit (nothing is sent if the transaction rolls
         back)."""
         items, self.items = self.items, []
-        events.send_many_on_commit([(g, {"action": "", **m}) for g, m in items])
+        events.send_many_on_commit(items)

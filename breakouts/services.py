@@ -241,20 +241,16 @@ def _enter(
     for p in moving:
         old = origins[p.pk]
         if old is not None:
-            out.to_participant(
+            out.move(
                 parent.pk,
                 p.participant_id,
                 events.breakout_left(old, "moved"),
+                to=None,
                 discard=[old],
-                breakout_id=None,
             )
             out.to_members(old, events.breakout_participant("left", p))
-        out.to_participant(
-            parent.pk,
-            p.participant_id,
-            events.breakout_joined(payload),
-            add=[room.pk],
-            breakout_id=room.pk,
+        out.move(
+            parent.pk, p.participant_id, events.breakout_joined(payload), to=room.pk, add=[room.pk]
         )
         if announce:
             out.to_members(
@@ -286,12 +282,8 @@ def _return(
         old = origins[p.pk]
         assert old is not None
         p.breakout, p.status = None, ACTIVE
-        out.to_participant(
-            parent.pk,
-            p.participant_id,
-            events.breakout_left(old, reason),
-            discard=[old],
-            breakout_id=None,
+        out.move(
+            parent.pk, p.participant_id, events.breakout_left(old, reason), to=None, discard=[old]
         )
         if announce:
             out.to_members(

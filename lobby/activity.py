@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from . import events
+from . import events, frames
 
 if TYPE_CHECKING:
     from .models import EntryRequest, Participant, Room
@@ -95,7 +95,7 @@ def announce(room_id: uuid.UUID | str, items: Iterable[Item]) -> None:
     """Queue one ``activity`` frame for the room's moderators (after commit)."""
     listed = list(items)
     if listed:
-        events.send_on_commit(events.activity_group(room_id), {"type": "activity", "items": listed})
+        events.deliver_on_commit(events.activity_group(room_id), frames.activity(listed))
 
 
 def record_leaves(people: list[Participant], *, reason: str, by: str, at: datetime) -> None:

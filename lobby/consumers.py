@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ from . import (
     commands,
     events,
     extensions,
+    frames,
+    instructions,
     limits,
     services,
     staff_sessions,
@@ -42,6 +44,17 @@ from .errors import (
     StaffSessionEnded,
     Unavailable,
     error_text,
+)
+from .instructions import (
+    Admit,
+    Cancel,
+    Close,
+    Deliver,
+    Instruction,
+    Queue,
+    Regroup,
+    StaffCheck,
+    ToLobby,
 )
 from .languages import socket_language
 from .models import Role, Room
@@ -274,7 +287,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             handler = self._handler(msg["type"])
             data = await handler(msg)
             if rid is not None and self.state != "closed":
-                await self.send_json({"type": "ack", "rid": rid, "ok": True, "data": data or {}})
+                await self.send_json(frames.ack(rid, data))
         except StaffSessionEnded as exc:
             await self._end_staff_socket(exc, rid)
         except AnteroomError as exc:
@@ -313,7 +326,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             return lambda msg: extra(self, msg)
         raise BadRequest("Unknown message type.")
 
-    async def send_json(self, content: dict[str, Any]) -> None:
+    async def send_json(self, content: Mapping[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
     async def _send_error(self, exc: AnteroomError, rid: Any) -> None:
@@ -325,9 +338,9 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         with translation.override(self.language):
             error = {**exc.as_dict(), "message": error_text(exc)}
         if rid is not None:
-            await self.send_json({"type": "ack", "rid": rid, "ok": False, "error": error})
+            await self.send_json(frames.ack_error(rid, error))
         else:
-            await self.send_json({"type": "error", "error": error})
+            await self.send_json(frames.error_of(error))
 
     # Helpers for handlers ------------------------------------------------------------------
 
@@ -359,10 +372,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         access = await self.call(services.preauth, room_name=self.room_name, token=msg.get("token"))
         if self.state == "new":
             self.state = "preauthed"
-        frame = {"type": "access-state", "level": access.level}
-        if access.reason:
-            frame["reason"] = access.reason
-        await self.send_json(frame)
+        await self.send_json(frames.access_state(access.level, access.reason))
         return {"level": access.level}
 
     async def on_join(self, msg: dict[str, Any]) -> dict[str, Any] | None:
@@ -394,7 +404,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 },
             )
             if plan.level == "lobby":
-                await self.send_json({"type": "access-state", "level": "lobby"})
+                await self.send_json(frames.access_state("lobby"))
                 # Subscribe before the knock is stored, so no decision can be missed.
                 self.request_id = plan.request_id
                 await self._add(events.request_group(plan.request_id))
@@ -416,32 +426,20 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     self.state = "waiting"
                     self.participant_id = plan.participant_id
                     self.role = plan.role
-                    await self.send_json(
-                        {
-                            "type": "waiting",
-                            "request": events.guest_request_payload(waiting.request),
-                            "resume": waiting.resume,
-                        }
-                    )
+                    await self.send_json(frames.waiting(waiting.request, resume=waiting.resume))
                     await self._send_position(waiting.position, waiting.total)
                     # What the host has said to the waiting room, and to this guest (only text).
                     if plan.room.lobby_message:
-                        await self.send_json(
-                            {"type": "lobby-message", "text": plan.room.lobby_message}
-                        )
+                        await self.send_json(frames.lobby_message(plan.room.lobby_message))
                     if waiting.request.host_message:
-                        await self.send_json(
-                            {"type": "host-message", "text": waiting.request.host_message}
-                        )
+                        await self.send_json(frames.host_message(waiting.request.host_message))
                     # Early for an appointment: when the room opens (and nothing else).
                     for frame in appointments.guest_frames(plan.room, now=clock.now()):
                         await self.send_json(frame)
                     # An estimate only from enough recent admissions (else nothing is said).
                     per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
                     if per_guest is not None:
-                        await self.send_json(
-                            {"type": "wait-estimate", "seconds_per_guest": round(per_guest)}
-                        )
+                        await self.send_json(frames.wait_estimate(per_guest))
                 return {"request_id": str(waiting.request.id), "level": "lobby"}
             await self._subscribe_member(plan.room, plan.participant_id, plan.role)
             self.participant_id, self.role = plan.participant_id, plan.role
@@ -462,9 +460,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 await self._add(events.members_group(joined.participant.breakout_id))
             await self.send_json(services.joined_frame(joined))
             for r in joined.pending:
-                await self.send_json(
-                    {"type": "entry-requested", "request": events.request_payload(r)}
-                )
+                await self.send_json(frames.entry_requested(r))
             for frame in await self.call(
                 extensions.frames_after_join, parent=plan.room, participant_id=plan.participant_id
             ):
@@ -681,7 +677,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 connection_id=self.connection_id,
             )
         if msg.get("rid") is not None:
-            await self.send_json({"type": "ack", "rid": msg["rid"], "ok": True, "data": {}})
+            await self.send_json(frames.ack(msg["rid"]))
         self.state = "closed"
         for g in list(self.my_groups):
             await self._discard(g)
@@ -693,7 +689,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _send_position(self, position: int, total: int) -> None:
         if self.position != (position, total):
             self.position = (position, total)
-            await self.send_json({"type": "queue-position", "position": position, "waiting": total})
+            await self.send_json(frames.queue_position(position, total))
 
     async def _knock_alert(self) -> None:
         """Send the coalesced ``knock-alert`` now, or once the interval has passed."""
@@ -714,63 +710,75 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         self.alert_task = asyncio.create_task(later())
 
     async def anteroom_event(self, message: dict[str, Any]) -> None:
+        """One instruction from a group (lobby/instructions.py). A message that is not one
+        raises ``UnknownInstruction``: a bug, and Channels ends this consumer, loudly."""
+        instruction = instructions.parse(message)
         if self.state == "closed":
             return
-        action = message.get("action", "")
-        if action == "queue":
-            if self.state == "waiting" and self.request_id is not None:
-                order: list[str] = message.get("order", [])
-                me = str(self.request_id)
-                if me in order:
-                    await self._send_position(order.index(me) + 1, len(order))
+        match instruction:
+            case Queue(order=order):
+                if self.state == "waiting" and self.request_id is not None:
+                    me = str(self.request_id)
+                    if order is not None and me in order:
+                        await self._send_position(list(order).index(me) + 1, len(order))
+                return
+            case StaffCheck(ended_session=ended):
+                await self._check_staff_session(ended)
+                return
+            case Deliver(except_connection=skip_conn, except_participant=skip_pt):
+                if skip_conn == self.connection_id:
+                    return
+                if skip_pt is not None and skip_pt == self.participant_id:
+                    return  # e.g. a breakout's "participant-joined" about oneself
+            case Close(except_connection=skip_conn) if skip_conn == self.connection_id:
+                return
+        await self._relay(instruction)
+        match instruction:
+            case Admit(participant_id=pid, role=role) if self.state == "waiting":
+                if self.room is None or self.request_id is None:
+                    raise RuntimeError("a waiting socket without its room or knock")
+                await self._discard(events.request_group(self.request_id))
+                await self._discard(events.lobby_group(self.room.pk))
+                self.participant_id = pid
+                self.role = role
+                await self._subscribe_member(self.room, pid, role)
+                self.state = "joined"
+            case ToLobby() if self.state == "joined" and self.room is not None:
+                # Sent back to the waiting room: from now on this socket is a waiting guest's
+                # and hears nothing about the room (its ``waiting`` frame went out above).
+                for g in list(self.my_groups):
+                    await self._discard(g)
+                self.request_id = uuid.UUID(instruction.request_id)
+                await self._add(events.request_group(self.request_id))
+                await self._add(events.lobby_group(self.room.pk))
+                self.state, self.breakout_id, self.position = "waiting", None, None
+                await self._send_position(instruction.position, instruction.waiting)
+            case Cancel():
+                if self.room is not None and self.request_id is not None:
+                    await self._discard(events.request_group(self.request_id))
+                    await self._discard(events.lobby_group(self.room.pk))
+                self.state, self.request_id, self.position = "new", None, None
+            case Regroup(add=add, discard=discard, breakout_id=breakout_id):
+                for g in discard:
+                    await self._discard(g)
+                for g in add:
+                    await self._add(g)
+                self.breakout_id = breakout_id
+            case Close(close_code=code):
+                self.state = "closed"
+                for g in list(self.my_groups):
+                    await self._discard(g)
+                await self.close(code=code)
+
+    async def _relay(self, instruction: Instruction) -> None:
+        """Send an instruction's frames to this socket (and feed the knock alerts)."""
+        if isinstance(instruction, (Queue, StaffCheck)):
             return
-        if action == "staff-check":
-            await self._check_staff_session(message.get("ended_session", ""))
-            return
-        if message.get("except_connection") == self.connection_id:
-            return
-        if "except_participant" in message and message["except_participant"] == self.participant_id:
-            return  # e.g. a breakout's "participant-joined" about oneself
-        for frame in message.get("frames", []):
+        for frame in instruction.frames:
             await self.send_json(frame)
             if self.alerts is not None:
                 self.alerts.saw(frame)
-        for text in message.get("texts", []):
+        for text in instruction.texts:
             await self.send(text_data=text)  # frames pre-encoded once by ``events``
         if self.alerts is not None:
             await self._knock_alert()
-        if action == "admitted" and self.state == "waiting":
-            assert self.room is not None and self.request_id is not None
-            await self._discard(events.request_group(self.request_id))
-            await self._discard(events.lobby_group(self.room.pk))
-            self.participant_id = message["participant_id"]
-            self.role = message["role"]
-            await self._subscribe_member(self.room, message["participant_id"], message["role"])
-            self.state = "joined"
-        elif action == "to-lobby" and self.state == "joined" and self.room is not None:
-            # Sent back to the waiting room: from now on this socket is a waiting guest's and
-            # hears nothing about the room (its ``waiting`` frame went out above).
-            for g in list(self.my_groups):
-                await self._discard(g)
-            self.request_id = uuid.UUID(message["request_id"])
-            await self._add(events.request_group(self.request_id))
-            await self._add(events.lobby_group(self.room.pk))
-            self.state, self.breakout_id, self.position = "waiting", None, None
-            await self._send_position(int(message["position"]), int(message["waiting"]))
-        elif action == "canceled":
-            if self.room is not None and self.request_id is not None:
-                await self._discard(events.request_group(self.request_id))
-                await self._discard(events.lobby_group(self.room.pk))
-            self.state, self.request_id, self.position = "new", None, None
-        elif action == "groups":
-            for g in message.get("discard", []):
-                await self._discard(g)
-            for g in message.get("add", []):
-                await self._add(g)
-            if "breakout_id" in message:
-                self.breakout_id = message["breakout_id"]
-        elif action == "close":
-            self.state = "closed"
-            for g in list(self.my_groups):
-                await self._discard(g)
-            await self.close(code=int(message.get("close_code", 4400)))

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -31,13 +31,16 @@ from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import frames, instructions
+from .instructions import Deliver, Instruction, Queue, StaffCheck
+
 if TYPE_CHECKING:
-    from .models import EntryRequest, Participant, Room
+    from .models import EntryRequest
 
 log = logging.getLogger("anteroom.events")
 
-# The consumer method that relays frames: ``{"type": EVENT, "frames": [...], "action": ...}``.
-EVENT = "anteroom.event"
+# The consumer method that handles every instruction (``lobby/instructions.py``).
+EVENT = instructions.EVENT
 
 
 def _hex(value: UUID | str) -> str:
@@ -84,72 +87,15 @@ def media_group(room_id: UUID | str, participant_id: str) -> str:
     return f"media.{_hex(room_id)}.{digest}"
 
 
-# Payloads ----------------------------------------------------------------------------------
-
-
-def _ts(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def room_payload(room: Room) -> dict[str, Any]:
-    return {
-        "name": room.name,
-        "privacy": room.privacy,
-        "mode": room.mode,
-        "enable_knocking": room.enable_knocking,
-        "max_active_talkers": room.max_active_talkers,
-        "knock_ttl": room.knock_ttl,
-        "max_participants": room.max_participants,
-        "opens_at": _ts(room.opens_at),
-        "closes_at": _ts(room.closes_at),
-        "paused": room.paused,
-        "audio_muted": room.audio_muted,
-        "video_muted": room.video_muted,
-        "created_at": _ts(room.created_at),
-    }
-
-
-def participant_payload(p: Participant) -> dict[str, Any]:
-    return {
-        "participant_id": p.participant_id,
-        "name": p.name,
-        "role": p.role,
-        "status": p.status,
-        "breakout_id": str(p.breakout_id) if p.breakout_id else None,
-    }
-
-
-def request_payload(r: EntryRequest) -> dict[str, Any]:
-    """The moderator's view of an entry request."""
-    return {
-        "id": str(r.id),
-        "participant_id": r.participant_id,
-        "name": r.name,
-        "metadata": r.metadata,
-        "requested_at": _ts(r.requested_at),
-        "expires_at": _ts(r.expires_at),
-        "status": r.status,
-        "connected": r.disconnected_at is None,
-    }
-
-
-def request_full_payload(r: EntryRequest) -> dict[str, Any]:
-    """The REST view: adds the outcome fields."""
-    return request_payload(r) | {
-        "room": r.room.name,
-        "cancel_reason": r.cancel_reason or None,
-        "resolved_by": r.resolved_by or None,
-        "resolved_at": _ts(r.resolved_at),
-    }
-
-
-def guest_request_payload(r: EntryRequest) -> dict[str, Any]:
-    """The guest's own view of its knock: nothing about the room."""
-    return {"id": str(r.id), "requested_at": _ts(r.requested_at), "expires_at": _ts(r.expires_at)}
-
-
-def error_frame(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"code": code, "message": message}}
+# Representations and frames: defined once in ``frames``; the representations are re-exported
+# here for the surfaces that have always read them from ``events`` (REST, selectors).
+_ts = frames.ts
+room_payload = frames.room_payload
+participant_payload = frames.participant_payload
+request_payload = frames.request_payload
+request_full_payload = frames.request_full_payload
+guest_request_payload = frames.guest_request_payload
+error_frame = frames.error
 
 
 # Sending -----------------------------------------------------------------------------------
@@ -463,18 +409,24 @@ async def _send_batch(batch: list[tuple[str, dict[str, Any]]]) -> None:
     await _post(batch)
 
 
-def send_on_commit(group: str, *frames: dict[str, Any], action: str = "", **extra: Any) -> None:
-    """Queue frames for a group, sent after the current transaction commits."""
-    message = {"type": EVENT, "frames": list(frames), "action": action, **extra}
+def send_on_commit(group: str, instruction: Instruction) -> None:
+    """Queue one instruction for a group, sent after the current transaction commits."""
+    message = instructions.to_message(instruction)
     transaction.on_commit(lambda: _send_now(group, message))
 
 
-def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Queue several (group, message) pairs as one on-commit callback, sent in order.
+def deliver_on_commit(group: str, *frames: Mapping[str, Any]) -> None:
+    """The common case: relay these frames to a group, after the commit."""
+    send_on_commit(group, Deliver(frames=list(frames)))
+
+
+def send_many_on_commit(items: Iterable[tuple[str, Instruction]]) -> None:
+    """Queue several (group, instruction) pairs as one on-commit callback, sent in order.
 
     One hop into the event loop for the whole batch: admit-all of 1,000 guests is one call.
+    This is the outbox of both apps (breakouts' ``Outbox`` flushes into it).
     """
-    batch = [(g, {"type": EVENT, **m}) for g, m in items]
+    batch = [(g, instructions.to_message(i)) for g, i in items]
     if batch:
         transaction.on_commit(lambda: _deliver(_send_batch, batch))
 
@@ -485,30 +437,15 @@ def send_many_on_commit(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
 def staff_sessions_changed(user_id: int | str, *, ended_session: str = "") -> None:
     """Ring a user's staff sockets (after commit): each re-checks its session and closes if it
     ended; a socket of ``ended_session`` (a digest) closes at once."""
-    send_on_commit(staff_group(user_id), action="staff-check", ended_session=ended_session)
+    send_on_commit(staff_group(user_id), StaffCheck(ended_session=ended_session))
 
 
 def entry_requested(r: EntryRequest) -> None:
-    send_on_commit(
-        mods_group(r.room_id), {"type": "entry-requested", "request": request_payload(r)}
-    )
+    deliver_on_commit(mods_group(r.room_id), frames.entry_requested(r))
 
 
 def entry_updated(r: EntryRequest) -> None:
-    send_on_commit(mods_group(r.room_id), {"type": "entry-updated", "request": request_payload(r)})
-
-
-def entry_resolved_for_mods(r: EntryRequest) -> dict[str, Any]:
-    return {
-        "type": "entry-resolved",
-        "request_id": str(r.id),
-        "outcome": r.status,
-        "by": r.resolved_by,
-    }
-
-
-def entry_canceled_for_mods(r: EntryRequest) -> dict[str, Any]:
-    return {"type": "entry-canceled", "request_id": str(r.id), "reason": r.cancel_reason}
+    deliver_on_commit(mods_group(r.room_id), frames.entry_updated(r))
 
 
 def queue_changed(room_id: UUID | str, order: list[str] | None = None) -> None:
@@ -516,20 +453,12 @@ def queue_changed(room_id: UUID | str, order: list[str] | None = None) -> None:
 
     Without ``order`` the order is read when the broadcast goes out: on a server, at most once
     per ``queue_interval`` per lobby however many knocks and decisions changed it meanwhile."""
-    extra: dict[str, Any] = {"room_id": str(room_id)}
-    if order is not None:
-        extra["order"] = order
-    send_on_commit(lobby_group(room_id), action="queue", **extra)
+    send_on_commit(lobby_group(room_id), Queue(room_id=str(room_id), order=order))
 
 
 # Knock alerts --------------------------------------------------------------------------------
 
 KNOCK_ALERT_INTERVAL = 1.0
-
-
-def knock_alert_frame(count: int, waiting: int) -> dict[str, Any]:
-    """``knock-alert``: ``count`` knocks since the last alert, ``waiting`` pending now."""
-    return {"type": "knock-alert", "count": count, "waiting": waiting}
 
 
 class KnockAlerts:
@@ -546,7 +475,7 @@ class KnockAlerts:
         self.count = 0
         self.last: float | None = None
 
-    def saw(self, frame: dict[str, Any]) -> None:
+    def saw(self, frame: Mapping[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "entry-requested":
             rid = str(frame["request"]["id"])
@@ -564,25 +493,25 @@ class KnockAlerts:
             return 0.0
         return max(0.0, self.last + KNOCK_ALERT_INTERVAL - now)
 
-    def take(self, now: float) -> dict[str, Any]:
-        frame = knock_alert_frame(self.count, len(self.waiting))
+    def take(self, now: float) -> frames.KnockAlertFrame:
+        frame = frames.knock_alert(self.count, len(self.waiting))
         self.count, self.last = 0, now
         return frame
 
 
-async def relay_now(group: str, *frames: dict[str, Any]) -> None:
+async def relay_now(group: str, *frames: Mapping[str, Any]) -> None:
     """Send frames to a group at once, from the event loop (the signalling relay: a frame
     checked by its service that changes nothing stored, so there is no commit to wait for)."""
-    await _group_send(group, {"type": EVENT, "frames": list(frames), "action": ""})
+    await _group_send(group, instructions.to_message(Deliver(frames=list(frames))))
 
 
-def send_from_thread(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def send_from_thread(items: Iterable[tuple[str, Instruction]]) -> None:
     """Send (group, message) pairs from a thread of our own (the media worker), now.
 
     It hops onto the server's event loop when there is one (the in-memory layer's queues belong
     to that loop); otherwise it runs a loop of its own, as a management command would.
     """
-    batch = [(g, {"type": EVENT, "action": "", **m}) for g, m in items]
+    batch = [(g, instructions.to_message(i)) for g, i in items]
     if not batch:
         return
     loop = _server_loop

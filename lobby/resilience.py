@@ -32,8 +32,9 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
-from . import events, layerwatch, selectors
+from . import frames, instructions, layerwatch, selectors
 from .errors import AnteroomError, EntryDenied, EntryTimeout, Unavailable
+from .instructions import Admit, Cancel, Close, Instruction
 from .models import EntryRequest, Participant, Role, Room
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ log = logging.getLogger("anteroom.ws")
 
 @dataclass
 class MemberSnapshot:
-    frame: dict[str, Any]
+    frame: frames.JoinedFrame
     pending: list[EntryRequest]
 
 
@@ -62,23 +63,21 @@ class RequestSnapshot:
     deny_reason: str = ""
     position: int = 0
     total: int = 0
-    joined: dict[str, Any] | None = None
+    joined: frames.JoinedFrame | None = None
 
 
-def _joined_frame(room: Room, p: Participant, *, resync: bool) -> dict[str, Any]:
-    frame: dict[str, Any] = {
-        "type": "joined",
-        "participant": events.participant_payload(p),
-        "room": events.room_payload(room),
-        "participants": [
-            events.participant_payload(x) for x in selectors.participants_present(room=room)
+def _joined_frame(room: Room, p: Participant) -> frames.JoinedFrame:
+    """The resync snapshot: ``joined`` with ``resync: true``; the client keeps its resume key."""
+    return frames.joined(
+        participant=p,
+        room=room,
+        participants=[
+            frames.participant_payload(x) for x in selectors.participants_present(room=room)
         ],
-        "resume": None,  # the client keeps the resume key it holds
-        "breakouts": selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
-    }
-    if resync:
-        frame["resync"] = True
-    return frame
+        resume=None,
+        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        resync=True,
+    )
 
 
 def member_snapshot(*, room_id: Any, participant_id: str) -> MemberSnapshot | None:
@@ -88,7 +87,7 @@ def member_snapshot(*, room_id: Any, participant_id: str) -> MemberSnapshot | No
     if room is None or p is None:
         return None
     pending = selectors.pending_requests(room=room) if p.role == Role.MODERATOR else []
-    return MemberSnapshot(frame=_joined_frame(room, p, resync=True), pending=pending)
+    return MemberSnapshot(frame=_joined_frame(room, p), pending=pending)
 
 
 def request_snapshot(*, room_id: Any, request_id: uuid.UUID) -> RequestSnapshot:
@@ -105,7 +104,7 @@ def request_snapshot(*, room_id: Any, request_id: uuid.UUID) -> RequestSnapshot:
     if r.status == EntryRequest.Status.ADMITTED:
         p = Participant.objects.filter(room_id=room_id, participant_id=r.participant_id).first()
         if p is not None:
-            joined = _joined_frame(r.room, p, resync=True)
+            joined = _joined_frame(r.room, p)
     return RequestSnapshot(
         status=r.status,
         cancel_reason=r.cancel_reason,
@@ -246,7 +245,7 @@ class ResilientConsumer(_Base):
                 return
             await c.send_json(snap.frame)
             for r in snap.pending:
-                await c.send_json({"type": "entry-requested", "request": events.request_payload(r)})
+                await c.send_json(frames.entry_requested(r))
         elif c.state == "waiting" and c.request_id is not None and c.room is not None:
             await self._resync_waiting()
 
@@ -261,25 +260,21 @@ class ResilientConsumer(_Base):
             c.position = None  # resend even if unchanged
             await c._send_position(snap.position, snap.total)
             return
-        message: dict[str, Any]
+        instruction: Instruction
         if snap.status == EntryRequest.Status.ADMITTED and snap.joined is not None:
-            message = {
-                "frames": [snap.joined],
-                "action": "admitted",
-                "participant_id": snap.joined["participant"]["participant_id"],
-                "role": snap.joined["participant"]["role"],
-            }
+            instruction = Admit(
+                frames=[snap.joined],
+                participant_id=snap.joined["participant"]["participant_id"],
+                role=snap.joined["participant"]["role"],
+                room_id=str(c.room.pk),
+            )
         elif snap.status == EntryRequest.Status.CANCELED and snap.cancel_reason == "aborted":
-            message = {"frames": [{"type": "canceled", "reason": "aborted"}], "action": "canceled"}
+            instruction = Cancel(frames=[frames.canceled()])
         else:
             err: AnteroomError = (
                 EntryDenied(snap.deny_reason or None)
                 if snap.status == EntryRequest.Status.DENIED
                 else EntryTimeout()
             )
-            message = {
-                "frames": [events.error_frame(err.code, err.message)],
-                "action": "close",
-                "close_code": err.close_code,
-            }
-        await c.anteroom_event({"type": events.EVENT, **message})
+            instruction = Close.for_error(err)
+        await c.anteroom_event(instructions.to_message(instruction))

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from .. import cache as room_cache
+from ..instructions import Deliver
 from . import policy
 from .backend import dispatch, get_backend
 from .signals import media_server_recovered
@@ -302,7 +303,7 @@ def _apply(p: Pending) -> None:
             if mesh:
                 events.send_many_on_commit(
                     [
-                        (events.media_group(parent.pk, pid), {"frames": [_frame(body)]})
+                        (events.media_group(parent.pk, pid), Deliver(frames=[_frame(body)]))
                         for pid, body in bodies.items()
                     ]
                 )
@@ -337,7 +338,7 @@ def _apply(p: Pending) -> None:
                 except Exception:
                     log.warning("media server unavailable for a join", exc_info=True)
                     body["error"] = "UNAVAILABLE"
-            batch.append((events.media_group(p.parent_id, pid), {"frames": [_frame(body)]}))
+            batch.append((events.media_group(p.parent_id, pid), Deliver(frames=[_frame(body)])))
         events.send_from_thread(batch)
 
     def robust(job: Any) -> Any:

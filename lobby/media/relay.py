@@ -134,7 +134,7 @@ def media_update(*, parent: Room, participant_id: str, raw: dict[str, Any]) -> d
         participant_id, {"audio": False, "video": False, "screen": False}
     )
     room = snap.where.get(participant_id, parent.pk)
-    events.send_on_commit(
+    events.deliver_on_commit(
         events.members_group(room),
         {"type": "media-update", "participant_id": participant_id, **effective},
     )

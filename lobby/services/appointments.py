@@ -32,8 +32,9 @@ from typing import Any
 
 from django.conf import settings
 
-from .. import events
+from .. import events, frames
 from ..errors import BadRequest, RoomClosed, RoomNotOpen
+from ..instructions import Deliver
 from ..models import EntryRequest, Room
 
 FIELDS = ("opens_at", "closes_at")
@@ -126,11 +127,11 @@ def knock_deadline(*, room: Room, now: datetime, ttl: int) -> datetime:
     return _wait_until(opens_at, closes_at, now=now, ttl=ttl)
 
 
-def guest_frames(room: Room, *, now: datetime) -> list[dict[str, Any]]:
+def guest_frames(room: Room, *, now: datetime) -> list[frames.RoomOpensFrame]:
     """What a waiting guest is told about the window: when the room opens, while it has not
     (``room-opens``); nothing once it is open, and nothing else about the room."""
     if room.opens_at is not None and room.opens_at > now:
-        return [{"type": "room-opens", "opens_at": events._ts(room.opens_at)}]
+        return [frames.room_opens(room.opens_at)]
     return []
 
 
@@ -166,9 +167,7 @@ def window_changed(room: Room, before: tuple[Any, Any], *, now: datetime) -> int
     if after == before:
         return 0
     opens = room.opens_at if room.opens_at is not None and room.opens_at > now else None
-    events.send_on_commit(
-        events.lobby_group(room.pk), {"type": "room-opens", "opens_at": events._ts(opens)}
-    )
+    events.deliver_on_commit(events.lobby_group(room.pk), frames.room_opens(opens))
     if after == (None, None) or (room.closes_at is not None and room.closes_at <= now):
         return 0  # no window (knocks keep theirs) or a closed one: nobody gets more time
     until = _wait_until(room.opens_at, room.closes_at, now=now, ttl=room.knock_ttl)
@@ -183,15 +182,9 @@ def window_changed(room: Room, before: tuple[Any, Any], *, now: datetime) -> int
     for r in later:
         r.expires_at = until
     EntryRequest.objects.bulk_update(later, ["expires_at"], batch_size=500)
-    expires = events._ts(until)
+    extended = frames.deadline_extended(until)
     events.send_many_on_commit(
-        [
-            (
-                events.request_group(r.id),
-                {"frames": [{"type": "deadline-extended", "expires_at": expires}]},
-            )
-            for r in later
-        ]
+        [(events.request_group(r.id), Deliver(frames=[extended])) for r in later]
     )
     for r in later:
         events.entry_updated(r)

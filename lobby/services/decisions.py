@@ -8,9 +8,10 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import activity, clock, events, media, selectors, webhooks
+from .. import activity, clock, events, frames, media, selectors, webhooks
 from ..audit import audit_decisions
 from ..errors import BadRequest, EntryDenied, RoomFull
+from ..instructions import Admit, Close, Deliver, Instruction
 from ..models import EntryRequest, Participant, Role, Room
 from ..ops import metrics
 from .actors import Actor, require_moderator
@@ -104,53 +105,40 @@ def _announce_admitted(
     breakouts = selectors.breakouts_for(room=room, moderator=False)
     media.changed(room.pk, participants=[p.participant_id for p in participants])
     media_of = media.joined_media(room.pk, [p.participant_id for p in participants])
-    batch: list[tuple[str, dict[str, Any]]] = []
+    batch: list[tuple[str, Instruction]] = []
     for r, p in zip(admitted, participants, strict=True):
-        joined = {
-            "type": "joined",
-            "participant": events.participant_payload(p),
-            "room": room_data,
-            "participants": roster,
-            "resume": None,  # the guest keeps the resume key it already holds
-            "breakouts": breakouts,
-            "media": media_of[p.participant_id],
-        }
+        joined = frames.joined(
+            participant=p,
+            room=room_data,
+            participants=roster,
+            resume=None,  # the guest keeps the resume key it already holds
+            breakouts=breakouts,
+            media=media_of[p.participant_id],
+        )
         batch.append(
             (
                 events.request_group(r.id),
-                {
-                    "frames": [joined],
-                    "action": "admitted",
-                    "participant_id": p.participant_id,
-                    "role": p.role,
-                    "room_id": str(room.pk),
-                },
+                Admit(
+                    frames=[joined],
+                    participant_id=p.participant_id,
+                    role=p.role,
+                    room_id=str(room.pk),
+                ),
             )
         )
     for p in participants:
-        kind = "participant-updated" if p.participant_id in replaced else "participant-joined"
+        kind: frames.ParticipantEvent = (
+            "participant-updated" if p.participant_id in replaced else "participant-joined"
+        )
         batch.append(
-            (
-                events.members_group(room.pk),
-                {
-                    "frames": [{"type": kind, "participant": events.participant_payload(p)}],
-                    "action": "",
-                },
-            )
+            (events.members_group(room.pk), Deliver(frames=[frames.participant_event(kind, p)]))
         )
     events.send_many_on_commit(batch)
 
 
-def _deny_frames(r: EntryRequest) -> tuple[str, dict[str, Any]]:
-    err = EntryDenied(r.deny_reason or None)
-    return (
-        events.request_group(r.id),
-        {
-            "frames": [events.error_frame(err.code, err.message)],
-            "action": "close",
-            "close_code": 4403,
-        },
-    )
+def _deny_frames(r: EntryRequest) -> tuple[str, Instruction]:
+    """The denied guest's one outcome: ``ENTRY_DENIED`` (with the reason), close 4403."""
+    return events.request_group(r.id), Close.for_error(EntryDenied(r.deny_reason or None))
 
 
 @transaction.atomic
@@ -194,13 +182,9 @@ def entry_request_decide(
 def _announce_decisions(
     room: Room, decided: list[EntryRequest], outcome: str, now: Any, actor: Actor
 ) -> None:
-    batch = [
-        (
-            events.mods_group(room.pk),
-            {"frames": [events.entry_resolved_for_mods(r) for r in decided]},
-        )
-    ]
-    events.send_many_on_commit(batch)
+    events.send_many_on_commit(
+        [(events.mods_group(room.pk), Deliver(frames=[frames.entry_resolved(r) for r in decided]))]
+    )
     hooks: list[tuple[str, Room | uuid.UUID, dict[str, Any]]] = [
         ("knock.resolved", room, {"request": webhooks.request_data(r)}) for r in decided
     ]

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
-from .. import clock, events
+from .. import clock, events, frames
 from ..audit import audit_record
 from ..errors import (
     BadRequest,
@@ -20,6 +20,7 @@ from ..errors import (
     ParticipantRemoved,
     RequestNotFound,
 )
+from ..instructions import Close, Deliver, ToLobby
 from ..models import EntryRequest, Participant, Role, Room
 from .actors import Actor, require_moderator
 from .knocks import queue_place
@@ -56,12 +57,8 @@ def participant_remove(*, room: Room, actor: Actor, participant_id: str) -> Part
     """
     require_moderator(actor)
     p = _present(room, participant_id)
-    err = ParticipantRemoved()
     events.send_on_commit(
-        events.participant_group(room.pk, p.participant_id),
-        events.error_frame(err.code, err.message),
-        action="close",
-        close_code=err.close_code,
+        events.participant_group(room.pk, p.participant_id), Close.for_error(ParticipantRemoved())
     )
     mark_left([p], clock.now(), reason="removed", by=actor.by)
     return p
@@ -116,19 +113,11 @@ def participant_send_to_lobby(*, room: Room, actor: Actor, participant_id: str) 
     events.entry_requested(r)
     events.queue_changed(room.pk)
     position, total = queue_place(r)
-    waiting = {
-        "type": "waiting",
-        "request": events.guest_request_payload(r),
-        "resume": None,  # the guest keeps the resume key it holds: it now resumes this knock
-        "reason": "sent-to-lobby",
-    }
+    # The guest keeps the resume key it holds: it now resumes this knock.
+    waiting = frames.waiting(r, resume=None, reason="sent-to-lobby")
     events.send_on_commit(
         events.participant_group(room.pk, p.participant_id),
-        waiting,
-        action="to-lobby",
-        request_id=str(r.id),
-        position=position,
-        waiting=total,
+        ToLobby(frames=[waiting], request_id=str(r.id), position=position, waiting=total),
     )
     audit_record(room=room, actor=actor.by, action="to-lobby", request=r)
     return r
@@ -168,9 +157,9 @@ def lobby_message_set(
     room = Room.objects.select_for_update().get(pk=room.pk)
     room.lobby_message = text
     room.save(update_fields=["lobby_message"])
-    frame = {"type": "lobby-message", "text": text}
-    events.send_on_commit(events.lobby_group(room.pk), frame)
-    events.send_on_commit(events.mods_group(room.pk), frame)
+    frame = frames.lobby_message(text)
+    events.deliver_on_commit(events.lobby_group(room.pk), frame)
+    events.deliver_on_commit(events.mods_group(room.pk), frame)
     moved = 0
     if extend_minutes:
         pending = list(
@@ -186,14 +175,7 @@ def lobby_message_set(
             [
                 (
                     events.request_group(r.id),
-                    {
-                        "frames": [
-                            {
-                                "type": "deadline-extended",
-                                "expires_at": events.guest_request_payload(r)["expires_at"],
-                            }
-                        ]
-                    },
+                    Deliver(frames=[frames.deadline_extended(r.expires_at)]),
                 )
                 for r in pending
             ]
@@ -226,5 +208,5 @@ def entry_request_message(
     if not changed:
         raise RequestNotFound(gettext_noop("That guest is no longer waiting."))
     r = EntryRequest.objects.get(pk=request_id)
-    events.send_on_commit(events.request_group(r.id), {"type": "host-message", "text": text})
+    events.deliver_on_commit(events.request_group(r.id), frames.host_message(text))
     return r

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .. import activity, events, webhooks
+from .. import activity, events, frames, webhooks
 from ..audit import audit_record
 from ..errors import AnteroomError, EntryTimeout, Replaced, RequestNotFound
+from ..instructions import Cancel, Close, Deliver, Instruction
 from ..models import EntryRequest, Room
 from ..ops import metrics
 
@@ -15,14 +16,7 @@ from ..ops import metrics
 def close_replaced(group: str, keep_connection: str) -> None:
     """After commit, close every socket of ``group`` but ``keep_connection`` with ``REPLACED``
     (4409): a guest or participant that attached again from a newer socket."""
-    err = Replaced()
-    events.send_on_commit(
-        group,
-        events.error_frame(err.code, err.message),
-        action="close",
-        close_code=err.close_code,
-        except_connection=keep_connection,
-    )
+    events.send_on_commit(group, Close.for_error(Replaced(), except_connection=keep_connection))
 
 
 def mark_decided(
@@ -74,32 +68,17 @@ def announce_cancel(
     """Tell moderators and each guest that these knocks were canceled: the guest hears exactly
     one outcome — ``canceled`` (aborted), ``guest_error`` when given (e.g. ``TOKEN_REVOKED``),
     else ``ENTRY_TIMEOUT`` — and its socket closes unless it aborted."""
-    batch: list[tuple[str, dict[str, Any]]] = []
+    batch: list[tuple[str, Instruction]] = []
     rooms = set()
     for r in canceled:
         rooms.add(r.room_id)
-        batch.append(
-            (events.mods_group(r.room_id), {"frames": [events.entry_canceled_for_mods(r)]})
+        batch.append((events.mods_group(r.room_id), Deliver(frames=[frames.entry_canceled(r)])))
+        told: Instruction = (
+            Cancel(frames=[frames.canceled()])
+            if r.cancel_reason == "aborted"
+            else Close.for_error(guest_error or EntryTimeout())
         )
-        if r.cancel_reason == "aborted":
-            batch.append(
-                (
-                    events.request_group(r.id),
-                    {"frames": [{"type": "canceled", "reason": "aborted"}], "action": "canceled"},
-                )
-            )
-        else:
-            err = guest_error or EntryTimeout()
-            batch.append(
-                (
-                    events.request_group(r.id),
-                    {
-                        "frames": [events.error_frame(err.code, err.message)],
-                        "action": "close",
-                        "close_code": err.close_code,
-                    },
-                )
-            )
+        batch.append((events.request_group(r.id), told))
         audit_record(
             room_id=r.room_id,
             actor=r.participant_id if r.cancel_reason == "aborted" else "system",

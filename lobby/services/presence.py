@@ -7,9 +7,10 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import activity, clock, events, extensions, limits, media, selectors, webhooks
+from .. import activity, clock, events, extensions, frames, limits, media, selectors, webhooks
 from ..activity import Item as ActivityItem
 from ..errors import AccessDenied, BadRequest, RoomFull
+from ..instructions import Deliver
 from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
 from .access import Connection, JoinPlan
 from .inputs import clean_name
@@ -181,11 +182,11 @@ def _announce_join(p: Participant, *, room: Room, conn: Connection, was_present:
         webhooks.emit(
             "participant.joined", room=room, data={"participant": events.participant_payload(p)}
         )
-    kind = "participant-updated" if was_present else "participant-joined"
+    kind: frames.ParticipantEvent = "participant-updated" if was_present else "participant-joined"
     events.send_on_commit(
         events.members_group(room.pk),
-        {"type": kind, "participant": events.participant_payload(p)},
-        except_connection=conn.connection_id,  # the joiner learns it from ``joined``
+        # the joiner learns it from ``joined``
+        Deliver(frames=[frames.participant_event(kind, p)], except_connection=conn.connection_id),
     )
 
 
@@ -204,19 +205,17 @@ def _joined(p: Participant, *, room: Room, resume: str) -> Joined:
     )
 
 
-def joined_frame(j: Joined) -> dict[str, Any]:
-    frame = {
-        "type": "joined",
-        "participant": events.participant_payload(j.participant),
-        "room": events.room_payload(j.room),
-        "participants": [events.participant_payload(x) for x in j.participants],
-        "resume": j.resume,
-        "breakouts": j.breakouts,
-        "media": j.media,
-    }
-    if j.activity is not None:
-        frame["activity"] = j.activity
-    return frame
+def joined_frame(j: Joined) -> frames.JoinedFrame:
+    """The joiner's ``joined`` (its new resume key; a moderator's latest activity)."""
+    return frames.joined(
+        participant=j.participant,
+        room=j.room,
+        participants=[frames.participant_payload(x) for x in j.participants],
+        resume=j.resume,
+        breakouts=j.breakouts,
+        media=j.media,
+        activity=list(j.activity) if j.activity is not None else None,
+    )
 
 
 @transaction.atomic
@@ -228,9 +227,8 @@ def participant_rename(*, room: Room, participant_id: str, name: Any) -> Partici
     p = Participant.objects.select_for_update().get(room=room, participant_id=participant_id)
     p.name = name
     p.save(update_fields=["name"])
-    events.send_on_commit(
-        events.members_group(room.pk),
-        {"type": "participant-updated", "participant": events.participant_payload(p)},
+    events.deliver_on_commit(
+        events.members_group(room.pk), frames.participant_event("participant-updated", p)
     )
     return p
 
@@ -312,9 +310,8 @@ def mark_left(
                 participants=[p.participant_id],
                 revoked=[(p.participant_id, breakout_id or p.room_id)],
             )
-            events.send_on_commit(
-                events.members_group(p.room_id),
-                {"type": "participant-left", "participant": events.participant_payload(p)},
+            events.deliver_on_commit(
+                events.members_group(p.room_id), frames.participant_event("participant-left", p)
             )
             webhooks.emit(
                 "participant.left",

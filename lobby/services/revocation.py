@@ -7,6 +7,7 @@ from django.db import transaction
 from .. import clock, events
 from ..audit import audit_record
 from ..errors import TokenRevoked
+from ..instructions import Close
 from ..models import EntryRequest, Participant
 from ..tokens import revoke_token
 from .outcomes import announce_cancel, mark_canceled
@@ -24,14 +25,10 @@ def token_revoke(*, jti: str, by: str = "") -> bool:
     """
     changed = revoke_token(jti=jti)
     err = TokenRevoked()
-    frame = events.error_frame(err.code, err.message)
     holders = list(Participant.objects.filter(token_jti=jti).exclude(status="left"))
     for p in holders:
         events.send_on_commit(
-            events.participant_group(p.room_id, p.participant_id),
-            frame,
-            action="close",
-            close_code=4401,
+            events.participant_group(p.room_id, p.participant_id), Close.for_error(err)
         )
     mark_left(holders, clock.now(), reason="revoked", by=by)
     now = clock.now()

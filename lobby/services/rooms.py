@@ -9,9 +9,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .. import cache, clock, events, media, webhooks
+from .. import cache, clock, events, frames, media, webhooks
 from ..audit import audit_record
 from ..errors import BadRequest, BreakoutLectureMode, RoomExists, RoomNotFound
+from ..instructions import Close
 from ..models import MAX_PARTICIPANTS, ROOM_NAME_RE, Room
 from . import appointments
 from .actors import Actor, require_moderator
@@ -108,9 +109,9 @@ def room_delete(*, room: Room, actor: Actor) -> None:
     room's name; its room link is cleared). Raises ``InvalidPermissions``."""
     require_moderator(actor)
     audit_record(room=room, actor=actor.by, action="room-delete")
-    frames = [events.error_frame("ROOM_NOT_FOUND", "The room was deleted.")]
-    events.send_on_commit(events.members_group(room.pk), *frames, action="close", close_code=4404)
-    events.send_on_commit(events.lobby_group(room.pk), *frames, action="close", close_code=4404)
+    gone = Close.for_error(RoomNotFound("The room was deleted."))
+    events.send_on_commit(events.members_group(room.pk), gone)
+    events.send_on_commit(events.lobby_group(room.pk), gone)
     media.changed(
         room.pk, closed=[room.pk, *Room.objects.filter(parent=room).values_list("pk", flat=True)]
     )
@@ -118,9 +119,7 @@ def room_delete(*, room: Room, actor: Actor) -> None:
 
 
 def _room_updated(room: Room) -> None:
-    events.send_on_commit(
-        events.members_group(room.pk), {"type": "room-updated", "room": events.room_payload(room)}
-    )
+    events.deliver_on_commit(events.members_group(room.pk), frames.room_updated(room))
     webhooks.emit("room.updated", room=room, data={"room": events.room_payload(room)})
 
 

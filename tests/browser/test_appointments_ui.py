@@ -93,3 +93,41 @@ async def test_knocks_too_early_or_after_the_window_are_told_when(
     await expect(late.get_by_role("heading", name="This room is closed")).to_be_visible()
     await expect(late.locator("#outcome-text")).to_contain_text("The appointment time ended at")
     await expect(late.get_by_role("button", name="Try again")).to_be_visible()
+
+
+@pytest.fixture
+def own_server(tmp_path_factory: pytest.TempPathFactory):
+    """A server of this test's own, so restarting it disturbs no other test."""
+    from tests.browser.conftest import make_server
+
+    s = make_server(tmp_path_factory.mktemp("appointments-db"), "appointments")
+    yield s
+    s.stop()
+
+
+async def test_an_early_guest_keeps_the_wait_across_a_restart_and_may_be_admitted_early(
+    own_server: Server, new_page: NewPage, room_name: str
+):
+    # own_server comes first so that it is torn down after the pages are closed.
+    server = own_server
+    await call(server.room, room_name, opens_at=iso(minutes=15), closes_at=iso(minutes=45))
+    token = await call(server.owner_token, room_name)
+    guest = await open_guest(new_page, server, room_name)
+    guest.watch.expected.append("WebSocket connection")  # refused while the server restarts
+    await knock(guest, "Rhea Restart")
+    status = guest.locator("#waiting-status")
+    await expect(status).to_contain_text("The room opens at")
+    left_before = await guest.locator("#time-left").inner_text()
+
+    await call(server.restart)
+    # The page reconnects with its resume key: same place, same stored deadline, same words.
+    await expect(status).to_contain_text("The room opens at", timeout=20_000)
+    await expect(status).to_contain_text("you are in line")
+    left_after = await guest.locator("#time-left").inner_text()
+    assert int(left_after.split(":")[0]) >= int(left_before.split(":")[0]) - 1  # about 45 minutes
+
+    # The host is ready early and lets the guest in before the window opens.
+    owner = await open_dashboard(new_page, server, room_name, token)
+    await expect(row(owner, "Rhea Restart").get_by_text("early", exact=True)).to_be_visible()
+    await owner.get_by_role("button", name="Admit Rhea Restart").click()
+    await expect(guest.get_by_role("heading", name="You're in")).to_be_visible()

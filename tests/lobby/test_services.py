@@ -109,11 +109,10 @@ def test_knock_is_stored_then_told_to_moderators_only(clinic, sent):
             },
         }
     ]
-    # Waiting guests get the queue order and nothing else.
+    # Waiting guests get the queue order and nothing else (a Queue instruction: no frames).
     assert sent.to(lobby(clinic)) == [
         {
             "type": events.EVENT,
-            "frames": [],
             "action": "queue",
             "room_id": str(clinic.pk),
             "order": [str(r.id)],
