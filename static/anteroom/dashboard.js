@@ -1,5 +1,6 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
+import { avatar } from './avatar.js';
 import { clockOffsetFrom, join } from './client.js';
 import { gettext, interpolate, LANG, ngettext, pgettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
@@ -127,6 +128,7 @@ function addRow(r, isNew) {
     el(
       'div',
       { class: 'who' },
+      avatar(r.name || gettext('Guest')),
       el('span', { class: 'name', text: r.name || gettext('Guest') }),
       ...(isEarly(r)
         ? [
@@ -444,15 +446,15 @@ function renderPeople() {
   const people = room.participants;
   const items = people.map((p) => {
     const li = el('li', { 'data-participant-id': p.participant_id });
-    li.append(el('span', { class: 'name', text: p.name || p.participant_id }));
+    li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
     if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
     if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: gettext('moderator') }));
     if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: gettext('in a breakout') }));
     if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
-  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: gettext('Nobody is in the room yet.') }));
   $('participant-list').replaceChildren(...items);
+  $('participants-empty').hidden = items.length > 0;
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
 }
@@ -503,15 +505,25 @@ function renderAppointment(info) {
   const day = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
   const hm = { hour: '2-digit', minute: '2-digit' };
   const parts = [];
-  if (opens && closes) parts.push(`opens ${opens.toLocaleString([], day)}, closes ${closes.toLocaleTimeString([], hm)}.`);
-  else if (opens) parts.push(`opens ${opens.toLocaleString([], day)}.`);
-  else parts.push(`closes ${closes.toLocaleString([], day)}.`);
+  if (opens && closes) {
+    parts.push(
+      interpolate(gettext('opens %(opens)s, closes %(closes)s.'), {
+        opens: opens.toLocaleString(LANG, day),
+        closes: closes.toLocaleTimeString(LANG, hm),
+      }),
+    );
+  } else if (opens) parts.push(interpolate(gettext('opens %(opens)s.'), { opens: opens.toLocaleString(LANG, day) }));
+  else parts.push(interpolate(gettext('closes %(closes)s.'), { closes: closes.toLocaleString(LANG, day) }));
   const now = Date.now();
   if (opens && now < opens.getTime()) {
     const from = new Date(opens.getTime() - (cfg.appointment_early || 0) * 1000);
-    parts.push(`Guests may knock from ${from.toLocaleTimeString([], hm)} and wait for the opening; you may admit them earlier.`);
+    parts.push(
+      interpolate(gettext('Guests may knock from %(at)s and wait for the opening; you may admit them earlier.'), {
+        at: from.toLocaleTimeString(LANG, hm),
+      }),
+    );
   }
-  if (closes && now >= closes.getTime()) parts.push('It has closed: new knocks are refused.');
+  if (closes && now >= closes.getTime()) parts.push(gettext('It has closed: new knocks are refused.'));
   $('appointment-text').textContent = parts.join(' ');
 }
 
@@ -1002,6 +1014,27 @@ document.addEventListener('submit', async (ev) => {
     buttons.forEach((b) => (b.disabled = false));
   }
 });
+
+// The empty waiting list offers the guest link with a Copy button (without this script the
+// link is a read-only field to select and copy by hand). The Clipboard API needs a secure
+// context (https or localhost); elsewhere the field's text is selected and copied the old way.
+async function copyInviteLink() {
+  const field = $('invite-link');
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch {
+    field.select();
+    copied = document.execCommand('copy');
+  }
+  $('copy-status').textContent = copied
+    ? gettext('Guest link copied. Paste it into an e-mail or a chat message to invite someone.')
+    : gettext('Could not copy: the link is selected, press Ctrl+C (⌘C on a Mac) to copy it.');
+}
+$('copy-invite-link').hidden = false;
+$('copy-invite-link').addEventListener('click', copyInviteLink);
+$('invite-link').addEventListener('focus', (e) => e.target.select());
 
 // Server-rendered rows tick too until the socket replaces them.
 for (const row of $('waiting-list').children) tickRow(row, Date.now() - clockOffset);

@@ -1,5 +1,6 @@
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
+import { avatar } from './avatar.js';
 import { clockOffsetFrom, join, preauth } from './client.js';
 import { gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
@@ -619,7 +620,7 @@ function renderPeople() {
       const name = document.createElement('span');
       name.className = 'name';
       name.textContent = p.name || gettext('Guest');
-      li.append(name);
+      li.append(avatar(name.textContent), name);
       if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
       if (p.role === 'moderator') li.append(' ', tag(gettext('host')));
       if (p.status === 'paused') li.append(' ', tag(gettext('in a breakout')));
