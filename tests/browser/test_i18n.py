@@ -111,9 +111,8 @@ async def test_a_german_host_s_dashboard_is_german_live_and_without_javascript(
     await expect(owner.locator("html")).to_have_attribute("lang", "de")
     await expect(owner.get_by_role("heading", name=re.compile(r"^Wartend"))).to_be_visible()
     await expect(owner.locator("#live-status")).to_have_text("Verbunden")  # written by dashboard.js
-    await expect(
-        owner.get_by_text("Niemand wartet. Wer neu anklopft, erscheint hier.")
-    ).to_be_visible()
+    await expect(owner.get_by_text("Niemand wartet.", exact=True)).to_be_visible()
+    await expect(owner.get_by_role("button", name="Gast-Link kopieren")).to_be_visible()
     await expect(owner.get_by_role("heading", name="Raumsteuerung")).to_be_visible()
     await expect(owner.get_by_role("button", name="Raum pausieren")).to_be_visible()
     # "Deny all" with nobody waiting says so (a notice dashboard.js words).
