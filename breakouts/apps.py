@@ -25,6 +25,6 @@ class BreakoutsConfig(AppConfig):
         extensions.join_frames.append(invitation_frames)
         extensions.join_frames.append(help_frames)
         extensions.snapshot_fields["breakouts"] = lambda *, room, moderator: breakout_rooms_payload(
-            parent=room
+            parent=room, invitations=moderator
         )
         extensions.dashboard_panels.append(PANEL)

@@ -24,12 +24,13 @@ from .selectors import breakout_rooms_payload, pending_help_requests
 
 
 def panel_context(*, room: Room, now: datetime, participants: list[Participant]) -> dict[str, Any]:
-    rooms = _rows(breakout_rooms_payload(parent=room), now)
-    labels = {b["id"]: f"room {b['number']}" for b in rooms}
+    rooms = _rows(breakout_rooms_payload(parent=room, invitations=True), now)
+    labels = {b["id"]: _("Room %(number)s") % {"number": b["number"]} for b in rooms}
     help_requests = [
         {
             "id": str(h.id),
             "participant_id": p.participant_id,
+            "room_id": str(h.breakout_id),
             "name": p.name or p.participant_id,
             "where": labels.get(str(h.breakout_id), "a breakout room"),
             "at": h.requested_at.strftime("%H:%M UTC"),
@@ -49,26 +50,39 @@ def panel_context(*, room: Room, now: datetime, participants: list[Participant])
 
 
 def _rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The SPEC §3 breakout payloads plus ``left``: the timer's time left as ``m:ss``."""
+    """The moderators' breakout payloads plus ``left`` (the timer's time left as ``m:ss``) and
+    the invited people's names by answer: ``pending``, ``accepted``, ``declined``."""
     return [
         {
             **b,
             "left": clock_text((datetime.fromisoformat(b["ends_at"]) - now).total_seconds())
             if b["ends_at"]
             else None,
+            **{
+                key: [
+                    i["name"] or i["participant_id"]
+                    for i in b["invitations"]
+                    if i["status"] == status
+                ]
+                for key, status in (
+                    ("pending", "pending"),
+                    ("accepted", "accepted"),
+                    ("declined", "rejected"),
+                )
+            },
         }
         for b in rooms
     ]
 
 
 def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Non-moderators with where they are and where the move form can take them (every other
-    breakout room, or the main room)."""
+    """Non-moderators (and moderators in a breakout room) with where they are and where the
+    move form can take them (every other breakout room, or the main room)."""
     labels = {b["id"]: _("Room %(number)s") % {"number": b["number"]} for b in rooms}
     rows = []
     for p in participants:
-        if p.role == "moderator":
-            continue
+        if p.role == "moderator" and not p.breakout_id:
+            continue  # a moderator in a breakout room can be brought back from here
         here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
         targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
         if here != MAIN_ROOM:
@@ -82,6 +96,16 @@ def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> li
             }
         )
     return rows
+
+
+def _names(room: Room, participant_ids: list[str]) -> str:
+    """The participants' names for a message (their ids if they have none), in order."""
+    names = dict(
+        Participant.objects.filter(room=room, participant_id__in=participant_ids).values_list(
+            "participant_id", "name"
+        )
+    )
+    return ", ".join(names.get(pid) or pid for pid in participant_ids)
 
 
 def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any]) -> str:
@@ -129,7 +153,13 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
             clients=[d["client"]],
             force_join=bool(d.get("force_join")),
         )
-        return _("Moved.") if invited.force_join else _("Invitation sent.")
+        names = _names(room, invited.clients) or _("Nobody new")
+        said = (
+            _("%(names)s moved into breakout room %(number)s.")
+            if invited.force_join
+            else _("%(names)s invited to breakout room %(number)s.")
+        )
+        return said % {"names": names, "number": invited.room.number}
     if action == "breakout-move":
         dest = d["destination"]
         p = services.breakout_move(
@@ -171,9 +201,13 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
         answer = services.breakout_help_answer(
             parent=room, actor=mod.actor, participant_id=d["client"]
         )
-        if not answer.effective:
-            return _("That help request had already ended; nothing was changed.")
-        return _("Help request marked as answered.")
+        said = (
+            _("%(name)s's help request (%(where)s) is marked as answered.")
+            if answer.effective
+            else _("%(name)s's help request (%(where)s) had already ended; nothing was changed.")
+        )
+        where = _("breakout room %(number)s") % {"number": answer.request.breakout.number}
+        return said % {"name": _names(room, [d["client"]]), "where": where}
     if action == "breakout-broadcast":
         n = services.breakout_broadcast(parent=room, actor=mod.actor, text=d["text"])
         return ngettext(

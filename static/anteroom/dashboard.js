@@ -563,54 +563,82 @@ function renderBreakouts() {
   const rooms = room.breakouts || [];
   $('breakout-count').textContent = String(rooms.length);
   $('breakout-empty').hidden = rooms.length > 0;
-  keepFocus($('breakout-list'), () => $('breakout-list').replaceChildren(...rooms.map(breakoutRow)));
+  keepFocus($('breakout-list'), () => $('breakout-list').replaceChildren(...rooms.map(breakoutCard)));
   const now = Date.now() - clockOffset;
   for (const left of $('breakout-list').querySelectorAll('.left')) tickTimer(left, now);
+  $('breakout-all').hidden = !rooms.length;
   $('breakout-extend-form').hidden = !rooms.some((b) => b.ends_at);
-  $('breakout-broadcast-form').hidden = !rooms.length;
+  $('breakout-broadcast').hidden = !rooms.length;
 
   const invitable = room.participants.filter((p) => p.role !== 'moderator');
-  renderMovers(invitable, rooms);
+  // A moderator in a breakout room (this page's own presence, or another's) can be brought back.
+  const movable = room.participants.filter((p) => p.role !== 'moderator' || p.breakout_id);
+  renderMovers(movable, rooms);
   fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
   fillSelect($('bo-room'), rooms.map((b) => [b.id, roomLabel(b.id)]));
-  $('breakout-invite-form').hidden = !rooms.length || !invitable.length;
-  $('breakout-end-form').hidden = !rooms.length;
+  $('breakout-invite-form').hidden = !invitable.length;
+  $('breakout-people').hidden = !rooms.length || !movable.length;
+  renderSelf();
   renderHelp();
 }
 
-function breakoutRow(b) {
-  const members = b.members || [];
-  const names = members.map((m) => m.name || m.participant_id).join(', ');
-  const li = el(
-    'li',
-    { class: 'row breakout', 'data-breakout-id': b.id },
-    el(
-      'div',
-      { class: 'who' },
-      el('span', { class: 'name', text: interpolate(gettext('Room %(number)s'), { number: b.number }) }),
-      ' ',
-      el('span', { class: 'muted members', text: `${members.length}/${b.capacity}: ${names || gettext('empty')}` }),
-    ),
-  );
-  if (!b.ends_at) {
-    li.append(el('p', { class: 'times muted', text: gettext('No timer') }));
-    return li;
+// The dashboard's own presence may be in a breakout room (after "Join room N").
+function renderSelf() {
+  const me = room.participants.find((p) => p.participant_id === room.self?.participant_id);
+  const inRoom = me?.breakout_id && (room.breakouts || []).find((b) => b.id === me.breakout_id);
+  $('breakout-self').hidden = !inRoom;
+  if (!inRoom) return;
+  const others = (inRoom.members || []).filter((m) => m.participant_id !== me.participant_id);
+  const names = others.map((m) => m.name || m.participant_id).join(', ');
+  $('breakout-self-text').textContent = names
+    ? interpolate(gettext('You are in breakout room %(number)s with %(names)s.'), { number: inRoom.number, names })
+    : interpolate(gettext('You are in breakout room %(number)s.'), { number: inRoom.number });
+}
+
+$('breakout-self-leave')?.addEventListener('click', async () => {
+  if (!live) return;
+  try {
+    await room.leaveBreakout();
+    actionStatus(gettext("You're back in the main room."), 'success');
+  } catch (err) {
+    actionStatus(errorWords(err), 'error');
   }
-  li.append(
-    el('p', { class: 'times' }, gettext('Time left'), ' ', el('span', { class: 'left', 'data-ends-at': b.ends_at })),
-    postForm(
-      'actions',
-      hiddenInput('room_id', b.id),
-      hiddenInput('minutes', EXTEND_MINUTES),
-      el(
-        'button',
-        { type: 'submit', name: 'action', value: 'breakout-extend', class: 'secondary', 'data-key': `extend:${b.id}` },
-        interpolate(gettext('+%(minutes)s min'), { minutes: EXTEND_MINUTES }),
-        el('span', { class: 'vh', text: ' ' + interpolate(gettext('for room %(number)s'), { number: b.number }) }),
-      ),
-    ),
-  );
-  return li;
+});
+
+const INVITATION_GROUPS = [
+  ['pending', '.inv-pending'],
+  ['accepted', '.inv-accepted'],
+  ['rejected', '.inv-declined'],
+];
+
+// One card per breakout room, cloned from the server's <template> (templates/breakouts/_card.html).
+function breakoutCard(b) {
+  const card = $('breakout-card-template').content.firstElementChild.cloneNode(true);
+  card.dataset.breakoutId = b.id;
+  const members = b.members || [];
+  const host = (m) => interpolate(gettext('%(name)s (host)'), { name: m.name || m.participant_id });
+  const names = members.map((m) => (m.role === 'moderator' ? host(m) : m.name || m.participant_id)).join(', ');
+  card.querySelector('.name').textContent = interpolate(gettext('Room %(number)s'), { number: b.number });
+  card.querySelector('.members').textContent = `${members.length}/${b.capacity}: ${names || gettext('empty')}`;
+  if (b.ends_at) {
+    card.querySelector('.no-timer').remove();
+    card.querySelector('.left').dataset.endsAt = b.ends_at;
+    card.querySelector('input[name="room_id"]').value = b.id;
+    card.querySelector('.room-label').textContent = ' ' + interpolate(gettext('for room %(number)s'), { number: b.number });
+    const extend = card.querySelector('button[value="breakout-extend"]');
+    extend.dataset.key = `extend:${b.id}`;
+  } else {
+    card.querySelector('form.timed').remove();
+  }
+  const invitations = b.invitations || [];
+  for (const [status, cls] of INVITATION_GROUPS) {
+    const who = invitations.filter((i) => i.status === status).map((i) => i.name || i.participant_id);
+    const group = card.querySelector(cls);
+    if (who.length) group.querySelector('dd').textContent = who.join(', ');
+    else group.remove();
+  }
+  card.querySelector('.invitations').hidden = !invitations.length;
+  return card;
 }
 
 function tickTimer(span, serverNow) {
@@ -691,7 +719,7 @@ let helpRequests = [...document.querySelectorAll('#help-list li.help-request')].
   key: li.dataset.key,
   id: li.dataset.helpId,
   name: li.querySelector('.name')?.textContent || li.dataset.key,
-  roomId: null,
+  roomId: li.dataset.roomId || null,
   roomLabel: null,
   at: null,
   text: li.querySelector('.who')?.textContent || '',
@@ -735,9 +763,39 @@ function resolveHelp(f) {
   }
 }
 
+document.addEventListener('click', async (ev) => {
+  const button = ev.target.closest?.('button.join-help');
+  if (!button || !live) return;
+  const pid = button.closest('li').dataset.key;
+  const h = helpRequests.find((x) => x.key === pid);
+  button.disabled = true;
+  try {
+    const d = await room.joinBreakoutForHelp(pid);
+    resolveHelp({ participant_id: pid, id: d.id });
+    const name = h?.name || gettext('Someone');
+    const said = !d.effective
+      ? interpolate(gettext("%(name)s's help request had already ended; you stayed where you were."), { name })
+      : d.room
+        ? interpolate(gettext('You joined breakout room %(number)s to help %(name)s.'), { number: d.room.number, name })
+        : interpolate(gettext('You joined their breakout room to help %(name)s.'), { name });
+    actionStatus(said, d.effective ? 'success' : 'info');
+  } catch (err) {
+    actionStatus(errorWords(err), 'error');
+  } finally {
+    button.disabled = false;
+  }
+});
+
 function renderHelp() {
   const list = $('help-list');
   if (!list) return;
+  keepFocus(list, () => fillHelp(list));
+  $('help-count').textContent = String(helpRequests.length);
+  $('help-requests').hidden = !helpRequests.length;
+  html.dataset.help = String(helpRequests.length);
+}
+
+function fillHelp(list) {
   list.replaceChildren(
     ...helpRequests.map((h) => {
       const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || gettext('a breakout room');
@@ -748,6 +806,14 @@ function renderHelp() {
         gettext('Answered'),
         el('span', { class: 'vh', text: ' ' + interpolate(gettext("%(name)s's request"), { name: h.name }) }),
       );
+      // Joining moves this page's presence (and its call) into the room: only while connected.
+      const join = el(
+        'button',
+        { type: 'button', class: 'join-help', 'data-key': `join:${h.key}` },
+        interpolate(gettext('Join %(where)s'), { where }),
+        el('span', { class: 'vh', text: ' ' + interpolate(gettext('to help %(name)s'), { name: h.name }) }),
+      );
+      join.hidden = !live;
       const who = h.at
         ? el(
             'div',
@@ -759,15 +825,12 @@ function renderHelp() {
         : el('div', { class: 'who', text: h.text });
       return el(
         'li',
-        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '' },
+        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '', 'data-room-id': h.roomId || '' },
         who,
-        postForm('actions', hiddenInput('client', h.key), answered),
+        postForm('actions', hiddenInput('client', h.key), join, answered),
       );
     }),
   );
-  $('help-count').textContent = String(helpRequests.length);
-  $('help-requests').hidden = !helpRequests.length;
-  html.dataset.help = String(helpRequests.length);
 }
 
 // Buttons: over the socket when live, as the form POST otherwise. -------------------------------
@@ -910,8 +973,15 @@ async function breakoutAction(action, data) {
       actionStatus(interpolate(said, { count: people, rooms }), 'success');
     }
   } else if (action === 'breakout-invite') {
-    await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
-    actionStatus(force ? gettext('Moved.') : gettext('Invitation sent.'), 'success');
+    const d = await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
+    const names =
+      (d.clients || []).map((pid) => room.participants.find((p) => p.participant_id === pid)?.name || pid).join(', ') ||
+      gettext('Nobody new');
+    const number = (room.breakouts || []).find((b) => b.id === data.get('room_id'))?.number ?? '';
+    const said = force
+      ? gettext('%(names)s moved into breakout room %(number)s.')
+      : gettext('%(names)s invited to breakout room %(number)s.');
+    actionStatus(interpolate(said, { names, number }), 'success');
   } else if (action === 'breakout-move') {
     const to = data.get('destination');
     const d = await room.moveToBreakout(data.get('client'), to === 'main' ? null : to);
@@ -937,9 +1007,17 @@ async function breakoutAction(action, data) {
     }
     actionStatus(interpolate(said, { count: minutes, numbers }), 'success');
   } else if (action === 'breakout-help-answer') {
-    const d = await room.answerBreakoutHelp(data.get('client'));
-    resolveHelp({ participant_id: data.get('client'), id: d.id });
-    actionStatus(d.effective ? gettext('Help request marked as answered.') : gettext('That help request had already ended.'), 'success');
+    const pid = data.get('client');
+    const h = helpRequests.find((x) => x.key === pid);
+    const number = (room.breakouts || []).find((b) => b.id === h?.roomId)?.number;
+    const where = number ? interpolate(gettext('breakout room %(number)s'), { number }) : gettext('a breakout room');
+    const name = h?.name || gettext('Someone');
+    const d = await room.answerBreakoutHelp(pid);
+    resolveHelp({ participant_id: pid, id: d.id });
+    const said = d.effective
+      ? gettext("%(name)s's help request (%(where)s) is marked as answered.")
+      : gettext("%(name)s's help request (%(where)s) had already ended.");
+    actionStatus(interpolate(said, { name, where }), 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';
