@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from tests.browser.conftest import NewPage, Server, call, shot
 from tests.browser.test_pages import PHONE, knock, open_dashboard, open_guest
-from tests.conftest import manage
+from tests.support.servers import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -387,6 +387,14 @@ async def test_the_host_sees_answers_to_invitations_and_joins_a_breakout_to_help
     await expect(ann.locator("#breakout-member-list .name")).to_have_text(["Ann Vite", "Dr Owner"])
     await expect(ann.locator("#breakout-member-list li").nth(1)).to_contain_text("host")
     await shot(ann, "guest-breakout-members")
+    await ann.set_viewport_size(PHONE)
+    await expect(ann.get_by_role("heading", name="With you in breakout room 1")).to_be_visible()
+    assert await ann.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(ann, "guest-breakout-members-phone")
+    await owner.set_viewport_size(PHONE)
+    assert await owner.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(owner, "dashboard-host-in-breakout-phone")
+    await owner.set_viewport_size(WIDE)
     await shot(owner, "dashboard-host-in-breakout")
 
     await owner.get_by_role("button", name="Back to the main room").click()

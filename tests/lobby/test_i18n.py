@@ -17,7 +17,8 @@ from django.template.base import Lexer, TokenType
 from django.test import Client as HttpClient
 
 from lobby.models import Room
-from tests.conftest import Client, make_room, make_token
+from tests.factories import make_room, make_token
+from tests.support.ws import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "locale"
