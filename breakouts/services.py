@@ -1066,7 +1066,7 @@ def help_requests_sweep(*, now: datetime) -> int:
 # Hooks called by the lobby -----------------------------------------------------------------
 
 
-def breakout_memberships_close(*, participant: Participant, breakout_id: Any, reason: str) -> None:
+def breakout_memberships_close(*, participant: Participant, breakout_id: Any) -> None:
     """The lobby took a participant out of its breakout (it left the whole room, or rejoined
     from a new connection without its resume key): tell the breakout's remaining members and
     the moderators. Runs inside the lobby's transaction; the row is already updated."""
