@@ -24,7 +24,7 @@ class BreakoutsConfig(AppConfig):
         extensions.sweepers["help_requests"] = help_requests_sweep
         extensions.join_frames.append(invitation_frames)
         extensions.join_frames.append(help_frames)
-        extensions.snapshot_fields["breakouts"] = lambda *, room: breakout_rooms_payload(
-            parent=room
+        extensions.snapshot_fields["breakouts"] = lambda *, room, moderator: breakout_rooms_payload(
+            parent=room, invitations=moderator
         )
         extensions.dashboard_panels.append(PANEL)

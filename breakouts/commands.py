@@ -189,6 +189,13 @@ class BreakoutHelpAnswer(Message):
     participant_id: Annotated[str, Field(min_length=1, max_length=128)]
 
 
+class BreakoutHelpJoin(Message):
+    """A moderator answers a breakout member's pending help request by joining its room."""
+
+    type: Literal["breakout-help-join"] = "breakout-help-join"
+    participant_id: Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class BreakoutMove(BreakoutMoveBody, Message):
     type: Literal["breakout-move"] = "breakout-move"
 
@@ -206,6 +213,7 @@ BreakoutMessage = Annotated[
     | BreakoutBroadcast
     | BreakoutHelp
     | BreakoutHelpAnswer
+    | BreakoutHelpJoin
     | BreakoutMove,
     Field(discriminator="type"),
 ]
@@ -222,5 +230,6 @@ BREAKOUT_MESSAGES: tuple[type[Message], ...] = (
     BreakoutBroadcast,
     BreakoutHelp,
     BreakoutHelpAnswer,
+    BreakoutHelpJoin,
     BreakoutMove,
 )

@@ -197,6 +197,25 @@ async def on_help_answer(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[st
     }
 
 
+async def on_help_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
+    room, actor = consumer.require_joined()
+
+    def join() -> dict[str, Any]:
+        j = services.breakout_help_join(
+            parent=room, actor=actor, participant_id=_field(msg, "participant_id", str, ...)
+        )
+        return {
+            "id": str(j.request.id),
+            "outcome": j.request.status,
+            "effective": j.effective,
+            "room": breakout_room_with_members(room=j.room) if j.room is not None else None,
+        }
+
+    # As for breakout-join: the service adds the room's group (``action: groups``) after commit.
+    data: dict[str, Any] = await consumer.call(join)
+    return data
+
+
 async def on_move(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
     p = await consumer.call(
@@ -222,5 +241,6 @@ HANDLERS: dict[str, Handler] = {
     "breakout-broadcast": on_broadcast,
     "breakout-help": on_help,
     "breakout-help-answer": on_help_answer,
+    "breakout-help-join": on_help_join,
     "breakout-move": on_move,
 }

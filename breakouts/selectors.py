@@ -41,8 +41,11 @@ def breakout_rooms(*, parent: Room) -> list[Room]:
     return list(Room.objects.filter(parent=parent).order_by("number"))
 
 
-def breakout_rooms_payload(*, parent: Room) -> list[dict[str, Any]]:
-    """Every breakout room of a parent with its members, by number (two queries)."""
+def breakout_rooms_payload(*, parent: Room, invitations: bool = False) -> list[dict[str, Any]]:
+    """Every breakout room of a parent with its members, by number (two queries).
+
+    ``invitations`` (moderators' frames and pages only) adds each room's ``invitations``: see
+    :func:`breakout_invitations` (two more queries)."""
     rooms = breakout_rooms(parent=parent)
     if not rooms:
         return []
@@ -53,7 +56,41 @@ def breakout_rooms_payload(*, parent: Room) -> list[dict[str, Any]]:
         .order_by("connected_at", "pk")
     ):
         members[p.breakout_id].append(p)
-    return [breakout_room_payload(r, members[r.pk]) for r in rooms]
+    payloads = [breakout_room_payload(r, members[r.pk]) for r in rooms]
+    if invitations:
+        by_room = breakout_invitations(parent=parent)
+        for b in payloads:
+            b["invitations"] = by_room.get(b["id"], [])
+    return payloads
+
+
+def breakout_invitations(*, parent: Room) -> dict[str, list[dict[str, Any]]]:
+    """Each breakout room's invitations as a moderator sees them, by room id: per invited
+    participant its latest invitation to that room, ``{participant_id, name, status}`` with
+    ``status`` ``pending`` (no answer yet), ``accepted`` (joined, or moved in by a moderator;
+    it stays valid after they leave) or ``rejected`` (declined), oldest first. ``name`` is the
+    participant's name in the parent (``None`` if it never joined). Two queries. Moderators'
+    audience only: it names who was asked into which room."""
+    from .models import BreakoutInvitation
+
+    latest: dict[tuple[str, str], BreakoutInvitation] = {}
+    for inv in BreakoutInvitation.objects.filter(breakout__parent=parent).order_by(
+        "created_at", "pk"
+    ):
+        key = (str(inv.breakout_id), inv.participant_id)
+        latest.pop(key, None)  # re-invited: the latest row wins, in the order it was made
+        latest[key] = inv
+    names = dict(
+        Participant.objects.filter(
+            room=parent, participant_id__in={pid for _, pid in latest}
+        ).values_list("participant_id", "name")
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (room_id, pid), inv in latest.items():
+        out.setdefault(room_id, []).append(
+            {"participant_id": pid, "name": names.get(pid) or None, "status": inv.status}
+        )
+    return out
 
 
 def invitation_frames(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:

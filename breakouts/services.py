@@ -214,10 +214,20 @@ def _check_creator(parent: Room, actor: Actor) -> None:
 def _rooms_updated(
     parent: Room, out: Outbox, hook: str = "breakout.updated"
 ) -> list[dict[str, Any]]:
-    rooms = breakout_rooms_payload(parent=parent)
+    rooms = breakout_rooms_payload(parent=parent, invitations=True)
     out.to_mods(parent.pk, events.breakouts_updated(rooms))
-    webhooks.emit(hook, room=parent, data={"rooms": rooms})
-    return rooms
+    # Webhooks keep the SPEC room shape (the invitations are the dashboard's).
+    plain = [{k: v for k, v in b.items() if k != "invitations"} for b in rooms]
+    webhooks.emit(hook, room=parent, data={"rooms": plain})
+    return plain
+
+
+def _invitations_changed(parent: Room, out: Outbox) -> None:
+    """An invitation was made or declined, nobody moved: moderators get ``breakouts-updated``
+    (its rooms carry ``invitations``) so the dashboard shows the answer; no webhook."""
+    out.to_mods(
+        parent.pk, events.breakouts_updated(breakout_rooms_payload(parent=parent, invitations=True))
+    )
 
 
 # Moving people -----------------------------------------------------------------------------
@@ -630,6 +640,8 @@ def breakout_invite(
         out.to_mods(parent.pk, events.breakout_invited(room.pk, invited, actor.by))
         if force_join:
             _rooms_updated(parent, out)
+        else:
+            _invitations_changed(parent, out)
     out.flush()
     audit_record(
         room=parent,
@@ -743,6 +755,7 @@ def breakout_reject(*, parent: Room, participant_id: str, room_id: Any) -> Break
     inv.status = Invitation.REJECTED
     out = Outbox()
     out.to_mods(parent.pk, events.breakout_invite_rejected(room.pk, participant_id))
+    _invitations_changed(parent, out)
     out.flush()
     audit_record(
         room=parent, actor=participant_id, action="breakout-reject", data={"room": room.number}
@@ -1018,6 +1031,72 @@ def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> 
     out.flush()
     audit_record(room=parent, actor=actor.by, action="breakout-help-answer", subject=participant_id)
     return HelpAnswer(request=last, effective=True)
+
+
+@dataclass(frozen=True)
+class HelpJoin:
+    request: HelpRequest
+    room: Room | None  # the breakout room the moderator is in now (None: nothing changed)
+    effective: bool
+
+
+@transaction.atomic
+def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> HelpJoin:
+    """A moderator answers a help request by joining the asker's breakout room (the
+    dashboard's "Join room N"): the moderator's own presence moves into that room (out of
+    another breakout if need be, like ``breakout-join``; moderators need no invitation, and
+    count towards capacity) and the request is ``answered`` by them, in one transaction. A
+    request that already ended changes nothing and moves nobody (``effective`` False).
+
+    Locks the parent and both participants' rows. Emits what ``breakout-join`` emits (the
+    moderator's ``breakout-joined``, ``breakout-participant-joined`` to the room's members,
+    ``participant-updated``, ``breakouts-updated``) and ``breakout-help-resolved`` to moderators
+    and the asker. Raises ``BreakoutLectureMode``, ``InvalidPermissions``, ``BadRequest``,
+    ``HelpRequestNotFound`` (the participant never asked), ``NotFound`` (the moderator has no
+    presence in the room: a dashboard without its live connection cannot join a call),
+    ``BreakoutFull``."""
+    parent = _lock_parent(parent)
+    require_moderator(actor)
+    if not isinstance(participant_id, str) or not participant_id:
+        raise BadRequest("participant_id must be a string.")
+    last = (
+        HelpRequest.objects.filter(parent=parent, participant_id=participant_id)
+        .order_by("-requested_at")
+        .first()
+    )
+    if last is None:
+        raise HelpRequestNotFound()
+    now = clock.now()
+    out = Outbox()
+    if last.status != HelpStatus.PENDING or last.expires_at <= now:
+        if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
+            _resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
+        out.flush()
+        return HelpJoin(request=last, room=None, effective=False)
+    if actor.participant_id is None:
+        raise NotFound("Only a moderator connected to the room can join a breakout room.")
+    me = _present(parent).filter(participant_id=actor.participant_id).first()
+    if me is None:
+        raise NotFound("You are not connected to the room; open the dashboard to join the call.")
+    room = Room.objects.get(pk=last.breakout_id)
+    if me.breakout_id != room.pk:
+        if _places_left(room) < 1:
+            raise BreakoutFull()
+        BreakoutInvitation.objects.filter(
+            breakout=room, participant_id=me.participant_id, status=Invitation.PENDING
+        ).update(status=Invitation.ACCEPTED)
+        _enter(parent=parent, room=room, people=[me], out=out)
+    _resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
+    _rooms_updated(parent, out)
+    out.flush()
+    audit_record(
+        room=parent,
+        actor=actor.by,
+        action="breakout-help-join",
+        subject=participant_id,
+        data={"room": room.number},
+    )
+    return HelpJoin(request=last, room=room, effective=True)
 
 
 def _resolve_help(

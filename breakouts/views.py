@@ -21,12 +21,13 @@ from .selectors import breakout_rooms_payload, pending_help_requests
 
 
 def panel_context(*, room: Room, now: datetime, participants: list[Participant]) -> dict[str, Any]:
-    rooms = _rows(breakout_rooms_payload(parent=room), now)
-    labels = {b["id"]: f"room {b['number']}" for b in rooms}
+    rooms = _rows(breakout_rooms_payload(parent=room, invitations=True), now)
+    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
     help_requests = [
         {
             "id": str(h.id),
             "participant_id": p.participant_id,
+            "room_id": str(h.breakout_id),
             "name": p.name or p.participant_id,
             "where": labels.get(str(h.breakout_id), "a breakout room"),
             "at": h.requested_at.strftime("%H:%M UTC"),
@@ -46,26 +47,39 @@ def panel_context(*, room: Room, now: datetime, participants: list[Participant])
 
 
 def _rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """The SPEC §3 breakout payloads plus ``left``: the timer's time left as ``m:ss``."""
+    """The moderators' breakout payloads plus ``left`` (the timer's time left as ``m:ss``) and
+    the invited people's names by answer: ``pending``, ``accepted``, ``declined``."""
     return [
         {
             **b,
             "left": clock_text((datetime.fromisoformat(b["ends_at"]) - now).total_seconds())
             if b["ends_at"]
             else None,
+            **{
+                key: [
+                    i["name"] or i["participant_id"]
+                    for i in b["invitations"]
+                    if i["status"] == status
+                ]
+                for key, status in (
+                    ("pending", "pending"),
+                    ("accepted", "accepted"),
+                    ("declined", "rejected"),
+                )
+            },
         }
         for b in rooms
     ]
 
 
 def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Non-moderators with where they are and where the move form can take them (every other
-    breakout room, or the main room)."""
+    """Non-moderators (and moderators in a breakout room) with where they are and where the
+    move form can take them (every other breakout room, or the main room)."""
     labels = {b["id"]: f"Room {b['number']}" for b in rooms}
     rows = []
     for p in participants:
-        if p.role == "moderator":
-            continue
+        if p.role == "moderator" and not p.breakout_id:
+            continue  # a moderator in a breakout room can be brought back from here
         here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
         targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
         if here != MAIN_ROOM:
@@ -79,6 +93,16 @@ def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> li
             }
         )
     return rows
+
+
+def _names(room: Room, participant_ids: list[str]) -> str:
+    """The participants' names for a message (their ids if they have none), in order."""
+    names = dict(
+        Participant.objects.filter(room=room, participant_id__in=participant_ids).values_list(
+            "participant_id", "name"
+        )
+    )
+    return ", ".join(names.get(pid) or pid for pid in participant_ids)
 
 
 def _plural(n: int, word: str) -> str:
@@ -115,7 +139,11 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
             clients=[d["client"]],
             force_join=bool(d.get("force_join")),
         )
-        return "Moved." if invited.force_join else "Invitation sent."
+        names = _names(room, invited.clients) or "Nobody new"
+        where = f"breakout room {invited.room.number}"
+        return (
+            f"{names} moved into {where}." if invited.force_join else f"{names} invited to {where}."
+        )
     if action == "breakout-move":
         dest = d["destination"]
         p = services.breakout_move(
@@ -144,9 +172,11 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
         answer = services.breakout_help_answer(
             parent=room, actor=mod.actor, participant_id=d["client"]
         )
+        who = _names(room, [d["client"]])
+        where = f"breakout room {answer.request.breakout.number}"
         if not answer.effective:
-            return "That help request had already ended; nothing was changed."
-        return "Help request marked as answered."
+            return f"{who}'s help request ({where}) had already ended; nothing was changed."
+        return f"{who}'s help request ({where}) is marked as answered."
     if action == "breakout-broadcast":
         n = services.breakout_broadcast(parent=room, actor=mod.actor, text=d["text"])
         return f"Message sent to {_plural(n, 'breakout room')}."

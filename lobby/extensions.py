@@ -46,7 +46,7 @@ sweepers: dict[str, Callable[..., int]] = {}
 #: ``joined`` (e.g. pending breakout invitations replayed after a reconnect). ORM thread.
 join_frames: list[Callable[..., list[dict[str, Any]]]] = []
 
-#: ``field(room=) -> value`` for a key of the ``joined`` snapshot and the resync
+#: ``field(room=, moderator=) -> value`` for a key of the ``joined`` snapshot and the resync
 #: snapshot that an app owns (SPEC §3: ``breakouts``). A key nobody registered is ``[]``.
 snapshot_fields: dict[str, Callable[..., Any]] = {}
 
@@ -76,10 +76,10 @@ class FormProblem(ValueError):
     changed.")."""
 
 
-def snapshot(key: str, *, room: Room) -> Any:
+def snapshot(key: str, *, room: Room, moderator: bool) -> Any:
     """The value of an app-owned snapshot key (``[]`` when no app provides it)."""
     field = snapshot_fields.get(key)
-    return field(room=room) if field is not None else []
+    return field(room=room, moderator=moderator) if field is not None else []
 
 
 def left_breakout(*, participant: Participant, breakout_id: Any) -> None:

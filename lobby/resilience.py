@@ -75,7 +75,7 @@ def _joined_frame(room: Room, p: Participant) -> frames.JoinedFrame:
             frames.participant_payload(x) for x in selectors.participants_present(room=room)
         ],
         resume=None,
-        breakouts=selectors.breakouts_for(room=room),
+        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
         resync=True,
     )
 

@@ -32,7 +32,7 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
     return list(qs)
 
 
-def breakouts_for(*, room: Room) -> list[dict[str, Any]]:
-    """The breakout rooms of a parent with their members (SPEC §3 object shape; everyone in
-    the room sees the same list)."""
-    return extensions.snapshot("breakouts", room=room)
+def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
+    """The breakout rooms of a parent with their members (SPEC §3 object shape); a
+    moderator's also carry what an app adds for moderators (breakouts: invitations)."""
+    return extensions.snapshot("breakouts", room=room, moderator=moderator)

@@ -102,7 +102,7 @@ def _announce_admitted(
     present = selectors.participants_present(room=room)
     roster = [events.participant_payload(x) for x in present]
     room_data = events.room_payload(room)
-    breakouts = selectors.breakouts_for(room=room)
+    breakouts = selectors.breakouts_for(room=room, moderator=False)
     media.changed(room.pk, participants=[p.participant_id for p in participants])
     media_of = media.joined_media(room.pk, [p.participant_id for p in participants])
     batch: list[tuple[str, Instruction]] = []

@@ -199,7 +199,7 @@ def _joined(p: Participant, *, room: Room, resume: str) -> Joined:
         participants=selectors.participants_present(room=room),
         resume=resume,
         pending=selectors.pending_requests(room=room) if moderator else [],
-        breakouts=selectors.breakouts_for(room=room),
+        breakouts=selectors.breakouts_for(room=room, moderator=moderator),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
         activity=activity.recent(room=room) if moderator else None,
     )

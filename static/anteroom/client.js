@@ -393,6 +393,11 @@ export class Room extends Emitter {
     return this.request('breakout-help-answer', { participant_id: String(participantId) });
   }
 
+  /** Moderators: answer someone's help request by joining their breakout room (one step). */
+  joinBreakoutForHelp(participantId) {
+    return this.request('breakout-help-join', { participant_id: String(participantId) });
+  }
+
   clearBreakouts() {
     return this.request('breakout-clear-all');
   }
@@ -587,6 +592,16 @@ export class Room extends Emitter {
         break;
       case 'breakout-left':
         this.breakout = null;
+        break;
+      case 'breakout-participant-joined':
+      case 'breakout-participant-left':
+        // Only the members of one's own breakout room hear these: keep its member list current.
+        if (this.breakout && frame.participant) {
+          const id = frame.participant.participant_id;
+          const rest = (this.breakout.members || []).filter((m) => m.participant_id !== id);
+          const members = frame.type === 'breakout-participant-joined' ? [...rest, frame.participant] : rest;
+          this.breakout = { ...this.breakout, members };
+        }
         break;
       case 'media-state':
         this.#setMedia(frame);

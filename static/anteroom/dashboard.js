@@ -1,6 +1,8 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
+import { avatar } from './avatar.js';
 import { clockOffsetFrom, join } from './client.js';
+import { gettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
@@ -112,6 +114,7 @@ function addRow(r, isNew) {
     el(
       'div',
       { class: 'who' },
+      avatar(r.name || 'Guest'),
       el('span', { class: 'name', text: r.name || 'Guest' }),
       ...(isEarly(r)
         ? [' ', el('span', { class: 'tag early', title: 'Knocked before the appointment window opens', text: 'early' })]
@@ -406,15 +409,15 @@ function renderPeople() {
   const people = room.participants;
   const items = people.map((p) => {
     const li = el('li', { 'data-participant-id': p.participant_id });
-    li.append(el('span', { class: 'name', text: p.name || p.participant_id }));
+    li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
     if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
     if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
     if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
     if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
-  if (!items.length) items.push(el('li', { class: 'muted placeholder', text: 'Nobody is in the room yet.' }));
   $('participant-list').replaceChildren(...items);
+  $('participants-empty').hidden = items.length > 0;
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
 }
@@ -513,54 +516,79 @@ function renderBreakouts() {
   const rooms = room.breakouts || [];
   $('breakout-count').textContent = String(rooms.length);
   $('breakout-empty').hidden = rooms.length > 0;
-  keepFocus($('breakout-list'), () => $('breakout-list').replaceChildren(...rooms.map(breakoutRow)));
+  keepFocus($('breakout-list'), () => $('breakout-list').replaceChildren(...rooms.map(breakoutCard)));
   const now = Date.now() - clockOffset;
   for (const left of $('breakout-list').querySelectorAll('.left')) tickTimer(left, now);
+  $('breakout-all').hidden = !rooms.length;
   $('breakout-extend-form').hidden = !rooms.some((b) => b.ends_at);
-  $('breakout-broadcast-form').hidden = !rooms.length;
+  $('breakout-broadcast').hidden = !rooms.length;
 
   const invitable = room.participants.filter((p) => p.role !== 'moderator');
-  renderMovers(invitable, rooms);
+  // A moderator in a breakout room (this page's own presence, or another's) can be brought back.
+  const movable = room.participants.filter((p) => p.role !== 'moderator' || p.breakout_id);
+  renderMovers(movable, rooms);
   fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
   fillSelect($('bo-room'), rooms.map((b) => [b.id, `Room ${b.number}`]));
-  $('breakout-invite-form').hidden = !rooms.length || !invitable.length;
-  $('breakout-end-form').hidden = !rooms.length;
+  $('breakout-invite-form').hidden = !invitable.length;
+  $('breakout-people').hidden = !rooms.length || !movable.length;
+  renderSelf();
   renderHelp();
 }
 
-function breakoutRow(b) {
-  const members = b.members || [];
-  const names = members.map((m) => m.name || m.participant_id).join(', ');
-  const li = el(
-    'li',
-    { class: 'row breakout', 'data-breakout-id': b.id },
-    el(
-      'div',
-      { class: 'who' },
-      el('span', { class: 'name', text: `Room ${b.number}` }),
-      ' ',
-      el('span', { class: 'muted members', text: `${members.length}/${b.capacity}: ${names || 'empty'}` }),
-    ),
-  );
-  if (!b.ends_at) {
-    li.append(el('p', { class: 'times muted', text: 'No timer' }));
-    return li;
+// The dashboard's own presence may be in a breakout room (after "Join room N").
+function renderSelf() {
+  const me = room.participants.find((p) => p.participant_id === room.self?.participant_id);
+  const inRoom = me?.breakout_id && (room.breakouts || []).find((b) => b.id === me.breakout_id);
+  $('breakout-self').hidden = !inRoom;
+  if (!inRoom) return;
+  const others = (inRoom.members || []).filter((m) => m.participant_id !== me.participant_id);
+  const names = others.map((m) => m.name || m.participant_id).join(', ');
+  $('breakout-self-text').textContent = `You are in breakout room ${inRoom.number}${names ? ` with ${names}` : ''}.`;
+}
+
+$('breakout-self-leave')?.addEventListener('click', async () => {
+  if (!live) return;
+  try {
+    await room.leaveBreakout();
+    actionStatus("You're back in the main room.", 'success');
+  } catch (err) {
+    actionStatus(err.message, 'error');
   }
-  li.append(
-    el('p', { class: 'times' }, 'Time left ', el('span', { class: 'left', 'data-ends-at': b.ends_at })),
-    postForm(
-      'actions',
-      hiddenInput('room_id', b.id),
-      hiddenInput('minutes', EXTEND_MINUTES),
-      el(
-        'button',
-        { type: 'submit', name: 'action', value: 'breakout-extend', class: 'secondary', 'data-key': `extend:${b.id}` },
-        `+${EXTEND_MINUTES} min`,
-        el('span', { class: 'vh', text: ` for room ${b.number}` }),
-      ),
-    ),
-  );
-  return li;
+});
+
+const INVITATION_GROUPS = [
+  ['pending', '.inv-pending'],
+  ['accepted', '.inv-accepted'],
+  ['rejected', '.inv-declined'],
+];
+
+// One card per breakout room, cloned from the server's <template> (templates/breakouts/_card.html).
+function breakoutCard(b) {
+  const card = $('breakout-card-template').content.firstElementChild.cloneNode(true);
+  card.dataset.breakoutId = b.id;
+  const members = b.members || [];
+  const names = members.map((m) => `${m.name || m.participant_id}${m.role === 'moderator' ? ' (host)' : ''}`).join(', ');
+  card.querySelector('.name').textContent = `Room ${b.number}`;
+  card.querySelector('.members').textContent = `${members.length}/${b.capacity}: ${names || 'empty'}`;
+  if (b.ends_at) {
+    card.querySelector('.no-timer').remove();
+    card.querySelector('.left').dataset.endsAt = b.ends_at;
+    card.querySelector('input[name="room_id"]').value = b.id;
+    card.querySelector('.room-label').textContent = ` for room ${b.number}`;
+    const extend = card.querySelector('button[value="breakout-extend"]');
+    extend.dataset.key = `extend:${b.id}`;
+  } else {
+    card.querySelector('form.timed').remove();
+  }
+  const invitations = b.invitations || [];
+  for (const [status, cls] of INVITATION_GROUPS) {
+    const who = invitations.filter((i) => i.status === status).map((i) => i.name || i.participant_id);
+    const group = card.querySelector(cls);
+    if (who.length) group.querySelector('dd').textContent = who.join(', ');
+    else group.remove();
+  }
+  card.querySelector('.invitations').hidden = !invitations.length;
+  return card;
 }
 
 function tickTimer(span, serverNow) {
@@ -641,7 +669,7 @@ let helpRequests = [...document.querySelectorAll('#help-list li.help-request')].
   key: li.dataset.key,
   id: li.dataset.helpId,
   name: li.querySelector('.name')?.textContent || li.dataset.key,
-  roomId: null,
+  roomId: li.dataset.roomId || null,
   roomLabel: null,
   at: null,
   text: li.querySelector('.who')?.textContent || '',
@@ -679,9 +707,39 @@ function resolveHelp(f) {
   }
 }
 
+document.addEventListener('click', async (ev) => {
+  const button = ev.target.closest?.('button.join-help');
+  if (!button || !live) return;
+  const pid = button.closest('li').dataset.key;
+  const h = helpRequests.find((x) => x.key === pid);
+  button.disabled = true;
+  try {
+    const d = await room.joinBreakoutForHelp(pid);
+    resolveHelp({ participant_id: pid, id: d.id });
+    const where = d.room ? `breakout room ${d.room.number}` : 'their breakout room';
+    actionStatus(
+      d.effective
+        ? `You joined ${where} to help ${h?.name || 'them'}.`
+        : `${h?.name || 'That'}'s help request had already ended; you stayed where you were.`,
+      d.effective ? 'success' : 'info',
+    );
+  } catch (err) {
+    actionStatus(err.message, 'error');
+  } finally {
+    button.disabled = false;
+  }
+});
+
 function renderHelp() {
   const list = $('help-list');
   if (!list) return;
+  keepFocus(list, () => fillHelp(list));
+  $('help-count').textContent = String(helpRequests.length);
+  $('help-requests').hidden = !helpRequests.length;
+  html.dataset.help = String(helpRequests.length);
+}
+
+function fillHelp(list) {
   list.replaceChildren(
     ...helpRequests.map((h) => {
       const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || 'a breakout room';
@@ -692,6 +750,14 @@ function renderHelp() {
         'Answered',
         el('span', { class: 'vh', text: ` ${h.name}'s request` }),
       );
+      // Joining moves this page's presence (and its call) into the room: only while connected.
+      const join = el(
+        'button',
+        { type: 'button', class: 'join-help', 'data-key': `join:${h.key}` },
+        `Join ${where}`,
+        el('span', { class: 'vh', text: ` to help ${h.name}` }),
+      );
+      join.hidden = !live;
       const who = h.at
         ? el(
             'div',
@@ -703,15 +769,12 @@ function renderHelp() {
         : el('div', { class: 'who', text: h.text });
       return el(
         'li',
-        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '' },
+        { class: 'row help-request', 'data-key': h.key, 'data-help-id': h.id || '', 'data-room-id': h.roomId || '' },
         who,
-        postForm('actions', hiddenInput('client', h.key), answered),
+        postForm('actions', hiddenInput('client', h.key), join, answered),
       );
     }),
   );
-  $('help-count').textContent = String(helpRequests.length);
-  $('help-requests').hidden = !helpRequests.length;
-  html.dataset.help = String(helpRequests.length);
 }
 
 // Buttons: over the socket when live, as the form POST otherwise. -------------------------------
@@ -828,8 +891,10 @@ async function breakoutAction(action, data) {
       actionStatus(`${plural(people, 'participant')} ${force ? 'moved into' : 'invited to'} ${plural(d.rooms.length, 'room')}.`, 'success');
     }
   } else if (action === 'breakout-invite') {
-    await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
-    actionStatus(force ? 'Moved.' : 'Invitation sent.', 'success');
+    const d = await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
+    const names = (d.clients || []).map((pid) => room.participants.find((p) => p.participant_id === pid)?.name || pid).join(', ') || 'Nobody new';
+    const where = `breakout ${(roomLabel(data.get('room_id')) || 'a room').toLowerCase()}`;
+    actionStatus(force ? `${names} moved into ${where}.` : `${names} invited to ${where}.`, 'success');
   } else if (action === 'breakout-move') {
     const to = data.get('destination');
     const d = await room.moveToBreakout(data.get('client'), to === 'main' ? null : to);
@@ -849,9 +914,12 @@ async function breakoutAction(action, data) {
       'success',
     );
   } else if (action === 'breakout-help-answer') {
-    const d = await room.answerBreakoutHelp(data.get('client'));
-    resolveHelp({ participant_id: data.get('client'), id: d.id });
-    actionStatus(d.effective ? 'Help request marked as answered.' : 'That help request had already ended.', 'success');
+    const pid = data.get('client');
+    const h = helpRequests.find((x) => x.key === pid);
+    const about = `${h?.name || 'That'}'s help request (${(roomLabel(h?.roomId) || 'a breakout room').replace(/^Room/, 'breakout room')})`;
+    const d = await room.answerBreakoutHelp(pid);
+    resolveHelp({ participant_id: pid, id: d.id });
+    actionStatus(d.effective ? `${about} is marked as answered.` : `${about} had already ended.`, 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';
@@ -925,6 +993,27 @@ document.addEventListener('submit', async (ev) => {
     buttons.forEach((b) => (b.disabled = false));
   }
 });
+
+// The empty waiting list offers the guest link with a Copy button (without this script the
+// link is a read-only field to select and copy by hand). The Clipboard API needs a secure
+// context (https or localhost); elsewhere the field's text is selected and copied the old way.
+async function copyInviteLink() {
+  const field = $('invite-link');
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    copied = true;
+  } catch {
+    field.select();
+    copied = document.execCommand('copy');
+  }
+  $('copy-status').textContent = copied
+    ? gettext('Guest link copied. Paste it into an e-mail or a chat message to invite someone.')
+    : gettext('Could not copy: the link is selected, press Ctrl+C (⌘C on a Mac) to copy it.');
+}
+$('copy-invite-link').hidden = false;
+$('copy-invite-link').addEventListener('click', copyInviteLink);
+$('invite-link').addEventListener('focus', (e) => e.target.select());
 
 // Server-rendered rows tick too until the socket replaces them.
 for (const row of $('waiting-list').children) tickRow(row, Date.now() - clockOffset);

@@ -1,5 +1,6 @@
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
+import { avatar } from './avatar.js';
 import { clockOffsetFrom, join, preauth } from './client.js';
 import { gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
@@ -552,6 +553,21 @@ function inRoom(r, tok, name) {
       if (html.dataset.state !== 'waiting') show('waiting', 'waiting-title');
       startCountdown();
     })
+    .on('breakout-participant-joined', renderBreakoutPeople)
+    .on('breakout-participant-left', renderBreakoutPeople)
+    .on('breakout-help-resolved', (f) => {
+      // Only this guest's own request reaches it: say what became of it, in its room.
+      const where = roomWords(f.room_id);
+      if (f.outcome === 'answered') {
+        breakoutNote(interpolate(gettext('The host answered your request for help in %(room)s.'), { room: where }));
+      } else if (f.outcome === 'expired') {
+        breakoutNote(
+          interpolate(gettext('Nobody answered your request for help in %(room)s in time; you can ask again.'), {
+            room: where,
+          }),
+        );
+      }
+    })
     .on('breakout-invitation', (f) => {
       const br = f.room || {};
       setText('breakout-invite-text', interpolate(gettext("You're invited to breakout room %(number)s."), { number: br.number ?? '' }));
@@ -569,18 +585,26 @@ function inRoom(r, tok, name) {
           : null,
       );
       movedOut = false;
+      $('breakout-message').hidden = true; // a message to the room one was in is over
       renderBanners();
     })
     .on('breakout-left', (f) => {
       $('breakout-warning').hidden = true;
       breakoutEnds = null;
       movedOut = f.reason === 'moved';
-      const notes = leftNotes();
-      breakoutNote(notes[f.reason] || notes.left);
+      // Which room: the page still shows the one just left (renderBanners updates it below).
+      const was = html.dataset.breakout
+        ? interpolate(gettext('breakout room %(number)s'), { number: html.dataset.breakout })
+        : gettext('the breakout room');
+      breakoutNote(interpolate(leftNotes()[f.reason] || leftNotes().left, { room: was }));
       renderBanners();
     })
     .on('breakout-message', (f) => {
-      $('breakout-message').textContent = interpolate(gettext('Message from the host: %(text)s'), { text: f.text });
+      const at = new Date().toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' });
+      $('breakout-message').textContent = interpolate(
+        gettext('Message from the host to every breakout room (%(time)s): %(text)s'),
+        { time: at, text: f.text },
+      );
       $('breakout-message').hidden = false;
     })
     .on('breakout-ending', (f) => {
@@ -588,8 +612,8 @@ function inRoom(r, tok, name) {
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       const at = new Date(Date.parse(f.ends_at) + clockOffset).toLocaleTimeString(LANG);
       $('breakout-warning').textContent = interpolate(
-        gettext('Less than a minute left: this breakout room ends at %(time)s and everyone returns to the main room.'),
-        { time: at },
+        gettext('Less than a minute left: %(room)s ends at %(time)s and everyone returns to the main room.'),
+        { room: roomWords(f.room_id), time: at },
       );
       $('breakout-warning').hidden = false;
       renderBreakoutTimer();
@@ -598,7 +622,7 @@ function inRoom(r, tok, name) {
       if (!room?.breakout || f.room_id !== room.breakout.id) return;
       breakoutEnds = { roomId: f.room_id, iso: f.ends_at };
       if (breakoutSecondsLeft() > 60) $('breakout-warning').hidden = true;
-      breakoutNote(gettext('The host gave this breakout room more time.'));
+      breakoutNote(interpolate(gettext('The host gave %(room)s more time.'), { room: roomWords(f.room_id) }));
       renderBreakoutTimer();
     })
     .on('closed', (detail) => {
@@ -619,7 +643,7 @@ function renderPeople() {
       const name = document.createElement('span');
       name.className = 'name';
       name.textContent = p.name || gettext('Guest');
-      li.append(name);
+      li.append(avatar(name.textContent), name);
       if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
       if (p.role === 'moderator') li.append(' ', tag(gettext('host')));
       if (p.status === 'paused') li.append(' ', tag(gettext('in a breakout')));
@@ -655,6 +679,7 @@ function renderBanners() {
     breakoutEnds = { roomId: br.id, iso: br.ends_at || null };
   }
   renderBreakoutTimer();
+  renderBreakoutPeople();
   html.dataset.breakout = br ? String(br.number ?? '') : '';
   $('room-banners').replaceChildren(
     ...lines.map((text) => {
@@ -667,19 +692,60 @@ function renderBanners() {
   html.dataset.paused = info.paused ? '1' : '0';
 }
 
+// What a return to the main room says; %(room)s is the room left ("breakout room 2").
 function leftNotes() {
   return {
-    left: gettext("You're back in the main room."),
-    cleared: gettext('The host brought everyone back to the main room.'),
-    destroyed: gettext("The host closed the breakout rooms. You're back in the main room."),
-    moved: gettext('The host moved you back to the main room.'),
-    timer: gettext("Time's up: the breakout room has ended and you're back in the main room."),
+    left: gettext("You left %(room)s: you're back in the main room."),
+    cleared: gettext('The host brought everyone back: you left %(room)s for the main room.'),
+    destroyed: gettext("The host closed the breakout rooms. You're back in the main room from %(room)s."),
+    moved: gettext('The host moved you from %(room)s back to the main room.'),
+    timer: gettext("Time's up: %(room)s has ended and you're back in the main room."),
   };
 }
+
+function roomWords(roomId) {
+  const br = room?.breakout;
+  return br && br.id === roomId && br.number != null
+    ? interpolate(gettext('breakout room %(number)s'), { number: br.number })
+    : gettext('your breakout room');
+}
+
+// One current breakout note (what just happened), not a pile: each replaces the last, and it
+// goes after a while, so an old one never reads as the state of now. The host's message stays
+// while one is in the room it was sent to; the banners above say where one is.
+const NOTE_MS = 12000;
+let noteTimer = null;
 
 function breakoutNote(text) {
   $('breakout-note').textContent = text || '';
   $('breakout-note').hidden = !text;
+  clearTimeout(noteTimer);
+  if (text) noteTimer = setTimeout(() => ($('breakout-note').hidden = true), NOTE_MS);
+}
+
+// Who is in this guest's own breakout room (only that one: others' members are not its business).
+function renderBreakoutPeople() {
+  const br = room?.breakout;
+  const members = br?.members || [];
+  $('breakout-people').hidden = !br;
+  if (!br) {
+    $('breakout-member-list').replaceChildren();
+    return;
+  }
+  setText('breakout-people-number', String(br.number ?? ''));
+  setText('breakout-people-count', String(members.length));
+  $('breakout-member-list').replaceChildren(
+    ...members.map((m) => {
+      const li = document.createElement('li');
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = m.name || gettext('Guest');
+      li.append(name);
+      if (room.self && m.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
+      if (m.role === 'moderator') li.append(' ', tag(gettext('host')));
+      return li;
+    }),
+  );
 }
 
 function breakoutSecondsLeft() {
@@ -731,14 +797,18 @@ $('breakout-leave').addEventListener('click', async () => {
 
 $('breakout-help').addEventListener('click', async () => {
   try {
-    await room?.requestBreakoutHelp();
-    $('breakout-message').textContent = gettext('The host has been asked to join you.');
-    $('breakout-message').hidden = false;
+    const d = await room?.requestBreakoutHelp();
+    breakoutNote(
+      interpolate(gettext('The host has been asked to join you in %(room)s.'), { room: roomWords(d?.room_id) }),
+    );
   } catch (err) {
     if (err.code === 'HELP_ALREADY_REQUESTED') {
       // One pending request at a time: the host already has it.
-      $('breakout-message').textContent = gettext('You have already asked for help; a moderator has been told.');
-      $('breakout-message').hidden = false;
+      breakoutNote(
+        interpolate(gettext('You have already asked for help in %(room)s; a moderator has been told.'), {
+          room: roomWords(room?.breakout?.id),
+        }),
+      );
     } else {
       connBanner(err.message);
     }

@@ -309,6 +309,7 @@ WS_MATRIX: dict[str, tuple[str, ...]] = {
     "breakout-join": IN_THE_ROOM,  # invited (moderators may visit any breakout)
     "breakout-help": IN_THE_ROOM,  # from inside the breakout just joined
     "breakout-help-answer": MODERATOR_ONLY,  # p0's pending help request
+    "breakout-help-join": MODERATOR_ONLY,  # p0 asks again; the caller joins p0's room
     "breakout-leave": IN_THE_ROOM,
     "breakout-destroy-all": MODERATOR_ONLY,
     "participant-remove": MODERATOR_ONLY,  # a fresh participant each time
@@ -412,7 +413,7 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
             return {"room_id": w.b1, "seconds": 60}
         case "breakout-broadcast":
             return {"text": "Five minutes left."}
-        case "breakout-help-answer":
+        case "breakout-help-answer" | "breakout-help-join":
             p0_asks_for_help(w)
             return {"participant_id": "p0"}
         case "breakout-clear-all" | "breakout-destroy-all":

@@ -252,7 +252,7 @@ def test_the_dashboard_lists_pending_requests_and_answers_them_by_form(sent):
     session.save()
     page = http.get(f"/r/{p.room.name}/dashboard/").content.decode()
     assert 'data-key="p0"' in page
-    assert "P0</span> <span>asked for help in room 1" in page
+    assert "P0</span> <span>asked for help in Room 1" in page
     assert 'value="breakout-help-answer"' in page
     csrf = http.cookies["csrftoken"].value
     resp = http.post(

@@ -414,8 +414,13 @@ def test_invitations_survive_leave_and_clear_but_not_rejection(sent):
     bs.breakout_join(parent=p.room, participant_id="p0", room_id=rid)
     sent.items.clear()
     bs.breakout_reject(parent=p.room, participant_id="p1", room_id=rid)
-    assert frames_to(sent, mods(p.room)) == [
-        {"type": "breakout-invite-rejected", "room_id": rid, "participant_id": "p1"}
+    rejected, updated = frames_to(sent, mods(p.room))
+    assert rejected == {"type": "breakout-invite-rejected", "room_id": rid, "participant_id": "p1"}
+    # ...and the rooms again, so the dashboard shows the answer (issue 14).
+    assert updated["type"] == "breakouts-updated"
+    assert [(i["participant_id"], i["status"]) for i in updated["rooms"][0]["invitations"]] == [
+        ("p0", "accepted"),
+        ("p1", "rejected"),
     ]
     refused(sent, p.room, NotInvited, bs.breakout_join, parent=p.room, participant_id="p1",
             room_id=rid)  # fmt: skip

@@ -45,6 +45,15 @@ async def create_rooms(owner: Any, *, rooms: int, size: int, minutes: int, force
     await owner.get_by_role("button", name="Create and assign everyone").click()
 
 
+async def open_section(owner: Any, title: str) -> None:
+    """Open one of the breakout panel's disclosures (<details>) by its visible title, as a
+    host would, unless it is open already."""
+    summary = owner.locator("#breakouts summary", has_text=title)
+    if await summary.locator("xpath=..").get_attribute("open") is None:
+        await summary.click()
+    await expect(summary.locator("xpath=..")).to_have_attribute("open", "")
+
+
 async def breakout_of(guest: Any) -> int:
     """The breakout room number the guest page shows (it sets ``data-breakout``)."""
     await expect(guest.locator("html")).to_have_attribute("data-breakout", re.compile(r"^\d+$"))
@@ -88,12 +97,15 @@ async def test_breakout_session_from_the_dashboard(
     await shot(guests["Ada Four"], "guest-breakout-timer")
 
     # A broadcast reaches every breakout room.
+    await open_section(owner, "Message every breakout room")
     await owner.get_by_label("Message to every breakout room").fill("Five minutes left")
     await owner.get_by_role("button", name="Send to all breakout rooms").click()
     await expect(owner.locator("#action-status")).to_contain_text("Message sent to 2 breakout")
     for guest in guests.values():
         await expect(guest.locator("#breakout-message")).to_have_text(
-            "Message from the host: Five minutes left"
+            re.compile(
+                r"^Message from the host to every breakout room \([^)]+\): Five minutes left$"
+            )
         )
     await expect(owner.get_by_label("Message to every breakout room")).to_have_value("")
 
@@ -109,6 +121,7 @@ async def test_breakout_session_from_the_dashboard(
     await expect(rows.nth(dst - 1).locator(".left")).to_have_text(TEN_MINUTES)
 
     # Move Ada to the other breakout room: her page shows the new room and its timer.
+    await open_section(owner, "Invite or move people")
     await owner.get_by_label(f"Where to move {mover}").select_option(label=f"Room {dst}")
     await owner.get_by_role("button", name=f"Move {mover}").click()
     ada = guests[mover]
@@ -128,13 +141,15 @@ async def test_breakout_session_from_the_dashboard(
     # asking again meanwhile is refused, and the guest is told so.
     asker = guests[HOSTILE]
     await asker.get_by_role("button", name="Ask the host for help").click()
-    await expect(asker.locator("#breakout-message")).to_contain_text("The host has been asked")
+    await expect(asker.locator("#breakout-note")).to_have_text(
+        f"The host has been asked to join you in breakout room {where[HOSTILE]}."
+    )
     request = owner.locator("#help-list li")
     await expect(request).to_have_count(1)
     await expect(request).to_contain_text(f"{HOSTILE} asked for help in Room {where[HOSTILE]}")
     await expect(owner.locator("#help-count")).to_have_text("1")
     await asker.get_by_role("button", name="Ask the host for help").click()
-    await expect(asker.locator("#breakout-message")).to_contain_text("already asked for help")
+    await expect(asker.locator("#breakout-note")).to_contain_text("already asked for help")
     await expect(request).to_have_count(1)
     assert await owner.locator("#breakouts img").count() == 0
     await shot(owner, "dashboard-help-request")
@@ -152,7 +167,10 @@ async def test_breakout_session_from_the_dashboard(
     for guest in guests.values():
         await expect(guest.locator("html")).to_have_attribute("data-breakout", "")
         await expect(guest.locator("#breakout-note")).to_have_text(
-            "The host closed the breakout rooms. You're back in the main room."
+            re.compile(
+                r"^The host closed the breakout rooms\. You're back in the main room from"
+                r" breakout room [12]\.$"
+            )
         )
         await expect(guest.locator("#room-banners")).not_to_contain_text("breakout room")
         await expect(guest.locator("#room-banners")).not_to_contain_text("microphone")
@@ -196,7 +214,7 @@ async def test_breakout_timer_warns_extends_and_returns_everyone(
     )
     await call(manage, "shell", "-c", code, env=server.env)
     await expect(guest.locator("#breakout-note")).to_have_text(
-        "Time's up: the breakout room has ended and you're back in the main room."
+        "Time's up: breakout room 1 has ended and you're back in the main room."
     )
     await expect(guest.locator("html")).to_have_attribute("data-breakout", "")
     await expect(guest.locator("#breakout-timer")).to_be_hidden()
@@ -228,19 +246,20 @@ async def test_breakout_panel_works_without_javascript(
     await expect(owner.locator(".messages")).to_contain_text("5 minutes added (room 1).")
     await expect(guest.locator("#breakout-time-left")).to_have_text(re.compile(r"^1[45]:\d\d$"))
 
+    await open_section(owner, "Message every breakout room")
     await owner.get_by_label("Message to every breakout room").fill("Wrap up, please")
     await owner.get_by_role("button", name="Send to all breakout rooms").click()
     await expect(owner.locator(".messages")).to_contain_text("Message sent to 1 breakout room.")
-    await expect(guest.locator("#breakout-message")).to_have_text(
-        "Message from the host: Wrap up, please"
-    )
+    await expect(guest.locator("#breakout-message")).to_contain_text("to every breakout room")
+    await expect(guest.locator("#breakout-message")).to_contain_text(": Wrap up, please")
     await shot(owner, "dashboard-breakouts-no-js")
 
+    await open_section(owner, "Invite or move people")
     await owner.get_by_label("Where to move Nico Script").select_option(label="Main room")
     await owner.get_by_role("button", name="Move Nico Script").click()
     await expect(owner.locator(".messages")).to_contain_text("Nico Script is in the main room now.")
     await expect(guest.locator("#breakout-note")).to_have_text(
-        "The host moved you back to the main room."
+        "The host moved you from breakout room 1 back to the main room."
     )
     await expect(guest.locator("html")).to_have_attribute("data-breakout", "")
 
@@ -250,3 +269,100 @@ async def test_breakout_panel_works_without_javascript(
     )
     await expect(owner.locator("#breakout-list li")).to_have_count(0)
     await expect(owner.locator("#breakout-end-form")).to_be_hidden()
+
+
+def card(owner: Any, number: int) -> Any:
+    """A breakout room's card on the dashboard, found by its visible title."""
+    return owner.locator(
+        "#breakout-list li.breakout-card",
+        has=owner.get_by_role("heading", name=f"Room {number}", exact=True),
+    )
+
+
+async def test_the_host_sees_answers_to_invitations_and_joins_a_breakout_to_help(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    owner = await open_dashboard(
+        new_page, server, room_name, await call(server.owner_token, room_name)
+    )
+    guests = await admitted(new_page, server, room_name, owner, "Ann Vite", "Bo Vite", "Cy Vite")
+    ann, bo, cy = guests["Ann Vite"], guests["Bo Vite"], guests["Cy Vite"]
+
+    # Two empty rooms, then invitations one by one from the "Invite or move people" section.
+    await owner.get_by_label("Rooms", exact=True).fill("2")
+    await owner.get_by_label("People per room").fill("3")
+    await owner.get_by_role("button", name="Create empty rooms").click()
+    await expect(owner.locator("#action-status")).to_contain_text("2 breakout rooms created.")
+    await expect(owner.locator("#breakout-list li.breakout-card")).to_have_count(2)
+    await open_section(owner, "Invite or move people")
+    for name, number in (("Ann Vite", 1), ("Bo Vite", 1), ("Cy Vite", 2)):
+        await owner.get_by_label("Participant", exact=True).select_option(label=name)
+        await owner.get_by_label("Breakout room", exact=True).select_option(label=f"Room {number}")
+        await owner.get_by_role("button", name="Invite to breakout room").click()
+        await expect(owner.locator("#action-status")).to_have_text(
+            f"{name} invited to breakout room {number}."
+        )
+    pending = card(owner, 1).locator(".inv-pending")
+    await expect(pending.locator("dt")).to_have_text("No answer yet")
+    await expect(pending.locator("dd")).to_have_text("Ann Vite, Bo Vite")
+    await expect(card(owner, 2).locator(".inv-pending")).to_contain_text("Cy Vite")
+
+    # Ann accepts, Bo declines: the host sees both answers live, Cy's is still open.
+    await ann.get_by_role("button", name="Join the breakout room").click()
+    await bo.get_by_role("button", name="Not now").click()
+    room1 = card(owner, 1)
+    await expect(room1.locator(".inv-accepted dd")).to_have_text("Ann Vite")
+    await expect(room1.locator(".inv-declined dd")).to_have_text("Bo Vite")
+    await expect(room1.locator(".inv-pending")).to_have_count(0)
+    await expect(room1.locator(".members")).to_have_text("1/3: Ann Vite")
+    await expect(card(owner, 2).locator(".inv-pending dd")).to_have_text("Cy Vite")
+    await shot(owner, "dashboard-breakout-invitations")
+    await expect(cy.locator("#breakout-invite")).to_contain_text("invited to breakout room 2")
+
+    # Ann sees who is in her breakout room (only hers); Bo, in the main room, sees no such list.
+    await expect(ann.locator("#breakout-people")).to_contain_text("With you in breakout room 1")
+    await expect(ann.locator("#breakout-member-list li")).to_have_text(["Ann Vite (you)"])
+    await expect(bo.locator("#breakout-people")).to_be_hidden()
+
+    # Ann asks for help: the host is offered "Join Room 1", and a reload keeps the request.
+    await ann.get_by_role("button", name="Ask the host for help").click()
+    join = owner.get_by_role("button", name="Join Room 1 to help Ann Vite")
+    await expect(join).to_be_visible()
+    await owner.reload()
+    await expect(owner.locator("html")).to_have_attribute("data-live", "on")
+    await expect(owner.locator("#help-list li")).to_have_count(1)
+    await expect(owner.locator("#help-list li")).to_contain_text(
+        "Ann Vite asked for help in Room 1"
+    )
+    await expect(join).to_be_visible()
+    await shot(owner, "dashboard-help-join-offered")
+
+    await join.click()
+    await expect(owner.locator("#action-status")).to_have_text(
+        "You joined breakout room 1 to help Ann Vite."
+    )
+    await expect(owner.locator("#help-requests")).to_be_hidden()
+    await expect(owner.locator("#breakout-self")).to_contain_text(
+        "You are in breakout room 1 with Ann Vite."
+    )
+    await expect(room1.locator(".members")).to_have_text("2/3: Ann Vite, Dr Owner (host)")
+    # Ann hears that her request was answered and sees the host arrive in her room.
+    await expect(ann.locator("#breakout-note")).to_have_text(
+        "The host answered your request for help in breakout room 1."
+    )
+    await expect(ann.locator("#breakout-member-list li")).to_have_text(
+        ["Ann Vite (you)", "Dr Owner host"]
+    )
+    await shot(ann, "guest-breakout-members")
+    await shot(owner, "dashboard-host-in-breakout")
+
+    await owner.get_by_role("button", name="Back to the main room").click()
+    await expect(owner.locator("#action-status")).to_have_text("You're back in the main room.")
+    await expect(owner.locator("#breakout-self")).to_be_hidden()
+    await expect(room1.locator(".members")).to_have_text("1/3: Ann Vite")
+    await expect(ann.locator("#breakout-member-list li")).to_have_text(["Ann Vite (you)"])
+    await owner.reload()  # answered on the server: it stays gone
+    await expect(owner.locator("html")).to_have_attribute("data-live", "on")
+    await expect(owner.locator("#help-requests")).to_be_hidden()
+    await expect(card(owner, 1).locator(".inv-accepted dd")).to_have_text("Ann Vite")

@@ -211,3 +211,23 @@ def _inline_management() -> dict[str, str]:
             }
         )
     return out
+
+
+# The demo command (scripts/serve) ------------------------------------------------------------
+
+
+def test_the_demo_points_at_appointment_windows_and_prints_one_it_has(db):
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("demo", "--base", "http://127.0.0.1:8123", stdout=out)
+    assert "Appointments: give the room opens_at/closes_at" in out.getvalue()
+    Room.objects.filter(name="demo").update(
+        opens_at=clock.now() + timedelta(hours=1), closes_at=clock.now() + timedelta(hours=2)
+    )
+    out = io.StringIO()
+    call_command("demo", "--base", "http://127.0.0.1:8123", stdout=out)
+    assert "Appointment window: opens 20" in out.getvalue()
+    assert "knocks wait until it closes" in out.getvalue()

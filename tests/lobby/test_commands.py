@@ -63,6 +63,7 @@ VALID: dict[str, dict[str, Any]] = {
     "breakout-broadcast": {"text": "Five minutes left."},
     "breakout-help": {},
     "breakout-help-answer": {"participant_id": "p1"},
+    "breakout-help-join": {"participant_id": "p1"},
     "breakout-move": {"participant_id": "p1", "room_id": None},
 }
 

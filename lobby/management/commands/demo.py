@@ -32,5 +32,16 @@ class Command(BaseCommand):
             f"Room {room.name!r}: private; guests knock and wait up to {room.knock_ttl} s for the "
             f"host (knock_ttl: change it in the admin or with PATCH /api/v1/rooms/{room.name})"
         )
+        if room.opens_at is not None or room.closes_at is not None:
+            opens = room.opens_at.isoformat() if room.opens_at else "-"
+            closes = room.closes_at.isoformat() if room.closes_at else "-"
+            self.stdout.write(
+                f"Appointment window: opens {opens}, closes {closes}; knocks wait until it closes"
+            )
+        else:
+            self.stdout.write(
+                "Appointments: give the room opens_at/closes_at (admin or PATCH) and early guests "
+                "wait for the opening, up to the close (docs/getting-started.md, section 6)"
+            )
         self.stdout.write(f"Owner dashboard: {base}/r/{room.name}/dashboard/?t={token}")
         self.stdout.write(f"Guest knock page: {base}/r/{room.name}/")
