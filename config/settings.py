@@ -226,7 +226,8 @@ CHANNEL_LAYERS: dict[str, Any]
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis' layer, its receive() waiting out outages: lobby/runtime/layers.py.
+            "BACKEND": "lobby.runtime.layers.RedisChannelLayer",
             "CONFIG": {
                 # As dicts, so redis-py gets a pool large enough to wait under bursts and no
                 # socket timeout (its 5 s default kills idle consumers, channels_redis #422).

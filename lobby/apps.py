@@ -22,6 +22,14 @@ class LobbyConfig(AppConfig):
         staff_sessions.connect()
         cache.connect_signals()
 
+        # The sweeper is one of this process's background jobs (lobby/runtime/process.py).
+        from django.conf import settings
+
+        from .runtime import sweeper
+        from .runtime.process import RUNTIME
+
+        RUNTIME.job("sweeper", sweeper.run, enabled=lambda: settings.ANTEROOM_RUN_SWEEPER)
+
 
 class AnteroomAdminConfig(admin_apps.AdminConfig):
     """``django.contrib.admin`` with ``admin.site`` an ``AnteroomAdminSite``: the staff sign-in

@@ -30,10 +30,8 @@ from . import (
     extensions,
     frames,
     instructions,
-    limits,
     services,
     staff_sessions,
-    sweeper,
 )
 from .errors import (
     AnteroomError,
@@ -58,6 +56,8 @@ from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
 from .resilience import ResilientConsumer
+from .runtime import limits
+from .runtime.process import RUNTIME
 from .services import appointments, moderation
 
 log = logging.getLogger("anteroom.ws")
@@ -144,7 +144,6 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     state: str  # "new" | "waiting" | "joined" | "closed"
 
     async def connect(self) -> None:
-        sweeper.ensure_started()
         self.room_name: str = self.scope["url_route"]["kwargs"]["room"]
         self.connection_id = uuid.uuid4().hex
         self.state = "new"
@@ -163,7 +162,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         rate, burst = settings.ANTEROOM_FRAME_RATE
         self.bucket = FrameBucket(rate, burst)
         self.conn = services.Connection(
-            server_id=sweeper.SERVER_ID,
+            server_id=RUNTIME.server_id,
             connection_id=self.connection_id,
             browser_key=self._browser_key(),
             client_address=self._client_address(),
@@ -181,7 +180,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             extra={"connection_id": self.connection_id, "room": self.room_name},
         )
         address = limits.address_key(self.conn.client_address)
-        if not self._claim_slot(limits.ADDRESSES, address, "address"):
+        if not self._claim_slot(RUNTIME.addresses, address, "address"):
             await self._fail_join(limits.TooManySockets(), None)
 
     def _claim_slot(self, slots: limits.SocketSlots, key: str, kind: str) -> bool:
@@ -382,7 +381,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             )
             if plan.claims is not None and plan.claims.sub:
                 # Personal tokens only: reusable audience tokens are shared by design.
-                if not self._claim_slot(limits.TOKENS, plan.claims.key, "token"):
+                if not self._claim_slot(RUNTIME.tokens, plan.claims.key, "token"):
                     raise limits.TooManySockets()
             self.room = plan.room
             log.info(

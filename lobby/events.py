@@ -33,6 +33,8 @@ from django.db import transaction
 
 from . import frames, instructions
 from .instructions import Deliver, Instruction, Queue, StaffCheck
+from .runtime.layerwatch import is_outage
+from .runtime.process import RUNTIME
 
 if TYPE_CHECKING:
     from .models import EntryRequest
@@ -109,27 +111,18 @@ error_frame = frames.error
 # become one message, and only the newest queue order of a lobby is sent (queue broadcasts are
 # also throttled per lobby, see ``queue_interval``).
 
-_server_loop: asyncio.AbstractEventLoop | None = None
-_senders: dict[asyncio.AbstractEventLoop, _Sender] = {}
+# The server's loop (``RUNTIME.loop``) and its sender (``RUNTIME.senders``) are owned by this
+# process's runtime object (lobby/runtime/process.py), bound once by ``config/asgi.py``.
 SEND_CONCURRENCY = 64
 
 
-def bind_server_loop() -> None:
-    """Called on the server's event loop (by consumers and the HTTP entry point): on-commit
-    sends from worker threads of this process are queued onto this loop."""
-    global _server_loop
-    _server_loop = asyncio.get_running_loop()
-
-
 def _failed(group: str, exc: Exception) -> None:
-    from . import layerwatch
-
-    layerwatch.report_failure(exc)
+    RUNTIME.layer.report_failure(exc)
     log.warning(
         "group_send to %s failed (%s); clients resynchronise from a snapshot",
         group.split(".")[0],
         type(exc).__name__,
-        exc_info=not layerwatch.is_outage(exc),
+        exc_info=not is_outage(exc),
     )
 
 
@@ -316,15 +309,16 @@ async def _group_send(group: str, message: dict[str, Any]) -> None:
 def _post_here(batch: list[tuple[str, dict[str, Any]]]) -> None:
     """On the server's loop: hand a batch to its sender (queues only, never waits)."""
     loop = asyncio.get_running_loop()
-    sender = _senders.get(loop)
-    if sender is None or sender.task.done():
-        sender = _senders[loop] = _Sender(loop)
+    sender = RUNTIME.senders.get(loop)
+    if not isinstance(sender, _Sender) or sender.task.done():
+        sender = _Sender(loop)
+        RUNTIME.senders[loop] = sender
     sender.post(batch)
 
 
 async def _post(batch: list[tuple[str, dict[str, Any]]]) -> None:
     loop = asyncio.get_running_loop()
-    if loop is not _server_loop:
+    if loop is not RUNTIME.loop:
         # A management command or a one-off loop: send now, in order.
         for group, message in batch:
             await _group_send(group, message)
@@ -383,7 +377,7 @@ def _deliver(send: Callable[[Batch], Coroutine[Any, Any, None]], batch: Batch) -
     if loop.is_closed() or not loop.is_running():
         log.warning("event loop stopped; %d event(s) not sent", len(batch))
         return
-    if loop is _server_loop and send in (_post, _send_batch):
+    if loop is RUNTIME.loop and send in (_post, _send_batch):
         try:
             loop.call_soon_threadsafe(_post_here, batch)
         except RuntimeError:  # closed between the check and the call
@@ -514,7 +508,7 @@ def send_from_thread(items: Iterable[tuple[str, Instruction]]) -> None:
     batch = [(g, instructions.to_message(i)) for g, i in items]
     if not batch:
         return
-    loop = _server_loop
+    loop = RUNTIME.loop
     if loop is not None and loop.is_running() and not loop.is_closed():
         future = asyncio.run_coroutine_threadsafe(_send_batch(batch), loop)
         try:

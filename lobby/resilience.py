@@ -1,19 +1,18 @@
 """What keeps a room socket alive across Redis and PostgreSQL outages (mixed into the consumer).
 
-* The channel-layer receive survives a Redis outage: the stock ``AsyncConsumer.__call__`` lets a
-  Redis ``ConnectionError`` escape and kill the socket (close 1011) — every socket of the
-  process, one after the other. Here the error is reported to ``layerwatch`` and the receive is
-  retried with a backoff.
-* While ``layerwatch`` counts the layer down, every frame is answered ``UNAVAILABLE`` (an
+* The channel-layer receive survives a Redis outage in the layer itself
+  (``lobby/runtime/layers.py``), so the consumer keeps Channels' own ``__call__``; each socket
+  registers with the process's layer watcher (``RUNTIME.layer``) when it connects.
+* While the watcher counts the layer down, every frame is answered ``UNAVAILABLE`` (an
   ``ack`` when it carried an ``rid``, else an ``error``) without touching the database, so no
   action half-happens (stored, but nobody told).
 * ``resync`` re-adds the socket's groups and resends its client a snapshot after a Redis
-  restart or outage (``layerwatch`` schedules it): ``joined`` with ``"resync": true`` for
+  restart or outage (the watcher schedules it): ``joined`` with ``"resync": true`` for
   participants (then ``entry-requested`` for every pending knock, to moderators); for a waiting
   guest its ``queue-position``, or the outcome of its knock if it was decided meanwhile.
-* No ``aclose_old_connections()`` hop to the ORM thread per dispatched message or per closed
-  socket: relayed events never touch the database and every database call goes through
-  ``database_sync_to_async``, which closes stale connections itself.
+* ``dispatch`` and ``websocket_disconnect`` are Channels' own without the
+  ``aclose_old_connections()`` hop to the ORM thread per dispatched message and per closed
+  socket (the reason, and the test that pins them to the installed Channels, at ``dispatch``).
 """
 
 from __future__ import annotations
@@ -21,21 +20,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
-from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
-from . import frames, instructions, layerwatch, selectors
+from . import frames, instructions, selectors
 from .errors import AnteroomError, EntryDenied, EntryTimeout, Unavailable
 from .instructions import Admit, Cancel, Close, Instruction
 from .models import EntryRequest, Participant, Role, Room
+from .runtime.layerwatch import is_outage
+from .runtime.process import RUNTIME
 
 if TYPE_CHECKING:
     from channels.generic.websocket import AsyncWebsocketConsumer
@@ -132,62 +130,57 @@ class ResilientConsumer(_Base):
 
     resync_task: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.scope = scope
-        layer = get_channel_layer(self.channel_layer_alias)
-        assert layer is not None
-        self.channel_layer = layer
-        self.channel_name = await layer.new_channel()
-        channel_receive: Any = self._channel_receive
-        self.channel_receive = channel_receive
-        self.base_send = send
-        layerwatch.register(self)
-        try:
-            await await_many_dispatch([receive, channel_receive], self.dispatch)
-        except StopConsumer:
-            pass
-        except Exception as exc:
-            # A group_discard in disconnect() while Redis is down: the socket is gone anyway,
-            # and the group entries expire with ``group_expiry``.
-            if not layerwatch.is_outage(exc):
-                raise
-            layerwatch.report_failure(exc)
-        finally:
-            layerwatch.unregister(self)
-            if self.resync_task is not None:
-                self.resync_task.cancel()
-
-    async def _channel_receive(self) -> dict[str, Any]:
-        assert self.channel_layer is not None
-        backoff = 0.2
-        while True:
-            try:
-                message: dict[str, Any] = await self.channel_layer.receive(self.channel_name)
-                return message
-            except Exception as exc:
-                if not layerwatch.is_outage(exc):
-                    raise
-                layerwatch.report_failure(exc)
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
-                backoff = min(backoff * 2, 2.0)
+    async def websocket_connect(self, message: Any) -> None:
+        RUNTIME.layer.register(self)  # resynced by the watcher after a Redis outage or restart
+        await super().websocket_connect(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' own ``AsyncConsumer.dispatch`` (channels 4.3), with two differences, pinned
+        by tests/lobby/test_runtime.py against the installed version:
+
+        * no ``aclose_old_connections()`` before each handler: a hop to the ORM thread for every
+          relayed event (10,000 sockets hearing an admit-all: 10,000 hops), although relayed
+          events never touch the database and every database call goes through
+          ``database_sync_to_async``, which closes stale connections itself;
+        * a handler that fails because Redis is unreachable (a ``group_add`` while following
+          an admit) closes its socket with 1011 after telling the watcher, instead of ending
+          the consumer with a traceback: ``disconnect`` then runs as for any close.
+        """
         kind = message.get("type")
         if not isinstance(kind, str) or kind.startswith("_"):
             raise ValueError("Malformed message type")
         handler = getattr(self, kind.replace(".", "_"), None)
         if handler is None:
             raise ValueError(f"No handler for message type {kind}")
-        await handler(message)
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as exc:
+            if not is_outage(exc) or kind == "websocket.disconnect":
+                raise
+            RUNTIME.layer.report_failure(exc)
+            log.warning("channel layer unreachable in %s; closing the socket", kind)
+            await self.close(code=1011)
 
     async def websocket_disconnect(self, message: Any) -> None:
-        """Channels' own, without its ``aclose_old_connections()``: a hop to the ORM thread for
-        every closed socket, although every database call closes stale connections itself."""
-        await self.disconnect(message["code"])
+        """Channels' own, without its ``aclose_old_connections()`` (see ``dispatch``); a
+        ``group_discard`` that fails while Redis is down is let go (the socket is gone anyway,
+        and its group entries expire with ``group_expiry``)."""
+        try:
+            await self.disconnect(message["code"])
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            RUNTIME.layer.report_failure(exc)
+        finally:
+            RUNTIME.layer.unregister(self)
+            if self.resync_task is not None:
+                self.resync_task.cancel()
         raise StopConsumer()
 
     async def websocket_receive(self, message: Any) -> None:
-        if layerwatch.is_down():
+        if RUNTIME.layer.is_down():
             # Nothing is half-done while events cannot be delivered.
             err = Unavailable("The event service is unavailable; retry shortly.").as_dict()
             rid = _rid_of(message.get("text"))
@@ -219,9 +212,9 @@ class ResilientConsumer(_Base):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if layerwatch.is_outage(exc) or isinstance(exc, (OperationalError, InterfaceError)):
+            if is_outage(exc) or isinstance(exc, (OperationalError, InterfaceError)):
                 # Down again: the watcher schedules another resync when it is back.
-                layerwatch.report_failure(exc)
+                RUNTIME.layer.report_failure(exc)
                 log.warning("resync failed (%s); will retry", type(exc).__name__)
             else:
                 log.exception("resync failed")

@@ -15,7 +15,6 @@ import os
 import resource
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from . import launch
 from .profile import Profiler
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -188,31 +188,6 @@ class Target:
         pass
 
 
-def _free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4096)
-    return sock
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, path: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early ({proc.returncode}); see its log")
-        try:
-            if path:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
-                    return
-            else:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"server on port {port} not up after {timeout:.0f}s")
-
-
 # Every server process this run started, so that an interrupted run still stops them all.
 STARTED: list[subprocess.Popen[bytes]] = []
 
@@ -222,15 +197,7 @@ def stop_all() -> None:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    launch.stop(procs)
 
 
 class Rest:
@@ -390,21 +357,13 @@ def _start_anteroom(
     bases = []
     try:
         for i in range(processes):
-            sock = _free_socket()
-            port = sock.getsockname()[1]
-            with open(log_dir / f"daphne-{processes}p-{i}.log", "ab") as log:
-                proc = subprocess.Popen(
-                    [python, "-m", "daphne", "--fd", str(sock.fileno()), "config.asgi:application"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=[sock.fileno()],
-                )
-            sock.close()
+            proc, port = launch.launch(
+                lambda fd: launch.daphne(fd, python),
+                log_path=log_dir / f"daphne-{processes}p-{i}.log",
+                env=env,
+            )
             procs.append(proc)
             STARTED.append(proc)
-            _wait_port(port, proc, 60, "/healthz")
             bases.append(f"http://127.0.0.1:{port}")
     except Exception:
         _stop(procs)
@@ -487,26 +446,22 @@ def start_relay(*, processes: int, redis_url: str | None, log_dir: Path) -> Rela
     prefix = f"relay{secrets.token_hex(4)}"
     procs: list[subprocess.Popen[bytes]] = []
     bases = []
+
+    def relay_command(fd: int) -> list[str]:
+        cmd = [sys.executable, "-m", "lobby.loadtest.relay", "--fd", str(fd)]
+        cmd += ["--key", key, "--prefix", prefix]
+        return [*cmd, "--redis", redis_url] if redis_url else cmd
+
     try:
         for i in range(processes):
-            sock = _free_socket()
-            port = sock.getsockname()[1]
-            cmd = [sys.executable, "-m", "lobby.loadtest.relay", "--fd", str(sock.fileno())]
-            cmd += ["--key", key, "--prefix", prefix]
-            if redis_url:
-                cmd += ["--redis", redis_url]
-            with open(log_dir / f"relay-{processes}p-{i}.log", "ab") as log:
-                proc = subprocess.Popen(
-                    cmd,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=[sock.fileno()],
-                )
-            sock.close()
+            proc, port = launch.launch(
+                relay_command,
+                log_path=log_dir / f"relay-{processes}p-{i}.log",
+                ready_path="",
+                timeout=30,
+            )
             procs.append(proc)
             STARTED.append(proc)
-            _wait_port(port, proc, 30, "")
             bases.append(f"ws://127.0.0.1:{port}")
     except Exception:
         _stop(procs)

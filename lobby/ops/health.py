@@ -10,7 +10,8 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from .. import layerwatch
+from ..runtime.layerwatch import uses_redis
+from ..runtime.process import RUNTIME
 from . import metrics
 
 
@@ -34,9 +35,9 @@ async def _redis_ping() -> None:
 
 
 def _layer_check() -> str:
-    if not layerwatch.uses_redis():
+    if not uses_redis():
         return "ok"  # the in-memory layer lives in this process
-    if layerwatch.is_down():
+    if RUNTIME.layer.is_down():
         return "down"  # this process's sockets cannot be served until its watcher sees Redis
     try:
         async_to_sync(_redis_ping)()

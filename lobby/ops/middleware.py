@@ -6,8 +6,9 @@ log line written for it) and logs one ``anteroom.http`` line per request.
 ``BackendUnavailableMiddleware``: backing-service outages as 503s, never 500s (SPEC §3
 ``UNAVAILABLE``).
 
-* While ``layerwatch`` counts the channel layer (Redis) down, REST writes answer 503
-  ``UNAVAILABLE`` with ``Retry-After`` instead of storing a change nobody would hear of.
+* While the layer watcher (``RUNTIME.layer``) counts the channel layer (Redis) down, REST
+  writes answer 503 ``UNAVAILABLE`` with ``Retry-After`` instead of storing a change nobody
+  would hear of.
 * A database error that escapes a view (a page, the admin) becomes a 503 with ``Retry-After``;
   the REST API maps its own through ``lobby.api.exceptions.exception_handler``.
 """
@@ -25,8 +26,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
-from .. import layerwatch
 from ..errors import Unavailable
+from ..runtime.process import RUNTIME
 from .logs import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -125,7 +126,7 @@ def _layer_refuses(request: HttpRequest) -> bool:
     return (
         request.method not in SAFE_METHODS
         and request.path.startswith("/api/")
-        and layerwatch.is_down()
+        and RUNTIME.layer.is_down()
     )
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import activity, clock, events, extensions, frames, limits, media, selectors, webhooks
+from .. import activity, clock, events, extensions, frames, media, selectors, webhooks
 from ..activity import Item as ActivityItem
 from ..errors import AccessDenied, BadRequest, RoomFull
 from ..instructions import Deliver
 from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
+from ..runtime import limits
 from .access import Connection, JoinPlan
 from .inputs import clean_name
 from .keys import hash_secret, new_resume_key

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.conf import settings
 
-from .. import limits
 from ..errors import EntryRateLimited
 from ..models import EntryRequest, Participant, Room
+from ..runtime import limits
 from .access import Connection, JoinPlan
 from .locks import lock_limit_key
 

@@ -740,7 +740,7 @@ function renderBreakoutPeople() {
       const name = document.createElement('span');
       name.className = 'name';
       name.textContent = m.name || gettext('Guest');
-      li.append(name);
+      li.append(avatar(name.textContent), name);
       if (room.self && m.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
       if (m.role === 'moderator') li.append(' ', tag(gettext('host')));
       return li;

@@ -39,7 +39,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from breakouts import services as breakout_services
 from breakouts.models import BreakoutInvitation, HelpRequest
-from lobby import clock, consumers, extensions, services, sweeper, tokens, views
+from lobby import clock, consumers, extensions, services, tokens, views
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, TokenRevoked
 from lobby.models import (
@@ -53,7 +53,10 @@ from lobby.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tests.conftest import ROOT, Client, forge, make_room, make_token
+from lobby.runtime.process import SERVER_ID
+from tests.factories import conn, forge, make_room, make_token, present
+from tests.support import ROOT
+from tests.support.ws import Client
 
 ROOM = "clinic"
 SETUP = services.Actor.staff("setup")  # who prepares targets; never a caller under test
@@ -83,21 +86,10 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def conn() -> services.Connection:
-    return services.Connection(server_id=sweeper.SERVER_ID, connection_id=uuid.uuid4().hex)
-
-
-def present(room: Room, sub: str, **claims: Any) -> Participant:
-    """``sub`` joins through the lobby's own service (no socket)."""
-    token = make_token(room=room.name, sub=sub, name=sub.upper(), **claims)
-    plan = services.join_plan(room_name=room.name, token=token)
-    return services.participant_join(plan=plan, conn=conn()).participant
-
-
 def build_world() -> World:
     room = make_room(ROOM, privacy="private", enable_knocking=True)
     make_room("spare")
-    present(room, "p0")
+    present(room, "p0", name="P0", c=conn(SERVER_ID))
     b1, b2 = breakout_services.breakout_rooms_create(
         parent=room, actor=SETUP, participants=2, max_rooms=2, duration=600
     )
@@ -108,8 +100,7 @@ def knock(w: World) -> str:
     """A fresh token-less knock from its own browser and address; returns the request id."""
     w.knocks += 1
     plan = services.join_plan(room_name=ROOM, token=None, name=f"Guest {w.knocks}")
-    c = conn()
-    c.browser_key, c.client_address = f"browser-{w.knocks}", f"10.9.0.{w.knocks}"
+    c = conn(SERVER_ID, browser=f"browser-{w.knocks}", address=f"10.9.0.{w.knocks}")
     w.last = str(services.entry_request_knock(plan=plan, conn=c).request.id)
     return str(w.last)
 
@@ -437,7 +428,8 @@ def ws_prepare(kind: str, w: World, cred: Credential) -> dict[str, Any]:
 def someone(w: World) -> str:
     """A fresh participant in the room, for an action that ends their presence."""
     w.knocks += 1
-    return present(w.room, f"target-{w.knocks}").participant_id
+    sub = f"target-{w.knocks}"
+    return present(w.room, sub, name=sub.upper(), c=conn(SERVER_ID)).participant_id
 
 
 def is_present(pid: str) -> bool:

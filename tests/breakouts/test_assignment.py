@@ -14,8 +14,9 @@ from breakouts import services as bs
 from breakouts.models import BreakoutInvitation
 from lobby.errors import BreakoutInvalidSize, BreakoutLimit
 from lobby.models import Participant, Room
+from tests.factories import present
 
-from .helpers import assert_consistent, join, party
+from .helpers import assert_consistent, party
 
 
 @given(
@@ -68,7 +69,7 @@ def test_create_and_invite_in_the_database(sent, n, capacity, max_rooms, existin
     Room.objects.all().delete()
     p = party(n=0, viewers=1, max_active_talkers=12)
     for i in range(n):
-        join(p.room, f"p{i}")
+        present(p.room, f"p{i}")
     if existing:
         bs.breakout_rooms_create(parent=p.room, actor=p.mod, participants=2, max_rooms=existing)
     need = bs.rooms_needed(n, capacity)

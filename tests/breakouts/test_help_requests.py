@@ -20,9 +20,9 @@ from breakouts.models import HelpRequest
 from lobby import clock, events, services
 from lobby.errors import HelpAlreadyRequested, HelpRequestNotFound, InvalidPermissions
 from lobby.models import AuditEvent, Room
-from tests.conftest import make_room, make_token
+from tests.factories import frames_to, make_room, make_token, mods
 
-from .helpers import Party, frames_to, mods, party, to_person, who
+from .helpers import Party, party, to_person, who
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,7 @@ from lobby.errors import (
     NotFound,
 )
 from lobby.models import AuditEvent, Participant, Room
-from tests.conftest import make_token
+from tests.factories import make_token
 
 from .helpers import Party, frames_to, members, mods, party, to_person, who
 

@@ -11,8 +11,9 @@ from breakouts.models import BreakoutInvitation
 from lobby import events
 from lobby.api.auth import api_key_create
 from lobby.models import AuditEvent, Room
+from tests.factories import mods
 
-from .helpers import membership, mods, party, to_person
+from .helpers import membership, party, to_person
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

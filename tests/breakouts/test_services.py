@@ -31,20 +31,9 @@ from lobby.errors import (
     NotInvited,
 )
 from lobby.models import Participant, Room
+from tests.factories import conn, frames_to, members, mods, present
 
-from .helpers import (
-    Party,
-    assert_consistent,
-    conn,
-    frames_to,
-    join,
-    members,
-    membership,
-    mods,
-    party,
-    to_person,
-    who,
-)
+from .helpers import Party, assert_consistent, membership, party, to_person, who
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -727,7 +716,7 @@ def test_a_fresh_rejoin_starts_in_the_parent_but_a_resume_keeps_the_breakout(sen
     [room] = create(p, rooms=1)
     bs.breakout_invite(parent=p.room, actor=p.mod, room_id=str(room.pk), clients=["p0", "p1"],
                        force_join=True)  # fmt: skip
-    again = join(p.room, "p0")
+    again = present(p.room, "p0")
     assert again.status == "active" and again.breakout_id is None
     assert "breakout-participant-left" in sent.types(members(room.pk))
     # With the resume key a reconnecting socket is still in its breakout.

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from lobby import clock, services, sweeper
+from lobby import clock, services
 from lobby.models import Participant, Room
-from tests.conftest import make_room, make_token
+from lobby.runtime.process import SERVER_ID
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +36,7 @@ async def setup(clients: Any, n: int = 4, **room_fields: Any) -> tuple[Any, list
 async def sweep() -> None:
     """One sweep as this server process (its heartbeat keeps our sockets alive after
     ``clock.advance``)."""
-    await database_sync_to_async(services.sweep)(server_id=sweeper.SERVER_ID)
+    await database_sync_to_async(services.sweep)(server_id=SERVER_ID)
 
 
 async def drain(*cs: Any) -> None:

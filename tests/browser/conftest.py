@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, manage, start_daphne, stop_daphne
+from tests.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.support.servers import manage, start_daphne, stop_daphne
 
 SHOTS = ARTIFACTS / "screenshots"
 LOGS = ARTIFACTS / "logs"

@@ -26,7 +26,7 @@ from typing import Any
 
 from tests.browser.conftest import make_server
 from tests.browser.test_media_call import MEDIA_ARGS, SHOWING, SMALL, seeing
-from tests.conftest import CHROMIUM
+from tests.support import CHROMIUM
 
 FIRST_FRAME = """() => {
   window.__firstFrame = null;

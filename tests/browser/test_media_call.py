@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
 from tests.browser.conftest import Server, Watch, _require_chromium, shot
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 

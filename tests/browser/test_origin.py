@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import NewPage, Server, call
-from tests.conftest import manage
+from tests.support.servers import manage
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import manage, start_daphne, stop_daphne
-from tests.scale.cluster import Cluster, Ws
+from tests.scale.cluster import Cluster
+from tests.support.servers import manage, start_daphne, stop_daphne
+from tests.support.ws import Ws
 
 
 @contextlib.contextmanager

@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.scale.cluster import fresh_database, require_services
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.scale]
 

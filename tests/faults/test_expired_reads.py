@@ -13,8 +13,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from lobby import clock
-from tests.conftest import make_room, make_token
-from tests.security.conftest import decide, knock
+from tests.factories import make_room, make_token
+from tests.security.helpers import decide, knock
 
 adb = database_sync_to_async
 

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.scale.cluster import REDIS_URL, Cluster, Ws, fresh_database, require_services
+from tests.scale.cluster import REDIS_URL, Cluster, fresh_database, require_services
+from tests.support.ws import Ws
 
 from .helpers import close_all, db_rows, raise_fd_limit, teardown
 

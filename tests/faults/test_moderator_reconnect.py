@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.scale.cluster import Cluster, Ws
+from tests.scale.cluster import Cluster
+from tests.support.ws import Ws
 
 from .helpers import close_all, join, sqlite_cluster, unread, wait_closed
 

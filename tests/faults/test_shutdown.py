@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.scale.cluster import Ws
+from tests.support.ws import Ws
 
 from .helpers import close_all, join, sqlite_cluster
 

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import make_room
+from tests.factories import make_room
 
 
 def test_rest_api_never_fails_with_a_server_error(transactional_db):

@@ -32,7 +32,7 @@ import pytest
 import pytest_asyncio
 
 from tests.browser.conftest import room_name  # noqa: F401 - fixture for the page tests
-from tests.conftest import ARTIFACTS, ROOT
+from tests.support import ARTIFACTS, ROOT
 
 # Every test module here sets ``pytestmark = pytest.mark.janus``.
 
@@ -249,7 +249,7 @@ async def media_browser() -> AsyncIterator[Any]:
     require_janus()
     from playwright.async_api import async_playwright
 
-    from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.support import CHROMIUM, CHROMIUM_ARGS
 
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *MEDIA_ARGS])

@@ -19,7 +19,8 @@ import pytest
 
 from lobby.media.janus import JanusBackend, JanusConfig
 from tests.faults.helpers import db_rows, join, sqlite_cluster
-from tests.scale.cluster import Cluster, Ws
+from tests.scale.cluster import Cluster
+from tests.support.ws import Ws
 
 from .conftest import Janus, session_with, start_janus
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 
 def b64url(raw: bytes) -> str:

@@ -8,8 +8,7 @@ from django.test import override_settings
 
 from lobby import activity, clock, events, services
 from lobby.models import Participant
-from tests.conftest import make_room, make_token
-from tests.lobby.test_services import conn, join, knock, moderator
+from tests.factories import conn, join, knock, make_room, make_token, moderator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from django.test import Client as HttpClient
 from lobby import events, services, tokens
 from lobby.errors import TokenRevoked
 from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.test import Client as HttpClient
 from lobby import events, services, tokens
 from lobby.api.auth import api_key_create
 from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant, Room
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 from tests.lobby.helpers import adb, aroom, atoken, closed_with
 
 pytestmark = pytest.mark.django_db(transaction=True)

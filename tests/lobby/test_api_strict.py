@@ -15,7 +15,7 @@ from django.test import Client as HttpClient
 from lobby import commands, services
 from lobby.api.auth import api_key_create
 from lobby.models import AuditEvent, EntryRequest, MeetingToken, Participant, Room
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 from tests.lobby.helpers import stored, with_value, wrong_values
 
 pytestmark = pytest.mark.django_db(transaction=True)

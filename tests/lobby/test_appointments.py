@@ -14,8 +14,7 @@ from lobby import cache, clock, events, services
 from lobby.errors import BadRequest, EntryRateLimited, EntryTimeout, RoomClosed, RoomNotOpen
 from lobby.models import EntryRequest, Room
 from lobby.services import appointments
-from tests.conftest import make_room, make_token
-from tests.lobby.test_services import conn, frames_to, knock, lobby, moderator, mods
+from tests.factories import conn, frames_to, knock, lobby, make_room, make_token, moderator, mods
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,8 +11,9 @@ from django.test import Client
 
 from lobby import avatars
 from lobby.branding import contrast_ratio
-from tests.conftest import ROOT, make_room, make_token
+from tests.factories import make_room, make_token
 from tests.lobby.test_services import conn, knock
+from tests.support import ROOT
 
 # Shared with the browser test, which checks that avatar.js gives the same answers.
 NAMES = {

@@ -22,7 +22,8 @@ from lobby.branding import (
     parse_color,
     readable_ink,
 )
-from tests.conftest import ROOT, make_room, make_token
+from tests.factories import make_room, make_token
+from tests.support import ROOT
 
 # Contrast ----------------------------------------------------------------------------------------
 

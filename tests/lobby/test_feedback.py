@@ -11,8 +11,7 @@ from django.test import Client
 from lobby import clock, services
 from lobby.errors import EntryRateLimited
 from lobby.models import EntryRequest
-from tests.conftest import make_room, make_token
-from tests.lobby.test_services import conn, knock
+from tests.factories import conn, knock, make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

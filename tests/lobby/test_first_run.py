@@ -66,7 +66,7 @@ def test_front_page_links_configured_docs(client: Client, settings):
 
 
 def test_front_page_lists_no_rooms(client: Client):
-    from tests.conftest import make_room
+    from tests.factories import make_room
 
     make_room("secret-clinic")
     assert "secret-clinic" not in client.get("/").content.decode()
@@ -88,7 +88,7 @@ def test_server_error_page_is_styled_and_needs_no_context():
 
 def test_expired_form_is_a_styled_403_and_changes_nothing(client: Client):
     from lobby.models import Room
-    from tests.conftest import make_room
+    from tests.factories import make_room
 
     make_room("clinic")
     strict = Client(enforce_csrf_checks=True)

@@ -16,7 +16,7 @@ from django.template.base import Lexer, TokenType
 from django.test import Client
 
 from lobby.models import Room
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "locale"

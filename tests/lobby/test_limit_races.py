@@ -10,43 +10,19 @@ fail there with the key lock removed).
 
 from __future__ import annotations
 
-import threading
 import uuid
-from typing import Any
 
 import pytest
-from django.db import connection
 
 from lobby import services
 from lobby.errors import EntryRateLimited
 from lobby.models import EntryRequest
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOMS = 8
-
-
-def at_once(n: int, fn: Any) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ from lobby import activity, events, services
 from lobby.errors import InvalidPermissions, ParticipantNotFound
 from lobby.models import EntryRequest, Participant
 from lobby.services import moderation
-from tests.conftest import make_room, make_token
-from tests.lobby.test_races import at_once
-from tests.lobby.test_races import sent as sent  # the thread-safe capture fixture
-from tests.lobby.test_services import conn, join, knock, moderator
+from tests.factories import conn, join, knock, make_room, make_token, moderator
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,9 +13,8 @@ from django.test import override_settings
 
 from lobby import clock, events, services
 from lobby.models import ModeratorSocket, Participant, ServerProcess
-from tests.conftest import make_room, make_token
+from tests.factories import conn, join, knock, make_room, make_token
 from tests.lobby.helpers import adb, aroom, atoken, closed_with, count
-from tests.lobby.test_services import conn, join, knock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,6 @@ empty one — the knock is listed as "Guest", a rename is refused, a token is no
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, InvalidEntryClaim, InvalidToken
 from lobby.models import EntryRequest, MeetingToken, Participant
 from lobby.text import is_blank
-from tests.conftest import forge, make_room, make_token
+from tests.factories import conn, forge, make_room, make_token
 from tests.lobby.helpers import aroom, atoken, stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,10 +50,6 @@ VISIBLE = {
     "emoji-zwj-sequence": "👩\u200d⚕️",
     "a-zero-width-space-inside": "Pa\u200bt",
 }
-
-
-def conn() -> services.Connection:
-    return services.Connection(server_id="srv", connection_id=uuid.uuid4().hex)
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ removed, and nothing capped a room's size.
 from __future__ import annotations
 
 import json
-import threading
-import uuid
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client as HttpClient
 from django.test import override_settings
 
@@ -24,23 +21,18 @@ from lobby import clock, services
 from lobby.api.auth import api_key_create
 from lobby.errors import EntryRateLimited, RoomFull
 from lobby.models import EntryRequest, Participant, Room
-from tests.conftest import make_room, make_token
+from tests.factories import conn, make_room, make_token
 from tests.lobby.helpers import aroom, atoken, closed_with, count, stored
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DAY = 86400
 
 
-def conn(address: str = "10.0.0.9") -> services.Connection:
-    return services.Connection(
-        server_id="srv", connection_id=uuid.uuid4().hex, client_address=address
-    )
-
-
 def join(room_name: str = "hall", *, address: str = "10.0.0.9", token: str | None = None, **kw):
     plan = services.join_plan(room_name=room_name, token=token, **kw)
-    return services.participant_join(plan=plan, conn=conn(address))
+    return services.participant_join(plan=plan, conn=conn(address=address))
 
 
 def cycle(room: Room, address: str = "10.0.0.9") -> services.Joined:
@@ -162,7 +154,7 @@ def test_a_full_room_refuses_room_full_and_stores_nothing(db):
 
 def _knock(room: Room, name: str) -> services.Waiting:
     plan = services.join_plan(room_name=room.name, token=None, name=name)
-    return services.entry_request_knock(plan=plan, conn=conn(f"10.1.0.{len(name)}"))
+    return services.entry_request_knock(plan=plan, conn=conn(address=f"10.1.0.{len(name)}"))
 
 
 def test_admitting_into_a_full_room_is_room_full_and_the_knock_keeps_waiting(db):
@@ -196,24 +188,7 @@ def test_admitting_into_a_full_room_is_room_full_and_the_knock_keeps_waiting(db)
 
 def test_concurrent_joins_never_exceed_the_capacity(db):
     make_room("hall", max_participants=3)
-    n = 8
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = join(address=f"10.2.0.{i}")
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = at_once(8, lambda i: join(address=f"10.2.0.{i}"))
     assert sum(isinstance(r, services.Joined) for r in results) == 3
     assert sum(isinstance(r, RoomFull) for r in results) == 5, results
     assert Participant.objects.exclude(status="left").count() == 3

@@ -10,7 +10,6 @@ surface, is seen by the very next call.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from django.db import connection, transaction
@@ -22,7 +21,7 @@ from lobby.errors import RoomNotFound, TokenRevoked
 from lobby.models import EntryRequest, Room
 from lobby.services import knocks
 from lobby.tokens import revoke_token, verify_token
-from tests.conftest import make_room, make_token
+from tests.factories import conn, make_room, make_token
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -41,12 +40,6 @@ REDIS_LAYERS = {
         "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0"]},
     }
 }
-
-
-def conn() -> services.Connection:
-    return services.Connection(
-        server_id="srv", connection_id=uuid.uuid4().hex, client_address="10.0.0.1"
-    )
 
 
 @pytest.fixture
@@ -120,7 +113,7 @@ def test_a_token_knock_is_one_transaction_of_these_statements(clinic, undelivere
     services.preauth(room_name="clinic", token=token)  # as a socket does first: warms the caches
     plan, planned = queries(services.join_plan, room_name="clinic", token=token)
     assert planned == []
-    w, captured = queries(services.entry_request_knock, plan=plan, conn=conn())
+    w, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1"))
     assert sql_of(captured) == KNOCK, captured
     assert (w.position, w.total) == (1, 1)
 
@@ -129,7 +122,7 @@ def test_a_guest_without_a_token_skips_the_look_for_its_own_pending_knock(clinic
     # Its participant id was made up for this knock: it cannot have another one pending.
     services.preauth(room_name="clinic", token=None)
     plan = services.join_plan(room_name="clinic", token=None, name="Sam")
-    _, captured = queries(services.entry_request_knock, plan=plan, conn=conn())
+    _, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1"))
     assert sql_of(captured) == [s for i, s in enumerate(KNOCK) if i != 2], captured
 
 
@@ -137,7 +130,7 @@ def test_the_queue_place_counts_who_is_ahead(clinic):
     places = []
     for name in ("A", "B", "C"):
         plan = services.join_plan(room_name="clinic", token=None, name=name)
-        w = services.entry_request_knock(plan=plan, conn=conn())
+        w = services.entry_request_knock(plan=plan, conn=conn(address="10.0.0.1"))
         places.append((w.position, w.total))
     assert places == [(1, 1), (2, 2), (3, 3)]
     first = EntryRequest.objects.order_by("requested_at").first()
@@ -155,7 +148,7 @@ def test_a_room_change_is_seen_by_the_next_knock(clinic):
     assert len(captured) == 1  # forgotten on save: read again
     assert services.get_room("clinic").knock_ttl == 120
     plan = services.join_plan(room_name="clinic", token=None, name="Pat")
-    w = services.entry_request_knock(plan=plan, conn=conn())
+    w = services.entry_request_knock(plan=plan, conn=conn(address="10.0.0.1"))
     assert (w.request.expires_at - w.request.requested_at).total_seconds() == 120
 
 
@@ -219,7 +212,7 @@ def test_a_revoked_token_is_refused_by_the_very_next_check(clinic):
 def test_a_revoked_moderator_stops_moderating_at_once(clinic):
     token = make_token(sub="dr", name="Dr", owner=True)
     j = services.participant_join(
-        plan=services.join_plan(room_name="clinic", token=token), conn=conn()
+        plan=services.join_plan(room_name="clinic", token=token), conn=conn(address="10.0.0.1")
     )
     actor = services.Actor(
         by=j.participant.participant_id,
@@ -295,7 +288,7 @@ async def test_a_handshake_is_accepted_while_the_orm_thread_is_busy():
     from channels.testing import WebsocketCommunicator
 
     from config.asgi import application
-    from tests.conftest import HOST, ORIGIN
+    from tests.support.ws import HOST, ORIGIN
 
     busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(3))  # the ORM thread
     await asyncio.sleep(0.1)

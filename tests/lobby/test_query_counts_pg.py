@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import select
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -19,7 +18,7 @@ from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 
 from lobby import cache, services
-from tests.conftest import make_room, make_token
+from tests.factories import conn, make_room, make_token
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -65,12 +64,6 @@ def select_ones(monkeypatch):
     return calls
 
 
-def conn() -> services.Connection:
-    return services.Connection(
-        server_id="srv", connection_id=uuid.uuid4().hex, client_address="10.0.0.1"
-    )
-
-
 def as_a_socket_does(fn, *args, **kwargs):
     """One hop to the ORM thread: Channels' ``database_sync_to_async`` closes old connections
     before and after, which re-arms Django's health check."""
@@ -108,7 +101,9 @@ def test_a_token_knock_on_postgresql_is_these_statements_and_no_health_check(
     assert connect == ["SELECT", "SELECT"]  # the room, the token's revocation (no cache)
     plan, planned = as_a_socket_does(services.join_plan, room_name="clinic", token=token)
     assert planned == ["SELECT", "SELECT"]
-    w, knock = as_a_socket_does(services.entry_request_knock, plan=plan, conn=conn())
+    w, knock = as_a_socket_does(
+        services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1")
+    )
     assert knock == KNOCK
     assert (w.position, w.total) == (1, 1)
     assert select_ones == []  # Django's CONN_HEALTH_CHECKS sent one SELECT 1 per hop

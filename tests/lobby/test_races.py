@@ -12,76 +12,28 @@ the database itself; on PostgreSQL (READ COMMITTED) they really interleave, and 
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from lobby import clock, events, services
 from lobby.errors import EntryRateLimited
 from lobby.models import EntryRequest, Participant, Room
-from tests.conftest import Sent, make_room, make_token
+from tests import factories
+from tests.factories import make_room, make_token
+from tests.support.events import Sent
+from tests.support.threads import at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 8
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Like the shared ``sent`` fixture, with a lock: on-commit callbacks run in many threads."""
-    box = Sent()
-    lock = threading.Lock()
-
-    def fake_send(group, message):
-        with lock:
-            box.items.append((group, message))
-
-    async def fake_batch(batch):
-        with lock:
-            box.items.extend(batch)
-
-    monkeypatch.setattr(events, "_send_now", fake_send)
-    monkeypatch.setattr(events, "_send_batch", fake_batch)
-    return box
-
-
-def at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
-    """Run ``fn(i)`` in ``n`` threads released together; return results (or exceptions)."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except BaseException as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
-
-
 def knock(room: Room, name: str, *, token: str | None = None, browser: str = "", address: str = ""):
-    plan = services.join_plan(room_name=room.name, token=token, name=name)
-    conn = services.Connection(
-        server_id="s",
-        connection_id=uuid.uuid4().hex,
-        browser_key=browser,
-        client_address=address,
+    return factories.knock(
+        room, name=name, token=token, c=factories.conn("s", browser=browser, address=address)
     )
-    return services.entry_request_knock(plan=plan, conn=conn)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from lobby import clock, events, services, tokens
 from lobby.models import EntryRequest, Participant
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from lobby import services
 from lobby.api.auth import api_key_create
 from lobby.errors import BadRequest, InvalidPermissions
 from lobby.models import AuditEvent, Room
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.lobby.test_api import Api
 
 pytestmark = pytest.mark.django_db(transaction=True)

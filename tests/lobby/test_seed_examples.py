@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lobby.models import EntryRequest, Participant
-from tests.conftest import forge, make_room, make_token
+from tests.factories import forge, make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,73 +8,30 @@ waiting guest's socket).
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.test import override_settings
 
 from lobby import clock, events, services
 from lobby.errors import BadRequest, EntryRateLimited, InvalidPermissions, RequestNotFound
-from lobby.models import EntryRequest, Participant, Room, ServerProcess
-from tests.conftest import make_room, make_token
+from lobby.models import EntryRequest, Participant, ServerProcess
+from tests.factories import (
+    conn,
+    frames_to,
+    join,
+    knock,
+    lobby,
+    make_room,
+    make_token,
+    members,
+    moderator,
+    mods,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Helpers -------------------------------------------------------------------------------------
-
-
-def conn(
-    server: str = "srv-a", browser: str = "", address: str = "10.0.0.1"
-) -> services.Connection:
-    return services.Connection(
-        server_id=server,
-        connection_id=uuid.uuid4().hex,
-        browser_key=browser,
-        client_address=address,
-    )
-
-
-def knock(
-    room: Room,
-    *,
-    name: str = "Pat",
-    token: str | None = None,
-    metadata: Any = None,
-    c: services.Connection | None = None,
-    resume: str | None = None,
-) -> services.Waiting:
-    plan = services.join_plan(room_name=room.name, token=token, name=name, resume=resume)
-    assert plan.level == "lobby"
-    return services.entry_request_knock(plan=plan, conn=c or conn(), metadata=metadata)
-
-
-def join(room: Room, token: str | None = None, c: services.Connection | None = None):
-    plan = services.join_plan(room_name=room.name, token=token)
-    assert plan.level == "full"
-    return services.participant_join(plan=plan, conn=c or conn())
-
-
-def moderator(room: Room, sub: str = "dr") -> services.Actor:
-    j = join(room, make_token(room=room.name, sub=sub, name="Dr", owner=True))
-    return services.Actor.participant(j.participant)
-
-
-def mods(room: Room) -> str:
-    return events.mods_group(room.pk)
-
-
-def members(room: Room) -> str:
-    return events.members_group(room.pk)
-
-
-def lobby(room: Room) -> str:
-    return events.lobby_group(room.pk)
-
-
-def frames_to(sent: Any, group: str) -> list[dict[str, Any]]:
-    return [f for m in sent.to(group) for f in m.get("frames", [])]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.test import Client as HttpClient
 from lobby import services
 from lobby.errors import InvalidPermissions, StaffSessionEnded
 from lobby.models import EntryRequest
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.lobby.helpers import adb, closed_with
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,8 +25,9 @@ from django.test import Client as HttpClient
 from lobby import clock, tokens
 from lobby.errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
 from lobby.models import EntryRequest, MeetingToken, Participant
-from tests.conftest import ROOT, forge, make_room, make_token
+from tests.factories import forge, make_room, make_token
 from tests.lobby.helpers import adb, aroom, atoken, b64url, closed_with, count, craft, future
+from tests.support import ROOT
 
 OTHER_KEY = "another-deployment-key-that-is-long-enough-0123456789"
 

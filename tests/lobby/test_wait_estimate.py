@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lobby import analytics, clock, services
-from tests.conftest import make_room
-from tests.lobby.test_services import conn, knock, moderator
+from tests.factories import conn, knock, make_room, moderator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

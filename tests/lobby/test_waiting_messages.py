@@ -11,8 +11,7 @@ from lobby import events, services
 from lobby.errors import BadRequest, InvalidPermissions, RequestNotFound
 from lobby.models import EntryRequest, Room
 from lobby.services import moderation
-from tests.conftest import make_room, make_token
-from tests.lobby.test_services import join, knock, moderator
+from tests.factories import join, knock, make_room, make_token, moderator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -26,11 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Origin
 
-from tests.conftest import manage, start_daphne, stop_daphne
+from tests.support.servers import manage, start_daphne, stop_daphne
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -274,73 +271,3 @@ class Cluster:
         )
         assert status == 200, body
         return str(body["token"])
-
-
-class Ws:
-    """A browser-like socket; ``expect`` waits for a frame type and keeps the others unread."""
-
-    def __init__(self, ws: ClientConnection, label: str) -> None:
-        self.ws, self.label = ws, label
-        self.seen: list[dict[str, Any]] = []
-        self.unread: list[dict[str, Any]] = []
-        self.close_code: int | None = None
-
-    @classmethod
-    async def open(cls, base: str, room: str, label: str = "") -> Ws:
-        url = base.replace("http://", "ws://") + f"/ws/rooms/{room}/"
-        return cls(await connect(url, origin=Origin(base), open_timeout=10), label or room)
-
-    async def send(self, **msg: Any) -> None:
-        await self.ws.send(json.dumps(msg))
-
-    async def recv(self, timeout: float) -> dict[str, Any]:
-        try:
-            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        except ConnectionClosed as exc:
-            self.close_code = exc.rcvd.code if exc.rcvd else 1006
-            raise
-        self.seen.append(frame)
-        return frame
-
-    async def expect(self, kind: str, timeout: float = 15, **match: Any) -> dict[str, Any]:
-        def ok(f: dict[str, Any]) -> bool:
-            return f["type"] == kind and all(f.get(k) == v for k, v in match.items())
-
-        for i, f in enumerate(self.unread):
-            if ok(f):
-                return self.unread.pop(i)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(
-                    f"{self.label}: no {kind!r}; saw {[f['type'] for f in self.seen]}"
-                )
-            try:
-                frame = await self.recv(left)
-            except TimeoutError:
-                continue
-            if ok(frame):
-                return frame
-            self.unread.append(frame)
-
-    async def request(self, kind: str, timeout: float = 15, **fields: Any) -> dict[str, Any]:
-        rid = secrets.token_hex(4)
-        await self.send(type=kind, rid=rid, **fields)
-        return await self.expect("ack", timeout=timeout, rid=rid)
-
-    async def drain(self, seconds: float) -> list[dict[str, Any]]:
-        out, self.unread = self.unread, []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (left := deadline - loop.time()) > 0:
-            try:
-                out.append(await self.recv(left))
-            except (TimeoutError, ConnectionClosed):
-                break
-        return out
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close()

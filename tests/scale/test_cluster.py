@@ -15,14 +15,14 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support import ROOT
+from tests.support.ws import Ws
 
 from .cluster import (
     REDIS_URL,
     Cluster,
     PrivateRedis,
     TcpProxy,
-    Ws,
     fresh_database,
     require_services,
 )

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import manage, start_daphne, stop_daphne
+from tests.support.servers import manage, start_daphne, stop_daphne
 
 pytestmark = pytest.mark.slow
 

@@ -19,93 +19,20 @@ import secrets
 import socket
 import urllib.request
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Origin
 
-from tests.conftest import manage, start_daphne, stop_daphne
+from tests.support.servers import manage, start_daphne, stop_daphne
+from tests.support.ws import Ws
 
 pytestmark = pytest.mark.slow
 
 
 # Clients -------------------------------------------------------------------------------------
-
-
-class Ws:
-    """A browser-like socket: ``expect`` waits for a frame type, keeping the others unread."""
-
-    def __init__(self, ws: ClientConnection, label: str) -> None:
-        self.ws, self.label = ws, label
-        self.seen: list[dict[str, Any]] = []
-        self.unread: list[dict[str, Any]] = []
-
-    @classmethod
-    async def open(cls, base: str, room: str, label: str = "") -> Ws:
-        url = base.replace("http://", "ws://") + f"/ws/rooms/{room}/"
-        return cls(await connect(url, origin=Origin(base), open_timeout=10), label)
-
-    async def send(self, **msg: Any) -> None:
-        await self.ws.send(json.dumps(msg))
-
-    async def recv(self, timeout: float) -> dict[str, Any]:
-        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-        self.seen.append(frame)
-        return frame
-
-    async def expect(self, kind: str, timeout: float = 15) -> dict[str, Any]:
-        for i, f in enumerate(self.unread):
-            if f["type"] == kind:
-                return self.unread.pop(i)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise AssertionError(
-                    f"{self.label}: no {kind!r}; saw {[f['type'] for f in self.seen]}"
-                )
-            try:
-                frame = await self.recv(left)
-            except TimeoutError:
-                continue
-            if frame["type"] == kind:
-                return frame
-            self.unread.append(frame)
-
-    async def request(self, kind: str, rid: str, **fields: Any) -> dict[str, Any]:
-        await self.send(type=kind, rid=rid, **fields)
-        while True:
-            ack = await self.expect("ack")
-            if ack["rid"] == rid:
-                return ack
-            self.unread.append(ack)
-
-    async def drain(self, seconds: float) -> list[dict[str, Any]]:
-        """Everything that arrives within ``seconds`` (plus what was unread)."""
-        out, self.unread = self.unread, []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while (left := deadline - loop.time()) > 0:
-            try:
-                out.append(await self.recv(left))
-            except (TimeoutError, ConnectionClosed):
-                break
-        return out
-
-    async def wait_closed(self, timeout: float = 15) -> None:
-        with suppress(ConnectionClosed, TimeoutError):
-            while True:
-                await self.recv(timeout)
-
-    async def close(self) -> None:
-        with suppress(Exception):
-            await self.ws.close()
 
 
 def rest(base: str, key: str, method: str, path: str, body: Any = None) -> Any:

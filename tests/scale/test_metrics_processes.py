@@ -12,8 +12,9 @@ import urllib.request
 import pytest
 
 from tests.security.test_metrics import parse
+from tests.support.ws import Ws
 
-from .cluster import REDIS_URL, Cluster, Ws, fresh_database, require_services
+from .cluster import REDIS_URL, Cluster, fresh_database, require_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.scale]
 

@@ -2,7 +2,8 @@
 
 * The event sender keeps order per group and per audience, merges piled-up frames, keeps only
   the newest queue order, and throttles queue broadcasts per lobby.
-* A resync (what ``layerwatch`` runs after a Redis restart) resends each socket its snapshot:
+* A resync (what the layer watcher ``RUNTIME.layer`` runs after a Redis restart) resends each
+  socket its snapshot:
   ``joined`` with ``"resync": true`` (and the pending knocks, to moderators), and a waiting
   guest's queue position or the outcome of its knock decided meanwhile.
 * While the layer is down every frame is answered ``UNAVAILABLE``.
@@ -13,8 +14,9 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from lobby import events, layerwatch
-from tests.conftest import make_room, make_token
+from lobby import events
+from lobby.runtime.process import RUNTIME
+from tests.factories import make_room, make_token
 
 
 def _msg(*frames, **extra):
@@ -100,7 +102,7 @@ async def test_a_resync_resends_every_socket_its_snapshot(clients):
     # Decided while events could not be delivered: the guest hears it only through the resync.
     await sync_to_async(EntryRequest.objects.filter(pk=late_id).update)(status="denied")
 
-    assert layerwatch.resync_all(snapshot=True, spread=0) >= 3
+    assert RUNTIME.layer.resync_all(snapshot=True, spread=0) >= 3
     snap = await _resynced(mod)
     assert snap["resync"] is True and snap["resume"] is None
     assert snap["participant"]["participant_id"] == "dr"
@@ -122,12 +124,12 @@ async def _resynced(client):
 async def test_every_frame_is_unavailable_while_the_layer_is_down(clients, monkeypatch):
     await sync_to_async(make_room)("clinic", privacy="public")
     c = await clients()
-    monkeypatch.setattr(layerwatch, "is_down", lambda: True)
+    monkeypatch.setattr(RUNTIME.layer, "is_down", lambda: True)
     ack = await c.request("join", rid=7, name="Early")
     assert ack["ok"] is False and ack["error"]["code"] == "UNAVAILABLE"
     await c.send(type="join", name="No rid")
     err = await c.expect("error")
     assert err["error"]["code"] == "UNAVAILABLE"
-    monkeypatch.setattr(layerwatch, "is_down", lambda: False)
+    monkeypatch.setattr(RUNTIME.layer, "is_down", lambda: False)
     ack = await c.request("join", rid=8, name="On time")
     assert ack["ok"] is True

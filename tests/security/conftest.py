@@ -1,46 +1,8 @@
-"""Helpers for the security and observability tests: service-level knocks, API clients."""
+"""Fixtures for the security and observability tests (their helpers: tests/security/helpers.py)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 import pytest
-
-# Imported lazily: conftest modules load before Django is set up.
-
-
-def conn(address: str = "10.0.0.1", browser: str | None = None) -> Any:
-    from lobby import services
-
-    return services.Connection(
-        server_id="srv-test",
-        connection_id=uuid.uuid4().hex,
-        browser_key=browser if browser is not None else uuid.uuid4().hex,
-        client_address=address,
-    )
-
-
-def knock(room: Any, *, name: str = "Pat", token: str | None = None, **kw: Any):
-    from lobby import services
-
-    plan = services.join_plan(room_name=room.name, token=token, name=name)
-    assert plan.level == "lobby"
-    return services.entry_request_knock(plan=plan, conn=conn(**kw))
-
-
-def api_actor() -> Any:
-    from lobby import services
-
-    return services.Actor.api("ops")
-
-
-def decide(room: Any, request_id: Any, outcome: str = "admitted", reason: str = ""):
-    from lobby import services
-
-    return services.entry_request_decide(
-        room=room, request_id=request_id, actor=api_actor(), outcome=outcome, reason=reason
-    )
 
 
 @pytest.fixture

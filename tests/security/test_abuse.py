@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from lobby.events import KnockAlerts
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 adb = database_sync_to_async
 

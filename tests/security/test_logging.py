@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 # drops every handler on the root logger: do it now, before caplog attaches its handler.
 import config.asgi  # noqa: F401
 from lobby.ops.logs import REDACTED, ContextFilter, JsonFormatter, RedactFilter, redact_text
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 adb = database_sync_to_async
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import override_settings
 
 from lobby import clock, services
-from tests.conftest import make_room
-from tests.security.conftest import decide, knock
+from tests.factories import make_room
+from tests.security.helpers import decide, knock
 
 TOKEN = "metrics-s3cret-token"
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")

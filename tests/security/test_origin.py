@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client as HttpClient
 
 from lobby.runtime.origin import ExactOriginValidator, parse_origin
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,8 +10,8 @@ from django.test import override_settings
 
 from lobby import clock, services
 from lobby.models import AuditEvent, EntryRequest
-from tests.conftest import make_room
-from tests.security.conftest import decide, knock
+from tests.factories import make_room
+from tests.security.helpers import decide, knock
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django.contrib.auth.hashers import MD5PasswordHasher
 from django.db.models import F
 
 from lobby.models import EntryRequest
-from tests.conftest import make_room
+from tests.factories import make_room
 
 LOGIN = "/admin/login/"
 DASHBOARD = "/r/clinic/dashboard/"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from lobby import clock, events, services, sweeper
+from lobby import clock, events, services
 from lobby.analytics import room_analytics
 from lobby.errors import EntryRateLimited, EntryTimeout
 from lobby.models import EntryRequest
-from tests.conftest import make_room
-from tests.security.conftest import conn, decide, knock
+from lobby.runtime.process import SERVER_ID
+from tests.factories import make_room
+from tests.security.helpers import conn, decide, knock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,13 +57,13 @@ def test_a_jump_forward_times_out_every_overdue_knock_exactly_once(sent):
 
 def test_a_jump_forward_does_not_make_this_process_look_dead():
     make_room("clinic", privacy="private", enable_knocking=True, knock_ttl=600)
-    services.server_heartbeat(server_id=sweeper.SERVER_ID)
+    services.server_heartbeat(server_id=SERVER_ID)
     plan = services.join_plan(room_name="clinic", token=None, name="Pat")
     c = conn()
-    c.server_id = sweeper.SERVER_ID
+    c.server_id = SERVER_ID
     w = services.entry_request_knock(plan=plan, conn=c)
     clock.advance(45)  # longer than the dead-server threshold and the disconnect grace
-    services.sweep(server_id=sweeper.SERVER_ID)
+    services.sweep(server_id=SERVER_ID)
     r = EntryRequest.objects.get(pk=w.request.id)
     assert (r.status, r.disconnected_at) == ("pending", None)
 

@@ -14,7 +14,7 @@ any order. After every step:
 
 Revocation goes through ``services.token_revoke``, the function REST and the admin call.
 
-Events are captured like the ``sent`` fixture does (``lobby.events._send_now``/``_send_batch``).
+Events are captured by the ``sent`` fixture (tests/support/events.py: at the channel layer).
 """
 
 from __future__ import annotations

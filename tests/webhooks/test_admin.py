@@ -7,7 +7,7 @@ import pytest
 from django.test import Client as HttpClient
 
 from lobby.models import RoomAlerts, WebhookDelivery, WebhookEndpoint
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.webhooks.helpers import endpoint, knock
 
 

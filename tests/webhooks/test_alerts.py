@@ -17,7 +17,7 @@ from lobby.models import AlertEmail, KnockAlert, ServerProcess, WebhookEvent
 from lobby.runtime.process import SERVER_ID
 from lobby.webhooks import services as hooks
 from lobby.webhooks.alerts import send_pending_emails
-from tests.conftest import make_room, make_token
+from tests.factories import make_room, make_token
 from tests.webhooks.helpers import endpoint, knock, mod_actor, moderator_joins
 
 N, M = 60, 120

@@ -11,7 +11,7 @@ from django.test import Client as HttpClient
 
 from lobby.api.auth import api_key_create
 from lobby.models import RoomAlerts, WebhookDelivery, WebhookEndpoint
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.webhooks.helpers import knock
 
 V1 = "/api/v1"

@@ -16,7 +16,7 @@ from lobby.models import WebhookDelivery, WebhookEvent
 from lobby.runtime.process import SERVER_ID
 from lobby.webhooks import delivery, signing
 from lobby.webhooks.delivery import deliver_pending
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.webhooks.helpers import endpoint, knock, mod_actor
 from tests.webhooks.receiver import Receiver
 

@@ -12,7 +12,7 @@ from breakouts import services as breakout_services
 from lobby import clock, services
 from lobby.models import WebhookDelivery, WebhookEvent
 from lobby.tokens import mint_token, verify_token
-from tests.conftest import make_room
+from tests.factories import make_room
 from tests.webhooks.helpers import endpoint, knock, mod_actor, moderator_joins
 
 

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from tests.faults.helpers import db_rows, join, kill, restart, sqlite_cluster, teardown
-from tests.scale.cluster import REDIS_URL, Cluster, Ws, fresh_database, require_services
+from tests.scale.cluster import REDIS_URL, Cluster, fresh_database, require_services
+from tests.support.ws import Ws
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ them. One socket more is answered ``RATE_LIMITED`` and closed with 4429. Loopbac
 not capped: behind a reverse proxy on the same host every client would share one (run Daphne
 with ``--proxy-headers`` so the cap sees real client addresses). A cap of 0 turns it off.
 
-The counts live in the process (the consumer's event loop), like the sockets they count: with
-several processes the caps apply to each.
+The counts live in the process, like the sockets they count (``RUNTIME.addresses`` and
+``RUNTIME.tokens``, lobby/runtime/process.py): with several processes the caps apply to each.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from .errors import RateLimited
+from ..errors import RateLimited
 
 
 class TooManySockets(RateLimited):
@@ -50,10 +50,6 @@ class SocketSlots:
 
     def count(self, key: str) -> int:
         return self._counts.get(key, 0)
-
-
-ADDRESSES = SocketSlots()
-TOKENS = SocketSlots()
 
 
 def address_key(address: str) -> str:

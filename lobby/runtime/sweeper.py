@@ -16,15 +16,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from .runtime.process import SERVER_ID
+from .process import SERVER_ID
 
 log = logging.getLogger("anteroom.sweeper")
 
-_task: asyncio.Task[None] | None = None
-
 
 def _sweep_once(*, heartbeat_only: bool = False) -> None:
-    from .services import server_heartbeat, sweep
+    from ..services import server_heartbeat, sweep
 
     close_old_connections()
     try:
@@ -45,12 +43,18 @@ def _sweep_once(*, heartbeat_only: bool = False) -> None:
 
 
 def _quiet_period() -> float:
-    from .services.deadlines import SERVER_DEAD_AFTER
+    from ..services.deadlines import SERVER_DEAD_AFTER
 
     return SERVER_DEAD_AFTER + 2 * settings.ANTEROOM_SWEEP_INTERVAL
 
 
-async def _run() -> None:
+async def run() -> None:
+    """The sweep loop: one of ``RUNTIME``'s jobs when ``ANTEROOM_RUN_SWEEPER`` (registered by
+    ``LobbyConfig.ready()``). It also starts the webhook and e-mail sending threads."""
+    if settings.ANTEROOM_WEBHOOK_SEND:
+        from ..webhooks import dispatcher
+
+        dispatcher.ensure_started()  # webhook deliveries and alert e-mails, on their own threads
     interval = settings.ANTEROOM_SWEEP_INTERVAL
     # After a database outage every process's heartbeat is stale. A sweeper that came back
     # first would declare the others dead and cancel their guests' knocks as "disconnected";
@@ -67,22 +71,3 @@ async def _run() -> None:
             quiet_until = time.monotonic() + _quiet_period()
             log.warning("sweep failed; retrying", exc_info=True)
         await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
-
-
-def ensure_started() -> None:
-    """Start this process's sweeper and layer watcher once, on the running loop (idempotent),
-    and route on-commit events of this process through this loop's sender."""
-    global _task
-    from . import events, layerwatch
-
-    events.bind_server_loop()
-    layerwatch.ensure_started()
-    if not settings.ANTEROOM_RUN_SWEEPER:
-        return
-    if _task is not None and not _task.done():
-        return
-    if settings.ANTEROOM_WEBHOOK_SEND:
-        from .webhooks import dispatcher
-
-        dispatcher.ensure_started()  # webhook deliveries and alert e-mails, on their own threads
-    _task = asyncio.get_running_loop().create_task(_run())
