@@ -34,6 +34,6 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
 
 def breakouts_for(*, room: Room, moderator: bool, breakout_id: Any = None) -> list[dict[str, Any]]:
     """The breakout rooms of a parent (SPEC §3 object shape) as the snapshot's reader may see
-    them: ``breakout_id`` is the room the reader is in, if any (the app decides what that
-    shows)."""
+    them: a moderator's also carry what an app adds for moderators (breakouts: invitations);
+    ``breakout_id`` is the room the reader is in, if any (the app decides what that shows)."""
     return extensions.snapshot("breakouts", room=room, moderator=moderator, breakout_id=breakout_id)
