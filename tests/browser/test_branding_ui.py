@@ -134,6 +134,16 @@ async def test_product_name_logo_and_accent_on_the_guest_page_and_dashboard(
     await expect(owner).to_have_title(f"{room_name} · Riverside Clinic dashboard")
     await expect(guest.locator("html")).to_have_attribute("data-state", "room")
 
+    # The front page and the error pages carry it too.
+    await guest.goto(f"{riverside.base}/")
+    await expect(guest).to_have_title("Riverside Clinic — a waiting room for video calls")
+    await expect(guest.get_by_role("banner")).to_have_text("Riverside Clinic")
+    await guest.goto(f"{riverside.base}/no/such/page")
+    await expect(guest).to_have_title("Page not found · Riverside Clinic")
+    await expect(guest.get_by_role("heading", name="There is no page here")).to_be_visible()
+    await expect(guest.get_by_role("banner")).to_have_text("Riverside Clinic")
+    await shot(guest, "brand-404")
+
 
 async def test_a_light_accent_gets_dark_text_and_a_darker_shade_for_text_on_white(
     new_page: NewPage, gold: Server
@@ -235,6 +245,9 @@ async def test_empty_states_say_what_happens_and_copy_the_guest_link(
     await expect(owner.locator("#activity-list")).to_contain_text(
         "Nothing yet. What became of each knock (admitted, denied, timed out, cancelled or left) "
         "is listed here with its time."
+    )
+    await expect(owner.locator("#breakout-empty")).to_contain_text(
+        "No breakout rooms yet. To split the people here into groups"
     )
     await shot(owner, "brand-empty-dashboard")
 
