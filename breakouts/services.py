@@ -33,7 +33,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from lobby import clock, media, webhooks
-from lobby import events as lobby_events
+from lobby import frames as lobby_frames
 from lobby.audit import audit_record
 from lobby.errors import (
     AlreadyInBreakout,
@@ -899,9 +899,7 @@ def breakout_rooms_destroy_all(*, parent: Room, actor: Actor) -> Cleared:
         setattr(parent, k, False)
     if changed:
         parent.save(update_fields=changed)
-        out.to_members(
-            parent.pk, {"type": "room-updated", "room": lobby_events.room_payload(parent)}
-        )
+        out.to_members(parent.pk, lobby_frames.room_updated(parent))
     _rooms_updated(parent, out, "breakout.destroyed")
     out.flush()
     audit_record(
