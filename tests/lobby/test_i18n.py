@@ -366,3 +366,61 @@ async def test_a_message_written_for_one_case_stays_as_written():
         assert ack["error"] == {"code": "BAD_REQUEST", "message": "Unknown message type."}
     finally:
         await c.close()
+
+
+# Every string the sources mark is in the catalogue (with its German) -----------------------
+
+PY_FUNCS = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "pgettext"}
+CALL = re.compile(
+    r"\b(gettext|ngettext|pgettext|npgettext)\(\s*((?:u?(?:'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")\s*,?\s*)+)"
+)
+STRING = re.compile(r"u?('(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")")
+
+
+def _calls(code: str) -> set[str]:
+    """msgids (``ctx\\x04msgid`` with a context) of gettext-style calls with literal strings."""
+    found = set()
+    for name, args in CALL.findall(code):
+        strings = [ast.literal_eval(s) for s in STRING.findall(args)]
+        if name.startswith(("pgettext", "npgettext")) and len(strings) >= 2:
+            found.add(f"{strings[0]}\x04{strings[1]}")
+        elif strings:
+            found.add(strings[0])
+    return found
+
+
+def source_msgids() -> dict[str, set[str]]:
+    from django.utils.translation.template import templatize
+
+    django_ids: set[str] = set()
+    for path in TEMPLATES:
+        django_ids |= _calls(templatize(path.read_text(encoding="utf-8")))
+    for folder in ("lobby", "breakouts", "config"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and node.args):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                args = [a.value for a in node.args if isinstance(a, ast.Constant)]
+                if name not in PY_FUNCS or not args or not isinstance(args[0], str):
+                    continue
+                django_ids.add(f"{args[0]}\x04{args[1]}" if name == "pgettext" else args[0])
+    js_ids: set[str] = set()
+    for path in (ROOT / "static" / "anteroom").glob("*.js"):
+        js_ids |= _calls(path.read_text(encoding="utf-8"))
+    return {"django": django_ids, "djangojs": js_ids}
+
+
+@pytest.mark.parametrize("lang", SECOND)
+def test_every_marked_string_is_in_the_catalogue(lang):
+    """A string marked for translation but missing from the .po would show in English on a
+    German page: run scripts/messages and translate it."""
+    for domain, wanted in source_msgids().items():
+        entries = parse_po(LOCALE / lang / "LC_MESSAGES" / f"{domain}.po")[1:]
+        have = {
+            f"{e['msgctxt']}\x04{e['msgid']}" if "msgctxt" in e else e["msgid"] for e in entries
+        }
+        assert len(wanted) > 50, domain
+        assert sorted(wanted - have) == [], f"{domain}: not in locale/{lang} (scripts/messages)"
