@@ -403,8 +403,12 @@ def source_msgids() -> dict[str, set[str]]:
                     continue
                 func = node.func
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-                args = [a.value for a in node.args if isinstance(a, ast.Constant)]
-                if name not in PY_FUNCS or not args or not isinstance(args[0], str):
+                args = [
+                    a.value
+                    for a in node.args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
+                if name not in PY_FUNCS or not args:
                     continue
                 django_ids.add(f"{args[0]}\x04{args[1]}" if name == "pgettext" else args[0])
     js_ids: set[str] = set()
