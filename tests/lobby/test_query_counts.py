@@ -148,6 +148,7 @@ def test_an_appointment_window_costs_a_knock_one_read_of_the_window(db, undelive
         opens_at=clock.now() + timedelta(minutes=10),
         closes_at=clock.now() + timedelta(minutes=40),
     )
+    earlier_knock()
     token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
     services.preauth(room_name="clinic", token=token)
     plan = services.join_plan(room_name="clinic", token=token)
