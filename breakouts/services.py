@@ -485,29 +485,12 @@ def breakout_rooms_create_and_invite(
         if force_join:
             _fill(parent=parent, room=room, people=group, out=out)
         else:
-            payload = breakout_room_payload(room, [])
-            for p in group:
-                out.to_participant(
-                    parent.pk, p.participant_id, events.breakout_invitation(payload, actor.by)
-                )
+            _tell_invited(parent, room, group, by=actor.by, out=out)
     assignments = {
         str(room.pk): [p.participant_id for p in group]
         for room, group in zip(rooms, groups, strict=True)
     }
-    created = [
-        breakout_room_payload(r, list(g) if force_join else [])
-        for r, g in zip(rooms, groups, strict=True)
-    ]
-    out.to_mods(parent.pk, events.breakout_created(created))
-    out.to_mods(
-        parent.pk,
-        *[
-            events.breakout_invited(room.pk, assignments[str(room.pk)], actor.by)
-            for room in rooms
-            if assignments[str(room.pk)]
-        ],
-    )
-    _rooms_updated(parent, out, "breakout.created")
+    _tell_created(parent, rooms, groups, assignments, by=actor.by, moved=force_join, out=out)
     out.flush()
     audit_record(
         room=parent,
@@ -521,6 +504,43 @@ def breakout_rooms_create_and_invite(
         },
     )
     return rooms, assignments
+
+
+def _tell_invited(
+    parent: Room, room: Room, people: Iterable[Participant], *, by: str, out: Outbox
+) -> None:
+    """Each invitee gets ``breakout-invitation`` to ``room``."""
+    payload = breakout_room_payload(room, [])
+    for p in people:
+        out.to_participant(parent.pk, p.participant_id, events.breakout_invitation(payload, by))
+
+
+def _tell_created(
+    parent: Room,
+    rooms: list[Room],
+    groups: list[list[Participant]],
+    assignments: dict[str, list[str]],
+    *,
+    by: str,
+    moved: bool,
+    out: Outbox,
+) -> None:
+    """Moderators get ``breakout-created`` (with the members when they were ``moved`` in),
+    ``breakout-invited`` per room that has invitees, and ``breakouts-updated``."""
+    created = [
+        breakout_room_payload(r, list(g) if moved else [])
+        for r, g in zip(rooms, groups, strict=True)
+    ]
+    out.to_mods(parent.pk, events.breakout_created(created))
+    out.to_mods(
+        parent.pk,
+        *[
+            events.breakout_invited(room.pk, assignments[str(room.pk)], by)
+            for room in rooms
+            if assignments[str(room.pk)]
+        ],
+    )
+    _rooms_updated(parent, out, "breakout.created")
 
 
 def _begin_create(parent: Room, actor: Actor, **raw: Any) -> tuple[Room, RoomOptions]:
