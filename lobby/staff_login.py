@@ -44,6 +44,8 @@ from django.db import connections
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -54,7 +56,7 @@ LOGIN_EXECUTOR = ThreadPoolExecutor(
 _waiting = 0  # sign-ins of this process waiting for or running on LOGIN_EXECUTOR
 _waiting_lock = threading.Lock()
 
-LOCKED_OUT = (
+LOCKED_OUT = _(
     "Too many failed sign-ins for this account or from this address. Try again after "
     "%(until)s UTC (in about %(minutes)s minutes)."
 )
@@ -155,6 +157,15 @@ class AnteroomAdminSite(admin.AdminSite):
 
     login_form = StaffAuthenticationForm
 
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """The deployment's product name (ANTEROOM_PRODUCT_NAME, lobby/branding.py) in the
+        admin's header and page titles, instead of "Django administration"."""
+        context = super().each_context(request)
+        product = {"product": _brand_name()}
+        context["site_header"] = gettext("%(product)s administration") % product
+        context["site_title"] = gettext("%(product)s admin") % product
+        return context
+
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -177,3 +188,9 @@ class AnteroomAdminSite(admin.AdminSite):
             response.status_code = 429
             response["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
+
+
+def _brand_name() -> str:
+    from .branding import get_brand
+
+    return get_brand().name

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import jwt
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from . import clock, strict_json
 from .errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
@@ -241,12 +242,12 @@ def _check_segments(token: str) -> None:
             raise InvalidToken() from exc
 
 
-def verify_token(token: Any, *, room_name: str | None = None, check_revoked: bool = True) -> Claims:
+def verify_token(token: Any, *, room_name: str | None = None) -> Claims:
     """Verify a meeting token strictly and return its claims.
 
     Raises ``InvalidToken``, ``TokenExpired``, ``TokenRevoked`` or ``InvalidEntryClaim``.
     With ``room_name``, a token for another room is ``InvalidToken``. Reads the revocation
-    table (sync ORM) when ``check_revoked``.
+    table (sync ORM).
     """
     if not isinstance(token, str) or not token or len(token.encode()) > MAX_TOKEN_BYTES:
         raise InvalidToken()
@@ -275,12 +276,13 @@ def verify_token(token: Any, *, room_name: str | None = None, check_revoked: boo
         raise InvalidToken() from exc
     if not isinstance(payload, dict):
         raise InvalidToken()
-    return _claims_from_payload(payload, token, room_name=room_name, check_revoked=check_revoked)
+    claims = _claims_from_payload(payload, token, room_name=room_name)
+    if claims.jti is not None and is_revoked(claims.jti):
+        raise TokenRevoked()
+    return claims
 
 
-def _claims_from_payload(
-    payload: dict[str, Any], token: str, *, room_name: str | None, check_revoked: bool
-) -> Claims:
+def _claims_from_payload(payload: dict[str, Any], token: str, *, room_name: str | None) -> Claims:
     exp = _opt_int(payload, "exp")
     iat = _opt_int(payload, "iat")
     nbf = _opt_int(payload, "nbf")
@@ -290,9 +292,9 @@ def _claims_from_payload(
     if exp + LEEWAY_SECONDS <= now:
         raise TokenExpired()
     if iat is not None and iat > now + LEEWAY_SECONDS:
-        raise InvalidToken("The token was issued in the future.")
+        raise InvalidToken(gettext_noop("The token was issued in the future."))
     if nbf is not None and nbf > now + LEEWAY_SECONDS:
-        raise InvalidToken("The token is not valid yet.")
+        raise InvalidToken(gettext_noop("The token is not valid yet."))
     room = _opt_str(payload, "room", MAX_ROOM_LEN)
     sub = _opt_str(payload, "sub", MAX_ID_LEN)
     name = _opt_str(payload, "name", MAX_NAME_LEN)
@@ -304,9 +306,7 @@ def _claims_from_payload(
         payload.get("joinPolicy"), can_moderate=owner or grant.canModerate
     )
     if room_name is not None and room is not None and room != room_name:
-        raise InvalidToken("The token is for another room.")
-    if check_revoked and jti is not None and is_revoked(jti):
-        raise TokenRevoked()
+        raise InvalidToken(gettext_noop("The token is for another room."))
     key = jti or hashlib.sha256(token.encode()).hexdigest()
     return Claims(
         exp=exp,

@@ -94,7 +94,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
             participant=p, connection_id=conn.connection_id, server_id=conn.server_id, opened_at=now
         )
     if left_breakout is not None:
-        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout)
     media.changed(
         room.pk,
         participants=[p.participant_id],
@@ -200,7 +200,9 @@ def _joined(p: Participant, *, room: Room, resume: str) -> Joined:
         participants=selectors.participants_present(room=room),
         resume=resume,
         pending=selectors.pending_requests(room=room) if moderator else [],
-        breakouts=selectors.breakouts_for(room=room, moderator=moderator),
+        breakouts=selectors.breakouts_for(
+            room=room, moderator=moderator, breakout_id=p.breakout_id
+        ),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
         activity=activity.recent(room=room) if moderator else None,
     )
@@ -320,7 +322,7 @@ def mark_left(
                 data={"participant": events.participant_payload(p)},
             )
             if breakout_id:
-                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id)
     activity.record_leaves(ended, reason=reason, by=by, at=now)
     moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
     if moderators:

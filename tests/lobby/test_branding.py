@@ -295,3 +295,11 @@ def test_a_static_logo_is_served_through_static_and_a_path_as_given(client: Clie
     assert '<img class="brand-logo" src="/branding/logo.svg" alt=""' in (
         client.get("/").content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_the_admin_carries_the_product_name(client: Client, riverside):
+    html = client.get("/admin/login/").content.decode()
+    assert '<a href="/admin/">Riverside Clinic administration</a>' in html
+    assert "| Riverside Clinic admin</title>" in html
+    assert "Django administration" not in html
