@@ -1,14 +1,11 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { avatar } from './avatar.js';
-import { clockOffsetFrom, join } from './client.js';
+import { join } from './client.js';
 import { gettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
+import { $, cfg, clockOffset, el, html, mmss } from './ui.js';
 
-const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
-const html = document.documentElement;
-const $ = (id) => document.getElementById(id);
-const clockOffset = clockOffsetFrom(cfg.server_now);
 const baseTitle =
   document.querySelector('meta[name="anteroom:title"]')?.content || `${cfg.room} · Anteroom dashboard`;
 const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
@@ -85,17 +82,6 @@ function renderAll() {
 }
 
 // Waiting list ----------------------------------------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  node.append(...children);
-  return node;
-}
 
 function rowFor(id) {
   return document.querySelector(`#waiting-list li[data-request-id="${CSS.escape(id)}"]`);
@@ -210,15 +196,11 @@ function fmtWaited(s) {
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-function fmtClock(s) {
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
-
 function tickRow(row, serverNow) {
   const waited = Math.max(0, Math.floor((serverNow - Date.parse(row.dataset.requestedAt)) / 1000));
   const left = Math.max(0, Math.ceil((Date.parse(row.dataset.expiresAt) - serverNow) / 1000));
   row.querySelector('.waited').textContent = fmtWaited(waited);
-  row.querySelector('.left').textContent = fmtClock(left);
+  row.querySelector('.left').textContent = mmss(left);
 }
 
 setInterval(() => {
@@ -593,7 +575,7 @@ function breakoutCard(b) {
 
 function tickTimer(span, serverNow) {
   const left = Math.max(0, Math.ceil((Date.parse(span.dataset.endsAt) - serverNow) / 1000));
-  span.textContent = fmtClock(left);
+  span.textContent = mmss(left);
   span.classList.toggle('low', left <= 60);
 }
 
@@ -879,14 +861,14 @@ async function breakoutAction(action, data) {
     const minutes = Number(data.get('minutes') || 0);
     const options = {
       participants: Number(data.get('participants')),
-      max_rooms: Number(data.get('max_rooms')),
+      maxRooms: Number(data.get('max_rooms')),
       ...(minutes ? { duration: minutes * 60 } : {}),
     };
     if (action === 'breakout-create') {
       const d = await room.createBreakouts(options);
       actionStatus(`${plural(d.rooms.length, 'breakout room')} created.`, 'success');
     } else {
-      const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
+      const d = await room.createAndInviteBreakouts({ ...options, forceJoin: force });
       const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
       actionStatus(`${plural(people, 'participant')} ${force ? 'moved into' : 'invited to'} ${plural(d.rooms.length, 'room')}.`, 'success');
     }
