@@ -4,7 +4,7 @@ import { avatar } from './avatar.js';
 import { join } from './client.js';
 import { gettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
-import { $, cfg, clockOffset, el, html, mmss } from './ui.js';
+import { $, cfg, clone, clockOffset, el, fill, html, mmss } from './ui.js';
 
 const baseTitle =
   document.querySelector('meta[name="anteroom:title"]')?.content || `${cfg.room} · Anteroom dashboard`;
@@ -88,85 +88,41 @@ function rowFor(id) {
 }
 
 function addRow(r, isNew) {
+  // The row's markup is templates/lobby/_waiting_row.html (<template id="waiting-row-template">).
+  const name = r.name || 'Guest';
   const meta = Object.entries(r.metadata || {});
-  const row = el(
-    'li',
-    {
-      class: isNew ? 'row new' : 'row',
-      'data-request-id': r.id,
-      'data-requested-at': r.data.requested_at,
-      'data-expires-at': r.data.expires_at,
-    },
-    el(
-      'div',
-      { class: 'who' },
-      avatar(r.name || 'Guest'),
-      el('span', { class: 'name', text: r.name || 'Guest' }),
-      ...(isEarly(r)
-        ? [' ', el('span', { class: 'tag early', title: 'Knocked before the appointment window opens', text: 'early' })]
-        : []),
-      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: 'reconnecting' })]),
-      ...(meta.length
-        ? [
-            el(
-              'dl',
-              { class: 'meta' },
-              ...meta.map(([k, v]) =>
-                el(
-                  'div',
-                  {},
-                  el('dt', { text: k }),
-                  el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) }),
-                ),
-              ),
-            ),
-          ]
-        : []),
+  const row = clone('waiting-row-template');
+  if (isNew) row.classList.add('new');
+  Object.assign(row.dataset, {
+    requestId: r.id,
+    requestedAt: r.data.requested_at,
+    expiresAt: r.data.expires_at,
+  });
+  row.querySelector('[data-slot="avatar"]').replaceWith(avatar(name));
+  row.querySelector('.name').textContent = name;
+  fill(row, {
+    name,
+    early: isEarly(r),
+    reconnecting: !r.connected,
+  });
+  const dl = row.querySelector('dl.meta');
+  if (!meta.length) dl.remove();
+  dl.hidden = false;
+  dl.replaceChildren(
+    ...meta.map(([k, v]) =>
+      el('div', {}, el('dt', { text: k }), el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) })),
     ),
-    el(
-      'p',
-      { class: 'times' },
-      el('span', {}, 'Waited ', el('span', { class: 'waited' })),
-      ' ',
-      el('span', {}, 'Time left ', el('span', { class: 'left' })),
-    ),
-    actionForm(r),
   );
+  row.querySelector('input[name="request_id"]').value = r.id;
+  for (const part of ['reason', 'msg']) {
+    row.querySelector(`[data-id="${part}"]`).id = `${part}-${r.id}`;
+    row.querySelector(`label[data-for="${part}"]`).htmlFor = `${part}-${r.id}`;
+  }
   const old = rowFor(r.id);
   if (old) old.replaceWith(row);
   else $('waiting-list').append(row);
   tickRow(row, Date.now() - clockOffset);
   updateCount();
-}
-
-function actionForm(r) {
-  // A real form, so a click still works (as a POST) if the socket is down.
-  const button = (action, label, cls) =>
-    el(
-      'button',
-      { type: 'submit', name: 'action', value: action, ...(cls ? { class: cls } : {}) },
-      label,
-      el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
-    );
-  const reasonId = `reason-${r.id}`;
-  return el(
-    'form',
-    { method: 'post', class: 'actions decide' },
-    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
-    el('input', { type: 'hidden', name: 'request_id', value: r.id }),
-    button('admit', 'Admit'),
-    el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
-    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
-    button('deny', 'Deny', 'danger'),
-    el('label', { class: 'vh', for: `msg-${r.id}`, text: `Message to ${r.name || 'Guest'}` }),
-    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: 'Message to this guest', autocomplete: 'off' }),
-    el(
-      'button',
-      { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
-      'Send',
-      el('span', { class: 'vh', text: ` to ${r.name || 'Guest'}` }),
-    ),
-  );
 }
 
 function removeRow(id) {
@@ -390,32 +346,27 @@ function beep() {
 function renderPeople() {
   const people = room.participants;
   const items = people.map((p) => {
-    const li = el('li', { 'data-participant-id': p.participant_id });
-    li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
-    if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
-    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
-    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
-    if (p.role !== 'moderator') li.append(personActions(p));
+    // The row's markup is templates/lobby/_person_row.html (<template id="person-row-template">).
+    const name = p.name || p.participant_id;
+    const li = clone('person-row-template');
+    li.dataset.participantId = p.participant_id;
+    li.querySelector('[data-slot="avatar"]').replaceWith(avatar(name));
+    li.querySelector('.name').textContent = name;
+    fill(li, {
+      name,
+      you: Boolean(room.self && p.participant_id === room.self.participant_id),
+      moderator: p.role === 'moderator',
+      paused: p.status === 'paused',
+    });
+    const form = li.querySelector('form.person');
+    if (p.role === 'moderator') form.remove();
+    else form.querySelector('input[name="client"]').value = p.participant_id;
     return li;
   });
   $('participant-list').replaceChildren(...items);
   $('participants-empty').hidden = items.length > 0;
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
-}
-
-function personActions(p) {
-  const name = p.name || p.participant_id;
-  const button = (action, label, cls) =>
-    el('button', { type: 'submit', name: 'action', value: action, class: cls }, label, el('span', { class: 'vh', text: ` ${name}` }));
-  return el(
-    'form',
-    { method: 'post', class: 'actions person' },
-    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
-    el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
-    button('participant-to-lobby', 'Send to waiting room', 'secondary'),
-    button('participant-remove', 'Remove from room', 'danger'),
-  );
 }
 
 function renderControls() {

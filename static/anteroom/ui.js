@@ -61,16 +61,27 @@ export function clone(templateId) {
 }
 
 /**
- * Fill the `[data-slot="…"]` elements of a cloned row: text for strings, hidden for `null`.
+ * Fill the `[data-slot="…"]` elements of a freshly cloned row: a string becomes the text,
+ * `true` shows the element as the template wrote it (so its words stay translatable there),
+ * `false` or `null` removes it (with the space before it), as the server leaves out a tag that
+ * does not apply.
  * @param {ParentNode} root
- * @param {Record<string, string | null>} slots
+ * @param {Record<string, string | boolean | null>} slots
  */
 export function fill(root, slots) {
   for (const [name, value] of Object.entries(slots)) {
     for (const node of root.querySelectorAll(`[data-slot="${name}"]`)) {
       if (!(node instanceof HTMLElement)) continue;
-      node.hidden = value === null;
-      if (value !== null) node.textContent = value;
+      if (value === null || value === false) {
+        const before = node.previousSibling;
+        if (before && before.nodeType === Node.TEXT_NODE && !before.textContent?.trim()) {
+          before.remove();
+        }
+        node.remove();
+        continue;
+      }
+      node.hidden = false;
+      if (typeof value === 'string') node.textContent = value;
     }
   }
 }
