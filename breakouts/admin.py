@@ -137,7 +137,8 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
     def return_members(self, request: HttpRequest, queryset: QuerySet[BreakoutRoom]) -> None:
         moved = 0
         for room in queryset.select_related("parent"):
-            assert room.parent is not None
+            if room.parent is None:  # the queryset is breakout rooms: each has a parent
+                continue
             for p in Participant.objects.filter(breakout=room).exclude(status="left"):
                 try:
                     services.breakout_move(

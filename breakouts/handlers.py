@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lobby import events as lobby_events
-from lobby.errors import BadRequest
+from lobby.errors import BadRequest, NotJoined
 
 from . import services
 from .selectors import breakout_room_payload, breakout_room_with_members, breakout_rooms_payload
@@ -50,7 +50,8 @@ def _create_fields(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _me(consumer: RoomConsumer) -> str:
-    assert consumer.participant_id is not None
+    if consumer.participant_id is None:
+        raise NotJoined()
     return consumer.participant_id
 
 

@@ -190,6 +190,13 @@ def _member_count(room: Room) -> int:
     return Participant.objects.filter(breakout=room).exclude(status=LEFT).count()
 
 
+def _places_left(room: Room) -> int:
+    """Free places in a breakout room (the caller holds the parent's lock)."""
+    if room.capacity is None:  # only top-level rooms have none
+        raise BreakoutNotFound()
+    return room.capacity - _member_count(room)
+
+
 def _check_creator(parent: Room, actor: Actor) -> None:
     """A moderator who is in a breakout cannot create breakouts (SPEC: from the parent only)."""
     if actor.participant_id is None:
@@ -226,12 +233,13 @@ def _invitations_changed(parent: Room, out: Outbox) -> None:
 # Moving people -----------------------------------------------------------------------------
 
 
-def _enter(
-    *, parent: Room, room: Room, people: Sequence[Participant], out: Outbox, announce: bool
+def _fill(
+    *, parent: Room, room: Room, people: Sequence[Participant], out: Outbox
 ) -> list[Participant]:
-    """Put locked, present participants into ``room`` (paused in the parent). The caller has
-    checked capacity. Anyone in another breakout is moved out of it first (reason ``moved``).
-    ``announce`` tells the room's current members (off for rooms filled in one go)."""
+    """Put locked, present participants into ``room`` (paused in the parent), telling only
+    them and the parent's members: for rooms filled in one go, whose members all arrive now.
+    The caller has checked capacity. Anyone in another breakout is moved out of it first
+    (reason ``moved``). Returns who moved."""
     moving = [p for p in people if p.breakout_id != room.pk]
     if not moving:
         return []
@@ -261,45 +269,65 @@ def _enter(
         out.move(
             parent.pk, p.participant_id, events.breakout_joined(payload), to=room.pk, add=[room.pk]
         )
-        if announce:
-            out.to_members(
-                room.pk,
-                events.breakout_participant("joined", p),
-                except_participant=p.participant_id,
-            )
     out.to_members(parent.pk, *[events.participant_updated(p) for p in moving])
     return moving
 
 
-def _return(
-    *, parent: Room, people: Iterable[Participant], reason: LeftReason, out: Outbox, announce: bool
+def _enter(
+    *, parent: Room, room: Room, people: Sequence[Participant], out: Outbox
 ) -> list[Participant]:
-    """Return locked participants from their breakout to the parent (``active`` again).
-    ``announce`` tells the members who stay behind (off when a whole room empties)."""
-    back = [p for p in people if p.breakout_id is not None and p.status != LEFT]
+    """``_fill``, and the room's members hear ``breakout-participant-joined`` of each."""
+    moved = _fill(parent=parent, room=room, people=people, out=out)
+    for p in moved:
+        out.to_members(
+            room.pk, events.breakout_participant("joined", p), except_participant=p.participant_id
+        )
+    return moved
+
+
+def _move_back(
+    *, parent: Room, people: Iterable[Participant], reason: LeftReason, out: Outbox
+) -> list[tuple[Participant, uuid.UUID]]:
+    """Return locked participants from their breakout to the parent (``active`` again),
+    telling them (``breakout-left`` with ``reason``) and the parent's members. Returns who
+    moved, each with the breakout it left."""
+    back = [(p, p.breakout_id) for p in people if p.breakout_id is not None and p.status != LEFT]
     if not back:
         return []
-    origins = {p.pk: p.breakout_id for p in back}
-    Participant.objects.filter(pk__in=list(origins)).update(breakout=None, status=ACTIVE)
-    _clear_help(parent.pk, [p.participant_id for p in back], out)
+    Participant.objects.filter(pk__in=[p.pk for p, _ in back]).update(breakout=None, status=ACTIVE)
+    _clear_help(parent.pk, [p.participant_id for p, _ in back], out)
     media.changed(
         parent.pk,
-        participants=[p.participant_id for p in back],
-        revoked=[(p.participant_id, origins[p.pk] or parent.pk) for p in back],
+        participants=[p.participant_id for p, _ in back],
+        revoked=[(p.participant_id, old) for p, old in back],
     )
-    for p in back:
-        old = origins[p.pk]
-        assert old is not None
+    for p, old in back:
         p.breakout, p.status = None, ACTIVE
         out.move(
             parent.pk, p.participant_id, events.breakout_left(old, reason), to=None, discard=[old]
         )
-        if announce:
-            out.to_members(
-                old, events.breakout_participant("left", p), except_participant=p.participant_id
-            )
-    out.to_members(parent.pk, *[events.participant_updated(p) for p in back])
+    out.to_members(parent.pk, *[events.participant_updated(p) for p, _ in back])
     return back
+
+
+def _empty(
+    *, parent: Room, people: Iterable[Participant], reason: LeftReason, out: Outbox
+) -> list[Participant]:
+    """``_move_back`` for whole rooms emptied at once (clear-all, destroy-all, a timer): nobody
+    stays behind to be told."""
+    return [p for p, _ in _move_back(parent=parent, people=people, reason=reason, out=out)]
+
+
+def _return(
+    *, parent: Room, people: Iterable[Participant], reason: LeftReason, out: Outbox
+) -> list[Participant]:
+    """``_move_back``, and the members who stay behind hear ``breakout-participant-left``."""
+    back = _move_back(parent=parent, people=people, reason=reason, out=out)
+    for p, old in back:
+        out.to_members(
+            old, events.breakout_participant("left", p), except_participant=p.participant_id
+        )
+    return [p for p, _ in back]
 
 
 def _everyone_in_breakouts(parent: Room) -> list[Participant]:
@@ -378,10 +406,9 @@ def breakout_rooms_create(
     ``BreakoutInvalidSize``, ``BreakoutFromBreakout`` (the actor is in a breakout),
     ``BreakoutLimit`` (more than 10 rooms at once).
     """
-    parent = _lock_parent(parent)
-    require_moderator(actor)
-    opts = _room_options(
+    parent, opts = _begin_create(
         parent,
+        actor,
         participants=participants,
         audio=audio,
         video=video,
@@ -390,7 +417,6 @@ def breakout_rooms_create(
         max_rooms=max_rooms,
         duration=duration,
     )
-    _check_creator(parent, actor)
     rooms = _create_rooms(parent, opts, opts.max_rooms)
     out = Outbox()
     out.to_mods(parent.pk, events.breakout_created([breakout_room_payload(r, []) for r in rooms]))
@@ -435,10 +461,9 @@ def breakout_rooms_create_and_invite(
     ``breakout-joined`` (their socket moves into the room's group) and the parent's members hear
     ``participant-updated``. Returns the rooms and ``{room_id: [participant ids]}``.
     """
-    parent = _lock_parent(parent)
-    require_moderator(actor)
-    opts = _room_options(
+    parent, opts = _begin_create(
         parent,
+        actor,
         participants=participants,
         audio=audio,
         video=video,
@@ -448,65 +473,24 @@ def breakout_rooms_create_and_invite(
         duration=duration,
     )
     force_join = _bool(force_join, "force_join")
-    _check_creator(parent, actor)
     people = list(
         _present(parent)
         .filter(status=ACTIVE, role=Role.PARTICIPANT, breakout__isnull=True)
         .order_by("connected_at", "pk")
     )
-    count = rooms_needed(len(people), opts.capacity)
-    existing = Room.objects.filter(parent=parent).count()
-    if existing + count > MAX_BREAKOUTS:
-        raise BreakoutLimit(
-            f"{len(people)} participants need {count} rooms of {opts.capacity}; only"
-            f" {MAX_BREAKOUTS - existing} more breakout rooms are allowed."
-        )
-    if count > opts.max_rooms:
-        raise BreakoutInvalidSize(
-            f"{len(people)} participants do not fit in {opts.max_rooms} rooms of {opts.capacity}."
-        )
-    groups = assign(people, rooms=count, capacity=opts.capacity, rng=_rng)
-    rooms = _create_rooms(parent, opts, count)
-    now = clock.now()
-    status = Invitation.ACCEPTED if force_join else Invitation.PENDING
-    BreakoutInvitation.objects.bulk_create(
-        BreakoutInvitation(
-            breakout=room,
-            participant_id=p.participant_id,
-            force_join=force_join,
-            invited_by=actor.by,
-            status=status,
-            created_at=now,
-        )
-        for room, group in zip(rooms, groups, strict=True)
-        for p in group
-    )
+    rooms, groups = _spread(parent, opts, people)
+    _record_invitations(rooms, groups, by=actor.by, force_join=force_join)
     out = Outbox()
-    assignments: dict[str, list[str]] = {}
     for room, group in zip(rooms, groups, strict=True):
-        assignments[str(room.pk)] = [p.participant_id for p in group]
         if force_join:
-            _enter(parent=parent, room=room, people=group, out=out, announce=False)
+            _fill(parent=parent, room=room, people=group, out=out)
         else:
-            payload = breakout_room_payload(room, [])
-            for p in group:
-                out.to_participant(
-                    parent.pk, p.participant_id, events.breakout_invitation(payload, actor.by)
-                )
-    created = [
-        breakout_room_payload(r, list(g) if force_join else [])
-        for r, g in zip(rooms, groups, strict=True)
-    ]
-    out.to_mods(parent.pk, events.breakout_created(created))
-    out.to_mods(
-        parent.pk,
-        *[
-            events.breakout_invited(room.pk, assignments[str(room.pk)], actor.by)
-            for room in rooms
-            if assignments[str(room.pk)]
-        ],
-    )
-    _rooms_updated(parent, out, "breakout.created")
+            _tell_invited(parent, room, group, by=actor.by, out=out)
+    assignments = {
+        str(room.pk): [p.participant_id for p in group]
+        for room, group in zip(rooms, groups, strict=True)
+    }
+    _tell_created(parent, rooms, groups, assignments, by=actor.by, moved=force_join, out=out)
     out.flush()
     audit_record(
         room=parent,
@@ -520,6 +504,95 @@ def breakout_rooms_create_and_invite(
         },
     )
     return rooms, assignments
+
+
+def _tell_invited(
+    parent: Room, room: Room, people: Iterable[Participant], *, by: str, out: Outbox
+) -> None:
+    """Each invitee gets ``breakout-invitation`` to ``room``."""
+    payload = breakout_room_payload(room, [])
+    for p in people:
+        out.to_participant(parent.pk, p.participant_id, events.breakout_invitation(payload, by))
+
+
+def _tell_created(
+    parent: Room,
+    rooms: list[Room],
+    groups: list[list[Participant]],
+    assignments: dict[str, list[str]],
+    *,
+    by: str,
+    moved: bool,
+    out: Outbox,
+) -> None:
+    """Moderators get ``breakout-created`` (with the members when they were ``moved`` in),
+    ``breakout-invited`` per room that has invitees, and ``breakouts-updated``."""
+    created = [
+        breakout_room_payload(r, list(g) if moved else [])
+        for r, g in zip(rooms, groups, strict=True)
+    ]
+    out.to_mods(parent.pk, events.breakout_created(created))
+    out.to_mods(
+        parent.pk,
+        *[
+            events.breakout_invited(room.pk, assignments[str(room.pk)], by)
+            for room in rooms
+            if assignments[str(room.pk)]
+        ],
+    )
+    _rooms_updated(parent, out, "breakout.created")
+
+
+def _begin_create(parent: Room, actor: Actor, **raw: Any) -> tuple[Room, RoomOptions]:
+    """What both creators do first: lock the parent (group mode only), check the actor (a
+    moderator, not inside a breakout) and the room options. Returns the locked parent."""
+    parent = _lock_parent(parent)
+    require_moderator(actor)
+    opts = _room_options(parent, **raw)
+    _check_creator(parent, actor)
+    return parent, opts
+
+
+def _spread(
+    parent: Room, opts: RoomOptions, people: list[Participant]
+) -> tuple[list[Room], list[list[Participant]]]:
+    """The fewest rooms of ``opts.capacity`` that hold ``people`` (at least one), created, and
+    who goes where (uniformly at random, evenly). Raises ``BreakoutLimit`` past the 10-room
+    limit, ``BreakoutInvalidSize`` past ``opts.max_rooms``; then nothing is created."""
+    count = rooms_needed(len(people), opts.capacity)
+    existing = Room.objects.filter(parent=parent).count()
+    if existing + count > MAX_BREAKOUTS:
+        raise BreakoutLimit(
+            f"{len(people)} participants need {count} rooms of {opts.capacity}; only"
+            f" {MAX_BREAKOUTS - existing} more breakout rooms are allowed."
+        )
+    if count > opts.max_rooms:
+        raise BreakoutInvalidSize(
+            f"{len(people)} participants do not fit in {opts.max_rooms} rooms of {opts.capacity}."
+        )
+    groups = assign(people, rooms=count, capacity=opts.capacity, rng=_rng)
+    return _create_rooms(parent, opts, count), groups
+
+
+def _record_invitations(
+    rooms: list[Room], groups: list[list[Participant]], *, by: str, force_join: bool
+) -> None:
+    """One invitation per person and room, in one insert: accepted when they are moved now
+    (``force_join``: they may go back after clear-all), else pending."""
+    now = clock.now()
+    status = Invitation.ACCEPTED if force_join else Invitation.PENDING
+    BreakoutInvitation.objects.bulk_create(
+        BreakoutInvitation(
+            breakout=room,
+            participant_id=p.participant_id,
+            force_join=force_join,
+            invited_by=by,
+            status=status,
+            created_at=now,
+        )
+        for room, group in zip(rooms, groups, strict=True)
+        for p in group
+    )
 
 
 # Inviting, joining, rejecting, leaving -----------------------------------------------------
@@ -561,12 +634,11 @@ def breakout_invite(
     out = Outbox()
     now = clock.now()
     if force_join:
-        assert room.capacity is not None
-        if _member_count(room) + len(people) > room.capacity:
+        if len(people) > _places_left(room):
             raise BreakoutFull()
         for p in people:
             _accept_invitation(room, p.participant_id, actor.by, now, force_join=True)
-        _enter(parent=parent, room=room, people=people, out=out, announce=True)
+        _enter(parent=parent, room=room, people=people, out=out)
     else:
         payload = breakout_room_payload(room, breakout_members(room=room))
         for p in people:
@@ -665,8 +737,7 @@ def breakout_join(*, parent: Room, participant_id: str, room_id: Any, role: Any 
         ).exists()
     ):
         raise NotInvited()
-    assert room.capacity is not None
-    if _member_count(room) >= room.capacity:
+    if _places_left(room) < 1:
         raise BreakoutFull()
     now = clock.now()
     if p.role == Role.MODERATOR:
@@ -676,7 +747,7 @@ def breakout_join(*, parent: Room, participant_id: str, room_id: Any, role: Any 
     else:
         _accept_invitation(room, p.participant_id, p.participant_id, now, force_join=False)
     out = Outbox()
-    _enter(parent=parent, room=room, people=[p], out=out, announce=True)
+    _enter(parent=parent, room=room, people=[p], out=out)
     _rooms_updated(parent, out)
     out.flush()
     audit_record(
@@ -726,7 +797,7 @@ def breakout_leave(*, parent: Room, participant_id: str) -> uuid.UUID:
     if old is None:
         raise NotInBreakout()
     out = Outbox()
-    _return(parent=parent, people=[p], reason="left", out=out, announce=True)
+    _return(parent=parent, people=[p], reason="left", out=out)
     _rooms_updated(parent, out)
     out.flush()
     audit_record(room=parent, actor=participant_id, action="breakout-leave", data={})
@@ -751,18 +822,17 @@ def breakout_move(*, parent: Room, actor: Actor, participant_id: Any, room_id: A
     if room_id is None:
         if p.breakout_id is None:
             raise NotInBreakout()
-        _return(parent=parent, people=[p], reason="moved", out=out, announce=True)
+        _return(parent=parent, people=[p], reason="moved", out=out)
         target = None
     else:
         room = _breakout(parent, room_id)
         target = room.number
         if p.breakout_id == room.pk:
             return p
-        assert room.capacity is not None
-        if _member_count(room) >= room.capacity:
+        if _places_left(room) < 1:
             raise BreakoutFull()
         _accept_invitation(room, p.participant_id, actor.by, clock.now(), force_join=True)
-        _enter(parent=parent, room=room, people=[p], out=out, announce=True)
+        _enter(parent=parent, room=room, people=[p], out=out)
     _rooms_updated(parent, out)
     out.flush()
     audit_record(
@@ -796,13 +866,7 @@ def breakout_rooms_clear_all(*, parent: Room, actor: Actor) -> Cleared:
     parent = _lock_parent(parent)
     require_moderator(actor)
     out = Outbox()
-    back = _return(
-        parent=parent,
-        people=_everyone_in_breakouts(parent),
-        reason="cleared",
-        out=out,
-        announce=False,
-    )
+    back = _empty(parent=parent, people=_everyone_in_breakouts(parent), reason="cleared", out=out)
     rooms = Room.objects.filter(parent=parent).update(ends_at=None, ending_warned=False)
     _rooms_updated(parent, out, "breakout.cleared")
     out.flush()
@@ -824,13 +888,7 @@ def breakout_rooms_destroy_all(*, parent: Room, actor: Actor) -> Cleared:
     parent = _lock_parent(parent)
     require_moderator(actor)
     out = Outbox()
-    back = _return(
-        parent=parent,
-        people=_everyone_in_breakouts(parent),
-        reason="destroyed",
-        out=out,
-        announce=False,
-    )
+    back = _empty(parent=parent, people=_everyone_in_breakouts(parent), reason="destroyed", out=out)
     doomed = list(Room.objects.filter(parent=parent).values_list("pk", flat=True))
     rooms = len(doomed)
     media.changed(parent.pk, everyone=True, closed=doomed)
@@ -880,7 +938,8 @@ def breakout_extend(*, parent: Room, actor: Actor, room_id: Any = None, seconds:
     now = clock.now()
     out = Outbox()
     for r in rooms:
-        assert r.ends_at is not None
+        if r.ends_at is None:  # not reached: only rooms with a timer were read
+            continue
         r.ends_at = r.ends_at + timedelta(seconds=seconds)
         r.ending_warned = r.ends_at - now <= timedelta(seconds=ENDING_WARNING) and r.ending_warned
         r.save(update_fields=["ends_at", "ending_warned"])
@@ -1041,13 +1100,12 @@ def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> He
         raise NotFound("You are not connected to the room; open the dashboard to join the call.")
     room = Room.objects.get(pk=last.breakout_id)
     if me.breakout_id != room.pk:
-        assert room.capacity is not None
-        if _member_count(room) >= room.capacity:
+        if _places_left(room) < 1:
             raise BreakoutFull()
         BreakoutInvitation.objects.filter(
             breakout=room, participant_id=me.participant_id, status=Invitation.PENDING
         ).update(status=Invitation.ACCEPTED)
-        _enter(parent=parent, room=room, people=[me], out=out, announce=True)
+        _enter(parent=parent, room=room, people=[me], out=out)
     _resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
     _rooms_updated(parent, out)
     out.flush()
@@ -1107,7 +1165,7 @@ def help_requests_sweep(*, now: datetime) -> int:
 # Hooks called by the lobby -----------------------------------------------------------------
 
 
-def breakout_memberships_close(*, participant: Participant, breakout_id: Any, reason: str) -> None:
+def breakout_memberships_close(*, participant: Participant, breakout_id: Any) -> None:
     """The lobby took a participant out of its breakout (it left the whole room, or rejoined
     from a new connection without its resume key): tell the breakout's remaining members and
     the moderators. Runs inside the lobby's transaction; the row is already updated."""
@@ -1134,16 +1192,18 @@ def breakouts_sweep(*, now: datetime) -> int:
     Returns how many rooms it acted on."""
     acted = 0
     expired = Room.objects.filter(parent__isnull=False, ends_at__lte=now)
-    for room in list(expired.only("pk", "parent_id", "ends_at")[:200]):
-        assert room.ends_at is not None and room.parent_id is not None
-        acted += _expire(room_id=room.pk, parent_id=room.parent_id, ends_at=room.ends_at)
+    for room_id, parent_id, ends_at in list(
+        expired.values_list("pk", "parent_id", "ends_at")[:200]
+    ):
+        if parent_id is not None and ends_at is not None:  # both filtered on above
+            acted += _expire(room_id=room_id, parent_id=parent_id, ends_at=ends_at)
     soon = now + timedelta(seconds=ENDING_WARNING)
     ending = Room.objects.filter(
         parent__isnull=False, ending_warned=False, ends_at__gt=now, ends_at__lte=soon
     )
-    for room in list(ending.only("pk", "ends_at")[:200]):
-        room_id, ends_at = room.pk, room.ends_at
-        assert ends_at is not None
+    for room_id, ends_at in list(ending.values_list("pk", "ends_at")[:200]):
+        if ends_at is None:  # filtered on above
+            continue
         with transaction.atomic():
             if Room.objects.filter(pk=room_id, ending_warned=False, ends_at=ends_at).update(
                 ending_warned=True
@@ -1166,7 +1226,7 @@ def _expire(*, room_id: uuid.UUID, parent_id: uuid.UUID, ends_at: datetime) -> i
         return 0
     people = list(_present(parent).filter(breakout_id=room_id).order_by("connected_at", "pk"))
     out = Outbox()
-    back = _return(parent=parent, people=people, reason="timer", out=out, announce=False)
+    back = _empty(parent=parent, people=people, reason="timer", out=out)
     _rooms_updated(parent, out, "breakout.timer_ended")
     out.flush()
     audit_record(room=parent, actor="system", action="breakout-timer", data={"returned": len(back)})

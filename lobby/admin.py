@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import services
+from . import cache, services
 from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
 from .models import (
@@ -361,6 +361,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             hooks.webhook_update(endpoint=current, served_at=_served_at(request), **changed)
             if "room" in form.changed_data:
                 WebhookEndpoint.objects.filter(pk=obj.pk).update(room=form.cleaned_data["room"])
+                cache.forget_endpoints()  # ``update`` sends no signal
             return
         ep, secret = hooks.webhook_create(
             room=form.cleaned_data["room"],

@@ -161,7 +161,14 @@ ESTIMATE_MIN_SAMPLES = 5  # fewer: no estimate (a guess from two admissions misl
 def recent_time_to_admit(*, room: Room) -> float | None:
     """The median seconds from knock to admission over the room's recent admissions (the last
     two hours, newest 50), or ``None`` with fewer than 5: too little to estimate from. One
-    indexed query; the guest page multiplies it by the queue position."""
+    indexed query, or none when ``lobby.cache`` holds it (the embedded default: every knock
+    reads it, only an admission or the clock changes it); the guest page multiplies it by the
+    queue position."""
+    from . import cache
+
+    hit, value = cache.get_estimate(room.pk)
+    if hit:
+        return value
     since = clock.now() - timedelta(seconds=ESTIMATE_WINDOW)
     rows = list(
         EntryRequest.objects.filter(
@@ -171,6 +178,11 @@ def recent_time_to_admit(*, room: Room) -> float | None:
         .values_list("requested_at", "resolved_at")[:ESTIMATE_SAMPLES]
     )
     if len(rows) < ESTIMATE_MIN_SAMPLES:
+        cache.put_estimate(room.pk, None)  # rows only leave the window: still too few
         return None
     waits = [max(0.0, (done - asked).total_seconds()) for asked, done in rows if done]
-    return percentile(waits, 50)
+    estimate = percentile(waits, 50)
+    # Valid until the oldest admission it counts leaves the window (or the next admission).
+    oldest = min(done for _, done in rows if done is not None)
+    cache.put_estimate(room.pk, estimate, until=oldest + timedelta(seconds=ESTIMATE_WINDOW))
+    return estimate

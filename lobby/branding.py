@@ -245,8 +245,9 @@ def problems(*, name: str, logo: str, accent: str) -> list[checks.CheckMessage]:
         if on_white < AA_TEXT:
             found.append(
                 checks.Warning(
-                    f"ANTEROOM_ACCENT_COLOR {accent_hex} is too light for text on white "
-                    f"({on_white:.1f}:1, WCAG asks for {AA_TEXT}:1): text and outlines in the "
+                    f"ANTEROOM_ACCENT_COLOR {accent_hex} is too light for text on white and on "
+                    f"its light tint ({on_white:.1f}:1, WCAG asks for {AA_TEXT}:1): text and "
+                    "outlines in the "
                     f"accent use the darker {darken_to_contrast(accent_hex, soft)} instead.",
                     hint="Buttons keep the colour you chose (with "
                     f"{readable_ink(accent_hex)} text). Pick a darker accent to avoid the "

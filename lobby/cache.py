@@ -59,9 +59,13 @@ def _settings_changed(**kwargs: Any) -> None:
 
 
 def clear() -> None:
+    global _endpoints, _endpoints_gen
     with _lock:
         _rooms.clear()
         _revoked.clear()
+        _estimates.clear()
+        _endpoints = None
+        _endpoints_gen += 1
 
 
 def _in_transaction() -> bool:
@@ -140,6 +144,106 @@ def forget_token(jti: str) -> None:
     transaction.on_commit(drop)
 
 
+# Wait estimates -------------------------------------------------------------------------------
+#
+# ``analytics.recent_time_to_admit`` of a room: read after every knock, changed only by an
+# admission in the room (``forget_estimate``, from the decision services) or by the clock (the
+# oldest admission it counts leaving its window: ``until`` below). None ("too few") stays true
+# until the next admission: the window only ever drops rows.
+
+_estimates: dict[str, tuple[float, Any, float | None]] = {}
+
+
+def get_estimate(room_id: Any) -> tuple[bool, float | None]:
+    """(True, the cached estimate) or (False, None) if not cached, as for ``get_room``. The
+    caller passes its clock's now through ``until`` at ``put_estimate``."""
+    if not enabled() or _in_transaction():
+        return False, None
+    from . import clock
+
+    with _lock:
+        hit = _estimates.get(str(room_id))
+    if hit is None or hit[0] < time.monotonic() or (hit[1] is not None and clock.now() > hit[1]):
+        return False, None
+    return True, hit[2]
+
+
+def put_estimate(room_id: Any, value: float | None, *, until: Any = None) -> None:
+    """Keep ``value`` for ``TTL`` seconds, and not past ``until`` (a project-clock datetime)."""
+    if not enabled() or _in_transaction():
+        return
+    with _lock:
+        if len(_estimates) >= _MAX:
+            _estimates.clear()
+        _estimates[str(room_id)] = (time.monotonic() + TTL, until, value)
+
+
+def forget_estimate(room_id: Any) -> None:
+    """An admission in the room: forget now and again at commit (as ``forget_room``)."""
+
+    def drop() -> None:
+        with _lock:
+            _estimates.pop(str(room_id), None)
+
+    drop()
+    transaction.on_commit(drop)
+
+
+# Webhook endpoints -----------------------------------------------------------------------------
+#
+# ``webhooks.outbox.emit`` asks for the active endpoints in the transaction of every change it
+# reports (every knock). Kept until any endpoint is saved or deleted (signals, and
+# ``forget_endpoints`` where a surface writes with ``update``). A read made inside a
+# transaction is kept only once that transaction has committed, and only if no endpoint changed
+# meanwhile (a generation counter, bumped at the change and again at its commit).
+
+_endpoints: tuple[float, list[Any]] | None = None
+_endpoints_gen = 0
+
+
+def get_endpoints() -> list[Any] | None:
+    """The cached active endpoints (a new list), or None (not cached, or caching is off)."""
+    if not enabled():
+        return None
+    with _lock:
+        hit = _endpoints
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return list(hit[1])
+
+
+def endpoints_generation() -> int:
+    return _endpoints_gen
+
+
+def put_endpoints(endpoints: list[Any], *, generation: int) -> None:
+    """Keep ``endpoints``, read at ``generation``, once what was read is committed."""
+    if not enabled():
+        return
+
+    def keep() -> None:
+        global _endpoints
+        with _lock:
+            if _endpoints_gen == generation:
+                _endpoints = (time.monotonic() + TTL, list(endpoints))
+
+    if _in_transaction():
+        transaction.on_commit(keep)
+    else:
+        keep()
+
+
+def forget_endpoints() -> None:
+    def drop() -> None:
+        global _endpoints, _endpoints_gen
+        with _lock:
+            _endpoints = None
+            _endpoints_gen += 1
+
+    drop()
+    transaction.on_commit(drop)
+
+
 # Invalidation on every save and delete, whatever the surface -----------------------------------
 
 
@@ -151,17 +255,25 @@ def _token_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     forget_token(instance.jti)
 
 
+def _endpoint_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    forget_endpoints()
+
+
 def connect_signals() -> None:
     """Called by ``LobbyConfig.ready``."""
     from django.core.signals import setting_changed
     from django.db.models.signals import post_delete, post_save
 
-    from .models import MeetingToken, Room
+    from .models import MeetingToken, Room, WebhookEndpoint
 
     post_save.connect(_room_changed, sender=Room, dispatch_uid="anteroom-cache-room-save")
     post_delete.connect(_room_changed, sender=Room, dispatch_uid="anteroom-cache-room-delete")
     post_save.connect(_token_changed, sender=MeetingToken, dispatch_uid="anteroom-cache-tok-save")
     post_delete.connect(
         _token_changed, sender=MeetingToken, dispatch_uid="anteroom-cache-tok-delete"
+    )
+    post_save.connect(_endpoint_changed, sender=WebhookEndpoint, dispatch_uid="anteroom-cache-wh")
+    post_delete.connect(
+        _endpoint_changed, sender=WebhookEndpoint, dispatch_uid="anteroom-cache-wh-delete"
     )
     setting_changed.connect(_settings_changed, dispatch_uid="anteroom-cache-settings")

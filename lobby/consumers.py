@@ -23,7 +23,6 @@ from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from . import (
-    analytics,
     clock,
     commands,
     events,
@@ -402,7 +401,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 await self._add(events.lobby_group(plan.room.pk))
                 try:
                     waiting = await self.call(
-                        services.entry_request_knock,
+                        services.entry_request_knock_for_socket,
                         plan=plan,
                         conn=self.conn,
                         metadata=msg.get("metadata"),
@@ -428,7 +427,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     for frame in appointments.guest_frames(plan.room, now=clock.now()):
                         await self.send_json(frame)
                     # An estimate only from enough recent admissions (else nothing is said).
-                    per_guest = await self.call(analytics.recent_time_to_admit, room=plan.room)
+                    per_guest = waiting.seconds_per_guest
                     if per_guest is not None:
                         await self.send_json(frames.wait_estimate(per_guest))
                 return {"request_id": str(waiting.request.id), "level": "lobby"}

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 Handler = Callable[["RoomConsumer", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 ws_handlers: dict[str, Handler] = {}
 
-#: ``hook(participant=, breakout_id=, reason=)``: the core took a participant out of the
-#: breakout room it was in (``reason`` "left": it left the whole room; "rejoined": it joined again
-#: from a new connection without its resume key). The participant row is already updated.
+#: ``hook(participant=, breakout_id=)``: the core took a participant out of the breakout room
+#: it was in (it left the whole room, or joined again from a new connection without its resume
+#: key). The participant row is already updated.
 LeftHook = Callable[..., None]
 on_left: list[LeftHook] = []
 
@@ -82,9 +82,9 @@ def snapshot(key: str, *, room: Room, moderator: bool) -> Any:
     return field(room=room, moderator=moderator) if field is not None else []
 
 
-def left_breakout(*, participant: Participant, breakout_id: Any, reason: str) -> None:
+def left_breakout(*, participant: Participant, breakout_id: Any) -> None:
     for hook in on_left:
-        hook(participant=participant, breakout_id=breakout_id, reason=reason)
+        hook(participant=participant, breakout_id=breakout_id)
 
 
 def run_sweepers(*, now: datetime) -> dict[str, int]:

@@ -33,5 +33,6 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
 
 
 def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
-    """The breakout rooms of a parent with their members (SPEC §3 object shape)."""
+    """The breakout rooms of a parent with their members (SPEC §3 object shape); a
+    moderator's also carry what an app adds for moderators (breakouts: invitations)."""
     return extensions.snapshot("breakouts", room=room, moderator=moderator)

@@ -44,6 +44,7 @@ from django.db import connections
 from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -155,6 +156,15 @@ class AnteroomAdminSite(admin.AdminSite):
 
     login_form = StaffAuthenticationForm
 
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """The deployment's product name (ANTEROOM_PRODUCT_NAME, lobby/branding.py) in the
+        admin's header and page titles, instead of "Django administration"."""
+        context = super().each_context(request)
+        product = {"product": _brand_name()}
+        context["site_header"] = gettext("%(product)s administration") % product
+        context["site_title"] = gettext("%(product)s admin") % product
+        return context
+
     def login(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
@@ -177,3 +187,9 @@ class AnteroomAdminSite(admin.AdminSite):
             response.status_code = 429
             response["Retry-After"] = str(max(1, math.ceil(wait)))
         return response
+
+
+def _brand_name() -> str:
+    from .branding import get_brand
+
+    return get_brand().name

@@ -241,12 +241,12 @@ def _check_segments(token: str) -> None:
             raise InvalidToken() from exc
 
 
-def verify_token(token: Any, *, room_name: str | None = None, check_revoked: bool = True) -> Claims:
+def verify_token(token: Any, *, room_name: str | None = None) -> Claims:
     """Verify a meeting token strictly and return its claims.
 
     Raises ``InvalidToken``, ``TokenExpired``, ``TokenRevoked`` or ``InvalidEntryClaim``.
     With ``room_name``, a token for another room is ``InvalidToken``. Reads the revocation
-    table (sync ORM) when ``check_revoked``.
+    table (sync ORM).
     """
     if not isinstance(token, str) or not token or len(token.encode()) > MAX_TOKEN_BYTES:
         raise InvalidToken()
@@ -275,12 +275,13 @@ def verify_token(token: Any, *, room_name: str | None = None, check_revoked: boo
         raise InvalidToken() from exc
     if not isinstance(payload, dict):
         raise InvalidToken()
-    return _claims_from_payload(payload, token, room_name=room_name, check_revoked=check_revoked)
+    claims = _claims_from_payload(payload, token, room_name=room_name)
+    if claims.jti is not None and is_revoked(claims.jti):
+        raise TokenRevoked()
+    return claims
 
 
-def _claims_from_payload(
-    payload: dict[str, Any], token: str, *, room_name: str | None, check_revoked: bool
-) -> Claims:
+def _claims_from_payload(payload: dict[str, Any], token: str, *, room_name: str | None) -> Claims:
     exp = _opt_int(payload, "exp")
     iat = _opt_int(payload, "iat")
     nbf = _opt_int(payload, "nbf")
@@ -305,8 +306,6 @@ def _claims_from_payload(
     )
     if room_name is not None and room is not None and room != room_name:
         raise InvalidToken("The token is for another room.")
-    if check_revoked and jti is not None and is_revoked(jti):
-        raise TokenRevoked()
     key = jti or hashlib.sha256(token.encode()).hexdigest()
     return Claims(
         exp=exp,

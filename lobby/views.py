@@ -111,7 +111,10 @@ def guest_page(request: HttpRequest, room_name: str) -> HttpResponse:
     except RoomNotFound:
         return _not_found(request, room_name)
     level = services.access_level(room=room, claims=None).level
+    now = clock.now()
     config = {
+        # Before an appointment window opens: when, and from when one may knock (not its end).
+        **appointments.guest_form_window(room, now=now),
         "room": room.name,
         "level": level,
         "knock_ttl": room.knock_ttl,

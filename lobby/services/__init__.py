@@ -36,6 +36,7 @@ from .knocks import (
     entry_request_cancel,
     entry_request_disconnected,
     entry_request_knock,
+    entry_request_knock_for_socket,
     entry_request_rename,
 )
 from .presence import (
@@ -71,6 +72,7 @@ __all__ = [
     "entry_request_decide",
     "entry_request_disconnected",
     "entry_request_knock",
+    "entry_request_knock_for_socket",
     "entry_request_rename",
     "entry_requests_decide_all",
     "get_room",

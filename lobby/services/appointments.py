@@ -135,6 +135,17 @@ def guest_frames(room: Room, *, now: datetime) -> list[frames.RoomOpensFrame]:
     return []
 
 
+def guest_form_window(room: Room, *, now: datetime) -> dict[str, Any]:
+    """What the knock page says before anyone knocks: the opening time and from when a knock
+    waits, while the room has not opened (``{}`` otherwise; never the window's end)."""
+    if room.opens_at is None or room.opens_at <= now:
+        return {}
+    return {
+        "opens_at": events._ts(room.opens_at),
+        "knock_from": events._ts(room.opens_at - early()),
+    }
+
+
 def is_early(r: EntryRequest, room: Room, *, now: datetime) -> bool:
     """A knock waiting for the room to open (the dashboard tags it)."""
     return room.opens_at is not None and r.requested_at < room.opens_at and now < room.opens_at

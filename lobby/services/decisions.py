@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .. import activity, clock, events, frames, media, selectors, webhooks
+from .. import activity, cache, clock, events, frames, media, selectors, webhooks
 from ..audit import audit_decisions
 from ..errors import BadRequest, EntryDenied, RoomFull
 from ..instructions import Admit, Close, Deliver, Instruction
@@ -189,6 +189,7 @@ def _announce_decisions(
         ("knock.resolved", room, {"request": webhooks.request_data(r)}) for r in decided
     ]
     if outcome == "admitted":
+        cache.forget_estimate(room.pk)  # the wait estimate counts admissions
         joined = _admit_rows(room, decided, now)
         hooks += [
             ("participant.joined", room, {"participant": events.participant_payload(p)})

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q
 
-from .. import clock, events, webhooks
+from .. import analytics, clock, events, webhooks
 from ..audit import audit_record
 from ..errors import AccessDenied, BadRequest, EntryTimeout
 from ..models import EntryRequest, Room
@@ -29,6 +29,9 @@ class Waiting:
     resume: str
     position: int
     total: int
+    # The room's recent median seconds per admitted guest (``analytics.recent_time_to_admit``),
+    # filled by ``entry_request_knock_for_socket``; None: too few admissions to say.
+    seconds_per_guest: float | None = None
 
 
 def queue_place(r: EntryRequest) -> tuple[int, int]:
@@ -66,6 +69,16 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
     events.queue_changed(plan.room.pk)
     position, total = queue_place(r)
     return Waiting(request=r, resume=resume, position=position, total=total)
+
+
+def entry_request_knock_for_socket(
+    *, plan: JoinPlan, conn: Connection, metadata: Any = None
+) -> Waiting:
+    """``entry_request_knock``, then, after its commit and in the same call, the wait estimate
+    the socket tells the guest: one hop to the ORM thread per knock instead of two."""
+    waiting = entry_request_knock(plan=plan, conn=conn, metadata=metadata)
+    waiting.seconds_per_guest = analytics.recent_time_to_admit(room=plan.room)
+    return waiting
 
 
 def _knock_reattach(

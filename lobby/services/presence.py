@@ -94,7 +94,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
             participant=p, connection_id=conn.connection_id, server_id=conn.server_id, opened_at=now
         )
     if left_breakout is not None:
-        extensions.left_breakout(participant=p, breakout_id=left_breakout, reason="rejoined")
+        extensions.left_breakout(participant=p, breakout_id=left_breakout)
     media.changed(
         room.pk,
         participants=[p.participant_id],
@@ -320,7 +320,7 @@ def mark_left(
                 data={"participant": events.participant_payload(p)},
             )
             if breakout_id:
-                extensions.left_breakout(participant=p, breakout_id=breakout_id, reason="left")
+                extensions.left_breakout(participant=p, breakout_id=breakout_id)
     activity.record_leaves(ended, reason=reason, by=by, at=now)
     moderators = [p.pk for p in ended if p.role == Role.MODERATOR]
     if moderators:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from lobby import clock
+from lobby import cache, clock
 
 if TYPE_CHECKING:
     from lobby.models import EntryRequest, Room
@@ -91,7 +91,13 @@ def emit_many(items: Iterable[tuple[str, Room | uuid.UUID, dict[str, Any]]]) -> 
     items = list(items)
     if not items:
         return
-    endpoints = list(WebhookEndpoint.objects.filter(active=True).only("id", "events", "room_id"))
+    endpoints = cache.get_endpoints()
+    if endpoints is None:
+        generation = cache.endpoints_generation()
+        endpoints = list(
+            WebhookEndpoint.objects.filter(active=True).only("id", "events", "room_id")
+        )
+        cache.put_endpoints(endpoints, generation=generation)
     if not endpoints:
         return
     # Room ids given alone, and parents of breakouts: one query for their names.

@@ -211,6 +211,24 @@ function prepareForm() {
       : gettext('The host will see your name and let you in. You can wait on this page.'),
   );
   setText('knock-button', direct ? gettext('Enter') : gettext('Knock to enter'));
+  // An appointment window that has not opened yet (the page's config): say so before the knock.
+  const opens = cfg.opens_at ? new Date(Date.parse(cfg.opens_at) + clockOffset) : null;
+  const early = !direct && opens && opens.getTime() > Date.now();
+  $('form-window').hidden = !early;
+  if (early) {
+    const from = new Date(Date.parse(cfg.knock_from) + clockOffset);
+    setText(
+      'form-window',
+      from.getTime() > Date.now()
+        ? interpolate(gettext('The room opens at %(opens)s. You can knock and wait from %(from)s.'), {
+            opens: clockTime(opens),
+            from: clockTime(from),
+          })
+        : interpolate(gettext('The room opens at %(opens)s. You can knock now and wait for it.'), {
+            opens: clockTime(opens),
+          }),
+    );
+  }
   $('knock-button').disabled = false;
   if (!$('name').value) $('name').value = stored('anteroom:name') || '';
 }

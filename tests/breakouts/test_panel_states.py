@@ -264,3 +264,50 @@ def test_a_help_request_ends_when_its_breakout_or_room_closes(sent, how):
     if how != "room-deleted":
         told = [f for f in frames_to(sent, mods(p.room)) if f["type"] == "breakout-help-resolved"]
         assert [f["outcome"] for f in told] == ["cleared"]
+
+
+# Over the socket ----------------------------------------------------------------------------
+
+
+async def test_over_the_socket_the_host_joins_the_room_and_hears_it(clients):
+    """``breakout-help-join``: the ack carries the room with the host in it; the host's socket
+    follows into the room's group (it hears the room's own events), the asker hears the host
+    arrive and that its request was answered."""
+    from channels.db import database_sync_to_async
+
+    from tests.conftest import make_room
+
+    await database_sync_to_async(make_room)("help-join")
+    mod = await clients("help-join")
+    token = await database_sync_to_async(make_token)(room="help-join", sub="mod", owner=True)
+    assert (await mod.request("join", rid="j", token=token))["ok"]
+    p0 = await clients("help-join")
+    t = await database_sync_to_async(make_token)(room="help-join", sub="p0", name="Pat")
+    assert (await p0.request("join", rid="j", token=t))["ok"]
+    created = await mod.request("breakout-create", rid=1, participants=3, max_rooms=1)
+    [room] = created["data"]["rooms"]
+    await mod.request("breakout-move", rid=2, participant_id="p0", room_id=room["id"])
+    await p0.expect("breakout-joined")
+    asked = await p0.request("breakout-help", rid="h")
+
+    ack = await mod.request("breakout-help-join", rid=3, participant_id="p0")
+    assert ack["ok"], ack
+    data = ack["data"]
+    assert (data["id"], data["outcome"], data["effective"]) == (
+        asked["data"]["id"],
+        "answered",
+        True,
+    )
+    assert data["room"]["id"] == room["id"]
+    assert sorted(m["participant_id"] for m in data["room"]["members"]) == ["mod", "p0"]
+    assert (await mod.expect("breakout-joined"))["room"]["id"] == room["id"]
+    arrived = await p0.expect("breakout-participant-joined")
+    assert arrived["participant"]["participant_id"] == "mod"
+    assert (await p0.expect("breakout-help-resolved"))["outcome"] == "answered"
+    # In the room's group now: a broadcast to the breakout rooms reaches the host's socket too.
+    await mod.request("breakout-broadcast", rid=4, text="Back in five")
+    assert (await mod.expect("breakout-message"))["text"] == "Back in five"
+    again = await mod.request("breakout-help-join", rid=5, participant_id="p0")
+    assert again["data"]["effective"] is False and again["data"]["room"] is None
+    refused = await p0.request("breakout-help-join", rid="x", participant_id="p0")
+    assert refused["error"]["code"] == "INVALID_PERMISSIONS"

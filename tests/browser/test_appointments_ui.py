@@ -32,6 +32,7 @@ async def test_an_early_guest_waits_for_the_window_and_is_admitted_once_it_opens
     await expect(window).to_contain_text("you may admit them earlier")
 
     guest = await open_guest(new_page, server, room_name)
+    await expect(guest.get_by_text("You can knock now and wait for it.")).to_be_visible()
     await knock(guest, "Ada Early")
     await expect(guest.get_by_role("heading", name="Waiting for the room to open")).to_be_visible()
     status = guest.locator("#waiting-status")
@@ -76,6 +77,7 @@ async def test_knocks_too_early_or_after_the_window_are_told_when(
     soon = f"{room_name}-soon"[:64]
     await call(server.room, soon, opens_at=iso(hours=2), closes_at=iso(hours=3))
     guest = await open_guest(new_page, server, soon)
+    await expect(guest.get_by_text("You can knock and wait from")).to_be_visible()
     await guest.get_by_label("Your name").fill("Otto Overeager")
     await guest.get_by_role("button", name="Knock to enter").click()
     await expect(guest.get_by_role("heading", name="The room isn't open yet")).to_be_visible()

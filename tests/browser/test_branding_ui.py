@@ -65,6 +65,19 @@ async def serve_logo(page: Any) -> None:
     await page.context.route("https://logo.example.test/**", fulfil)
 
 
+@pytest.fixture
+def branded_page(new_page: NewPage) -> NewPage:
+    """``new_page`` whose context answers the logo's host (every page of the riverside server
+    shows the logo)."""
+
+    async def make(**options: Any) -> Any:
+        page = await new_page(**options)
+        await serve_logo(page)
+        return page
+
+    return make
+
+
 async def colours(locator: Any) -> tuple[str, str]:
     style = "e => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]"
     bg, fg = await locator.evaluate(style)
@@ -77,13 +90,12 @@ def rgb(hex_colour: str) -> str:
 
 
 async def test_product_name_logo_and_accent_on_the_guest_page_and_dashboard(
-    new_page: NewPage, riverside: Server, room_name: str
+    branded_page: NewPage, riverside: Server
 ):
-    await call(riverside.room, room_name)
+    room_name = await call(riverside.room, "checkups")
     token = await call(riverside.owner_token, room_name)
 
-    guest = await new_page()
-    await serve_logo(guest)
+    guest = await branded_page()
     await guest.goto(f"{riverside.base}/r/{room_name}/")
     await expect(guest.locator("html")).to_have_attribute("data-ready", "1")
     await expect(guest).to_have_title(f"{room_name} · Riverside Clinic")
@@ -109,8 +121,7 @@ async def test_product_name_logo_and_accent_on_the_guest_page_and_dashboard(
     await expect(guest.locator("html")).to_have_attribute("data-state", "waiting")
     await shot(guest, "brand-guest-waiting")
 
-    owner = await new_page()
-    await serve_logo(owner)
+    owner = await branded_page()
     await owner.goto(f"{riverside.base}/r/{room_name}/dashboard/?t={token}")
     await expect(owner.locator("html")).to_have_attribute("data-live", "on")
     await expect(owner.get_by_role("banner")).to_have_text("Riverside Clinic")
@@ -123,12 +134,22 @@ async def test_product_name_logo_and_accent_on_the_guest_page_and_dashboard(
     await expect(owner).to_have_title(f"{room_name} · Riverside Clinic dashboard")
     await expect(guest.locator("html")).to_have_attribute("data-state", "room")
 
+    # The front page and the error pages carry it too.
+    await guest.goto(f"{riverside.base}/")
+    await expect(guest).to_have_title("Riverside Clinic — a waiting room for video calls")
+    await expect(guest.get_by_role("banner")).to_have_text("Riverside Clinic")
+    await guest.goto(f"{riverside.base}/no/such/page")
+    await expect(guest).to_have_title("Page not found · Riverside Clinic")
+    await expect(guest.get_by_role("heading", name="There is no page here")).to_be_visible()
+    await expect(guest.get_by_role("banner")).to_have_text("Riverside Clinic")
+    await shot(guest, "brand-404")
+
 
 async def test_a_light_accent_gets_dark_text_and_a_darker_shade_for_text_on_white(
-    new_page: NewPage, gold: Server, room_name: str
+    new_page: NewPage, gold: Server
 ):
     brand = make_brand(name="Sunny Side School", logo="", accent="#ffd700")
-    await call(gold.room, room_name)
+    room_name = await call(gold.room, "year-6-parents")
     guest = await open_guest(new_page, gold, room_name)
     await expect(guest.get_by_role("banner")).to_have_text("Sunny Side School")
     await expect(guest.get_by_role("banner").locator("img")).to_have_count(0)  # no logo set
@@ -145,9 +166,10 @@ async def test_a_light_accent_gets_dark_text_and_a_darker_shade_for_text_on_whit
 
 
 async def test_initials_avatars_beside_names_live_and_server_rendered(
-    new_page: NewPage, server: Server, room_name: str
+    branded_page: NewPage, riverside: Server
 ):
-    await call(server.room, room_name)
+    server, new_page = riverside, branded_page
+    room_name = await call(server.room, "family-practice")
     token = await call(server.owner_token, room_name)
     owner = await open_dashboard(new_page, server, room_name, token)
     guests = {}
@@ -199,9 +221,10 @@ async def test_avatar_js_gives_the_server_s_answers(new_page: NewPage, server: S
 
 
 async def test_empty_states_say_what_happens_and_copy_the_guest_link(
-    new_page: NewPage, server: Server, room_name: str
+    branded_page: NewPage, riverside: Server
 ):
-    await call(server.room, room_name)
+    server, new_page = riverside, branded_page
+    room_name = await call(server.room, "intake")
     token = await call(server.owner_token, room_name)
     owner = await open_dashboard(new_page, server, room_name, token)
     await owner.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -223,6 +246,9 @@ async def test_empty_states_say_what_happens_and_copy_the_guest_link(
         "Nothing yet. What became of each knock (admitted, denied, timed out, cancelled or left) "
         "is listed here with its time."
     )
+    await expect(owner.locator("#breakout-empty")).to_contain_text(
+        "No breakout rooms yet. To split the people here into groups"
+    )
     await shot(owner, "brand-empty-dashboard")
 
     # A knock replaces the empty state; when the guest gives up it comes back.
@@ -237,7 +263,7 @@ async def test_empty_states_say_what_happens_and_copy_the_guest_link(
 
     # Without JavaScript (a room nobody is in: a live dashboard is itself a participant): the
     # same sentences, the link to select and copy by hand, no button.
-    quiet = await call(server.room, f"{room_name}-q")
+    quiet = await call(server.room, "evening-clinic")
     quiet_token = await call(server.owner_token, quiet)
     plain = await open_dashboard(new_page, server, quiet, quiet_token, java_script_enabled=False)
     await expect(plain.get_by_text("Nobody is waiting.")).to_be_visible()

@@ -231,3 +231,35 @@ def test_the_demo_points_at_appointment_windows_and_prints_one_it_has(db):
     call_command("demo", "--base", "http://127.0.0.1:8123", stdout=out)
     assert "Appointment window: opens 20" in out.getvalue()
     assert "knocks wait until it closes" in out.getvalue()
+
+
+# The knock page -----------------------------------------------------------------------------
+
+
+def test_the_knock_page_tells_the_opening_before_it_and_never_the_close(db):
+    import json
+    import re
+
+    from tests.conftest import make_room
+
+    room = make_room(
+        "clinic",
+        privacy="private",
+        enable_knocking=True,
+        opens_at=clock.now() + timedelta(minutes=45),
+        closes_at=clock.now() + timedelta(minutes=75),
+    )
+
+    def config() -> dict:
+        html = HttpClient().get("/r/clinic/").content.decode()
+        found = re.search(r'id="anteroom-config" type="application/json">(.*?)</script>', html)
+        assert found
+        return json.loads(found.group(1))
+
+    seen = config()
+    assert seen["opens_at"] == events._ts(room.opens_at)
+    assert seen["knock_from"] == events._ts(room.opens_at - timedelta(minutes=30))
+    assert "closes_at" not in seen and str(events._ts(room.closes_at)) not in str(seen)
+    clock.advance(45 * 60)  # open: nothing about the window any more
+    seen = config()
+    assert "opens_at" not in seen and "knock_from" not in seen

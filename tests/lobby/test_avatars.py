@@ -86,6 +86,10 @@ def test_empty_dashboard_says_what_happens_and_offers_the_guest_link(owner):
     assert 'id="participants-empty" class="empty muted" >' in html
     assert "Nobody is in the room yet. Guests you admit appear here" in html
     assert "Nothing yet. What became of each knock" in html
+    assert (
+        "No breakout rooms yet. To split the people here into groups, choose how many rooms and "
+        "people per room and press Create and assign everyone"
+    ) in html
 
 
 @pytest.mark.django_db(transaction=True)

@@ -283,3 +283,23 @@ def test_brand_css_serves_the_accent_and_caches_only_its_own_version(client: Cli
     assert "--accent:#0f766e;--accent-ink:#ffffff;" in css
     assert f"--accent-text:{riverside.accent_text};--accent-soft:{riverside.accent_soft}" in css
     assert client.get("/brand.css?v=old")["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.django_db
+def test_a_static_logo_is_served_through_static_and_a_path_as_given(client: Client, settings):
+    settings.ANTEROOM_LOGO_URL = "anteroom/anteroom.css"  # any file under static/ will do
+    assert '<img class="brand-logo" src="/static/anteroom/anteroom.css" alt=""' in (
+        client.get("/").content.decode()
+    )
+    settings.ANTEROOM_LOGO_URL = "/branding/logo.svg"
+    assert '<img class="brand-logo" src="/branding/logo.svg" alt=""' in (
+        client.get("/").content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_carries_the_product_name(client: Client, riverside):
+    html = client.get("/admin/login/").content.decode()
+    assert '<a href="/admin/">Riverside Clinic administration</a>' in html
+    assert "| Riverside Clinic admin</title>" in html
+    assert "Django administration" not in html

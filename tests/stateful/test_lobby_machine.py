@@ -84,9 +84,7 @@ class LobbyMachine(RuleBasedStateMachine):
             # No ``sub``: a fresh participant id per knock.
             "audience": tokens.mint_token(room="clinic", join_policy={"mode": "ask", "ttl": 90}),
         }
-        self.jti = {
-            g: str(tokens.verify_token(t, check_revoked=False).jti) for g, t in self.tokens.items()
-        }
+        self.jti = {g: str(tokens.verify_token(t).jti) for g, t in self.tokens.items()}
         self.revoked: set[str] = set()
         self.revoked_knocks: set[str] = set()  # ended by a revocation: told TOKEN_REVOKED
         self.knocks: dict[str, Knock] = {}

@@ -4,14 +4,17 @@ reports, for the endpoints that want it, with payloads that carry no secret."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from breakouts import services as breakout_services
 from lobby import clock, services
 from lobby.models import WebhookDelivery, WebhookEvent
 from lobby.tokens import mint_token, verify_token
+from lobby.webhooks import services as hooks
 from tests.factories import make_room
 from tests.webhooks.helpers import endpoint, knock, mod_actor, moderator_joins
 
@@ -170,3 +173,62 @@ def test_payloads_carry_no_secret_token_or_resume_key(room):
         ep.secret,
     ):
         assert secret_value and secret_value not in everything, secret_value
+
+
+# The endpoints a knock asks for: read once, every change seen (lobby/cache.py) ---------------
+
+
+def embedded_only(test):
+    """Committed for real (the cache keeps only what committed), on the embedded default."""
+    test = pytest.mark.django_db(transaction=True)(test)
+    return pytest.mark.skipif(
+        bool(os.environ.get("REDIS_URL")), reason="lobby.cache is on only with the in-memory layer"
+    )(test)
+
+
+def endpoint_reads(fn, *args, **kwargs):
+    with CaptureQueriesContext(connection) as ctx:
+        out = fn(*args, **kwargs)
+    return out, sum('"lobby_webhookendpoint"' in q["sql"] for q in ctx.captured_queries)
+
+
+def deliveries_of(r) -> list[str]:
+    return sorted(
+        str(d.endpoint.url)
+        for d in WebhookDelivery.objects.filter(event__body__contains=str(r.id))
+        .filter(event__type="knock.created")
+        .select_related("endpoint")
+    )
+
+
+@embedded_only
+def test_a_knock_reads_the_endpoints_once_and_sees_every_change(room):
+    _, reads = endpoint_reads(knock, name="A")
+    assert reads == 1
+    r, reads = endpoint_reads(knock, name="B")
+    assert reads == 0 and deliveries_of(r) == []  # none active, and none asked for
+    ep, _ = endpoint("http://127.0.0.1:9/new", ["knock.created"])
+    r, reads = endpoint_reads(knock, name="C")
+    assert reads == 1 and deliveries_of(r) == ["http://127.0.0.1:9/new"]
+    hooks.webhook_update(endpoint=ep, active=False)
+    assert deliveries_of(knock(name="D")) == []
+    hooks.webhook_update(endpoint=ep, active=True)
+    assert deliveries_of(knock(name="E")) == ["http://127.0.0.1:9/new"]
+    hooks.webhook_delete(endpoint=ep)
+    assert deliveries_of(knock(name="F")) == []  # and no delivery to a deleted endpoint
+
+
+@embedded_only
+def test_an_endpoint_made_in_a_rolled_back_transaction_is_not_remembered(room):
+    knock(name="A")  # the cache holds "no endpoint"
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), transaction.atomic():
+        endpoint("http://127.0.0.1:9/gone", ["knock.created"])
+        assert deliveries_of(knock(name="B")) == ["http://127.0.0.1:9/gone"]  # its own change
+        raise Rollback
+    r, reads = endpoint_reads(knock, name="C")  # would fail its commit on a foreign key
+    assert deliveries_of(r) == [] and reads == 1
+    assert endpoint_reads(knock, name="D")[1] == 0
