@@ -34,14 +34,10 @@ class Skeleton(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.items: list[tuple[str, str, tuple[str, ...]]] = []
-        self.slots: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        self.slots.append(a.get("data-slot") or "")
-        if a.get("data-slot") in OPTIONAL or (
-            a.get("class", "").startswith("tag") and (a.get("class") in ("tag", "tag early"))
-        ):
+        if a.get("data-slot") in OPTIONAL:
             return
         if tag in ("dt", "dd") or (tag == "div" and not a.get("class")):
             return  # the metadata entries inside dl.meta: one per item of the guest's metadata
