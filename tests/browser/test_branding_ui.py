@@ -26,6 +26,8 @@ LOGO_SVG = (
     '<circle cx="32" cy="32" r="30" fill="#0f766e"/>'
     '<path d="M14 40 C24 28 40 28 50 40" stroke="#fff" stroke-width="6" fill="none"/></svg>'
 )
+# A long name (57 of the 60 characters allowed) must wrap, not widen a phone's page.
+SUNNY = "Sunny Side Primary School and Nursery · Parents' Evenings"
 RIVERSIDE = {
     "ANTEROOM_PRODUCT_NAME": "Riverside Clinic",
     "ANTEROOM_LOGO_URL": LOGO_URL,
@@ -49,7 +51,7 @@ def gold(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = make_server(
         tmp_path_factory.mktemp("gold-db"),
         "gold",
-        ANTEROOM_PRODUCT_NAME="Sunny Side School",
+        ANTEROOM_PRODUCT_NAME=SUNNY,
         ANTEROOM_ACCENT_COLOR="#ffd700",
     )
     yield s
@@ -148,10 +150,10 @@ async def test_product_name_logo_and_accent_on_the_guest_page_and_dashboard(
 async def test_a_light_accent_gets_dark_text_and_a_darker_shade_for_text_on_white(
     new_page: NewPage, gold: Server
 ):
-    brand = make_brand(name="Sunny Side School", logo="", accent="#ffd700")
+    brand = make_brand(name=SUNNY, logo="", accent="#ffd700")
     room_name = await call(gold.room, "year-6-parents")
     guest = await open_guest(new_page, gold, room_name)
-    await expect(guest.get_by_role("banner")).to_have_text("Sunny Side School")
+    await expect(guest.get_by_role("banner")).to_have_text(SUNNY)
     await expect(guest.get_by_role("banner").locator("img")).to_have_count(0)  # no logo set
     await guest.get_by_label("Your name").fill("Ada")
     knock_button = guest.get_by_role("button", name="Knock to enter")
@@ -163,6 +165,9 @@ async def test_a_light_accent_gets_dark_text_and_a_darker_shade_for_text_on_whit
     cancel = guest.get_by_role("button", name="Cancel")  # a secondary button: accent text
     assert await colours(cancel) == (rgb("#ffffff"), rgb(brand.accent_text))
     await shot(guest, "brand-gold-guest-waiting")
+    await guest.set_viewport_size(PHONE)
+    assert await guest.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await shot(guest, "brand-gold-guest-waiting-phone")
 
 
 async def test_initials_avatars_beside_names_live_and_server_rendered(

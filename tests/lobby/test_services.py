@@ -87,6 +87,23 @@ def test_knock_refuses_bad_metadata_and_stores_nothing(clinic, sent):
     assert sent.items == []
 
 
+def test_a_plan_must_wait_or_enter_as_planned_and_nothing_is_stored(clinic, sent):
+    # The services check the plan's level themselves (not with an assert, which python -O
+    # drops): a knock-level plan cannot enter directly, a direct one cannot knock.
+    from lobby.errors import AccessDenied
+
+    waiting = services.join_plan(room_name="clinic", token=None, name="Pat")
+    assert waiting.level == "lobby"
+    with pytest.raises(AccessDenied):
+        services.participant_join(plan=waiting, conn=conn())
+    owner = services.join_plan(room_name="clinic", token=make_token(owner=True))
+    assert owner.level == "full"
+    with pytest.raises(AccessDenied):
+        services.entry_request_knock(plan=owner, conn=conn())
+    assert Participant.objects.count() == 0 and EntryRequest.objects.count() == 0
+    assert sent.items == []
+
+
 def test_admit_tells_each_audience_its_part(clinic, sent):
     dr = moderator(clinic)
     w = knock(clinic, name="Pat")
