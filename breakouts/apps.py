@@ -13,7 +13,7 @@ class BreakoutsConfig(AppConfig):
 
         from .commands import BREAKOUT_MESSAGES
         from .handlers import HANDLERS
-        from .selectors import breakout_rooms_payload, help_frames, invitation_frames
+        from .selectors import breakouts_snapshot, help_frames, invitation_frames
         from .services import breakout_memberships_close, breakouts_sweep, help_requests_sweep
         from .views import PANEL
 
@@ -24,7 +24,5 @@ class BreakoutsConfig(AppConfig):
         extensions.sweepers["help_requests"] = help_requests_sweep
         extensions.join_frames.append(invitation_frames)
         extensions.join_frames.append(help_frames)
-        extensions.snapshot_fields["breakouts"] = lambda *, room, moderator: breakout_rooms_payload(
-            parent=room, invitations=moderator
-        )
+        extensions.snapshot_fields["breakouts"] = breakouts_snapshot
         extensions.dashboard_panels.append(PANEL)

@@ -64,6 +64,19 @@ def breakout_rooms_payload(*, parent: Room, invitations: bool = False) -> list[d
     return payloads
 
 
+def breakouts_snapshot(
+    *, room: Room, moderator: bool, breakout_id: Any = None
+) -> list[dict[str, Any]]:
+    """The ``joined`` snapshot's ``breakouts``. Moderators: every room with its members and
+    ``invitations``. Anyone else: every room (so an invitation can name it), but members only
+    of the room it is in itself - nobody learns another breakout room's members from it."""
+    rooms = breakout_rooms_payload(parent=room, invitations=moderator)
+    if moderator:
+        return rooms
+    mine = str(breakout_id) if breakout_id else None
+    return [b if b["id"] == mine else {**b, "members": []} for b in rooms]
+
+
 def breakout_invitations(*, parent: Room) -> dict[str, list[dict[str, Any]]]:
     """Each breakout room's invitations as a moderator sees them, by room id: per invited
     participant its latest invitation to that room, ``{participant_id, name, status}`` with

@@ -46,8 +46,9 @@ sweepers: dict[str, Callable[..., int]] = {}
 #: ``joined`` (e.g. pending breakout invitations replayed after a reconnect). ORM thread.
 join_frames: list[Callable[..., list[dict[str, Any]]]] = []
 
-#: ``field(room=, moderator=) -> value`` for a key of the ``joined`` snapshot and the resync
-#: snapshot that an app owns (SPEC §3: ``breakouts``). A key nobody registered is ``[]``.
+#: ``field(room=, moderator=, breakout_id=) -> value`` for a key of the ``joined`` snapshot and
+#: the resync snapshot that an app owns (SPEC §3: ``breakouts``; ``breakout_id`` is the breakout
+#: room the reader is in, or None). A key nobody registered is ``[]``.
 snapshot_fields: dict[str, Callable[..., Any]] = {}
 
 
@@ -76,10 +77,11 @@ class FormProblem(ValueError):
     changed.")."""
 
 
-def snapshot(key: str, *, room: Room, moderator: bool) -> Any:
-    """The value of an app-owned snapshot key (``[]`` when no app provides it)."""
+def snapshot(key: str, *, room: Room, moderator: bool, **reader: Any) -> Any:
+    """The value of an app-owned snapshot key (``[]`` when no app provides it). ``reader``
+    says more about who reads it (``breakout_id``: the breakout room it is in)."""
     field = snapshot_fields.get(key)
-    return field(room=room, moderator=moderator) if field is not None else []
+    return field(room=room, moderator=moderator, **reader) if field is not None else []
 
 
 def left_breakout(*, participant: Participant, breakout_id: Any) -> None:

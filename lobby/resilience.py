@@ -73,7 +73,9 @@ def _joined_frame(room: Room, p: Participant) -> frames.JoinedFrame:
             frames.participant_payload(x) for x in selectors.participants_present(room=room)
         ],
         resume=None,
-        breakouts=selectors.breakouts_for(room=room, moderator=p.role == Role.MODERATOR),
+        breakouts=selectors.breakouts_for(
+            room=room, moderator=p.role == Role.MODERATOR, breakout_id=p.breakout_id
+        ),
         resync=True,
     )
 

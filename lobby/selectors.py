@@ -32,7 +32,8 @@ def entry_requests(*, room: Room, status: str | None = None) -> list[EntryReques
     return list(qs)
 
 
-def breakouts_for(*, room: Room, moderator: bool) -> list[dict[str, Any]]:
-    """The breakout rooms of a parent with their members (SPEC §3 object shape); a
-    moderator's also carry what an app adds for moderators (breakouts: invitations)."""
-    return extensions.snapshot("breakouts", room=room, moderator=moderator)
+def breakouts_for(*, room: Room, moderator: bool, breakout_id: Any = None) -> list[dict[str, Any]]:
+    """The breakout rooms of a parent (SPEC §3 object shape) as the snapshot's reader may see
+    them: a moderator's also carry what an app adds for moderators (breakouts: invitations);
+    ``breakout_id`` is the room the reader is in, if any (the app decides what that shows)."""
+    return extensions.snapshot("breakouts", room=room, moderator=moderator, breakout_id=breakout_id)

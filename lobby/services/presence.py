@@ -200,7 +200,9 @@ def _joined(p: Participant, *, room: Room, resume: str) -> Joined:
         participants=selectors.participants_present(room=room),
         resume=resume,
         pending=selectors.pending_requests(room=room) if moderator else [],
-        breakouts=selectors.breakouts_for(room=room, moderator=moderator),
+        breakouts=selectors.breakouts_for(
+            room=room, moderator=moderator, breakout_id=p.breakout_id
+        ),
         media=media.joined_media(room.pk, [p.participant_id])[p.participant_id],
         activity=activity.recent(room=room) if moderator else None,
     )

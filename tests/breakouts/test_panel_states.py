@@ -311,3 +311,26 @@ async def test_over_the_socket_the_host_joins_the_room_and_hears_it(clients):
     assert again["data"]["effective"] is False and again["data"]["room"] is None
     refused = await p0.request("breakout-help-join", rid="x", participant_id="p0")
     assert refused["error"]["code"] == "INVALID_PERMISSIONS"
+
+
+def test_a_participants_snapshot_names_the_members_of_its_own_breakout_room_only():
+    """On (re)joining, ``joined.breakouts`` lists every room, but a participant sees members only
+    of the room it is in; a moderator sees them all, with the invitations."""
+    p = party(n=4)
+    r1, r2 = two_rooms(p)
+    for pid, r in (("p0", r1), ("p1", r1), ("p2", r2)):
+        bs.breakout_move(parent=p.room, actor=p.mod, participant_id=pid, room_id=str(r.pk))
+
+    def snapshot_of(pid: str) -> dict[int, list[str]]:
+        me = who(p.room, pid)
+        me.resume_hash = services.hash_secret(f"key-{pid}")
+        me.save(update_fields=["resume_hash"])
+        plan = services.join_plan(room_name=p.room.name, token=None, resume=f"key-{pid}")
+        j = services.participant_join(plan=plan, conn=services.Connection("srv", f"c-{pid}"))
+        assert all("invitations" in b for b in j.breakouts) == (pid == "mod")
+        return {b["number"]: sorted(m["participant_id"] for m in b["members"]) for b in j.breakouts}
+
+    assert snapshot_of("p0") == {1: ["p0", "p1"], 2: []}
+    assert snapshot_of("p2") == {1: [], 2: ["p2"]}
+    assert snapshot_of("p3") == {1: [], 2: []}  # in the main room: no members at all
+    assert snapshot_of("mod") == {1: ["p0", "p1"], 2: ["p2"]}
