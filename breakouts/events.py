@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from lobby import events
+from lobby import events, frames
 from lobby.instructions import Deliver, Frame, Instruction, Regroup
 from lobby.models import Participant
 
@@ -72,8 +72,10 @@ def breakout_participant(kind: Literal["joined", "left"], p: Participant) -> dic
     return {"type": f"breakout-participant-{kind}", "participant": events.participant_payload(p)}
 
 
-def participant_updated(p: Participant) -> dict[str, Any]:
-    return {"type": "participant-updated", "participant": events.participant_payload(p)}
+def participant_updated(p: Participant) -> frames.ParticipantFrame:
+    """The core's ``participant-updated`` (built by ``lobby.frames``): to the parent's members
+    when someone flips active <-> paused."""
+    return frames.participant_event("participant-updated", p)
 
 
 def breakout_ending(room_id: UUID, ends_at: datetime) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import translation
 
 from . import (
     clock,
@@ -39,6 +40,7 @@ from .errors import (
     RateLimited,
     StaffSessionEnded,
     Unavailable,
+    error_text,
 )
 from .instructions import (
     Admit,
@@ -51,6 +53,7 @@ from .instructions import (
     StaffCheck,
     ToLobby,
 )
+from .languages import socket_language
 from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
@@ -327,10 +330,15 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _send_error(self, exc: AnteroomError, rid: Any) -> None:
         if self.state == "closed":
             return
+        # The code stays; the message reads in the language of the page that opened the socket.
+        if not hasattr(self, "language"):
+            self.language = socket_language(self.scope)
+        with translation.override(self.language):
+            error = {**exc.as_dict(), "message": error_text(exc)}
         if rid is not None:
-            await self.send_json(frames.ack_error(rid, exc.as_dict()))
+            await self.send_json(frames.ack_error(rid, error))
         else:
-            await self.send_json(frames.error_of(exc.as_dict()))
+            await self.send_json(frames.error_of(error))
 
     # Helpers for handlers ------------------------------------------------------------------
 
@@ -394,75 +402,88 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 },
             )
             if plan.level == "lobby":
-                await self.send_json(frames.access_state("lobby"))
-                # Subscribe before the knock is stored, so no decision can be missed.
-                self.request_id = plan.request_id
-                await self._add(events.request_group(plan.request_id))
-                await self._add(events.lobby_group(plan.room.pk))
-                try:
-                    waiting = await self.call(
-                        services.entry_request_knock_for_socket,
-                        plan=plan,
-                        conn=self.conn,
-                        metadata=msg.get("metadata"),
-                    )
-                except BaseException:
-                    await self._discard(events.request_group(plan.request_id))
-                    await self._discard(events.lobby_group(plan.room.pk))
-                    raise
-                if self.state == "closed":
-                    return None
-                if self.state == "new" or self.state == "preauthed":
-                    self.state = "waiting"
-                    self.participant_id = plan.participant_id
-                    self.role = plan.role
-                    await self.send_json(frames.waiting(waiting.request, resume=waiting.resume))
-                    await self._send_position(waiting.position, waiting.total)
-                    # What the host has said to the waiting room, and to this guest (only text).
-                    if plan.room.lobby_message:
-                        await self.send_json(frames.lobby_message(plan.room.lobby_message))
-                    if waiting.request.host_message:
-                        await self.send_json(frames.host_message(waiting.request.host_message))
-                    # Early for an appointment: when the room opens (and nothing else).
-                    for frame in appointments.guest_frames(plan.room, now=clock.now()):
-                        await self.send_json(frame)
-                    # An estimate only from enough recent admissions (else nothing is said).
-                    per_guest = waiting.seconds_per_guest
-                    if per_guest is not None:
-                        await self.send_json(frames.wait_estimate(per_guest))
-                return {"request_id": str(waiting.request.id), "level": "lobby"}
-            await self._subscribe_member(plan.room, plan.participant_id, plan.role)
-            self.participant_id, self.role = plan.participant_id, plan.role
-            self.token_jti, self.token_expires_at = plan.token_jti, plan.token_expires_at
-            self.staff_user_id = plan.staff_user_id
-            if plan.staff_user_id is not None:
-                await self._watch_staff_session(plan.staff_user_id)
-            try:
-                joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
-            except BaseException:
-                for g in list(self.my_groups):
-                    await self._discard(g)
-                raise
-            self.state = "joined"
-            if joined.participant.breakout_id is not None:
-                # Resumed while in a breakout room: hear that room again.
-                self.breakout_id = str(joined.participant.breakout_id)
-                await self._add(events.members_group(joined.participant.breakout_id))
-            await self.send_json(services.joined_frame(joined))
-            for r in joined.pending:
-                await self.send_json(frames.entry_requested(r))
-            for frame in await self.call(
-                extensions.frames_after_join, parent=plan.room, participant_id=plan.participant_id
-            ):
-                await self.send_json(frame)  # e.g. pending breakout invitations, after a reconnect
-            if plan.role == Role.MODERATOR:
-                self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
-            return {"participant_id": plan.participant_id, "level": "full"}
+                return await self._join_lobby(plan, msg.get("metadata"))
+            return await self._join_room(plan)
         except AnteroomError as exc:
             if not exc.close_code:
                 raise  # receive() answers it: one ack, and the socket stays usable
             await self._fail_join(exc, rid)
             return None
+
+    async def _join_lobby(self, plan: services.JoinPlan, metadata: Any) -> dict[str, Any] | None:
+        """Knock (or resume a knock). The socket subscribes to its guest groups before the knock
+        is stored, so no decision can be missed."""
+        if plan.request_id is None:
+            raise BadRequest("This join does not wait in the lobby.")
+        await self.send_json(frames.access_state("lobby"))
+        self.request_id = plan.request_id
+        await self._add(events.request_group(plan.request_id))
+        await self._add(events.lobby_group(plan.room.pk))
+        try:
+            waiting = await self.call(
+                services.entry_request_knock_for_socket,
+                plan=plan,
+                conn=self.conn,
+                metadata=metadata,
+            )
+        except BaseException:
+            await self._discard(events.request_group(plan.request_id))
+            await self._discard(events.lobby_group(plan.room.pk))
+            raise
+        if self.state == "closed":
+            return None
+        if self.state == "new" or self.state == "preauthed":
+            await self._now_waiting(plan, waiting)
+        return {"request_id": str(waiting.request.id), "level": "lobby"}
+
+    async def _now_waiting(self, plan: services.JoinPlan, waiting: services.Waiting) -> None:
+        """The socket is a waiting guest's now: ``waiting`` and its place, what the host has said
+        to the waiting room and to this guest (only text), when the room opens if early, and an
+        estimate of the wait from enough recent admissions (else nothing)."""
+        self.state = "waiting"
+        self.participant_id = plan.participant_id
+        self.role = plan.role
+        await self.send_json(frames.waiting(waiting.request, resume=waiting.resume))
+        await self._send_position(waiting.position, waiting.total)
+        if plan.room.lobby_message:
+            await self.send_json(frames.lobby_message(plan.room.lobby_message))
+        if waiting.request.host_message:
+            await self.send_json(frames.host_message(waiting.request.host_message))
+        for frame in appointments.guest_frames(plan.room, now=clock.now()):
+            await self.send_json(frame)
+        if waiting.seconds_per_guest is not None:
+            await self.send_json(frames.wait_estimate(waiting.seconds_per_guest))
+
+    async def _join_room(self, plan: services.JoinPlan) -> dict[str, Any]:
+        """Enter directly (or resume a presence). The socket subscribes to the member groups
+        before the join reads its snapshot, so nothing after the snapshot is missed."""
+        await self._subscribe_member(plan.room, plan.participant_id, plan.role)
+        self.participant_id, self.role = plan.participant_id, plan.role
+        self.token_jti, self.token_expires_at = plan.token_jti, plan.token_expires_at
+        self.staff_user_id = plan.staff_user_id
+        if plan.staff_user_id is not None:
+            await self._watch_staff_session(plan.staff_user_id)
+        try:
+            joined = await self.call(services.participant_join, plan=plan, conn=self.conn)
+        except BaseException:
+            for g in list(self.my_groups):
+                await self._discard(g)
+            raise
+        self.state = "joined"
+        if joined.participant.breakout_id is not None:
+            # Resumed while in a breakout room: hear that room again.
+            self.breakout_id = str(joined.participant.breakout_id)
+            await self._add(events.members_group(joined.participant.breakout_id))
+        await self.send_json(services.joined_frame(joined))
+        for r in joined.pending:
+            await self.send_json(frames.entry_requested(r))
+        for frame in await self.call(
+            extensions.frames_after_join, parent=plan.room, participant_id=plan.participant_id
+        ):
+            await self.send_json(frame)  # e.g. pending breakout invitations, after a reconnect
+        if plan.role == Role.MODERATOR:
+            self.alerts = events.KnockAlerts(pending=(str(r.id) for r in joined.pending))
+        return {"participant_id": plan.participant_id, "level": "full"}
 
     # Staff sessions (lobby/staff_sessions.py) -----------------------------------------------
 

@@ -178,7 +178,7 @@ function outcome(code, detail, details = {}) {
       {
         opens: serverTime(details.opens_at),
         from: serverTime(details.knock_from),
-        when: retryWords(Number(details.retry_after)),
+        when: untilWords(Number(details.retry_after) * 1000),
       },
     );
   }

@@ -334,3 +334,18 @@ def test_a_participants_snapshot_names_the_members_of_its_own_breakout_room_only
     assert snapshot_of("p2") == {1: [], 2: ["p2"]}
     assert snapshot_of("p3") == {1: [], 2: []}  # in the main room: no members at all
     assert snapshot_of("mod") == {1: ["p0", "p1"], 2: ["p2"]}
+
+
+def test_the_moderators_room_list_costs_four_queries_however_many_invitations(
+    django_assert_num_queries,
+):
+    """Rooms, members, invitations, names: the dashboard and every breakouts-updated."""
+    from breakouts.selectors import breakout_rooms_payload
+
+    p = party(n=6)
+    r1, r2 = two_rooms(p)
+    bs.breakout_invite(parent=p.room, actor=p.mod, room_id=str(r1.pk), clients=p.people[:3])
+    bs.breakout_invite(parent=p.room, actor=p.mod, room_id=str(r2.pk), clients=p.people[3:])
+    with django_assert_num_queries(4):
+        rooms = breakout_rooms_payload(parent=p.room, invitations=True)
+    assert sum(len(b["invitations"]) for b in rooms) == 6
