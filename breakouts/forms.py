@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 ACTIONS = frozenset(
     {
@@ -49,7 +50,7 @@ class BreakoutActionForm(forms.Form):
         try:
             return uuid.UUID(raw)
         except ValueError as exc:
-            raise forms.ValidationError("Choose a breakout room or the main room.") from exc
+            raise forms.ValidationError(_("Choose a breakout room or the main room.")) from exc
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -57,13 +58,13 @@ class BreakoutActionForm(forms.Form):
         if action in ("breakout-create", "breakout-create-and-invite") and not (
             data.get("max_rooms") and data.get("participants")
         ):
-            raise forms.ValidationError("Say how many rooms and how many people per room.")
+            raise forms.ValidationError(_("Say how many rooms and how many people per room."))
         if action == "breakout-invite" and not (data.get("room_id") and data.get("client")):
-            raise forms.ValidationError("Choose a participant and a breakout room.")
+            raise forms.ValidationError(_("Choose a participant and a breakout room."))
         if action == "breakout-move" and not (data.get("client") and data.get("destination")):
-            raise forms.ValidationError("Choose a participant and where to move them.")
+            raise forms.ValidationError(_("Choose a participant and where to move them."))
         if action == "breakout-help-answer" and not data.get("client"):
-            raise forms.ValidationError("Choose whose help request was answered.")
+            raise forms.ValidationError(_("Choose whose help request was answered."))
         if action == "breakout-broadcast" and not data.get("text"):
-            raise forms.ValidationError("Write a message for the breakout rooms.")
+            raise forms.ValidationError(_("Write a message for the breakout rooms."))
         return data

@@ -30,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext_noop
 
 from lobby import clock, media, webhooks
 from lobby import frames as lobby_frames
@@ -182,7 +183,7 @@ def _participant(parent: Room, participant_id: Any) -> Participant:
         raise BadRequest("participant_id must be a string.")
     p = _present(parent).filter(participant_id=participant_id).first()
     if p is None:
-        raise NotFound("No such participant in this room.")
+        raise NotFound(gettext_noop("No such participant in this room."))
     return p
 
 
@@ -931,7 +932,7 @@ def breakout_extend(*, parent: Room, actor: Actor, room_id: Any = None, seconds:
     else:
         room = _breakout(parent, room_id)
         if room.ends_at is None:
-            raise BadRequest("This breakout room has no timer.")
+            raise BadRequest(gettext_noop("This breakout room has no timer."))
         rooms = [room]
     now = clock.now()
     out = Outbox()

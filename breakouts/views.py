@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from lobby.extensions import DashboardPanel, FormProblem
 from lobby.models import Participant, Room
 from lobby.views import Moderator, clock_text
@@ -22,7 +25,7 @@ from .selectors import breakout_rooms_payload, pending_help_requests
 
 def panel_context(*, room: Room, now: datetime, participants: list[Participant]) -> dict[str, Any]:
     rooms = _rows(breakout_rooms_payload(parent=room, invitations=True), now)
-    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
+    labels = {b["id"]: _("Room %(number)s") % {"number": b["number"]} for b in rooms}
     help_requests = [
         {
             "id": str(h.id),
@@ -75,7 +78,7 @@ def _rows(rooms: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
 def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Non-moderators (and moderators in a breakout room) with where they are and where the
     move form can take them (every other breakout room, or the main room)."""
-    labels = {b["id"]: f"Room {b['number']}" for b in rooms}
+    labels = {b["id"]: _("Room %(number)s") % {"number": b["number"]} for b in rooms}
     rows = []
     for p in participants:
         if p.role == "moderator" and not p.breakout_id:
@@ -83,12 +86,12 @@ def _movable(participants: list[Participant], rooms: list[dict[str, Any]]) -> li
         here = str(p.breakout_id) if p.breakout_id else MAIN_ROOM
         targets = [(b["id"], labels[b["id"]]) for b in rooms if b["id"] != here]
         if here != MAIN_ROOM:
-            targets.append((MAIN_ROOM, "Main room"))
+            targets.append((MAIN_ROOM, _("Main room")))
         rows.append(
             {
                 "participant_id": p.participant_id,
                 "name": p.name or p.participant_id,
-                "where": labels.get(here, "Main room"),
+                "where": labels.get(here, _("Main room")),
                 "targets": targets,
             }
         )
@@ -105,16 +108,12 @@ def _names(room: Room, participant_ids: list[str]) -> str:
     return ", ".join(names.get(pid) or pid for pid in participant_ids)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
-
-
 def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any]) -> str:
     """One breakout button: validate the POST, one breakout service call; what happened."""
     form = BreakoutActionForm(data)
     if not form.is_valid():
         problems = form.non_field_errors()
-        raise FormProblem(problems[0] if problems else "That action was not understood;")
+        raise FormProblem(problems[0] if problems else _("That action was not understood."))
     d = form.cleaned_data
     if action in ("breakout-create", "breakout-create-and-invite"):
         sizes = {
@@ -124,13 +123,28 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
         }
         if action == "breakout-create":
             rooms = services.breakout_rooms_create(parent=room, actor=mod.actor, **sizes)
-            return f"{_plural(len(rooms), 'breakout room')} created."
+            n = len(rooms)
+            return ngettext(
+                "%(count)s breakout room created.", "%(count)s breakout rooms created.", n
+            ) % {"count": n}
         rooms, assignments = services.breakout_rooms_create_and_invite(
             parent=room, actor=mod.actor, force_join=bool(d.get("force_join")), **sizes
         )
         people = sum(len(v) for v in assignments.values())
-        verb = "moved into" if d.get("force_join") else "invited to"
-        return f"{_plural(people, 'participant')} {verb} {_plural(len(rooms), 'room')}."
+        into = ngettext("%(count)s room", "%(count)s rooms", len(rooms)) % {"count": len(rooms)}
+        if d.get("force_join"):
+            said = ngettext(
+                "%(count)s participant moved into %(rooms)s.",
+                "%(count)s participants moved into %(rooms)s.",
+                people,
+            )
+        else:
+            said = ngettext(
+                "%(count)s participant invited to %(rooms)s.",
+                "%(count)s participants invited to %(rooms)s.",
+                people,
+            )
+        return said % {"count": people, "rooms": into}
     if action == "breakout-invite":
         invited = services.breakout_invite(
             parent=room,
@@ -139,11 +153,13 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
             clients=[d["client"]],
             force_join=bool(d.get("force_join")),
         )
-        names = _names(room, invited.clients) or "Nobody new"
-        where = f"breakout room {invited.room.number}"
-        return (
-            f"{names} moved into {where}." if invited.force_join else f"{names} invited to {where}."
+        names = _names(room, invited.clients) or _("Nobody new")
+        said = (
+            _("%(names)s moved into breakout room %(number)s.")
+            if invited.force_join
+            else _("%(names)s invited to breakout room %(number)s.")
         )
+        return said % {"names": names, "number": invited.room.number}
     if action == "breakout-move":
         dest = d["destination"]
         p = services.breakout_move(
@@ -152,9 +168,11 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
             participant_id=d["client"],
             room_id=None if dest == MAIN_ROOM else str(dest),
         )
-        who = p.name or "The participant"
-        where = f"breakout room {p.breakout.number}" if p.breakout else "the main room"
-        return f"{who} is in {where} now."
+        who = p.name or _("The participant")
+        if p.breakout:
+            said = _("%(name)s is in breakout room %(number)s now.")
+            return said % {"name": who, "number": p.breakout.number}
+        return _("%(name)s is in the main room now.") % {"name": who}
     if action == "breakout-extend":
         minutes = d.get("minutes") or EXTEND_MINUTES
         rooms = services.breakout_extend(
@@ -164,27 +182,46 @@ def panel_act(*, room: Room, mod: Moderator, action: str, data: Mapping[str, Any
             seconds=minutes * 60,
         )
         if not rooms:
-            return "No breakout room has a timer; nothing was extended."
+            return _("No breakout room has a timer; nothing was extended.")
         numbers = ", ".join(str(r.number) for r in rooms)
-        rooms_word = "rooms" if len(rooms) != 1 else "room"
-        return f"{_plural(minutes, 'minute')} added ({rooms_word} {numbers})."
+        if len(rooms) == 1:
+            said = ngettext(
+                "%(count)s minute added (room %(numbers)s).",
+                "%(count)s minutes added (room %(numbers)s).",
+                minutes,
+            )
+        else:
+            said = ngettext(
+                "%(count)s minute added (rooms %(numbers)s).",
+                "%(count)s minutes added (rooms %(numbers)s).",
+                minutes,
+            )
+        return said % {"count": minutes, "numbers": numbers}
     if action == "breakout-help-answer":
         answer = services.breakout_help_answer(
             parent=room, actor=mod.actor, participant_id=d["client"]
         )
-        who = _names(room, [d["client"]])
-        where = f"breakout room {answer.request.breakout.number}"
-        if not answer.effective:
-            return f"{who}'s help request ({where}) had already ended; nothing was changed."
-        return f"{who}'s help request ({where}) is marked as answered."
+        said = (
+            _("%(name)s's help request (%(where)s) is marked as answered.")
+            if answer.effective
+            else _("%(name)s's help request (%(where)s) had already ended; nothing was changed.")
+        )
+        where = _("breakout room %(number)s") % {"number": answer.request.breakout.number}
+        return said % {"name": _names(room, [d["client"]]), "where": where}
     if action == "breakout-broadcast":
         n = services.breakout_broadcast(parent=room, actor=mod.actor, text=d["text"])
-        return f"Message sent to {_plural(n, 'breakout room')}."
+        return ngettext(
+            "Message sent to %(count)s breakout room.",
+            "Message sent to %(count)s breakout rooms.",
+            n,
+        ) % {"count": n}
     if action == "breakout-clear-all":
         done = services.breakout_rooms_clear_all(parent=room, actor=mod.actor)
-        return f"Everyone is back in the main room ({len(done.returned)} returned)."
+        n = len(done.returned)
+        return _("Everyone is back in the main room (%(count)s returned).") % {"count": n}
     done = services.breakout_rooms_destroy_all(parent=room, actor=mod.actor)
-    return f"Breakout rooms closed; {len(done.returned)} returned to the main room."
+    n = len(done.returned)
+    return _("Breakout rooms closed; %(count)s returned to the main room.") % {"count": n}
 
 
 PANEL = DashboardPanel(

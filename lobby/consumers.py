@@ -21,6 +21,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core import signing
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import translation
 
 from . import (
     clock,
@@ -39,6 +40,7 @@ from .errors import (
     RateLimited,
     StaffSessionEnded,
     Unavailable,
+    error_text,
 )
 from .instructions import (
     Admit,
@@ -51,6 +53,7 @@ from .instructions import (
     StaffCheck,
     ToLobby,
 )
+from .languages import socket_language
 from .models import Role, Room
 from .ops import metrics
 from .ops.logs import connection_id_var
@@ -327,10 +330,15 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def _send_error(self, exc: AnteroomError, rid: Any) -> None:
         if self.state == "closed":
             return
+        # The code stays; the message reads in the language of the page that opened the socket.
+        if not hasattr(self, "language"):
+            self.language = socket_language(self.scope)
+        with translation.override(self.language):
+            error = {**exc.as_dict(), "message": error_text(exc)}
         if rid is not None:
-            await self.send_json(frames.ack_error(rid, exc.as_dict()))
+            await self.send_json(frames.ack_error(rid, error))
         else:
-            await self.send_json(frames.error_of(exc.as_dict()))
+            await self.send_json(frames.error_of(error))
 
     # Helpers for handlers ------------------------------------------------------------------
 

@@ -1,11 +1,19 @@
 """Anteroom's error hierarchy: stable machine codes, mapped once for REST and for WebSocket.
 
 Codes are API (SPEC §3). Messages are short and never echo secrets or client input.
+
+Codes and messages are never translated on the wire (socket error frames, REST bodies): the
+``message`` is English developer text, like the code. A page shows a person ``error_text``: the
+message in the page's language when it is a known message (the defaults below and the texts the
+services mark with ``gettext_noop``), else as written. The page scripts choose their own words by
+``code`` (docs/architecture.md "Languages").
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from django.utils.translation import gettext, gettext_noop
 
 
 class AnteroomError(Exception):
@@ -13,7 +21,7 @@ class AnteroomError(Exception):
     http_status: ClassVar[int] = 400
     # WebSocket close code used when the error ends the connection (None = keep it open).
     close_code: ClassVar[int | None] = None
-    default_message: ClassVar[str] = "Bad request."
+    default_message: ClassVar[str] = gettext_noop("Bad request.")
 
     def __init__(self, message: str | None = None, **extra: Any) -> None:
         self.message = message or self.default_message
@@ -27,78 +35,78 @@ class AnteroomError(Exception):
 class BadRequest(AnteroomError):
     code = "BAD_REQUEST"
     http_status = 400
-    default_message = "Bad request."
+    default_message = gettext_noop("Bad request.")
 
 
 class NotJoined(AnteroomError):
     code = "NOT_JOINED"
     http_status = 409
-    default_message = "Join the room first."
+    default_message = gettext_noop("Join the room first.")
 
 
 class RoomNotFound(AnteroomError):
     code = "ROOM_NOT_FOUND"
     http_status = 404
     close_code = 4404
-    default_message = "No such room."
+    default_message = gettext_noop("No such room.")
 
 
 class RoomExists(AnteroomError):
     code = "ROOM_EXISTS"
     http_status = 409
-    default_message = "A room with this name already exists."
+    default_message = gettext_noop("A room with this name already exists.")
 
 
 class InvalidToken(AnteroomError):
     code = "INVALID_TOKEN"
     http_status = 401
     close_code = 4401
-    default_message = "The meeting token is not valid."
+    default_message = gettext_noop("The meeting token is not valid.")
 
 
 class TokenExpired(InvalidToken):
     code = "TOKEN_EXPIRED"
-    default_message = "The meeting token has expired."
+    default_message = gettext_noop("The meeting token has expired.")
 
 
 class TokenRevoked(InvalidToken):
     code = "TOKEN_REVOKED"
-    default_message = "The meeting token has been revoked."
+    default_message = gettext_noop("The meeting token has been revoked.")
 
 
 class InvalidEntryClaim(AnteroomError):
     code = "INVALID_ENTRY_CLAIM"
     http_status = 400
     close_code = 4400
-    default_message = "The token's joinPolicy is not valid."
+    default_message = gettext_noop("The token's joinPolicy is not valid.")
 
 
 class AccessDenied(AnteroomError):
     code = "ACCESS_DENIED"
     http_status = 403
     close_code = 4403
-    default_message = "This room is private."
+    default_message = gettext_noop("This room is private.")
 
 
 class EntryDenied(AnteroomError):
     code = "ENTRY_DENIED"
     http_status = 403
     close_code = 4403
-    default_message = "A moderator declined your request to join."
+    default_message = gettext_noop("A moderator declined your request to join.")
 
 
 class EntryTimeout(AnteroomError):
     code = "ENTRY_TIMEOUT"
     http_status = 408
     close_code = 4408
-    default_message = "Nobody answered your request in time."
+    default_message = gettext_noop("Nobody answered your request in time.")
 
 
 class EntryRateLimited(AnteroomError):
     code = "ENTRY_RATE_LIMITED"
     http_status = 429
     close_code = 4429
-    default_message = "Too many requests to join. Try again later."
+    default_message = gettext_noop("Too many requests to join. Try again later.")
 
 
 class RoomFull(AnteroomError):
@@ -107,7 +115,7 @@ class RoomFull(AnteroomError):
     code = "ROOM_FULL"
     http_status = 409
     close_code = 4403
-    default_message = "The room is full."
+    default_message = gettext_noop("The room is full.")
 
 
 class RoomNotOpen(AnteroomError):
@@ -133,7 +141,7 @@ class RoomClosed(AnteroomError):
 class InvalidPermissions(AnteroomError):
     code = "INVALID_PERMISSIONS"
     http_status = 403
-    default_message = "This action needs a moderator."
+    default_message = gettext_noop("This action needs a moderator.")
 
 
 class StaffSessionEnded(AnteroomError):
@@ -143,19 +151,19 @@ class StaffSessionEnded(AnteroomError):
     code = "STAFF_SESSION_ENDED"
     http_status = 401
     close_code = 4401
-    default_message = "Your staff session has ended; sign in again."
+    default_message = gettext_noop("Your staff session has ended; sign in again.")
 
 
 class RequestNotFound(AnteroomError):
     code = "REQUEST_NOT_FOUND"
     http_status = 404
-    default_message = "No such entry request in this room."
+    default_message = gettext_noop("No such entry request in this room.")
 
 
 class ParticipantNotFound(AnteroomError):
     code = "PARTICIPANT_NOT_FOUND"
     http_status = 404
-    default_message = "Nobody with that id is in the room."
+    default_message = gettext_noop("Nobody with that id is in the room.")
 
 
 class ParticipantRemoved(AnteroomError):
@@ -164,7 +172,7 @@ class ParticipantRemoved(AnteroomError):
     code = "PARTICIPANT_REMOVED"
     http_status = 403
     close_code = 4403
-    default_message = "The host removed you from the room."
+    default_message = gettext_noop("The host removed you from the room.")
 
 
 class Replaced(AnteroomError):
@@ -173,31 +181,31 @@ class Replaced(AnteroomError):
     code = "REPLACED"
     http_status = 409
     close_code = 4409
-    default_message = "You joined from another connection."
+    default_message = gettext_noop("You joined from another connection.")
 
 
 class RateLimited(AnteroomError):
     code = "RATE_LIMITED"
     http_status = 429
-    default_message = "Too many messages; slow down."
+    default_message = gettext_noop("Too many messages; slow down.")
 
 
 class Unavailable(AnteroomError):
     code = "UNAVAILABLE"
     http_status = 503
-    default_message = "A backing service is unavailable; retry later."
+    default_message = gettext_noop("A backing service is unavailable; retry later.")
 
 
 class NotFound(AnteroomError):
     code = "NOT_FOUND"
     http_status = 404
-    default_message = "Not found."
+    default_message = gettext_noop("Not found.")
 
 
 class Unauthenticated(AnteroomError):
     code = "UNAUTHENTICATED"
     http_status = 401
-    default_message = "A valid API key is required."
+    default_message = gettext_noop("A valid API key is required.")
 
 
 # Breakout rules (SPEC §2). Their classes live here so that one mapping covers every code.
@@ -207,7 +215,7 @@ class BreakoutLectureMode(AnteroomError):
     code = "BREAKOUT_LECTURE_MODE"
     http_status = 409
     legacy_code = 5067
-    default_message = "Breakout rooms are not available in lecture mode."
+    default_message = gettext_noop("Breakout rooms are not available in lecture mode.")
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "legacy_code": self.legacy_code}
@@ -216,43 +224,43 @@ class BreakoutLectureMode(AnteroomError):
 class BreakoutLimit(AnteroomError):
     code = "BREAKOUT_LIMIT"
     http_status = 409
-    default_message = "At most 10 breakout rooms per room."
+    default_message = gettext_noop("At most 10 breakout rooms per room.")
 
 
 class BreakoutInvalidSize(AnteroomError):
     code = "BREAKOUT_INVALID_SIZE"
     http_status = 400
-    default_message = "Breakout capacity is out of range."
+    default_message = gettext_noop("Breakout capacity is out of range.")
 
 
 class BreakoutFromBreakout(AnteroomError):
     code = "BREAKOUT_FROM_BREAKOUT"
     http_status = 409
-    default_message = "A breakout room cannot have breakout rooms."
+    default_message = gettext_noop("A breakout room cannot have breakout rooms.")
 
 
 class BreakoutNotFound(AnteroomError):
     code = "BREAKOUT_NOT_FOUND"
     http_status = 404
-    default_message = "No such breakout room."
+    default_message = gettext_noop("No such breakout room.")
 
 
 class BreakoutFull(AnteroomError):
     code = "BREAKOUT_FULL"
     http_status = 409
-    default_message = "The breakout room is full."
+    default_message = gettext_noop("The breakout room is full.")
 
 
 class AlreadyInBreakout(AnteroomError):
     code = "ALREADY_IN_BREAKOUT"
     http_status = 409
-    default_message = "Leave your breakout room first."
+    default_message = gettext_noop("Leave your breakout room first.")
 
 
 class NotInBreakout(AnteroomError):
     code = "NOT_IN_BREAKOUT"
     http_status = 409
-    default_message = "You are not in a breakout room."
+    default_message = gettext_noop("You are not in a breakout room.")
 
 
 class HelpAlreadyRequested(AnteroomError):
@@ -260,19 +268,19 @@ class HelpAlreadyRequested(AnteroomError):
 
     code = "HELP_ALREADY_REQUESTED"
     http_status = 409
-    default_message = "You have already asked for help; a moderator has been told."
+    default_message = gettext_noop("You have already asked for help; a moderator has been told.")
 
 
 class HelpRequestNotFound(AnteroomError):
     code = "HELP_REQUEST_NOT_FOUND"
     http_status = 404
-    default_message = "This participant has no help request."
+    default_message = gettext_noop("This participant has no help request.")
 
 
 class NotInvited(AnteroomError):
     code = "NOT_INVITED"
     http_status = 409
-    default_message = "You have no invitation to this breakout room."
+    default_message = gettext_noop("You have no invitation to this breakout room.")
 
 
 # Webhooks and alerts (docs/webhooks.md).
@@ -312,3 +320,8 @@ class WebhookLimit(AnteroomError):
     code = "WEBHOOK_LIMIT"
     http_status = 409
     default_message = "Too many webhooks; delete one first."
+
+
+def error_text(exc: AnteroomError) -> str:
+    """``exc``'s message for a person reading a page, in the active language."""
+    return gettext(exc.message) if exc.message else exc.message

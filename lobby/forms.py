@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from . import extensions
 from .commands import MAX_DISPLAY_NAME, RoomMute, RoomPause, RoomResume, RoomUnmute
@@ -63,9 +64,9 @@ class DashboardActionForm(forms.Form):
         data = super().clean() or {}
         action = data.get("action")
         if action in DECIDE_ACTIONS and not data.get("request_id"):
-            raise forms.ValidationError("Which request? The form is missing its request id.")
+            raise forms.ValidationError(_("Which request? The form is missing its request id."))
         if action == "entry-message" and not (data.get("request_id") and data.get("text")):
-            raise forms.ValidationError("Write a message for the guest.")
+            raise forms.ValidationError(_("Write a message for the guest."))
         if action in PEOPLE_ACTIONS and not data.get("client"):
-            raise forms.ValidationError("Who? The form is missing the participant.")
+            raise forms.ValidationError(_("Who? The form is missing the participant."))
         return data

@@ -20,12 +20,14 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext, pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from . import activity, branding, clock, extensions, selectors, services
 from .consumers import GUEST_COOKIE, GUEST_COOKIE_SALT
-from .errors import AnteroomError, RoomNotFound
+from .errors import AnteroomError, RoomNotFound, error_text
 from .forms import DECIDE_ACTIONS, DECIDE_ALL_ACTIONS, ROOM_ACTIONS, DashboardActionForm
 from .models import EntryRequest, Room
 from .services import appointments, moderation
@@ -153,7 +155,7 @@ def _moderator(request: HttpRequest, room: Room) -> Moderator | AnteroomError | 
                 by = claims.sub or "moderator"
                 return Moderator(
                     actor=services.Actor(by=by, can_moderate=True, participant_id=claims.sub),
-                    display=claims.name or claims.sub or "Moderator",
+                    display=claims.name or claims.sub or _("Moderator"),
                     token=token,
                 )
     user = request.user
@@ -183,7 +185,9 @@ def _accept_link(request: HttpRequest, room: Room) -> HttpResponse:
         return _needs_moderator(
             request,
             room,
-            AnteroomError("This link lets its holder join the room, not moderate it."),
+            AnteroomError(
+                gettext_noop("This link lets its holder join the room, not moderate it.")
+            ),
             guest_link=True,
         )
     request.session[_session_key(room)] = token
@@ -195,7 +199,13 @@ def _needs_moderator(
     request: HttpRequest, room: Room, problem: AnteroomError | None, guest_link: bool = False
 ) -> HttpResponse:
     login = f"{reverse('admin:login')}?{urlencode({'next': request.path})}"
-    ctx = {"room": room, "problem": problem, "login_url": login, "guest_link": guest_link}
+    ctx = {
+        "room": room,
+        "problem": problem,
+        "problem_text": error_text(problem) if problem else "",
+        "login_url": login,
+        "guest_link": guest_link,
+    }
     return render(request, "lobby/dashboard_login.html", ctx, status=403)
 
 
@@ -208,10 +218,10 @@ def clock_text(seconds: float) -> str:
 def _waited(seconds: float) -> str:
     s = max(0, int(seconds))
     if s < 60:
-        return f"{s}s"
+        return _("%(seconds)ss") % {"seconds": s}
     if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+        return _("%(minutes)sm %(seconds)ss") % {"minutes": s // 60, "seconds": f"{s % 60:02d}"}
+    return _("%(hours)sh %(minutes)sm") % {"hours": s // 3600, "minutes": f"{s % 3600 // 60:02d}"}
 
 
 def _metadata_rows(metadata: Any) -> list[tuple[str, str]]:
@@ -224,42 +234,45 @@ def _metadata_rows(metadata: Any) -> list[tuple[str, str]]:
 
 
 def _by_label(by: str, mod: Moderator, names: dict[str, str] | None = None) -> str:
+    # Who decided, as the activity list says it after "by" ("admitted by you").
     if by == mod.actor.by:
-        return "you"
+        return pgettext("admitted by …", "you")
     if by.startswith("staff:"):
-        return f"{by[6:]} (staff)"
+        return pgettext("admitted by …", "%(name)s (staff)") % {"name": by[6:]}
     if by.startswith("api:"):
-        return f"the API ({by[4:]})"
+        return pgettext("admitted by …", "the API (%(name)s)") % {"name": by[4:]}
     return (names or {}).get(by) or by
 
 
 _LEAVE_WORDS = {
-    "left": "left",
-    "disconnected": "left (connection lost)",
-    "revoked": "left (their link was withdrawn)",
+    "left": gettext_lazy("left"),
+    "disconnected": gettext_lazy("left (connection lost)"),
+    "revoked": gettext_lazy("left (their link was withdrawn)"),
 }
 
 
 def activity_words(item: activity.Item, mod: Moderator, names: dict[str, str]) -> str:
     """What happened, after the name: "admitted by you", "timed out (nobody answered)", …
     (``dashboard.js`` words live items the same way). ``names``: participant id → name."""
-    by = _by_label(item["by"], mod, names) if item["by"] else "someone"
+    by = _by_label(item["by"], mod, names) if item["by"] else pgettext("admitted by …", "someone")
     kind = item["kind"]
     if kind == "admitted":
-        return f"admitted by {by}"
+        return _("admitted by %(by)s") % {"by": by}
     if kind == "denied":
-        return f"denied by {by}" + (f" (“{item['reason']}”)" if item["reason"] else "")
+        if item["reason"]:
+            return _("denied by %(by)s (“%(reason)s”)") % {"by": by, "reason": item["reason"]}
+        return _("denied by %(by)s") % {"by": by}
     if kind == "timed-out":
-        return "timed out (nobody answered)"
+        return _("timed out (nobody answered)")
     if kind == "canceled":
-        return "stopped waiting"
+        return _("stopped waiting")
     if kind == "dropped":
-        return "lost the connection while waiting"
+        return _("lost the connection while waiting")
     if kind == "removed":
-        return f"removed by {by}"
+        return _("removed by %(by)s") % {"by": by}
     if kind == "sent-to-lobby":
-        return f"sent back to the waiting room by {by}"
-    return _LEAVE_WORDS.get(item["reason"], "left")
+        return _("sent back to the waiting room by %(by)s") % {"by": by}
+    return str(_LEAVE_WORDS.get(item["reason"], _LEAVE_WORDS["left"]))
 
 
 def _render_dashboard(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
@@ -325,9 +338,9 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
         problems = form.non_field_errors()
         messages.error(
             request,
-            f"{problems[0]} Nothing was changed."
+            _("%(problem)s Nothing was changed.") % {"problem": problems[0]}
             if problems
-            else "That action was not understood; nothing was changed.",
+            else _("That action was not understood; nothing was changed."),
         )
         return HttpResponseRedirect(_dashboard_url(room))
     action: str = form.cleaned_data["action"]
@@ -340,22 +353,35 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
                 outcome=DECIDE_ACTIONS[action],
                 reason=form.cleaned_data.get("reason") or "",
             )
-            who = d.request.name or "The guest"
+            who = d.request.name or _("The guest")
             if d.effective:
-                messages.success(request, f"{who}: {d.outcome}.")
+                done = (
+                    _("%(name)s: admitted.") if d.outcome == "admitted" else _("%(name)s: denied.")
+                )
+                messages.success(request, done % {"name": who})
             else:
                 status = _status_words(d.request)
-                messages.info(request, f"{who} was already {status}; nothing changed.")
+                messages.info(
+                    request,
+                    _("%(name)s was already %(status)s; nothing changed.")
+                    % {"name": who, "status": status},
+                )
         elif action == "deny-all" and not form.cleaned_data.get("confirm"):
             # Ask first (the page shows the question); nothing is denied yet.
             return HttpResponseRedirect(_dashboard_url(room, confirm="deny-all"))
         elif action in DECIDE_ALL_ACTIONS:
             outcome = DECIDE_ALL_ACTIONS[action]
             n = services.entry_requests_decide_all(room=room, actor=mod.actor, outcome=outcome)
-            if n:
-                messages.success(request, f"{guests(n)} {outcome}.")
+            if n and outcome == "admitted":
+                said = ngettext("%(count)s guest admitted.", "%(count)s guests admitted.", n)
+                messages.success(request, said % {"count": n})
+            elif n:
+                said = ngettext("%(count)s guest denied.", "%(count)s guests denied.", n)
+                messages.success(request, said % {"count": n})
+            elif outcome == "admitted":
+                messages.info(request, _("Nobody is waiting; nobody was admitted."))
             else:
-                messages.info(request, f"Nobody is waiting; nobody was {outcome}.")
+                messages.info(request, _("Nobody is waiting; nobody was denied."))
         elif action in ("lobby-message", "lobby-message-clear"):
             text = form.cleaned_data.get("text") or "" if action == "lobby-message" else ""
             extra = form.cleaned_data.get("extend_minutes") or 0
@@ -363,12 +389,17 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
                 room=room, actor=mod.actor, text=text, extend_minutes=extra
             )
             said = (
-                f"Everyone waiting now sees: “{room.lobby_message}”."
+                _("Everyone waiting now sees: “%(text)s”.") % {"text": room.lobby_message}
                 if room.lobby_message
-                else "The message to everyone waiting is cleared."
+                else _("The message to everyone waiting is cleared.")
             )
             if extra:
-                said += f" {guests(moved)} got {extra} more minutes."
+                more = ngettext(
+                    "%(count)s guest got %(minutes)s more minutes.",
+                    "%(count)s guests got %(minutes)s more minutes.",
+                    moved,
+                )
+                said += " " + more % {"count": moved, "minutes": extra}
             messages.success(request, said)
         elif action == "entry-message":
             r = moderation.entry_request_message(
@@ -377,49 +408,53 @@ def _act(request: HttpRequest, room: Room, mod: Moderator) -> HttpResponse:
                 request_id=form.cleaned_data["request_id"],
                 text=form.cleaned_data["text"],
             )
-            messages.success(request, f"Message sent to {r.name or 'the guest'}.")
+            who = r.name or pgettext("message sent to …", "the guest")
+            messages.success(request, _("Message sent to %(name)s.") % {"name": who})
         elif action == "participant-remove":
             p = moderation.participant_remove(
                 room=room, actor=mod.actor, participant_id=form.cleaned_data["client"]
             )
-            messages.success(request, f"{p.name or 'The participant'} was removed from the room.")
+            who = p.name or _("The participant")
+            messages.success(request, _("%(name)s was removed from the room.") % {"name": who})
         elif action == "participant-to-lobby":
             r = moderation.participant_send_to_lobby(
                 room=room, actor=mod.actor, participant_id=form.cleaned_data["client"]
             )
-            messages.success(request, f"{r.name or 'The participant'} is back in the waiting room.")
+            who = r.name or _("The participant")
+            messages.success(request, _("%(name)s is back in the waiting room.") % {"name": who})
         elif (panel := extensions.panel_for(action)) is not None:
             done = panel.act(room=room, mod=mod, action=action, data=request.POST)
             messages.success(request, done)
         else:
             services.room_set_state(room=room, actor=mod.actor, **ROOM_ACTIONS[action])
-            messages.success(request, _ROOM_ACTION_DONE[action])
+            messages.success(request, str(_ROOM_ACTION_DONE[action]))
     except AnteroomError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, error_text(exc))
     except extensions.FormProblem as exc:
-        messages.error(request, f"{exc} Nothing was changed.")
+        messages.error(request, _("%(problem)s Nothing was changed.") % {"problem": exc})
     return HttpResponseRedirect(_dashboard_url(room))
 
 
-def guests(n: int) -> str:
-    """``1 guest``, ``3 guests``."""
-    return f"{n} guest" if n == 1 else f"{n} guests"
-
-
 _ROOM_ACTION_DONE = {
-    "pause": "The room is paused.",
-    "resume": "The room is live again.",
-    "mute-audio": "Everyone's microphone is muted.",
-    "unmute-audio": "Microphones are allowed again.",
-    "mute-video": "Everyone's camera is off.",
-    "unmute-video": "Cameras are allowed again.",
+    "pause": gettext_lazy("The room is paused."),
+    "resume": gettext_lazy("The room is live again."),
+    "mute-audio": gettext_lazy("Everyone's microphone is muted."),
+    "unmute-audio": gettext_lazy("Microphones are allowed again."),
+    "mute-video": gettext_lazy("Everyone's camera is off."),
+    "unmute-video": gettext_lazy("Cameras are allowed again."),
 }
 
 
 def _status_words(r: EntryRequest) -> str:
+    """The request's state after "was already …" (the status code itself is not shown)."""
     if r.status == EntryRequest.Status.CANCELED:
-        return "timed out" if r.cancel_reason == "timeout" else "gone (canceled)"
-    return r.status
+        return _("timed out") if r.cancel_reason == "timeout" else _("gone (canceled)")
+    words: dict[str, str] = {
+        "admitted": pgettext("was already …", "admitted"),
+        "denied": pgettext("was already …", "denied"),
+        "pending": pgettext("was already …", "waiting"),
+    }
+    return words.get(str(r.status), str(r.status))
 
 
 @never_cache

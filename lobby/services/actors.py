@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext_noop
+
 from .. import clock, staff_sessions
 from ..errors import InvalidPermissions, StaffSessionEnded, TokenExpired, TokenRevoked
 from ..models import Participant, Role
@@ -63,7 +65,7 @@ def require_moderator(actor: Actor) -> None:
         if user is None:
             raise StaffSessionEnded()
         if not getattr(user, "is_staff", False):
-            raise InvalidPermissions("Your staff access has ended.")
+            raise InvalidPermissions(gettext_noop("Your staff access has ended."))
 
 
 def check_credential(*, token_jti: str | None, token_expires_at: datetime | None) -> None:

@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from .. import clock, events, frames
 from ..audit import audit_record
@@ -38,7 +39,9 @@ def _present(room: Room, participant_id: str) -> Participant:
     if p is None:
         raise ParticipantNotFound()
     if p.role == Role.MODERATOR:
-        raise InvalidPermissions("A moderator cannot be removed or sent to the waiting room.")
+        raise InvalidPermissions(
+            gettext_noop("A moderator cannot be removed or sent to the waiting room.")
+        )
     return p
 
 
@@ -198,12 +201,12 @@ def entry_request_message(
     require_moderator(actor)
     text = _clean_message(text)
     if not text:
-        raise BadRequest("text must not be empty.")
+        raise BadRequest(gettext_noop("text must not be empty."))
     changed = EntryRequest.objects.filter(
         pk=request_id, room=room, status=EntryRequest.Status.PENDING
     ).update(host_message=text)
     if not changed:
-        raise RequestNotFound("That guest is no longer waiting.")
+        raise RequestNotFound(gettext_noop("That guest is no longer waiting."))
     r = EntryRequest.objects.get(pk=request_id)
     events.deliver_on_commit(events.request_group(r.id), frames.host_message(text))
     return r

@@ -2,7 +2,7 @@
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { avatar } from './avatar.js';
 import { clockOffsetFrom, join } from './client.js';
-import { gettext } from './i18n.js';
+import { gettext, interpolate, LANG, ngettext, pgettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
 
 const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
@@ -10,7 +10,8 @@ const html = document.documentElement;
 const $ = (id) => document.getElementById(id);
 const clockOffset = clockOffsetFrom(cfg.server_now);
 const baseTitle =
-  document.querySelector('meta[name="anteroom:title"]')?.content || `${cfg.room} · Anteroom dashboard`;
+  document.querySelector('meta[name="anteroom:title"]')?.content ||
+  interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
 const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
 
 let room = null;
@@ -27,7 +28,7 @@ function status(text, kind) {
 }
 
 async function connect() {
-  status('Connecting…', '');
+  status(gettext('Connecting…'), '');
   try {
     room = await join({
       room: cfg.room,
@@ -36,11 +37,11 @@ async function connect() {
       clockOffset,
     });
   } catch (err) {
-    status(`Not connected (${err.message}) — the buttons still work`, 'down');
+    status(interpolate(gettext('Not connected (%(why)s) — the buttons still work'), { why: errorWords(err) }), 'down');
     return;
   }
   live = true;
-  status('Connected', 'live');
+  status(gettext('Connected'), 'live');
   window.dispatchEvent(new CustomEvent('anteroom:joined', { detail: { room } })); // the call
   room
     .on('entry-requested', (r) => {
@@ -60,18 +61,31 @@ async function connect() {
     .on('breakouts-updated', renderBreakouts)
     .on('reconnecting', () => {
       live = false;
-      status('Connection lost — reconnecting…', 'down');
+      status(gettext('Connection lost — reconnecting…'), 'down');
     })
     .on('reconnected', () => {
       live = true;
-      status('Connected', 'live');
+      status(gettext('Connected'), 'live');
       renderAll();
     })
     .on('closed', (d) => {
       live = false;
-      status(`Disconnected (${d.error ? d.error.message : d.code}) — reload to reconnect`, 'down');
+      const why = d.error ? errorWords(d.error) : d.code;
+      status(interpolate(gettext('Disconnected (%(why)s) — reload to reconnect'), { why }), 'down');
     });
   renderAll();
+}
+
+// What went wrong, in the page's language. The server's error frames are already in it (the
+// socket's language); these codes are client.js's own, whose messages stay English (it is an SDK).
+function errorWords(err) {
+  const own = {
+    NETWORK_ERROR: gettext('Could not reach the server.'),
+    DISCONNECTED: gettext('Not connected to the server; try again.'),
+    TIMEOUT: gettext('The server did not answer in time.'),
+    REPLACED: gettext('You joined from another connection.'),
+  };
+  return own[err.code] || err.message || err.code;
 }
 
 function renderAll() {
@@ -114,12 +128,19 @@ function addRow(r, isNew) {
     el(
       'div',
       { class: 'who' },
-      avatar(r.name || 'Guest'),
-      el('span', { class: 'name', text: r.name || 'Guest' }),
+      avatar(r.name || gettext('Guest')),
+      el('span', { class: 'name', text: r.name || gettext('Guest') }),
       ...(isEarly(r)
-        ? [' ', el('span', { class: 'tag early', title: 'Knocked before the appointment window opens', text: 'early' })]
+        ? [
+            ' ',
+            el('span', {
+              class: 'tag early',
+              title: gettext('Knocked before the appointment window opens'),
+              text: gettext('early'),
+            }),
+          ]
         : []),
-      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: 'reconnecting' })]),
+      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: gettext('reconnecting') })]),
       ...(meta.length
         ? [
             el(
@@ -140,9 +161,9 @@ function addRow(r, isNew) {
     el(
       'p',
       { class: 'times' },
-      el('span', {}, 'Waited ', el('span', { class: 'waited' })),
+      el('span', {}, gettext('Waited'), ' ', el('span', { class: 'waited' })),
       ' ',
-      el('span', {}, 'Time left ', el('span', { class: 'left' })),
+      el('span', {}, gettext('Time left'), ' ', el('span', { class: 'left' })),
     ),
     actionForm(r),
   );
@@ -155,12 +176,13 @@ function addRow(r, isNew) {
 
 function actionForm(r) {
   // A real form, so a click still works (as a POST) if the socket is down.
+  const name = r.name || gettext('Guest');
   const button = (action, label, cls) =>
     el(
       'button',
       { type: 'submit', name: 'action', value: action, ...(cls ? { class: cls } : {}) },
       label,
-      el('span', { class: 'vh', text: ` ${r.name || 'Guest'}` }),
+      el('span', { class: 'vh', text: ` ${name}` }),
     );
   const reasonId = `reason-${r.id}`;
   return el(
@@ -168,17 +190,21 @@ function actionForm(r) {
     { method: 'post', class: 'actions decide' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'request_id', value: r.id }),
-    button('admit', 'Admit'),
-    el('label', { class: 'vh', for: reasonId, text: `Reason for ${r.name || 'Guest'} (optional, they will read it)` }),
-    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: 'Reason (optional)', autocomplete: 'off' }),
-    button('deny', 'Deny', 'danger'),
-    el('label', { class: 'vh', for: `msg-${r.id}`, text: `Message to ${r.name || 'Guest'}` }),
-    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: 'Message to this guest', autocomplete: 'off' }),
+    button('admit', gettext('Admit')),
+    el('label', {
+      class: 'vh',
+      for: reasonId,
+      text: interpolate(gettext('Reason for %(name)s (optional, they will read it)'), { name }),
+    }),
+    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: gettext('Reason (optional)'), autocomplete: 'off' }),
+    button('deny', gettext('Deny'), 'danger'),
+    el('label', { class: 'vh', for: `msg-${r.id}`, text: interpolate(gettext('Message to %(name)s'), { name }) }),
+    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: gettext('Message to this guest'), autocomplete: 'off' }),
     el(
       'button',
       { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
-      'Send',
-      el('span', { class: 'vh', text: ` to ${r.name || 'Guest'}` }),
+      gettext('Send'),
+      el('span', { class: 'vh', text: ' ' + interpolate(pgettext('send a message', 'to %(name)s'), { name }) }),
     ),
   );
 }
@@ -200,14 +226,20 @@ function updateCount() {
   $('waiting-empty').hidden = n > 0;
   $('deny-all-count').textContent = guests(n);
   if (!n) $('deny-all-confirm').hidden = true;
-  document.title = n > 0 ? `(${n}) waiting · ${baseTitle}` : baseTitle;
+  document.title = n > 0 ? interpolate(ngettext('(%(count)s) waiting · ', '(%(count)s) waiting · ', n), { count: n }) + baseTitle : baseTitle;
   html.dataset.waiting = String(n);
 }
 
+// As lobby/views.py's _waited words it (the same msgids).
 function fmtWaited(s) {
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s < 60) return interpolate(gettext('%(seconds)ss'), { seconds: s });
+  if (s < 3600) {
+    return interpolate(gettext('%(minutes)sm %(seconds)ss'), { minutes: Math.floor(s / 60), seconds: String(s % 60).padStart(2, '0') });
+  }
+  return interpolate(gettext('%(hours)sh %(minutes)sm'), {
+    hours: Math.floor(s / 3600),
+    minutes: String(Math.floor((s % 3600) / 60)).padStart(2, '0'),
+  });
 }
 
 function fmtClock(s) {
@@ -230,41 +262,43 @@ setInterval(() => {
 // Activity: every outcome (the server's audit trail), worded as the page words it. ---------------
 
 const ACTIVITY_SHOWN = 12;
-const LEAVE_WORDS = {
-  left: 'left',
-  disconnected: 'left (connection lost)',
-  revoked: 'left (their link was withdrawn)',
-};
-
+// As lobby/views.py's activity_words words it (the same msgids, so both read the same).
 function activityWords(a) {
-  const by = a.by ? byLabel(a.by) : 'someone';
+  const by = byLabel(a.by);
   switch (a.kind) {
     case 'admitted':
-      return `admitted by ${by}`;
+      return interpolate(gettext('admitted by %(by)s'), { by });
     case 'denied':
-      return `denied by ${by}${a.reason ? ` (“${a.reason}”)` : ''}`;
+      return a.reason
+        ? interpolate(gettext('denied by %(by)s (“%(reason)s”)'), { by, reason: a.reason })
+        : interpolate(gettext('denied by %(by)s'), { by });
     case 'timed-out':
-      return 'timed out (nobody answered)';
+      return gettext('timed out (nobody answered)');
     case 'canceled':
-      return 'stopped waiting';
+      return gettext('stopped waiting');
     case 'dropped':
-      return 'lost the connection while waiting';
+      return gettext('lost the connection while waiting');
     case 'removed':
-      return `removed by ${by}`;
+      return interpolate(gettext('removed by %(by)s'), { by });
     case 'sent-to-lobby':
-      return `sent back to the waiting room by ${by}`;
-    default:
-      return LEAVE_WORDS[a.reason] || 'left';
+      return interpolate(gettext('sent back to the waiting room by %(by)s'), { by });
+    default: {
+      const leave = {
+        disconnected: gettext('left (connection lost)'),
+        revoked: gettext('left (their link was withdrawn)'),
+      };
+      return leave[a.reason] || gettext('left');
+    }
   }
 }
 
 function activityItem(a) {
   const li = el('li', { 'data-kind': a.kind });
   if (a.at) {
-    const at = new Date(a.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const at = new Date(a.at).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' });
     li.append(el('time', { datetime: a.at, text: at }), ' ');
   }
-  li.append(el('span', { class: 'name', text: a.name || 'A guest' }), ` ${activityWords(a)}`);
+  li.append(el('span', { class: 'name', text: a.name || gettext('A guest') }), ` ${activityWords(a)}`);
   return li;
 }
 
@@ -284,11 +318,11 @@ function renderActivity(frame) {
 }
 
 function byLabel(by) {
-  if (!by) return 'someone';
-  if (room?.self && by === room.self.participant_id) return 'you';
-  if (by === cfg.me) return 'you';
-  if (by.startsWith('staff:')) return `${by.slice(6)} (staff)`;
-  if (by.startsWith('api:')) return `the API (${by.slice(4)})`;
+  if (!by) return pgettext('admitted by …', 'someone');
+  if (room?.self && by === room.self.participant_id) return pgettext('admitted by …', 'you');
+  if (by === cfg.me) return pgettext('admitted by …', 'you');
+  if (by.startsWith('staff:')) return interpolate(pgettext('admitted by …', '%(name)s (staff)'), { name: by.slice(6) });
+  if (by.startsWith('api:')) return interpolate(pgettext('admitted by …', 'the API (%(name)s)'), { name: by.slice(4) });
   const p = room?.participants.find((x) => x.participant_id === by);
   return p ? p.name || by : by;
 }
@@ -339,11 +373,11 @@ function setupNotifications() {
     const answer = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
     if (answer === 'granted') {
       localStorage.setItem(NOTIFY_KEY, 'on');
-      notifyStatus("You'll get a notification when someone knocks while this tab is in the background.");
+      notifyStatus(gettext("You'll get a notification when someone knocks while this tab is in the background."));
     } else {
       e.target.checked = false;
       localStorage.setItem(NOTIFY_KEY, 'off');
-      notifyStatus('Your browser blocks notifications for this site; the sound and the tab title still tell you.');
+      notifyStatus(gettext('Your browser blocks notifications for this site; the sound and the tab title still tell you.'));
     }
   });
 }
@@ -361,8 +395,11 @@ function notify(r) {
   lastNotified = now;
   const n = $('waiting-list').children.length;
   try {
-    const note = new Notification(`${r?.name || 'Someone'} is knocking`, {
-      body: `Room ${cfg.room}: ${guests(n)} waiting`,
+    const note = new Notification(interpolate(gettext('%(name)s is knocking'), { name: r?.name || gettext('Someone') }), {
+      body: interpolate(ngettext('Room %(room)s: %(count)s guest waiting', 'Room %(room)s: %(count)s guests waiting', n), {
+        room: cfg.room,
+        count: n,
+      }),
       tag: `anteroom:${cfg.room}`,
     });
     note.onclick = () => {
@@ -410,9 +447,9 @@ function renderPeople() {
   const items = people.map((p) => {
     const li = el('li', { 'data-participant-id': p.participant_id });
     li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
-    if (room.self && p.participant_id === room.self.participant_id) li.append(' (you)');
-    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: 'moderator' }));
-    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: 'in a breakout' }));
+    if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
+    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: gettext('moderator') }));
+    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: gettext('in a breakout') }));
     if (p.role !== 'moderator') li.append(personActions(p));
     return li;
   });
@@ -431,16 +468,16 @@ function personActions(p) {
     { method: 'post', class: 'actions person' },
     el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
     el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
-    button('participant-to-lobby', 'Send to waiting room', 'secondary'),
-    button('participant-remove', 'Remove from room', 'danger'),
+    button('participant-to-lobby', gettext('Send to waiting room'), 'secondary'),
+    button('participant-remove', gettext('Remove from room'), 'danger'),
   );
 }
 
 function renderControls() {
   const info = room.info || {};
-  $('state-paused').textContent = info.paused ? 'paused' : 'running';
-  $('state-audio').textContent = info.audio_muted ? 'muted' : 'allowed';
-  $('state-video').textContent = info.video_muted ? 'off' : 'allowed';
+  $('state-paused').textContent = info.paused ? gettext('paused') : gettext('running');
+  $('state-audio').textContent = info.audio_muted ? gettext('muted') : gettext('allowed');
+  $('state-video').textContent = info.video_muted ? gettext('off') : gettext('allowed');
   const flags = {
     pause: !info.paused,
     resume: info.paused,
@@ -468,15 +505,25 @@ function renderAppointment(info) {
   const day = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
   const hm = { hour: '2-digit', minute: '2-digit' };
   const parts = [];
-  if (opens && closes) parts.push(`opens ${opens.toLocaleString([], day)}, closes ${closes.toLocaleTimeString([], hm)}.`);
-  else if (opens) parts.push(`opens ${opens.toLocaleString([], day)}.`);
-  else parts.push(`closes ${closes.toLocaleString([], day)}.`);
+  if (opens && closes) {
+    parts.push(
+      interpolate(gettext('opens %(opens)s, closes %(closes)s.'), {
+        opens: opens.toLocaleString(LANG, day),
+        closes: closes.toLocaleTimeString(LANG, hm),
+      }),
+    );
+  } else if (opens) parts.push(interpolate(gettext('opens %(opens)s.'), { opens: opens.toLocaleString(LANG, day) }));
+  else parts.push(interpolate(gettext('closes %(closes)s.'), { closes: closes.toLocaleString(LANG, day) }));
   const now = Date.now();
   if (opens && now < opens.getTime()) {
     const from = new Date(opens.getTime() - (cfg.appointment_early || 0) * 1000);
-    parts.push(`Guests may knock from ${from.toLocaleTimeString([], hm)} and wait for the opening; you may admit them earlier.`);
+    parts.push(
+      interpolate(gettext('Guests may knock from %(at)s and wait for the opening; you may admit them earlier.'), {
+        at: from.toLocaleTimeString(LANG, hm),
+      }),
+    );
   }
-  if (closes && now >= closes.getTime()) parts.push('It has closed: new knocks are refused.');
+  if (closes && now >= closes.getTime()) parts.push(gettext('It has closed: new knocks are refused.'));
   $('appointment-text').textContent = parts.join(' ');
 }
 
@@ -491,7 +538,7 @@ const EXTEND_MINUTES = 5;
 
 function roomLabel(id) {
   const b = (room?.breakouts || []).find((x) => x.id === id);
-  return b ? `Room ${b.number}` : null;
+  return b ? interpolate(gettext('Room %(number)s'), { number: b.number }) : null;
 }
 
 function hiddenInput(name, value) {
@@ -528,7 +575,7 @@ function renderBreakouts() {
   const movable = room.participants.filter((p) => p.role !== 'moderator' || p.breakout_id);
   renderMovers(movable, rooms);
   fillSelect($('bo-client'), invitable.map((p) => [p.participant_id, p.name || p.participant_id]));
-  fillSelect($('bo-room'), rooms.map((b) => [b.id, `Room ${b.number}`]));
+  fillSelect($('bo-room'), rooms.map((b) => [b.id, roomLabel(b.id)]));
   $('breakout-invite-form').hidden = !invitable.length;
   $('breakout-people').hidden = !rooms.length || !movable.length;
   renderSelf();
@@ -543,16 +590,18 @@ function renderSelf() {
   if (!inRoom) return;
   const others = (inRoom.members || []).filter((m) => m.participant_id !== me.participant_id);
   const names = others.map((m) => m.name || m.participant_id).join(', ');
-  $('breakout-self-text').textContent = `You are in breakout room ${inRoom.number}${names ? ` with ${names}` : ''}.`;
+  $('breakout-self-text').textContent = names
+    ? interpolate(gettext('You are in breakout room %(number)s with %(names)s.'), { number: inRoom.number, names })
+    : interpolate(gettext('You are in breakout room %(number)s.'), { number: inRoom.number });
 }
 
 $('breakout-self-leave')?.addEventListener('click', async () => {
   if (!live) return;
   try {
     await room.leaveBreakout();
-    actionStatus("You're back in the main room.", 'success');
+    actionStatus(gettext("You're back in the main room."), 'success');
   } catch (err) {
-    actionStatus(err.message, 'error');
+    actionStatus(errorWords(err), 'error');
   }
 });
 
@@ -567,14 +616,15 @@ function breakoutCard(b) {
   const card = $('breakout-card-template').content.firstElementChild.cloneNode(true);
   card.dataset.breakoutId = b.id;
   const members = b.members || [];
-  const names = members.map((m) => `${m.name || m.participant_id}${m.role === 'moderator' ? ' (host)' : ''}`).join(', ');
-  card.querySelector('.name').textContent = `Room ${b.number}`;
-  card.querySelector('.members').textContent = `${members.length}/${b.capacity}: ${names || 'empty'}`;
+  const host = (m) => interpolate(gettext('%(name)s (host)'), { name: m.name || m.participant_id });
+  const names = members.map((m) => (m.role === 'moderator' ? host(m) : m.name || m.participant_id)).join(', ');
+  card.querySelector('.name').textContent = interpolate(gettext('Room %(number)s'), { number: b.number });
+  card.querySelector('.members').textContent = `${members.length}/${b.capacity}: ${names || gettext('empty')}`;
   if (b.ends_at) {
     card.querySelector('.no-timer').remove();
     card.querySelector('.left').dataset.endsAt = b.ends_at;
     card.querySelector('input[name="room_id"]').value = b.id;
-    card.querySelector('.room-label').textContent = ` for room ${b.number}`;
+    card.querySelector('.room-label').textContent = ' ' + interpolate(gettext('for room %(number)s'), { number: b.number });
     const extend = card.querySelector('button[value="breakout-extend"]');
     extend.dataset.key = `extend:${b.id}`;
   } else {
@@ -611,8 +661,8 @@ function renderMovers(people, rooms) {
       ...people.map((p, i) => {
         const name = p.name || p.participant_id;
         const here = p.breakout_id || 'main';
-        const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, `Room ${b.number}`]);
-        if (here !== 'main') targets.push(['main', 'Main room']);
+        const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, roomLabel(b.id)]);
+        if (here !== 'main') targets.push(['main', gettext('Main room')]);
         const id = `move-${i + 1}`;
         const select = el('select', { id, name: 'destination', 'data-key': `move:${p.participant_id}:to` });
         fillSelect(select, targets);
@@ -629,17 +679,17 @@ function renderMovers(people, rooms) {
             { class: 'who' },
             el('span', { class: 'name', text: name }),
             ' ',
-            el('span', { class: 'muted where', text: roomLabel(p.breakout_id) || 'Main room' }),
+            el('span', { class: 'muted where', text: roomLabel(p.breakout_id) || gettext('Main room') }),
           ),
           postForm(
             'actions move',
             hiddenInput('client', p.participant_id),
-            el('label', { class: 'vh', for: id, text: `Where to move ${name}` }),
+            el('label', { class: 'vh', for: id, text: interpolate(gettext('Where to move %(name)s'), { name }) }),
             select,
             el(
               'button',
               { type: 'submit', name: 'action', value: 'breakout-move', class: 'secondary', 'data-key': `move:${p.participant_id}` },
-              'Move',
+              gettext('Move'),
               el('span', { class: 'vh', text: ` ${name}` }),
             ),
           ),
@@ -681,7 +731,7 @@ function addHelp(f) {
   const entry = {
     key: p.participant_id,
     id: f.id,
-    name: p.name || p.participant_id || 'Someone',
+    name: p.name || p.participant_id || gettext('Someone'),
     roomId: f.room_id,
     roomLabel: roomLabel(f.room_id),
     at: f.requested_at ? Date.parse(f.requested_at) : Date.now(),
@@ -689,7 +739,13 @@ function addHelp(f) {
   helpRequests = [entry, ...helpRequests.filter((h) => h.key !== entry.key)];
   renderHelp();
   if (known) return; // replayed on (re)join: already listed, no new alert
-  actionStatus(`${entry.name} asked for help in ${entry.roomLabel || 'a breakout room'}.`, 'info');
+  actionStatus(
+    interpolate(gettext('%(name)s asked for help in %(where)s.'), {
+      name: entry.name,
+      where: entry.roomLabel || gettext('a breakout room'),
+    }),
+    'info',
+  );
   beep();
 }
 
@@ -716,15 +772,15 @@ document.addEventListener('click', async (ev) => {
   try {
     const d = await room.joinBreakoutForHelp(pid);
     resolveHelp({ participant_id: pid, id: d.id });
-    const where = d.room ? `breakout room ${d.room.number}` : 'their breakout room';
-    actionStatus(
-      d.effective
-        ? `You joined ${where} to help ${h?.name || 'them'}.`
-        : `${h?.name || 'That'}'s help request had already ended; you stayed where you were.`,
-      d.effective ? 'success' : 'info',
-    );
+    const name = h?.name || gettext('Someone');
+    const said = !d.effective
+      ? interpolate(gettext("%(name)s's help request had already ended; you stayed where you were."), { name })
+      : d.room
+        ? interpolate(gettext('You joined breakout room %(number)s to help %(name)s.'), { number: d.room.number, name })
+        : interpolate(gettext('You joined their breakout room to help %(name)s.'), { name });
+    actionStatus(said, d.effective ? 'success' : 'info');
   } catch (err) {
-    actionStatus(err.message, 'error');
+    actionStatus(errorWords(err), 'error');
   } finally {
     button.disabled = false;
   }
@@ -742,20 +798,20 @@ function renderHelp() {
 function fillHelp(list) {
   list.replaceChildren(
     ...helpRequests.map((h) => {
-      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || 'a breakout room';
-      const at = h.at ? new Date(h.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+      const where = (h.roomId && roomLabel(h.roomId)) || h.roomLabel || gettext('a breakout room');
+      const at = h.at ? new Date(h.at).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }) : '';
       const answered = el(
         'button',
         { type: 'submit', name: 'action', value: 'breakout-help-answer', class: 'secondary' },
-        'Answered',
-        el('span', { class: 'vh', text: ` ${h.name}'s request` }),
+        gettext('Answered'),
+        el('span', { class: 'vh', text: ' ' + interpolate(gettext("%(name)s's request"), { name: h.name }) }),
       );
       // Joining moves this page's presence (and its call) into the room: only while connected.
       const join = el(
         'button',
         { type: 'button', class: 'join-help', 'data-key': `join:${h.key}` },
-        `Join ${where}`,
-        el('span', { class: 'vh', text: ` to help ${h.name}` }),
+        interpolate(gettext('Join %(where)s'), { where }),
+        el('span', { class: 'vh', text: ' ' + interpolate(gettext('to help %(name)s'), { name: h.name }) }),
       );
       join.hidden = !live;
       const who = h.at
@@ -763,7 +819,7 @@ function fillHelp(list) {
             'div',
             { class: 'who' },
             el('span', { class: 'name', text: h.name }),
-            el('span', { text: ` asked for help in ${where}` }),
+            el('span', { text: ' ' + interpolate(gettext('asked for help in %(where)s'), { where }) }),
             el('span', { class: 'muted', text: ` · ${at}` }),
           )
         : el('div', { class: 'who', text: h.text });
@@ -818,17 +874,28 @@ async function perform(action, form) {
     const d = await (action === 'admit' ? room.admit(id) : room.deny(id, reason));
     if (!d.effective) {
       removeRow(id);
-      const words = d.outcome === 'canceled' ? 'no longer waiting' : `already ${d.outcome}`;
-      actionStatus(`That guest was ${words}; nothing changed.`);
+      const words = {
+        canceled: gettext('That guest was no longer waiting; nothing changed.'),
+        admitted: gettext('That guest was already admitted; nothing changed.'),
+        denied: gettext('That guest was already denied; nothing changed.'),
+      };
+      actionStatus(words[d.outcome] || words.canceled);
     }
     return;
   }
   if (action === 'admit-all' || action === 'deny-all') {
     $('deny-all-confirm').hidden = true;
     const d = await (action === 'admit-all' ? room.admitAll() : room.denyAll());
-    const done = action === 'admit-all' ? 'admitted' : 'denied';
-    if (d.count) actionStatus(`${guests(d.count)} ${done}.`, 'success');
-    else actionStatus(`Nobody is waiting; nobody was ${done}.`, 'info');
+    const n = d.count;
+    if (n && action === 'admit-all') {
+      actionStatus(interpolate(ngettext('%(count)s guest admitted.', '%(count)s guests admitted.', n), { count: n }), 'success');
+    } else if (n) {
+      actionStatus(interpolate(ngettext('%(count)s guest denied.', '%(count)s guests denied.', n), { count: n }), 'success');
+    } else if (action === 'admit-all') {
+      actionStatus(gettext('Nobody is waiting; nobody was admitted.'), 'info');
+    } else {
+      actionStatus(gettext('Nobody is waiting; nobody was denied.'), 'info');
+    }
     return;
   }
   if (action === 'lobby-message' || action === 'lobby-message-clear') {
@@ -837,8 +904,17 @@ async function perform(action, form) {
     const d = await room.request('lobby-message', { text, extend_minutes: extra });
     showLobbyMessage(d.text);
     $('lm-extend').value = '0';
-    let said = d.text ? `Everyone waiting now sees: “${d.text}”.` : 'The message to everyone waiting is cleared.';
-    if (extra) said += ` ${guests(d.extended)} got ${extra} more minutes.`;
+    let said = d.text
+      ? interpolate(gettext('Everyone waiting now sees: “%(text)s”.'), { text: d.text })
+      : gettext('The message to everyone waiting is cleared.');
+    if (extra) {
+      const more = ngettext(
+        '%(count)s guest got %(minutes)s more minutes.',
+        '%(count)s guests got %(minutes)s more minutes.',
+        d.extended,
+      );
+      said += ' ' + interpolate(more, { count: d.extended, minutes: extra });
+    }
     actionStatus(said, 'success');
     return;
   }
@@ -846,24 +922,25 @@ async function perform(action, form) {
     const input = form.querySelector('input[name="text"]');
     const text = input.value.trim();
     if (!text) {
-      actionStatus('Write a message for the guest.', 'error');
+      actionStatus(gettext('Write a message for the guest.'), 'error');
       input.focus();
       return;
     }
     await room.request('entry-message', { request_id: id, text });
     input.value = '';
-    const who = room.entryRequests.find((x) => x.id === id)?.name || 'the guest';
-    actionStatus(`Message sent to ${who}.`, 'success');
+    const who = room.entryRequests.find((x) => x.id === id)?.name || pgettext('message sent to …', 'the guest');
+    actionStatus(interpolate(gettext('Message sent to %(name)s.'), { name: who }), 'success');
     return;
   }
   if (action === 'participant-remove' || action === 'participant-to-lobby') {
     const pid = form.querySelector('input[name="client"]').value;
-    const who = room.participants.find((p) => p.participant_id === pid)?.name || 'The participant';
+    const name = room.participants.find((p) => p.participant_id === pid)?.name || gettext('The participant');
     await room.request(action, { participant_id: pid });
-    actionStatus(
-      action === 'participant-remove' ? `${who} was removed from the room.` : `${who} is back in the waiting room.`,
-      'success',
-    );
+    const said =
+      action === 'participant-remove'
+        ? gettext('%(name)s was removed from the room.')
+        : gettext('%(name)s is back in the waiting room.');
+    actionStatus(interpolate(said, { name }), 'success');
     return;
   }
   if (action.startsWith('breakout-')) {
@@ -884,76 +961,98 @@ async function breakoutAction(action, data) {
     };
     if (action === 'breakout-create') {
       const d = await room.createBreakouts(options);
-      actionStatus(`${plural(d.rooms.length, 'breakout room')} created.`, 'success');
+      const n = d.rooms.length;
+      actionStatus(interpolate(ngettext('%(count)s breakout room created.', '%(count)s breakout rooms created.', n), { count: n }), 'success');
     } else {
       const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
       const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
-      actionStatus(`${plural(people, 'participant')} ${force ? 'moved into' : 'invited to'} ${plural(d.rooms.length, 'room')}.`, 'success');
+      const rooms = interpolate(ngettext('%(count)s room', '%(count)s rooms', d.rooms.length), { count: d.rooms.length });
+      const said = force
+        ? ngettext('%(count)s participant moved into %(rooms)s.', '%(count)s participants moved into %(rooms)s.', people)
+        : ngettext('%(count)s participant invited to %(rooms)s.', '%(count)s participants invited to %(rooms)s.', people);
+      actionStatus(interpolate(said, { count: people, rooms }), 'success');
     }
   } else if (action === 'breakout-invite') {
     const d = await room.inviteToBreakout({ clients: [data.get('client')], roomId: data.get('room_id'), forceJoin: force });
-    const names = (d.clients || []).map((pid) => room.participants.find((p) => p.participant_id === pid)?.name || pid).join(', ') || 'Nobody new';
-    const where = `breakout ${(roomLabel(data.get('room_id')) || 'a room').toLowerCase()}`;
-    actionStatus(force ? `${names} moved into ${where}.` : `${names} invited to ${where}.`, 'success');
+    const names =
+      (d.clients || []).map((pid) => room.participants.find((p) => p.participant_id === pid)?.name || pid).join(', ') ||
+      gettext('Nobody new');
+    const number = (room.breakouts || []).find((b) => b.id === data.get('room_id'))?.number ?? '';
+    const said = force
+      ? gettext('%(names)s moved into breakout room %(number)s.')
+      : gettext('%(names)s invited to breakout room %(number)s.');
+    actionStatus(interpolate(said, { names, number }), 'success');
   } else if (action === 'breakout-move') {
     const to = data.get('destination');
     const d = await room.moveToBreakout(data.get('client'), to === 'main' ? null : to);
     const p = d.participant || {};
-    const label = p.breakout_id && roomLabel(p.breakout_id);
-    const where = p.breakout_id ? (label ? `breakout ${label.toLowerCase()}` : 'a breakout room') : 'the main room';
-    actionStatus(`${p.name || 'The participant'} is in ${where} now.`, 'success');
+    const name = p.name || gettext('The participant');
+    const number = p.breakout_id && (room.breakouts || []).find((b) => b.id === p.breakout_id)?.number;
+    const said = !p.breakout_id
+      ? interpolate(gettext('%(name)s is in the main room now.'), { name })
+      : number
+        ? interpolate(gettext('%(name)s is in breakout room %(number)s now.'), { name, number })
+        : interpolate(gettext('%(name)s is in a breakout room now.'), { name });
+    actionStatus(said, 'success');
   } else if (action === 'breakout-extend') {
     const minutes = Number(data.get('minutes') || EXTEND_MINUTES);
     const roomId = data.get('room_id') || undefined;
     const d = await room.extendBreakouts({ roomId, seconds: minutes * 60 });
     const numbers = (d.rooms || []).map((b) => b.number).join(', ');
-    actionStatus(
-      numbers
-        ? `${minutes} minute${minutes === 1 ? '' : 's'} added (room${d.rooms.length === 1 ? '' : 's'} ${numbers}).`
-        : 'No breakout room has a timer; nothing was extended.',
-      'success',
-    );
+    let said = gettext('No breakout room has a timer; nothing was extended.');
+    if (numbers && d.rooms.length === 1) {
+      said = ngettext('%(count)s minute added (room %(numbers)s).', '%(count)s minutes added (room %(numbers)s).', minutes);
+    } else if (numbers) {
+      said = ngettext('%(count)s minute added (rooms %(numbers)s).', '%(count)s minutes added (rooms %(numbers)s).', minutes);
+    }
+    actionStatus(interpolate(said, { count: minutes, numbers }), 'success');
   } else if (action === 'breakout-help-answer') {
     const pid = data.get('client');
     const h = helpRequests.find((x) => x.key === pid);
-    const about = `${h?.name || 'That'}'s help request (${(roomLabel(h?.roomId) || 'a breakout room').replace(/^Room/, 'breakout room')})`;
+    const number = (room.breakouts || []).find((b) => b.id === h?.roomId)?.number;
+    const where = number ? interpolate(gettext('breakout room %(number)s'), { number }) : gettext('a breakout room');
+    const name = h?.name || gettext('Someone');
     const d = await room.answerBreakoutHelp(pid);
     resolveHelp({ participant_id: pid, id: d.id });
-    actionStatus(d.effective ? `${about} is marked as answered.` : `${about} had already ended.`, 'success');
+    const said = d.effective
+      ? gettext("%(name)s's help request (%(where)s) is marked as answered.")
+      : gettext("%(name)s's help request (%(where)s) had already ended.");
+    actionStatus(interpolate(said, { name, where }), 'success');
   } else if (action === 'breakout-broadcast') {
     const d = await room.broadcastToBreakouts(data.get('text'));
     $('bo-text').value = '';
-    actionStatus(`Message sent to ${d.rooms} breakout room${d.rooms === 1 ? '' : 's'}.`, 'success');
+    actionStatus(
+      interpolate(ngettext('Message sent to %(count)s breakout room.', 'Message sent to %(count)s breakout rooms.', d.rooms), {
+        count: d.rooms,
+      }),
+      'success',
+    );
   } else if (action === 'breakout-clear-all') {
     const d = await room.clearBreakouts();
-    actionStatus(`Everyone is back in the main room (${d.count} returned).`, 'success');
+    actionStatus(interpolate(gettext('Everyone is back in the main room (%(count)s returned).'), { count: d.count }), 'success');
   } else if (action === 'breakout-destroy-all') {
     const d = await room.destroyBreakouts();
-    actionStatus(`Breakout rooms closed; ${d.count} returned to the main room.`, 'success');
+    actionStatus(interpolate(gettext('Breakout rooms closed; %(count)s returned to the main room.'), { count: d.count }), 'success');
   }
 }
 
 function showLobbyMessage(text) {
   $('lobby-message-current').textContent = text
-    ? `Everyone waiting sees: “${text}”`
-    : 'Nobody waiting sees a message from you.';
+    ? interpolate(gettext('Everyone waiting sees: “%(text)s”'), { text })
+    : gettext('Nobody waiting sees a message from you.');
   if (document.activeElement !== $('lm-text')) $('lm-text').value = text || '';
   $('lm-clear').hidden = !text;
 }
 
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 function guests(n) {
-  return plural(n, 'guest');
+  return interpolate(ngettext('%(count)s guest', '%(count)s guests', n), { count: n });
 }
 
 // Deny all asks first (as the page does without JavaScript): the question's own button denies.
 function askDenyAll() {
   const n = $('waiting-list').children.length;
   if (!n) {
-    actionStatus('Nobody is waiting; nobody was denied.', 'info');
+    actionStatus(gettext('Nobody is waiting; nobody was denied.'), 'info');
     return;
   }
   $('deny-all-count').textContent = guests(n);
@@ -988,7 +1087,7 @@ document.addEventListener('submit', async (ev) => {
       form.submit();
       return;
     }
-    actionStatus(err.message, 'error');
+    actionStatus(errorWords(err), 'error');
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }

@@ -132,9 +132,10 @@ function renderControls() {
   screen.hidden = !p.screen || !navigator.mediaDevices?.getDisplayMedia;
   screen.textContent = call.enabled.screen ? gettext('Stop sharing') : gettext('Share screen');
   let note = null;
-  if (!p.receive) note = permissionNotes().paused;
-  else if (call.limit) note = permissionNotes()[call.limit] || null;
-  else if (!call.publisher && !p.audio && !p.video) note = permissionNotes().viewer;
+  const notes = permissionNotes();
+  if (!p.receive) note = notes.paused;
+  else if (call.limit) note = notes[call.limit] || null;
+  else if (!call.publisher && !p.audio && !p.video) note = notes.viewer;
   else if (!p.audio && !p.video) note = gettext('The host has turned off microphones and cameras.');
   else if (!p.audio) note = gettext("The host has muted everyone's microphone; you cannot unmute until they allow it.");
   else if (!p.video) note = gettext('The host has turned cameras off; you cannot turn yours on until they allow it.');

@@ -100,3 +100,56 @@ async def test_the_switcher_with_javascript_keeps_the_scripts_in_step(
     await guest.get_by_label("Ihr Name").fill("Ola")
     await guest.get_by_role("button", name="Anklopfen").click()
     await expect(guest.locator("#waiting-status")).to_contain_text("Sie sind als Nächstes dran")
+
+
+async def test_a_german_host_s_dashboard_is_german_live_and_without_javascript(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name)
+    token = await call(server.owner_token, room_name)
+    owner = await open_dashboard(new_page, server, room_name, token, **GERMAN)
+    await expect(owner.locator("html")).to_have_attribute("lang", "de")
+    await expect(owner.get_by_role("heading", name=re.compile(r"^Wartend"))).to_be_visible()
+    await expect(owner.locator("#live-status")).to_have_text("Verbunden")  # written by dashboard.js
+    await expect(owner.get_by_text("Niemand wartet.", exact=True)).to_be_visible()
+    await expect(owner.get_by_role("button", name="Gast-Link kopieren")).to_be_visible()
+    await expect(owner.get_by_role("heading", name="Raumsteuerung")).to_be_visible()
+    await expect(owner.get_by_role("button", name="Raum pausieren")).to_be_visible()
+    # "Deny all" with nobody waiting says so (a notice dashboard.js words).
+    await owner.get_by_role("button", name="Alle abweisen").click()
+    await expect(owner.locator("#action-status")).to_have_text(
+        "Niemand wartet; niemand wurde abgewiesen."
+    )
+
+    # An English guest knocks: the live row (built by dashboard.js) is German for the host.
+    guest = await open_guest(new_page, server, room_name)
+    await guest.get_by_label("Your name").fill("Pat Doe")
+    await guest.get_by_role("button", name="Knock to enter").click()
+    row = owner.locator("#waiting-list li", has_text="Pat Doe")
+    await expect(row).to_contain_text("Gewartet")
+    await expect(row.get_by_role("button", name="Einlassen Pat Doe")).to_be_visible()
+    await expect(row.get_by_role("button", name="Abweisen Pat Doe")).to_be_visible()
+    await expect(row.get_by_placeholder("Nachricht an diesen Gast")).to_be_visible()
+    await expect(owner).to_have_title(re.compile(r"^\(1\) wartet · "))
+    await shot(owner, "de-dashboard-waiting")
+    await row.get_by_role("button", name="Einlassen Pat Doe").click()
+    await expect(guest.get_by_role("heading", name="You're in")).to_be_visible()
+    await expect(owner.locator("#activity-list")).to_contain_text("Pat Doe von Ihnen eingelassen")
+    await expect(owner.locator("#participant-list")).to_contain_text("Pat Doe")
+    await expect(
+        owner.get_by_role("button", name="In den Warteraum schicken Pat Doe")
+    ).to_be_visible()
+    await shot(owner, "de-dashboard-after-admit")
+
+    # The same dashboard without JavaScript: server-rendered, and the POST's message, German.
+    plain = await new_page(java_script_enabled=False, **GERMAN)
+    await plain.goto(f"{server.base}/r/{room_name}/dashboard/?t={token}")
+    await expect(plain.locator("#activity-list")).to_contain_text("Pat Doe von Ihnen eingelassen")
+    await expect(plain.locator("#live-status")).to_contain_text("Nicht verbunden")
+    await expect(plain.locator("#live-status")).to_contain_text(
+        "Schaltflächen funktionieren trotzdem"
+    )
+    await plain.get_by_role("button", name="Raum pausieren").click()
+    await expect(plain.get_by_text("Der Raum ist pausiert.")).to_be_visible()
+    await expect(plain.locator("#state-paused")).to_have_text("pausiert")
+    await shot(plain, "de-dashboard-no-js")

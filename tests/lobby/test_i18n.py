@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.template.base import Lexer, TokenType
-from django.test import Client
+from django.test import Client as HttpClient
 
 from lobby.models import Room
 from tests.factories import make_room, make_token
+from tests.support.ws import Client
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "locale"
@@ -26,7 +28,7 @@ DOMAINS = ("django", "djangojs")
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%[sd]")
 
 # Templates still being translated (emptied as each one is done; the test below covers the rest).
-PENDING: set[str] = {"lobby/dashboard.html", "breakouts/panel.html"}
+PENDING: set[str] = set()
 # Words a template may show as they are (the product's name).
 UNTRANSLATED_WORDS = {"Anteroom"}
 
@@ -206,7 +208,7 @@ ENGLISH = {
 }
 
 
-def _pages(client: Client) -> dict[str, str]:
+def _pages(client: HttpClient) -> dict[str, str]:
     if not Room.objects.filter(name="clinic").exists():
         make_room("clinic", privacy="private", enable_knocking=True)
     return {
@@ -219,12 +221,12 @@ def _pages(client: Client) -> dict[str, str]:
 
 @pytest.mark.django_db
 def test_pages_follow_accept_language():
-    english = _pages(Client())
+    english = _pages(HttpClient())
     for page, words in ENGLISH.items():
         assert '<html lang="en">' in english[page]
         for w in words:
             assert w in english[page].replace("&#x27;", "'"), (page, w)
-    german = _pages(Client(HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9,en;q=0.5"))
+    german = _pages(HttpClient(HTTP_ACCEPT_LANGUAGE="de-DE,de;q=0.9,en;q=0.5"))
     for page, words in ENGLISH.items():
         assert '<html lang="de">' in german[page]
         for w in words:
@@ -238,14 +240,14 @@ def test_pages_follow_accept_language():
 
 @pytest.mark.django_db
 def test_an_unknown_language_falls_back_to_english():
-    page = _pages(Client(HTTP_ACCEPT_LANGUAGE="tlh,xx;q=0.5"))["guest"]
+    page = _pages(HttpClient(HTTP_ACCEPT_LANGUAGE="tlh,xx;q=0.5"))["guest"]
     assert '<html lang="en">' in page and "Knock to enter" in page
 
 
 @pytest.mark.django_db
 def test_the_switcher_is_a_csrf_protected_post_that_sets_the_language():
     make_room("clinic", privacy="private", enable_knocking=True)
-    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    client = HttpClient(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
     page = client.get("/r/clinic/").content.decode()
     form = re.search(
         r'class="lang-switch".*?name="csrfmiddlewaretoken" value="([^"]+)"', page, re.S
@@ -282,23 +284,23 @@ def test_the_switcher_never_carries_the_page_s_query_string():
     from the address bar; the form must not put it back)."""
     make_room("clinic", privacy="private", enable_knocking=True)
     token = make_token(room="clinic")
-    page = Client().get(f"/r/clinic/?t={token}").content.decode()
+    page = HttpClient().get(f"/r/clinic/?t={token}").content.decode()
     assert token not in page.split('class="lang-switch"')[1]
 
 
 @pytest.mark.django_db
 def test_the_javascript_catalogue_follows_the_language():
-    german = Client(HTTP_ACCEPT_LANGUAGE="de").get("/jsi18n/")
+    german = HttpClient(HTTP_ACCEPT_LANGUAGE="de").get("/jsi18n/")
     assert german.status_code == 200 and "javascript" in german["Content-Type"]
     body = german.content.decode()
     assert "Zu oft angeklopft" in body and '"Too many knocks"' in body
     assert "Accept-Language" in german.get("Vary", "")
-    english = Client(HTTP_ACCEPT_LANGUAGE="en").get("/jsi18n/").content.decode()
+    english = HttpClient(HTTP_ACCEPT_LANGUAGE="en").get("/jsi18n/").content.decode()
     assert "Zu oft angeklopft" not in english
 
 
-def test_codes_and_frame_types_are_never_msgids():
-    """The protocol stays untranslated: no error code or frame type is a translatable string."""
+def test_codes_are_never_msgids():
+    """The protocol stays untranslated: no error code is a translatable string."""
     from lobby import errors
 
     codes = {
@@ -314,4 +316,115 @@ def test_codes_and_frame_types_are_never_msgids():
         for e in parse_po(LOCALE / lang / "LC_MESSAGES" / f"{domain}.po")
     }
     assert not codes & msgids
-    assert not {"knock", "entry-admitted", "error", "waiting", "participant-joined"} & msgids
+
+
+# The socket's error frames -------------------------------------------------------------------
+
+
+async def _unknown_room_error(headers: list[tuple[bytes, bytes]]) -> tuple[dict, int | None]:
+    c = Client("nowhere", headers=headers)
+    await c.connect()
+    try:
+        await c.send(type="join", name="Pat")
+        frame = await c.expect("error")
+        await c.recv()  # the close that follows
+        return frame, c.closed
+    finally:
+        await c.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_error_frames_keep_their_code_and_speak_the_page_s_language():
+    """Only ``message`` follows the handshake's language (the switcher's cookie, else
+    Accept-Language); the frame type, the code and the close code are the same."""
+    english, en_close = await _unknown_room_error([(b"accept-language", b"en-GB,en")])
+    german, de_close = await _unknown_room_error([(b"accept-language", b"de-DE,de;q=0.9")])
+    assert english == {
+        "type": "error",
+        "error": {"code": "ROOM_NOT_FOUND", "message": "No such room."},
+    }
+    assert german == {
+        "type": "error",
+        "error": {"code": "ROOM_NOT_FOUND", "message": "Diesen Raum gibt es nicht."},
+    }
+    assert en_close == de_close == 4404
+    cookie = f"{settings.LANGUAGE_COOKIE_NAME}=de".encode()
+    chosen, _ = await _unknown_room_error([(b"accept-language", b"en"), (b"cookie", cookie)])
+    assert chosen["error"]["message"] == "Diesen Raum gibt es nicht."
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_written_for_one_case_stays_as_written():
+    """Developer messages with details in them (``Unknown message type.`` and the like) are not
+    translatable strings: a German socket gets them as the server wrote them."""
+    make_room_async = database_sync_to_async(make_room)
+    await make_room_async("clinic", privacy="public")
+    c = Client("clinic", headers=[(b"accept-language", b"de")])
+    await c.connect()
+    try:
+        ack = await c.request("no-such-type")
+        assert ack["error"] == {"code": "BAD_REQUEST", "message": "Unknown message type."}
+    finally:
+        await c.close()
+
+
+# Every string the sources mark is in the catalogue (with its German) -----------------------
+
+PY_FUNCS = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "pgettext"}
+CALL = re.compile(
+    r"\b(gettext|ngettext|pgettext|npgettext)\(\s*((?:u?(?:'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")\s*,?\s*)+)"
+)
+STRING = re.compile(r"u?('(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")")
+
+
+def _calls(code: str) -> set[str]:
+    """msgids (``ctx\\x04msgid`` with a context) of gettext-style calls with literal strings."""
+    found = set()
+    for name, args in CALL.findall(code):
+        strings = [ast.literal_eval(s) for s in STRING.findall(args)]
+        if name.startswith(("pgettext", "npgettext")) and len(strings) >= 2:
+            found.add(f"{strings[0]}\x04{strings[1]}")
+        elif strings:
+            found.add(strings[0])
+    return found
+
+
+def source_msgids() -> dict[str, set[str]]:
+    from django.utils.translation.template import templatize
+
+    django_ids: set[str] = set()
+    for path in TEMPLATES:
+        django_ids |= _calls(templatize(path.read_text(encoding="utf-8")))
+    for folder in ("lobby", "breakouts", "config"):
+        for path in (ROOT / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and node.args):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                args = [
+                    a.value
+                    for a in node.args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                ]
+                if name not in PY_FUNCS or not args:
+                    continue
+                django_ids.add(f"{args[0]}\x04{args[1]}" if name == "pgettext" else args[0])
+    js_ids: set[str] = set()
+    for path in (ROOT / "static" / "anteroom").glob("*.js"):
+        js_ids |= _calls(path.read_text(encoding="utf-8"))
+    return {"django": django_ids, "djangojs": js_ids}
+
+
+@pytest.mark.parametrize("lang", SECOND)
+def test_every_marked_string_is_in_the_catalogue(lang):
+    """A string marked for translation but missing from the .po would show in English on a
+    German page: run scripts/messages and translate it."""
+    for domain, wanted in source_msgids().items():
+        entries = parse_po(LOCALE / lang / "LC_MESSAGES" / f"{domain}.po")[1:]
+        have = {
+            f"{e['msgctxt']}\x04{e['msgid']}" if "msgctxt" in e else e["msgid"] for e in entries
+        }
+        assert len(wanted) > 50, domain
+        assert sorted(wanted - have) == [], f"{domain}: not in locale/{lang} (scripts/messages)"

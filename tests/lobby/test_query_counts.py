@@ -134,6 +134,29 @@ def test_a_guest_without_a_token_skips_the_look_for_its_own_pending_knock(clinic
     assert sql_of(captured) == [s for i, s in enumerate(KNOCK) if i != 2], captured
 
 
+def test_an_appointment_window_costs_a_knock_one_read_of_the_window(db, undelivered):
+    # The window is read again under the room lock (services/appointments.py); a room read
+    # without one (above) costs nothing more.
+    from datetime import timedelta
+
+    from lobby import clock
+
+    make_room(
+        "clinic",
+        privacy="private",
+        enable_knocking=True,
+        opens_at=clock.now() + timedelta(minutes=10),
+        closes_at=clock.now() + timedelta(minutes=40),
+    )
+    earlier_knock()
+    token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
+    services.preauth(room_name="clinic", token=token)
+    plan = services.join_plan(room_name="clinic", token=token)
+    w, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1"))
+    assert sql_of(captured) == [*KNOCK[:1], "SELECT", *KNOCK[1:]], captured
+    assert w.request.expires_at == plan.room.closes_at
+
+
 def test_the_queue_place_counts_who_is_ahead(clinic):
     places = []
     for name in ("A", "B", "C"):
