@@ -2,7 +2,7 @@
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { avatar } from './avatar.js';
 import { clockOffsetFrom, join, preauth } from './client.js';
-import { gettext, interpolate, LANG, ngettext } from './i18n.js';
+import { errorText, gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
 import './media-call.js'; // templates/lobby/_call.html
 
@@ -801,7 +801,7 @@ $('breakout-accept').addEventListener('click', async () => {
   try {
     await room?.joinBreakout($('breakout-invite').dataset.roomId);
   } catch (err) {
-    connBanner(err.message);
+    connBanner(errorText(err));
   }
 });
 
@@ -809,7 +809,7 @@ $('breakout-leave').addEventListener('click', async () => {
   try {
     await room?.leaveBreakout();
   } catch (err) {
-    connBanner(err.message);
+    connBanner(errorText(err));
   }
 });
 
@@ -828,7 +828,7 @@ $('breakout-help').addEventListener('click', async () => {
         }),
       );
     } else {
-      connBanner(err.message);
+      connBanner(errorText(err));
     }
   }
 });
