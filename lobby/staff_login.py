@@ -45,6 +45,7 @@ from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -55,7 +56,7 @@ LOGIN_EXECUTOR = ThreadPoolExecutor(
 _waiting = 0  # sign-ins of this process waiting for or running on LOGIN_EXECUTOR
 _waiting_lock = threading.Lock()
 
-LOCKED_OUT = (
+LOCKED_OUT = _(
     "Too many failed sign-ins for this account or from this address. Try again after "
     "%(until)s UTC (in about %(minutes)s minutes)."
 )

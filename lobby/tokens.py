@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import jwt
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from . import clock, strict_json
 from .errors import InvalidEntryClaim, InvalidToken, TokenExpired, TokenRevoked
@@ -291,9 +292,9 @@ def _claims_from_payload(payload: dict[str, Any], token: str, *, room_name: str 
     if exp + LEEWAY_SECONDS <= now:
         raise TokenExpired()
     if iat is not None and iat > now + LEEWAY_SECONDS:
-        raise InvalidToken("The token was issued in the future.")
+        raise InvalidToken(gettext_noop("The token was issued in the future."))
     if nbf is not None and nbf > now + LEEWAY_SECONDS:
-        raise InvalidToken("The token is not valid yet.")
+        raise InvalidToken(gettext_noop("The token is not valid yet."))
     room = _opt_str(payload, "room", MAX_ROOM_LEN)
     sub = _opt_str(payload, "sub", MAX_ID_LEN)
     name = _opt_str(payload, "name", MAX_NAME_LEN)
@@ -305,7 +306,7 @@ def _claims_from_payload(payload: dict[str, Any], token: str, *, room_name: str 
         payload.get("joinPolicy"), can_moderate=owner or grant.canModerate
     )
     if room_name is not None and room is not None and room != room_name:
-        raise InvalidToken("The token is for another room.")
+        raise InvalidToken(gettext_noop("The token is for another room."))
     key = jti or hashlib.sha256(token.encode()).hexdigest()
     return Claims(
         exp=exp,

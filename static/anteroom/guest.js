@@ -3,7 +3,7 @@
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { avatar } from './avatar.js';
 import { join, preauth } from './client.js';
-import { gettext, interpolate, LANG, ngettext } from './i18n.js';
+import { errorText, gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
 import './media-call.js'; // templates/lobby/_call.html
 import { $, cfg, clockOffset, el, html, mmss, setText } from './ui.js';
@@ -797,7 +797,7 @@ $('breakout-accept').addEventListener('click', async () => {
   try {
     await room?.joinBreakout($('breakout-invite').dataset.roomId);
   } catch (err) {
-    connBanner(err.message);
+    connBanner(errorText(err));
   }
 });
 
@@ -805,7 +805,7 @@ $('breakout-leave').addEventListener('click', async () => {
   try {
     await room?.leaveBreakout();
   } catch (err) {
-    connBanner(err.message);
+    connBanner(errorText(err));
   }
 });
 
@@ -824,7 +824,7 @@ $('breakout-help').addEventListener('click', async () => {
         }),
       );
     } else {
-      connBanner(err.message);
+      connBanner(errorText(err));
     }
   }
 });

@@ -36,3 +36,19 @@ export function interpolate(fmt, values) {
 
 /** The page's language (the <html lang> Django rendered), for dates and times. */
 export const LANG = document.documentElement.lang || 'en';
+
+/**
+ * What went wrong, for a person: the server's messages already read in the page's language (the
+ * socket's language); these codes are client.js's own, whose messages stay English (an SDK).
+ * @param {{ code?: string, message?: string }} err
+ */
+export function errorText(err) {
+  /** @type {Record<string, string>} */
+  const own = {
+    NETWORK_ERROR: gettext('Could not reach the server.'),
+    DISCONNECTED: gettext('Not connected to the server; try again.'),
+    TIMEOUT: gettext('The server did not answer in time.'),
+    REPLACED: gettext('You joined from another connection.'),
+  };
+  return (err.code && own[err.code]) || err.message || err.code || '';
+}
