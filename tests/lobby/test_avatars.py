@@ -11,8 +11,7 @@ from django.test import Client
 
 from lobby import avatars
 from lobby.branding import contrast_ratio
-from tests.factories import make_room, make_token
-from tests.lobby.test_services import conn, knock
+from tests.factories import conn, knock, make_room, make_token
 from tests.support import ROOT
 
 # Shared with the browser test, which checks that avatar.js gives the same answers.
@@ -94,10 +93,7 @@ def test_empty_dashboard_says_what_happens_and_offers_the_guest_link(owner):
 
 @pytest.mark.django_db(transaction=True)
 def test_waiting_guests_and_participants_get_avatars_beside_their_names(owner):
-    from lobby.models import Room
-
-    room = Room.objects.get(name="clinic")
-    knock(room, name="Pat Doe", c=conn(browser="pat"))
+    knock("clinic", name="Pat Doe", c=conn(browser="pat"))
     html = owner.get("/r/clinic/dashboard/").content.decode()
     slot = avatars.colour_index("Pat Doe")
     assert (
