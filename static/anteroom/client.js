@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Anteroom browser client: one ES module, no build step, no dependencies.
  *
@@ -70,11 +71,46 @@ export function socketUrl(room, url) {
 }
 
 /**
+ * Options of `createBreakouts` / `createAndInviteBreakouts`: camelCase, as every option of this
+ * client. (`max_rooms` and `force_join`, the wire names, are accepted too: earlier versions
+ * documented them.)
+ * @typedef {{participants?: number, maxRooms?: number, duration?: number | null,
+ *            audio?: boolean, video?: boolean, canvas?: boolean, share?: boolean,
+ *            max_rooms?: number, force_join?: boolean, [other: string]: any}} BreakoutOptions
+ */
+
+/** camelCase option → wire field; any other key is sent under its own name. */
+const BREAKOUT_WIRE = { maxRooms: 'max_rooms', forceJoin: 'force_join' };
+
+/**
+ * The wire fields of breakout-create(-and-invite) options.
+ * @param {Record<string, any>} options
+ * @returns {Record<string, any>}
+ */
+function breakoutFields(options) {
+  /** @type {Record<string, any>} */
+  const fields = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    const wire = BREAKOUT_WIRE[/** @type {keyof typeof BREAKOUT_WIRE} */ (key)] || key;
+    if (wire === key && Object.entries(BREAKOUT_WIRE).some(([c, w]) => w === key && options[c] !== undefined)) {
+      continue; // both spellings given: the camelCase one wins
+    }
+    fields[wire] = value;
+  }
+  return fields;
+}
+
+/**
  * Milliseconds this browser's clock is ahead of the server's, from a server timestamp the page
  * was rendered with (the middle of the page's request is the best guess of when that was).
+ * @param {string} serverNowIso
+ * @returns {number}
  */
 export function clockOffsetFrom(serverNowIso) {
-  const nav = globalThis.performance?.getEntriesByType?.('navigation')?.[0];
+  const nav = /** @type {PerformanceNavigationTiming | undefined} */ (
+    globalThis.performance?.getEntriesByType?.('navigation')?.[0]
+  );
   const at = nav ? performance.timeOrigin + (nav.requestStart + nav.responseStart) / 2 : Date.now();
   return Math.round(at - Date.parse(serverNowIso));
 }
@@ -342,21 +378,39 @@ export class Room extends Emitter {
 
   // Breakout rooms (SPEC §3; fields as the server documents them in docs/breakouts.md) ---------
 
+  /**
+   * Create breakout rooms (moderators).
+   * @param {BreakoutOptions} [options]
+   */
   createBreakouts(options = {}) {
-    return this.request('breakout-create', options);
+    return this.request('breakout-create', breakoutFields(options));
   }
 
+  /**
+   * Create breakout rooms and spread the parent's participants over them (moderators).
+   * @param {BreakoutOptions & {forceJoin?: boolean}} [options]
+   */
   createAndInviteBreakouts(options = {}) {
-    return this.request('breakout-create-and-invite', options);
+    return this.request('breakout-create-and-invite', breakoutFields(options));
   }
 
+  /**
+   * Invite participants of the parent into one breakout room (`forceJoin`: move them now).
+   * @param {{clients?: string[], roomId?: string, forceJoin?: boolean}} [options]
+   */
   inviteToBreakout({ clients, roomId, forceJoin } = {}) {
+    /** @type {Record<string, any>} */
     const fields = { clients, room_id: roomId };
     if (forceJoin !== undefined) fields.force_join = forceJoin;
     return this.request('breakout-invite', fields);
   }
 
+  /**
+   * @param {string} roomId
+   * @param {{role?: string}} [options]
+   */
   joinBreakout(roomId, { role } = {}) {
+    /** @type {Record<string, any>} */
     const fields = { room_id: roomId };
     if (role) fields.role = role;
     return this.request('breakout-join', fields);
@@ -374,7 +428,12 @@ export class Room extends Emitter {
     return this.request('breakout-move', { participant_id: participantId, room_id: roomId ?? null });
   }
 
+  /**
+   * Add `seconds` to the timer of one breakout room, or of every timed one without `roomId`.
+   * @param {{roomId?: string, seconds?: number}} [options]
+   */
   extendBreakouts({ roomId, seconds } = {}) {
+    /** @type {Record<string, any>} */
     const fields = { seconds };
     if (roomId) fields.room_id = roomId;
     return this.request('breakout-extend', fields);
@@ -901,6 +960,15 @@ function mediaFlags(which) {
 }
 
 /**
+ * @typedef {{room?: string, url?: string, token?: string, name?: string,
+ *            metadata?: Record<string, any>, onWaiting?: (info: Record<string, any>) => void,
+ *            signal?: AbortSignal, staff?: boolean, resume?: string | null,
+ *            clockOffset?: number,
+ *            reconnect?: {baseMs?: number, maxMs?: number, maxAttempts?: number,
+ *                         initialAttempts?: number}}} JoinOptions
+ */
+
+/**
  * Join a room: knock when the access level is `lobby`, enter directly when it is `full`.
  *
  * Options: `room` (or a room page `url`), `token`, `name`, `metadata` (JSON object ≤ 4 KiB),
@@ -911,6 +979,8 @@ function mediaFlags(which) {
  * `url` (server base or room page URL; default: this page's origin), `staff` (a signed-in staff
  * session moderates), `resume` (a resume key kept from an earlier page), `clockOffset`,
  * `reconnect` ({baseMs, maxMs, maxAttempts, initialAttempts}).
+ * @param {JoinOptions} [options]
+ * @returns {Promise<Room>}
  */
 export function join(options = {}) {
   let room;
@@ -925,6 +995,8 @@ export function join(options = {}) {
 /**
  * Ask the access level without knocking: resolves {level: 'full' | 'lobby' | 'none', reason?};
  * rejects with INVALID_TOKEN, TOKEN_EXPIRED, TOKEN_REVOKED, ROOM_NOT_FOUND, ....
+ * @param {{room?: string, token?: string, url?: string, timeout?: number}} [options]
+ * @returns {Promise<{level: 'full' | 'lobby' | 'none', reason?: string}>}
  */
 export function preauth({ room, token, url, timeout = 10000 } = {}) {
   return new Promise((resolve, reject) => {

@@ -1,14 +1,11 @@
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { avatar } from './avatar.js';
-import { clockOffsetFrom, join } from './client.js';
+import { join } from './client.js';
 import { gettext, interpolate, LANG, ngettext, pgettext } from './i18n.js';
 import './media-call.js'; // templates/lobby/_call.html
+import { $, cfg, clone, clockOffset, el, fill, html, mmss } from './ui.js';
 
-const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
-const html = document.documentElement;
-const $ = (id) => document.getElementById(id);
-const clockOffset = clockOffsetFrom(cfg.server_now);
 const baseTitle =
   document.querySelector('meta[name="anteroom:title"]')?.content ||
   interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
@@ -100,113 +97,46 @@ function renderAll() {
 
 // Waiting list ----------------------------------------------------------------------------------
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  node.append(...children);
-  return node;
-}
-
 function rowFor(id) {
   return document.querySelector(`#waiting-list li[data-request-id="${CSS.escape(id)}"]`);
 }
 
 function addRow(r, isNew) {
+  // The row's markup is templates/lobby/_waiting_row.html (<template id="waiting-row-template">).
+  const name = r.name || gettext('Guest');
   const meta = Object.entries(r.metadata || {});
-  const row = el(
-    'li',
-    {
-      class: isNew ? 'row new' : 'row',
-      'data-request-id': r.id,
-      'data-requested-at': r.data.requested_at,
-      'data-expires-at': r.data.expires_at,
-    },
-    el(
-      'div',
-      { class: 'who' },
-      avatar(r.name || gettext('Guest')),
-      el('span', { class: 'name', text: r.name || gettext('Guest') }),
-      ...(isEarly(r)
-        ? [
-            ' ',
-            el('span', {
-              class: 'tag early',
-              title: gettext('Knocked before the appointment window opens'),
-              text: gettext('early'),
-            }),
-          ]
-        : []),
-      ...(r.connected ? [] : [' ', el('span', { class: 'tag', text: gettext('reconnecting') })]),
-      ...(meta.length
-        ? [
-            el(
-              'dl',
-              { class: 'meta' },
-              ...meta.map(([k, v]) =>
-                el(
-                  'div',
-                  {},
-                  el('dt', { text: k }),
-                  el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) }),
-                ),
-              ),
-            ),
-          ]
-        : []),
+  const row = clone('waiting-row-template');
+  if (isNew) row.classList.add('new');
+  Object.assign(row.dataset, {
+    requestId: r.id,
+    requestedAt: r.data.requested_at,
+    expiresAt: r.data.expires_at,
+  });
+  row.querySelector('[data-slot="avatar"]').replaceWith(avatar(name));
+  row.querySelector('.name').textContent = name;
+  fill(row, {
+    name,
+    early: isEarly(r),
+    reconnecting: !r.connected,
+  });
+  const dl = row.querySelector('dl.meta');
+  if (!meta.length) dl.remove();
+  dl.hidden = false;
+  dl.replaceChildren(
+    ...meta.map(([k, v]) =>
+      el('div', {}, el('dt', { text: k }), el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) })),
     ),
-    el(
-      'p',
-      { class: 'times' },
-      el('span', {}, gettext('Waited'), ' ', el('span', { class: 'waited' })),
-      ' ',
-      el('span', {}, gettext('Time left'), ' ', el('span', { class: 'left' })),
-    ),
-    actionForm(r),
   );
+  row.querySelector('input[name="request_id"]').value = r.id;
+  for (const part of ['reason', 'msg']) {
+    row.querySelector(`[data-id="${part}"]`).id = `${part}-${r.id}`;
+    row.querySelector(`label[data-for="${part}"]`).htmlFor = `${part}-${r.id}`;
+  }
   const old = rowFor(r.id);
   if (old) old.replaceWith(row);
   else $('waiting-list').append(row);
   tickRow(row, Date.now() - clockOffset);
   updateCount();
-}
-
-function actionForm(r) {
-  // A real form, so a click still works (as a POST) if the socket is down.
-  const name = r.name || gettext('Guest');
-  const button = (action, label, cls) =>
-    el(
-      'button',
-      { type: 'submit', name: 'action', value: action, ...(cls ? { class: cls } : {}) },
-      label,
-      el('span', { class: 'vh', text: ` ${name}` }),
-    );
-  const reasonId = `reason-${r.id}`;
-  return el(
-    'form',
-    { method: 'post', class: 'actions decide' },
-    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
-    el('input', { type: 'hidden', name: 'request_id', value: r.id }),
-    button('admit', gettext('Admit')),
-    el('label', {
-      class: 'vh',
-      for: reasonId,
-      text: interpolate(gettext('Reason for %(name)s (optional, they will read it)'), { name }),
-    }),
-    el('input', { id: reasonId, name: 'reason', maxlength: '100', placeholder: gettext('Reason (optional)'), autocomplete: 'off' }),
-    button('deny', gettext('Deny'), 'danger'),
-    el('label', { class: 'vh', for: `msg-${r.id}`, text: interpolate(gettext('Message to %(name)s'), { name }) }),
-    el('input', { id: `msg-${r.id}`, name: 'text', maxlength: '300', placeholder: gettext('Message to this guest'), autocomplete: 'off' }),
-    el(
-      'button',
-      { type: 'submit', name: 'action', value: 'entry-message', class: 'secondary' },
-      gettext('Send'),
-      el('span', { class: 'vh', text: ' ' + interpolate(pgettext('send a message', 'to %(name)s'), { name }) }),
-    ),
-  );
 }
 
 function removeRow(id) {
@@ -242,15 +172,11 @@ function fmtWaited(s) {
   });
 }
 
-function fmtClock(s) {
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-}
-
 function tickRow(row, serverNow) {
   const waited = Math.max(0, Math.floor((serverNow - Date.parse(row.dataset.requestedAt)) / 1000));
   const left = Math.max(0, Math.ceil((Date.parse(row.dataset.expiresAt) - serverNow) / 1000));
   row.querySelector('.waited').textContent = fmtWaited(waited);
-  row.querySelector('.left').textContent = fmtClock(left);
+  row.querySelector('.left').textContent = mmss(left);
 }
 
 setInterval(() => {
@@ -445,32 +371,27 @@ function beep() {
 function renderPeople() {
   const people = room.participants;
   const items = people.map((p) => {
-    const li = el('li', { 'data-participant-id': p.participant_id });
-    li.append(avatar(p.name || p.participant_id), el('span', { class: 'name', text: p.name || p.participant_id }));
-    if (room.self && p.participant_id === room.self.participant_id) li.append(' ', gettext('(you)'));
-    if (p.role === 'moderator') li.append(' ', el('span', { class: 'tag', text: gettext('moderator') }));
-    if (p.status === 'paused') li.append(' ', el('span', { class: 'tag', text: gettext('in a breakout') }));
-    if (p.role !== 'moderator') li.append(personActions(p));
+    // The row's markup is templates/lobby/_person_row.html (<template id="person-row-template">).
+    const name = p.name || p.participant_id;
+    const li = clone('person-row-template');
+    li.dataset.participantId = p.participant_id;
+    li.querySelector('[data-slot="avatar"]').replaceWith(avatar(name));
+    li.querySelector('.name').textContent = name;
+    fill(li, {
+      name,
+      you: room.self && p.participant_id === room.self.participant_id ? ` ${gettext('(you)')}` : null,
+      moderator: p.role === 'moderator',
+      paused: p.status === 'paused',
+    });
+    const form = li.querySelector('form.person');
+    if (p.role === 'moderator') form.remove();
+    else form.querySelector('input[name="client"]').value = p.participant_id;
     return li;
   });
   $('participant-list').replaceChildren(...items);
   $('participants-empty').hidden = items.length > 0;
   $('participant-count').textContent = String(people.length);
   renderBreakouts(); // the invite form lists the participants
-}
-
-function personActions(p) {
-  const name = p.name || p.participant_id;
-  const button = (action, label, cls) =>
-    el('button', { type: 'submit', name: 'action', value: action, class: cls }, label, el('span', { class: 'vh', text: ` ${name}` }));
-  return el(
-    'form',
-    { method: 'post', class: 'actions person' },
-    el('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }),
-    el('input', { type: 'hidden', name: 'client', value: p.participant_id }),
-    button('participant-to-lobby', gettext('Send to waiting room'), 'secondary'),
-    button('participant-remove', gettext('Remove from room'), 'danger'),
-  );
 }
 
 function renderControls() {
@@ -643,7 +564,7 @@ function breakoutCard(b) {
 
 function tickTimer(span, serverNow) {
   const left = Math.max(0, Math.ceil((Date.parse(span.dataset.endsAt) - serverNow) / 1000));
-  span.textContent = fmtClock(left);
+  span.textContent = mmss(left);
   span.classList.toggle('low', left <= 60);
 }
 
@@ -956,7 +877,7 @@ async function breakoutAction(action, data) {
     const minutes = Number(data.get('minutes') || 0);
     const options = {
       participants: Number(data.get('participants')),
-      max_rooms: Number(data.get('max_rooms')),
+      maxRooms: Number(data.get('max_rooms')),
       ...(minutes ? { duration: minutes * 60 } : {}),
     };
     if (action === 'breakout-create') {
@@ -964,7 +885,7 @@ async function breakoutAction(action, data) {
       const n = d.rooms.length;
       actionStatus(interpolate(ngettext('%(count)s breakout room created.', '%(count)s breakout rooms created.', n), { count: n }), 'success');
     } else {
-      const d = await room.createAndInviteBreakouts({ ...options, force_join: force });
+      const d = await room.createAndInviteBreakouts({ ...options, forceJoin: force });
       const people = Object.values(d.assignments || {}).reduce((n, ids) => n + ids.length, 0);
       const rooms = interpolate(ngettext('%(count)s room', '%(count)s rooms', d.rooms.length), { count: d.rooms.length });
       const said = force

@@ -6,8 +6,8 @@
 // (it is data: the host's dashboard and the REST API show it as sent); this page shows it in the
 // page's language.
 import { gettext, interpolate } from './i18n.js';
+import { $ } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
 const state = {
   stream: null,
   camera: 'unchecked', // 'ok' | 'blocked' | 'none' | 'unchecked'

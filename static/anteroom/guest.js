@@ -1,15 +1,13 @@
+// @ts-check
 // The guest knock page (/r/<room>/): name → knock → wait (queue position, time left, Cancel)
 // → in the room, or a clear outcome with a way to try again. Everything shown is text.
 import { avatar } from './avatar.js';
-import { clockOffsetFrom, join, preauth } from './client.js';
+import { join, preauth } from './client.js';
 import { errorText, gettext, interpolate, LANG, ngettext } from './i18n.js';
 import './device-check.js'; // templates/lobby/_devicecheck.html
 import './media-call.js'; // templates/lobby/_call.html
+import { $, cfg, clockOffset, el, html, mmss, setText } from './ui.js';
 
-const cfg = JSON.parse(document.getElementById('anteroom-config').textContent);
-const html = document.documentElement;
-const $ = (id) => document.getElementById(id);
-const clockOffset = clockOffsetFrom(cfg.server_now);
 const STORE_KEY = `anteroom:resume:${cfg.room}`;
 const RESUME_FOR_MS = 15 * 60 * 1000;
 
@@ -63,10 +61,6 @@ function show(step, focusId) {
   html.dataset.state = step;
   const target = focusId && $(focusId);
   if (target) target.focus();
-}
-
-function setText(id, text) {
-  $(id).textContent = text;
 }
 
 // What the guest reads at the end, by the outcome's code (codes are never translated; the
@@ -260,7 +254,8 @@ $('knock-form').addEventListener('submit', (ev) => {
   // This tab only: on a shared computer the next person should not find your name.
   if (name) store('anteroom:name', name);
   const note = $('note').value.trim();
-  const devices = window.anteroomDevices?.summary(); // the device check (device-check.js)
+  // the device check (device-check.js)
+  const devices = /** @type {any} */ (window).anteroomDevices?.summary();
   const metadata = { ...(note ? { note } : {}), ...(devices ? { devices } : {}) };
   enter({ token: usable, name, metadata: Object.keys(metadata).length ? metadata : undefined });
 });
@@ -289,6 +284,10 @@ async function refreshLevel() {
 
 // Knock and wait --------------------------------------------------------------------------------
 
+/**
+ * Knock (or enter) with these credentials, and follow the outcome on the page.
+ * @param {{token?: string, name?: string, metadata?: Record<string, any>, resume?: string}} how
+ */
 function enter({ token: tok, name, metadata, resume }) {
   $('knock-button').disabled = true;
   $('cancel-button').disabled = false;
@@ -497,7 +496,7 @@ function startCountdown() {
   const tick = () => {
     if (!expiresAt) return;
     const left = Math.max(0, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
-    setText('time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+    setText('time-left', mmss(left));
     $('time-left').classList.toggle('low', left <= 10);
     if (left === 0) setText('waiting-status', gettext("Time's up — checking with the host's side…"));
     else if (lastWaiting && (html.dataset.early || opensLater(lastWaiting))) {
@@ -672,10 +671,7 @@ function renderPeople() {
 }
 
 function tag(text) {
-  const span = document.createElement('span');
-  span.className = 'tag';
-  span.textContent = text;
-  return span;
+  return el('span', { class: 'tag', text });
 }
 
 function renderBanners() {
@@ -779,7 +775,7 @@ function renderBreakoutTimer() {
     breakoutTick = null;
     return;
   }
-  setText('breakout-time-left', `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+  setText('breakout-time-left', mmss(left));
   $('breakout-time-left').classList.toggle('low', left <= 60);
   if (!breakoutTick) breakoutTick = setInterval(renderBreakoutTimer, 500);
 }

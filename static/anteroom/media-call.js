@@ -5,9 +5,8 @@
 // {detail: {room}}))`. The guest page's device check (device-check.js) leaves its stream and
 // choices in `window.anteroomDevices`.
 import { gettext, interpolate } from './i18n.js';
+import { $, html } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
-const html = document.documentElement;
 
 // Keyed by the server's `why` (a code, never translated).
 function permissionNotes() {

@@ -275,7 +275,7 @@ async def test_over_the_socket_the_host_joins_the_room_and_hears_it(clients):
     arrive and that its request was answered."""
     from channels.db import database_sync_to_async
 
-    from tests.conftest import make_room
+    from tests.factories import make_room
 
     await database_sync_to_async(make_room)("help-join")
     mod = await clients("help-join")

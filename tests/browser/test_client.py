@@ -335,3 +335,39 @@ async def test_reconnect_resumes_the_same_knock_after_a_server_restart(
         assert result["ok"] and result["people"] == ["Dr Owner", "Resa"]
     finally:
         srv.stop()
+
+
+async def test_breakout_options_are_camel_case_and_the_documented_wire_names_still_work(
+    new_page: NewPage, server: Server, room_name: str
+):
+    """docs/client.md: one option casing (camelCase); ``max_rooms`` and ``force_join``, which
+    earlier versions documented, stay accepted (the camelCase one wins when both are given)."""
+    await call(server.room, room_name)
+    owner = await moderator(new_page, server, room_name)
+    member = await harness(new_page, server)
+    token = await call(server.token, room_name, user_name="Ivy", user_id="ivy")
+    await member.evaluate(
+        "async (t) => { window.room = await A.join(t); }", {"room": room_name, "token": token}
+    )
+    await owner.wait_for_function("room.participants.length === 2")
+    made = await owner.evaluate(
+        """async () => {
+             const out = [];
+             const count = (d) => d.rooms.length;
+             out.push(await room.createBreakouts({ participants: 2, maxRooms: 2 }).then(count));
+             await room.clearBreakouts();
+             out.push(await room.createBreakouts({ participants: 2, max_rooms: 3 }).then(count));
+             await room.clearBreakouts();
+             out.push(await room.createBreakouts({ participants: 2, maxRooms: 1, max_rooms: 4 })
+               .then(count));
+             await room.clearBreakouts();
+             const d = await room.createAndInviteBreakouts(
+               { participants: 2, maxRooms: 1, forceJoin: true });
+             out.push(count(d), Object.values(d.assignments).flat().length);
+             return out;
+           }"""
+    )
+    assert made == [2, 3, 1, 1, 1]
+    # forceJoin moved the member at once (no invitation to answer)
+    await member.wait_for_function("!!room.breakout")
+    await owner.evaluate("room.destroyBreakouts()")

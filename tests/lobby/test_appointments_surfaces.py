@@ -240,7 +240,7 @@ def test_the_knock_page_tells_the_opening_before_it_and_never_the_close(db):
     import json
     import re
 
-    from tests.conftest import make_room
+    from tests.factories import make_room
 
     room = make_room(
         "clinic",
