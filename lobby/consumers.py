@@ -176,6 +176,10 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         # Accept first so browsers see our error frames and 44xx close codes.
         await self.accept()
         metrics.OPEN_SOCKETS.inc()
+        # Set while no join is being handled: a join that arrived in time is never cut off by
+        # the deadline because the database is slow to store its knock.
+        self.no_join_in_flight = asyncio.Event()
+        self.no_join_in_flight.set()
         self.join_timer = asyncio.create_task(self._join_deadline())
         log.info(
             "ws connect",
@@ -218,6 +222,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
 
     async def _join_deadline(self) -> None:
         await asyncio.sleep(settings.ANTEROOM_JOIN_TIMEOUT)
+        await self.no_join_in_flight.wait()
         if self.state == "new":
             seconds = f"{settings.ANTEROOM_JOIN_TIMEOUT:g}"
             await self._send_error(BadRequest(f"Send join within {seconds} seconds."), None)
@@ -377,6 +382,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         if self.state in ("waiting", "joined"):
             raise BadRequest("Already joined.")
         rid = msg.get("rid")
+        self.no_join_in_flight.clear()
         try:
             plan = await self.call(
                 services.join_plan,
@@ -409,6 +415,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 raise  # receive() answers it: one ack, and the socket stays usable
             await self._fail_join(exc, rid)
             return None
+        finally:
+            self.no_join_in_flight.set()
 
     async def _join_lobby(self, plan: services.JoinPlan, metadata: Any) -> dict[str, Any] | None:
         """Knock (or resume a knock). The socket subscribes to its guest groups before the knock

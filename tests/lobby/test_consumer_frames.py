@@ -169,6 +169,31 @@ async def test_no_join_within_the_deadline_closes_4400(clients, settings):
     await still_works(preauthed, rid="p2")
 
 
+async def test_a_join_sent_in_time_is_not_cut_off_by_a_slow_database(
+    clients, settings, monkeypatch
+):
+    """The deadline is for sending join, not for the server to store the knock: under a storm
+    the database may take longer than the deadline, and the guest must still be told waiting."""
+    import time
+
+    settings.ANTEROOM_JOIN_TIMEOUT = 0.3
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    slow_plan = services.join_plan
+
+    def join_plan(**kwargs: Any) -> Any:
+        time.sleep(0.8)  # longer than the deadline, like a queued ORM thread
+        return slow_plan(**kwargs)
+
+    monkeypatch.setattr(services, "join_plan", join_plan)
+    guest = await clients()
+    await guest.send(type="join", name="Ann", rid="j")
+    waiting = await guest.expect("waiting", timeout=5)
+    ack = await guest.expect("ack", timeout=5)
+    assert ack["ok"] is True and ack["data"]["request_id"] == waiting["request"]["id"]
+    assert await guest.nothing(0.6)  # no BAD_REQUEST, no close
+    assert await count(EntryRequest, status="pending") == 1
+
+
 @pytest.mark.parametrize(
     "origin",
     [[(b"origin", b"http://evil.example")], [(b"origin", b"null")], []],
