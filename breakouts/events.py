@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 from lobby import events, frames
@@ -34,25 +34,100 @@ LeftReason = Literal["left", "cleared", "destroyed", "moved", "timer"]
 
 
 # Frames ------------------------------------------------------------------------------------
+# One typed definition and one constructor per breakout frame (docs/breakouts.md is the
+# contract; tests/breakouts/test_frames.py checks each constructor against its examples).
+
+JSON = dict[str, Any]
+ParticipantPayload = dict[str, Any]  # lobby.frames.participant_payload
 
 
-def breakout_created(rooms: list[dict[str, Any]]) -> dict[str, Any]:
+class RoomsFrame(TypedDict):
+    type: Literal["breakout-created", "breakouts-updated"]
+    rooms: list[JSON]
+
+
+class InvitationFrame(TypedDict):
+    type: Literal["breakout-invitation"]
+    room: JSON
+    by: str
+
+
+class InvitedFrame(TypedDict):
+    type: Literal["breakout-invited"]
+    room_id: str
+    clients: list[str]
+    by: str
+
+
+class InviteRejectedFrame(TypedDict):
+    type: Literal["breakout-invite-rejected"]
+    room_id: str
+    participant_id: str
+
+
+class JoinedFrame(TypedDict):
+    type: Literal["breakout-joined"]
+    room: JSON
+
+
+class LeftFrame(TypedDict):
+    type: Literal["breakout-left"]
+    room_id: str
+    reason: LeftReason
+
+
+class MemberFrame(TypedDict):
+    type: Literal["breakout-participant-joined", "breakout-participant-left"]
+    participant: ParticipantPayload
+
+
+class TimerFrame(TypedDict):
+    type: Literal["breakout-ending", "breakout-extended"]
+    room_id: str
+    ends_at: str | None
+
+
+class MessageFrame(TypedDict):
+    type: Literal["breakout-message"]
+    text: str
+    by: str
+
+
+class HelpRequestedFrame(TypedDict):
+    type: Literal["breakout-help-requested"]
+    room_id: str
+    participant: ParticipantPayload
+    id: str
+    requested_at: str | None
+    expires_at: str | None
+
+
+class HelpResolvedFrame(TypedDict):
+    type: Literal["breakout-help-resolved"]
+    id: str
+    room_id: str
+    participant_id: str
+    outcome: str
+    by: str | None
+
+
+def breakout_created(rooms: list[JSON]) -> RoomsFrame:
     return {"type": "breakout-created", "rooms": rooms}
 
 
-def breakouts_updated(rooms: list[dict[str, Any]]) -> dict[str, Any]:
+def breakouts_updated(rooms: list[JSON]) -> RoomsFrame:
     return {"type": "breakouts-updated", "rooms": rooms}
 
 
-def breakout_invitation(room: dict[str, Any], by: str) -> dict[str, Any]:
+def breakout_invitation(room: JSON, by: str) -> InvitationFrame:
     return {"type": "breakout-invitation", "room": room, "by": by}
 
 
-def breakout_invited(room_id: UUID, clients: list[str], by: str) -> dict[str, Any]:
+def breakout_invited(room_id: UUID, clients: list[str], by: str) -> InvitedFrame:
     return {"type": "breakout-invited", "room_id": str(room_id), "clients": clients, "by": by}
 
 
-def breakout_invite_rejected(room_id: UUID, participant_id: str) -> dict[str, Any]:
+def breakout_invite_rejected(room_id: UUID, participant_id: str) -> InviteRejectedFrame:
     return {
         "type": "breakout-invite-rejected",
         "room_id": str(room_id),
@@ -60,16 +135,19 @@ def breakout_invite_rejected(room_id: UUID, participant_id: str) -> dict[str, An
     }
 
 
-def breakout_joined(room: dict[str, Any]) -> dict[str, Any]:
+def breakout_joined(room: JSON) -> JoinedFrame:
     return {"type": "breakout-joined", "room": room}
 
 
-def breakout_left(room_id: UUID, reason: LeftReason) -> dict[str, Any]:
+def breakout_left(room_id: UUID, reason: LeftReason) -> LeftFrame:
     return {"type": "breakout-left", "room_id": str(room_id), "reason": reason}
 
 
-def breakout_participant(kind: Literal["joined", "left"], p: Participant) -> dict[str, Any]:
-    return {"type": f"breakout-participant-{kind}", "participant": events.participant_payload(p)}
+def breakout_participant(kind: Literal["joined", "left"], p: Participant) -> MemberFrame:
+    payload = frames.participant_payload(p)
+    if kind == "joined":
+        return {"type": "breakout-participant-joined", "participant": payload}
+    return {"type": "breakout-participant-left", "participant": payload}
 
 
 def participant_updated(p: Participant) -> frames.ParticipantFrame:
@@ -78,32 +156,32 @@ def participant_updated(p: Participant) -> frames.ParticipantFrame:
     return frames.participant_event("participant-updated", p)
 
 
-def breakout_ending(room_id: UUID, ends_at: datetime) -> dict[str, Any]:
-    return {"type": "breakout-ending", "room_id": str(room_id), "ends_at": events._ts(ends_at)}
+def breakout_ending(room_id: UUID, ends_at: datetime) -> TimerFrame:
+    return {"type": "breakout-ending", "room_id": str(room_id), "ends_at": frames.ts(ends_at)}
 
 
-def breakout_extended(room_id: UUID, ends_at: datetime | None) -> dict[str, Any]:
-    return {"type": "breakout-extended", "room_id": str(room_id), "ends_at": events._ts(ends_at)}
+def breakout_extended(room_id: UUID, ends_at: datetime | None) -> TimerFrame:
+    return {"type": "breakout-extended", "room_id": str(room_id), "ends_at": frames.ts(ends_at)}
 
 
-def breakout_message(text: str, by: str) -> dict[str, Any]:
+def breakout_message(text: str, by: str) -> MessageFrame:
     return {"type": "breakout-message", "text": text, "by": by}
 
 
-def breakout_help_requested(h: HelpRequest, p: Participant) -> dict[str, Any]:
+def breakout_help_requested(h: HelpRequest, p: Participant) -> HelpRequestedFrame:
     """To moderators (and replayed on a moderator's join while pending): SPEC's ``room_id`` and
     ``participant``, plus the stored request's ``id``, ``requested_at`` and ``expires_at``."""
     return {
         "type": "breakout-help-requested",
         "room_id": str(h.breakout_id),
-        "participant": events.participant_payload(p),
+        "participant": frames.participant_payload(p),
         "id": str(h.id),
-        "requested_at": events._ts(h.requested_at),
-        "expires_at": events._ts(h.expires_at),
+        "requested_at": frames.ts(h.requested_at),
+        "expires_at": frames.ts(h.expires_at),
     }
 
 
-def breakout_help_resolved(h: HelpRequest) -> dict[str, Any]:
+def breakout_help_resolved(h: HelpRequest) -> HelpResolvedFrame:
     """To moderators and the asker: the request is no longer pending (``outcome`` answered,
     expired or cleared; ``by`` the answering moderator)."""
     return {
@@ -114,6 +192,25 @@ def breakout_help_resolved(h: HelpRequest) -> dict[str, Any]:
         "outcome": h.status,
         "by": h.resolved_by or None,
     }
+
+
+# Every constructor, by the frame type it builds (tests/breakouts/test_frames.py).
+CONSTRUCTORS: dict[str, str] = {
+    "breakout-created": "breakout_created",
+    "breakouts-updated": "breakouts_updated",
+    "breakout-invitation": "breakout_invitation",
+    "breakout-invited": "breakout_invited",
+    "breakout-invite-rejected": "breakout_invite_rejected",
+    "breakout-joined": "breakout_joined",
+    "breakout-left": "breakout_left",
+    "breakout-participant-joined": "breakout_participant",
+    "breakout-participant-left": "breakout_participant",
+    "breakout-ending": "breakout_ending",
+    "breakout-extended": "breakout_extended",
+    "breakout-message": "breakout_message",
+    "breakout-help-requested": "breakout_help_requested",
+    "breakout-help-resolved": "breakout_help_resolved",
+}
 
 
 # Sending -----------------------------------------------------------------------------------

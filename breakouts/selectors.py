@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lobby import events
 from lobby.models import Participant, Room
+
+if TYPE_CHECKING:
+    from .events import HelpRequestedFrame, InvitationFrame
 
 
 def breakout_room_payload(room: Room, members: list[Participant]) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def breakout_invitations(*, parent: Room) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def invitation_frames(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:
+def invitation_frames(*, parent: Room, participant_id: str) -> list[InvitationFrame]:
     """``breakout-invitation`` frames for a participant's pending invitations (to rooms it is not
     in), replayed when its socket joins, so a reconnecting guest still sees them."""
     from .events import breakout_invitation
@@ -149,7 +152,7 @@ def pending_help_requests(*, parent: Room) -> list[tuple[Any, Participant]]:
     return [(h, people[h.participant_id]) for h in rows if h.participant_id in people]
 
 
-def help_frames(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:
+def help_frames(*, parent: Room, participant_id: str) -> list[HelpRequestedFrame]:
     """``breakout-help-requested`` for every pending help request, replayed when a moderator's
     socket joins (nothing for others)."""
     from lobby.models import Role

@@ -18,7 +18,7 @@ that caused them and its events go out through the same on-commit outbox.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -44,7 +44,7 @@ sweepers: dict[str, Callable[..., int]] = {}
 
 #: ``frames(parent=, participant_id=) -> list[frame]`` sent to a socket right after its
 #: ``joined`` (e.g. pending breakout invitations replayed after a reconnect). ORM thread.
-join_frames: list[Callable[..., list[dict[str, Any]]]] = []
+join_frames: list[Callable[..., Sequence[Mapping[str, Any]]]] = []
 
 #: ``field(room=, moderator=, breakout_id=) -> value`` for a key of the ``joined`` snapshot and
 #: the resync snapshot that an app owns (SPEC §3: ``breakouts``; ``breakout_id`` is the breakout
@@ -93,7 +93,7 @@ def run_sweepers(*, now: datetime) -> dict[str, int]:
     return {name: sweeper(now=now) for name, sweeper in sweepers.items()}
 
 
-def frames_after_join(*, parent: Room, participant_id: str) -> list[dict[str, Any]]:
+def frames_after_join(*, parent: Room, participant_id: str) -> list[Mapping[str, Any]]:
     return [
         frame
         for frames in join_frames
