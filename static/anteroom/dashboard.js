@@ -1,3 +1,4 @@
+// @ts-check
 // The moderator dashboard made live. The page works without this script (every button is a
 // form POST); once the socket is in, the buttons go over it and the lists follow events.
 import { avatar } from './avatar.js';
@@ -7,9 +8,10 @@ import './media-call.js'; // templates/lobby/_call.html
 import { $, cfg, clone, clockOffset, el, fill, html, mmss } from './ui.js';
 
 const baseTitle =
-  document.querySelector('meta[name="anteroom:title"]')?.content ||
+  /** @type {HTMLMetaElement | null} */ (document.querySelector('meta[name="anteroom:title"]'))?.content ||
   interpolate(gettext('%(name)s · Anteroom dashboard'), { name: cfg.room });
-const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]')?.value || '';
+const csrf =
+  /** @type {HTMLInputElement | null} */ (document.querySelector('input[name="csrfmiddlewaretoken"]'))?.value || '';
 
 let room = null;
 let live = false;
@@ -119,7 +121,7 @@ function addRow(r, isNew) {
     early: isEarly(r),
     reconnecting: !r.connected,
   });
-  const dl = row.querySelector('dl.meta');
+  const dl = /** @type {HTMLElement} */ (row.querySelector('dl.meta'));
   if (!meta.length) dl.remove();
   dl.hidden = false;
   dl.replaceChildren(
@@ -127,10 +129,10 @@ function addRow(r, isNew) {
       el('div', {}, el('dt', { text: k }), el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) })),
     ),
   );
-  row.querySelector('input[name="request_id"]').value = r.id;
+  /** @type {HTMLInputElement} */ (row.querySelector('input[name="request_id"]')).value = r.id;
   for (const part of ['reason', 'msg']) {
     row.querySelector(`[data-id="${part}"]`).id = `${part}-${r.id}`;
-    row.querySelector(`label[data-for="${part}"]`).htmlFor = `${part}-${r.id}`;
+    /** @type {HTMLLabelElement} */ (row.querySelector(`label[data-for="${part}"]`)).htmlFor = `${part}-${r.id}`;
   }
   const old = rowFor(r.id);
   if (old) old.replaceWith(row);
@@ -385,7 +387,7 @@ function renderPeople() {
     });
     const form = li.querySelector('form.person');
     if (p.role === 'moderator') form.remove();
-    else form.querySelector('input[name="client"]').value = p.participant_id;
+    else /** @type {HTMLInputElement} */ (form.querySelector('input[name="client"]')).value = p.participant_id;
     return li;
   });
   $('participant-list').replaceChildren(...items);
@@ -408,7 +410,7 @@ function renderControls() {
     'unmute-video': info.video_muted,
   };
   for (const [action, visible] of Object.entries(flags)) {
-    const b = document.querySelector(`#controls button[value="${action}"]`);
+    const b = /** @type {HTMLButtonElement | null} */ (document.querySelector(`#controls button[value="${action}"]`));
     if (b) b.hidden = !visible;
   }
   html.dataset.paused = info.paused ? '1' : '0';
@@ -423,7 +425,9 @@ function renderAppointment(info) {
   const closes = info.closes_at ? new Date(Date.parse(info.closes_at) + clockOffset) : null;
   box.hidden = !opens && !closes;
   if (box.hidden) return;
+  /** @type {Intl.DateTimeFormatOptions} */
   const day = { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+  /** @type {Intl.DateTimeFormatOptions} */
   const hm = { hour: '2-digit', minute: '2-digit' };
   const parts = [];
   if (opens && closes) {
@@ -473,7 +477,7 @@ function postForm(cls, ...children) {
 
 // Re-rendering a list must not take the keyboard focus (or a half-made choice) away.
 function keepFocus(container, render) {
-  const active = document.activeElement;
+  const active = /** @type {HTMLElement | null} */ (document.activeElement);
   const key = active && container.contains(active) ? active.dataset.key : null;
   render();
   if (key) container.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
@@ -585,7 +589,9 @@ function renderMovers(people, rooms) {
         const targets = rooms.filter((b) => b.id !== here).map((b) => [b.id, roomLabel(b.id)]);
         if (here !== 'main') targets.push(['main', gettext('Main room')]);
         const id = `move-${i + 1}`;
-        const select = el('select', { id, name: 'destination', 'data-key': `move:${p.participant_id}:to` });
+        const select = /** @type {HTMLSelectElement} */ (
+          el('select', { id, name: 'destination', 'data-key': `move:${p.participant_id}:to` })
+        );
         fillSelect(select, targets);
         const keep = chosen.get(p.participant_id);
         if (keep && targets.some(([v]) => v === keep)) {
@@ -622,7 +628,8 @@ function renderMovers(people, rooms) {
 }
 
 document.addEventListener('change', (ev) => {
-  if (ev.target.matches?.('#move-list select')) ev.target.dataset.picked = '1';
+  const target = /** @type {HTMLElement} */ (ev.target);
+  if (target.matches?.('#move-list select')) target.dataset.picked = '1';
 });
 
 function fillSelect(select, options) {
@@ -636,7 +643,8 @@ function fillSelect(select, options) {
 // renders the pending ones; the socket adds new ones, replays them on (re)join, and removes
 // them on `breakout-help-resolved`. "Answered" is a plain POST when the socket is down.
 
-let helpRequests = [...document.querySelectorAll('#help-list li.help-request')].map((li) => ({
+/** @type {{key: string | undefined, id: string | undefined, name: string | undefined, roomId: string | null, roomLabel: string | null, at: number | null, text?: string}[]} */
+let helpRequests = [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#help-list li.help-request'))].map((li) => ({
   key: li.dataset.key,
   id: li.dataset.helpId,
   name: li.querySelector('.name')?.textContent || li.dataset.key,
@@ -685,7 +693,8 @@ function resolveHelp(f) {
 }
 
 document.addEventListener('click', async (ev) => {
-  const button = ev.target.closest?.('button.join-help');
+  const target = /** @type {HTMLElement} */ (ev.target);
+  const button = /** @type {HTMLButtonElement | null} */ (target.closest?.('button.join-help'));
   if (!button || !live) return;
   const pid = button.closest('li').dataset.key;
   const h = helpRequests.find((x) => x.key === pid);
@@ -985,12 +994,12 @@ $('deny-all-no').addEventListener('click', (ev) => {
   if (!live) return;
   ev.preventDefault();
   $('deny-all-confirm').hidden = true;
-  document.querySelector('button[value="deny-all"]:not(#deny-all-yes)')?.focus();
+  /** @type {HTMLButtonElement | null} */ (document.querySelector('button[value="deny-all"]:not(#deny-all-yes)'))?.focus();
 });
 
 document.addEventListener('submit', async (ev) => {
-  const form = ev.target;
-  const action = ev.submitter?.value;
+  const form = /** @type {HTMLFormElement} */ (ev.target);
+  const action = /** @type {HTMLButtonElement | null} */ (ev.submitter)?.value;
   if (!live || !room || !action || !form.closest('main')) return;
   ev.preventDefault();
   if (action === 'deny-all' && !form.querySelector('input[name="confirm"]')) {
