@@ -5,11 +5,12 @@ docs/protocol.md is the contract: each ``TypedDict`` below is a frame as documen
 documented examples. Services, the consumer and the resync path build frames only here; the
 representations inside them (``room_payload``, ``participant_payload``, ``request_payload``...)
 are here too, and REST answers with the same ones. Breakout frames are breakouts' own
-(``breakouts/events.py``), media frames media's (``lobby/media``): the core does not know them.
+(``breakouts/events.py``), media frames media's (``lobby/media/frames.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ class JoinedFrame(TypedDict):
     participants: list[JSON]
     resume: str | None
     breakouts: list[JSON]
-    media: NotRequired[JSON]
+    media: NotRequired[Mapping[str, Any]]  # lobby.media.frames.MediaBody
     activity: NotRequired[list[Any]]
     resync: NotRequired[Literal[True]]
 
@@ -158,7 +159,7 @@ def joined(
     participants: list[JSON],
     resume: str | None,
     breakouts: list[JSON],
-    media: JSON | None = None,
+    media: Mapping[str, Any] | None = None,
     activity: list[Any] | None = None,
     resync: bool = False,
 ) -> JoinedFrame:

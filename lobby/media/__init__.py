@@ -35,8 +35,9 @@ from django.dispatch import receiver
 
 from .. import cache as room_cache
 from ..instructions import Deliver
-from . import policy
+from . import frames, policy
 from .backend import dispatch, get_backend
+from .frames import MediaBody, MediaStateFrame
 from .signals import media_server_recovered
 
 log = logging.getLogger("anteroom.media")
@@ -159,7 +160,7 @@ def ice_servers(participant_id: str) -> list[dict[str, Any]]:
 
 def media_payload(
     snap: policy.Snapshot, participant_id: str, *, sfu: bool | None = None
-) -> dict[str, Any]:
+) -> MediaBody:
     """``joined.media`` / the body of ``media-state`` for one participant. ``sfu``: ask the
     backend for its ``join_info`` (default: only the mesh, which needs no network)."""
     backend = get_backend()
@@ -170,16 +171,25 @@ def media_payload(
         state = policy.State(
             room=snap.parent.id, permissions=dict(policy.NO_MEDIA), publisher=False, peers=[]
         )
-    out = policy.as_payload(state, snap)
-    out["mode"] = "mesh" if backend.name == "mesh" else "sfu"
-    out["max_publishers"] = config().max_publishers
-    out["ice_servers"] = ice_servers(participant_id)
     receive = state.permissions["receive"]
-    out["sfu"] = backend.join_info(participant_id, state.room) if receive and sfu else {}
+    out: MediaBody = {
+        "room": str(state.room),
+        "seq": snap.seq,
+        "permissions": state.permissions,
+        "publisher": state.publisher,
+        "peers": state.peers,
+        "states": snap.media_states(state.peers),
+        "mode": "mesh" if backend.name == "mesh" else "sfu",
+        "max_publishers": config().max_publishers,
+        "ice_servers": ice_servers(participant_id),
+        "sfu": backend.join_info(participant_id, state.room) if receive and sfu else {},
+    }
+    if state.limit:
+        out["limit"] = state.limit
     return out
 
 
-def joined_media(parent_id: UUID, participant_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def joined_media(parent_id: UUID, participant_ids: Iterable[str]) -> dict[str, MediaBody]:
     """``joined.media`` for participants entering now (read inside the joining transaction,
     after :func:`changed` named them). The computation after commit sends them no
     ``media-state`` that would only repeat it."""
@@ -194,7 +204,7 @@ def joined_media(parent_id: UUID, participant_ids: Iterable[str]) -> dict[str, d
     return out
 
 
-def _comparable(payload: dict[str, Any]) -> dict[str, Any]:
+def _comparable(payload: MediaBody) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k not in ("seq", "ice_servers")}
 
 
@@ -272,7 +282,7 @@ def _apply(p: Pending) -> None:
     from ..models import Room
 
     cfg = config()
-    bodies: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, MediaBody] = {}
     with transaction.atomic():
         parent = Room.objects.filter(pk=p.parent_id).first()
         if parent is None:
@@ -355,8 +365,8 @@ def _apply(p: Pending) -> None:
         dispatch(tell)
 
 
-def _frame(body: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "media-state", **body}
+def _frame(body: MediaBody) -> MediaStateFrame:
+    return frames.media_state(body)
 
 
 @receiver(media_server_recovered)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 from ..models import Participant, Role, Room
@@ -250,17 +249,3 @@ def snapshot(parent: Room, *, max_publishers: int, lock: bool = False) -> Snapsh
         members={m.participant_id: m for m in people},
         where=where,
     )
-
-
-def as_payload(state: State, snap: Snapshot) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "room": str(state.room),
-        "seq": snap.seq,
-        "permissions": state.permissions,
-        "publisher": state.publisher,
-        "peers": state.peers,
-        "states": snap.media_states(state.peers),
-    }
-    if state.limit:
-        out["limit"] = state.limit
-    return out

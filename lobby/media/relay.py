@@ -21,7 +21,8 @@ from .. import events
 from ..commands import Command, Message
 from ..errors import BadRequest, InvalidPermissions
 from ..models import Participant, Room
-from . import config, media_payload, policy
+from . import config, frames, media_payload, policy
+from .frames import MediaBody, SignalFrame
 
 MAX_SDP = 32 * 1024
 MAX_CANDIDATE = 1024
@@ -90,21 +91,17 @@ def signal_audience(*, parent: Room, sender: str, to: str, offer: bool) -> str:
     return events.media_group(parent.pk, to)
 
 
-def signal_frame(*, sender: str, raw: dict[str, Any]) -> dict[str, Any]:
+def signal_frame(*, sender: str, raw: dict[str, Any]) -> SignalFrame:
     """Validate a client ``signal`` and return the frame the receiver gets (``BAD_REQUEST``
     when malformed or too large)."""
     size = len(json.dumps(raw.get("data"), separators=(",", ":")).encode())
     if size > settings.ANTEROOM_SIGNAL_MAX_BYTES:
         raise BadRequest("Signal data too large.")
     msg = Signal.parse(raw)
-    return {
-        "type": "signal",
-        "from": sender,
-        "data": msg.data.model_dump(exclude_none=True),
-    }
+    return frames.signal(sender, msg.data.model_dump(exclude_none=True))
 
 
-def signal(*, parent: Room, sender: str, raw: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def signal(*, parent: Room, sender: str, raw: dict[str, Any]) -> tuple[str, SignalFrame]:
     """Check one ``signal`` message; returns (group, frame) to relay now."""
     frame = signal_frame(sender=sender, raw=raw)
     desc = frame["data"].get("description")
@@ -136,11 +133,11 @@ def media_update(*, parent: Room, participant_id: str, raw: dict[str, Any]) -> d
     room = snap.where.get(participant_id, parent.pk)
     events.deliver_on_commit(
         events.members_group(room),
-        {"type": "media-update", "participant_id": participant_id, **effective},
+        frames.media_update(participant_id, effective),
     )
     return effective
 
 
-def media_state_now(*, parent: Room, participant_id: str) -> dict[str, Any]:
+def media_state_now(*, parent: Room, participant_id: str) -> MediaBody:
     """The current ``media-state`` body for one participant (a client asking again)."""
     return media_payload(_snapshot(parent), participant_id)

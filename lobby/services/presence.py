@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ class Joined:
     resume: str
     pending: list[EntryRequest] = field(default_factory=list)
     breakouts: list[dict[str, Any]] = field(default_factory=list)
-    media: dict[str, Any] = field(default_factory=dict)
+    media: Mapping[str, Any] = field(default_factory=dict)
     # Moderators only: the latest outcomes (``activity.recent``), newest first.
     activity: list[ActivityItem] | None = None
 
