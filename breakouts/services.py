@@ -1018,6 +1018,28 @@ class HelpAnswer:
     effective: bool
 
 
+def _help_request_to_answer(
+    *, parent: Room, participant_id: Any, now: datetime, out: Outbox
+) -> tuple[HelpRequest, bool]:
+    """A participant's latest help request (the parent locked) and whether it is still open to
+    an answer. One past its deadline but not swept yet ends as ``expired`` here (into ``out``).
+    Raises ``BadRequest``, ``HelpRequestNotFound`` (the participant never asked)."""
+    if not isinstance(participant_id, str) or not participant_id:
+        raise BadRequest("participant_id must be a string.")
+    last = (
+        HelpRequest.objects.filter(parent=parent, participant_id=participant_id)
+        .order_by("-requested_at")
+        .first()
+    )
+    if last is None:
+        raise HelpRequestNotFound()
+    if last.status == HelpStatus.PENDING and last.expires_at > now:
+        return last, True
+    if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
+        _resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
+    return last, False
+
+
 @transaction.atomic
 def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> HelpAnswer:
     """A moderator answers a participant's help request (``breakout-help-answer``, the
@@ -1029,23 +1051,14 @@ def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> 
     ``HelpRequestNotFound`` (the participant never asked)."""
     parent = _lock_parent(parent)
     require_moderator(actor)
-    if not isinstance(participant_id, str) or not participant_id:
-        raise BadRequest("participant_id must be a string.")
-    last = (
-        HelpRequest.objects.filter(parent=parent, participant_id=participant_id)
-        .order_by("-requested_at")
-        .first()
-    )
-    if last is None:
-        raise HelpRequestNotFound()
     now = clock.now()
-    if last.status != HelpStatus.PENDING or last.expires_at <= now:
-        out = Outbox()
-        if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
-            _resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
+    out = Outbox()
+    last, still_open = _help_request_to_answer(
+        parent=parent, participant_id=participant_id, now=now, out=out
+    )
+    if not still_open:
         out.flush()
         return HelpAnswer(request=last, effective=False)
-    out = Outbox()
     _resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
     out.flush()
     audit_record(room=parent, actor=actor.by, action="breakout-help-answer", subject=participant_id)
@@ -1076,20 +1089,12 @@ def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> He
     ``BreakoutFull``."""
     parent = _lock_parent(parent)
     require_moderator(actor)
-    if not isinstance(participant_id, str) or not participant_id:
-        raise BadRequest("participant_id must be a string.")
-    last = (
-        HelpRequest.objects.filter(parent=parent, participant_id=participant_id)
-        .order_by("-requested_at")
-        .first()
-    )
-    if last is None:
-        raise HelpRequestNotFound()
     now = clock.now()
     out = Outbox()
-    if last.status != HelpStatus.PENDING or last.expires_at <= now:
-        if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
-            _resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
+    last, still_open = _help_request_to_answer(
+        parent=parent, participant_id=participant_id, now=now, out=out
+    )
+    if not still_open:
         out.flush()
         return HelpJoin(request=last, room=None, effective=False)
     if actor.participant_id is None:
