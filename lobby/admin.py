@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import cache, services
+from . import services
 from .commands import ROOM_PROPERTIES
 from .errors import AnteroomError
 from .models import (
@@ -357,11 +357,9 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         fields = {k: form.cleaned_data[k] for k in ("url", "events", "description", "active")}
         if change:
             current = WebhookEndpoint.objects.get(pk=obj.pk)
-            changed = {k: v for k, v in fields.items() if k in form.changed_data}
+            editable = ("url", "events", "description", "active", "room")
+            changed = {k: form.cleaned_data[k] for k in editable if k in form.changed_data}
             hooks.webhook_update(endpoint=current, served_at=_served_at(request), **changed)
-            if "room" in form.changed_data:
-                WebhookEndpoint.objects.filter(pk=obj.pk).update(room=form.cleaned_data["room"])
-                cache.forget_endpoints()  # ``update`` sends no signal
             return
         ep, secret = hooks.webhook_create(
             room=form.cleaned_data["room"],

@@ -120,9 +120,10 @@ def webhook_update(
     served_at: tuple[str, int] | None = None,
     **fields: Any,
 ) -> WebhookEndpoint:
-    """Change ``url``, ``events``, ``description`` or ``active`` (same checks as creation).
-    Deliveries already written keep going to the endpoint (its new URL)."""
-    unknown = set(fields) - {"url", "events", "description", "active"}
+    """Change ``url``, ``events``, ``description``, ``active`` or (the admin) ``room`` (same
+    checks as creation). Deliveries already written keep going to the endpoint (its new URL).
+    The save's signal makes every process's endpoint cache forget (lobby/cache.py)."""
+    unknown = set(fields) - {"url", "events", "description", "active", "room"}
     if unknown:
         raise BadRequest("Unknown webhook fields.")
     if "url" in fields:

@@ -88,3 +88,32 @@ def test_room_alerts_in_the_admin_are_validated(admin_http):
     assert ok.status_code == 302, ok.content.decode()[:3000]
     a = RoomAlerts.objects.get()
     assert (a.unattended_after, a.escalate_after, a.contacts) == (60, 120, ["desk@clinic.example"])
+
+
+def test_moving_a_webhook_to_another_room_in_the_admin_takes_effect_at_once(admin_http):
+    """The admin's room change goes through the webhook service like its other fields: the
+    next knock in the old room is not delivered, one in the new room is. (The endpoint cache's
+    forgetting on a save is tested in tests/webhooks/test_outbox.py.)"""
+    from lobby.models import Room
+
+    make_room("school", privacy="private", enable_knocking=True)
+    ep, _ = endpoint("http://127.0.0.1:9/a", room=Room.objects.get(name="clinic"))
+    knock("clinic", name="Ada")
+    assert WebhookDelivery.objects.filter(endpoint=ep).count() == 1
+    school = Room.objects.get(name="school")
+    resp = admin_http.post(
+        f"/admin/lobby/webhookendpoint/{ep.pk}/change/",
+        {
+            "url": ep.url,
+            "events": '["*"]',
+            "description": "",
+            "active": "on",
+            "room": str(school.pk),
+        },
+    )
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    assert WebhookEndpoint.objects.get(pk=ep.pk).room_id == school.pk
+    knock("clinic", name="Bea")
+    assert WebhookDelivery.objects.filter(endpoint=ep).count() == 1
+    knock("school", name="Cy")
+    assert WebhookDelivery.objects.filter(endpoint=ep).count() == 2
