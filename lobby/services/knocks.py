@@ -6,21 +6,22 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from .. import analytics, clock, events, webhooks
-from ..audit import audit_record
+from .. import analytics, cache, clock, events, rawsql, webhooks
+from ..audit import audit_event
 from ..errors import AccessDenied, BadRequest, EntryTimeout
-from ..models import EntryRequest, Room
+from ..models import AuditEvent, EntryRequest, Room
 from ..ops import metrics
+from ..webhooks import outbox
 from . import appointments
 from .access import Connection, JoinPlan
 from .inputs import clean_metadata, clean_name
 from .keys import hash_secret, new_resume_key
-from .locks import lock_lobby
+from .locks import lock_knock, lock_lobby
 from .outcomes import announce_cancel, close_replaced, get_request, mark_canceled
-from .quotas import check_knock_limits
+from .quotas import KnockLimit, knock_limits, limit_subquery, refuse_over_limit
 
 
 @dataclass
@@ -58,16 +59,16 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
     if plan.level != "lobby" or plan.request_id is None:
         raise AccessDenied()
     now = clock.now()
-    lock_lobby(plan.room.pk)
     resume = new_resume_key()
     if plan.resume_request is not None:
+        lock_lobby(plan.room.pk)
         r = _knock_reattach(plan.request_id, conn=conn, now=now, resume=resume)
+        position, total = queue_place(r)
     else:
-        r = _knock_create(
+        r, (position, total) = _knock_create(
             plan, plan.request_id, conn=conn, now=now, resume=resume, metadata=metadata
         )
     events.queue_changed(plan.room.pk)
-    position, total = queue_place(r)
     return Waiting(request=r, resume=resume, position=position, total=total)
 
 
@@ -111,18 +112,29 @@ def _knock_create(
     now: Any,
     resume: str,
     metadata: Any,
-) -> EntryRequest:
+) -> tuple[EntryRequest, tuple[int, int]]:
     """A new knock, after the rate limits; it replaces the guest's own pending knock from an
-    older socket. Audited, counted, a ``knock.created`` webhook."""
+    older socket. Audited, counted, a ``knock.created`` webhook. Returns it and its place.
+
+    The transaction's statements (pinned by tests/lobby/test_query_counts*.py): the locks
+    (PostgreSQL: the room and the rate-limit key, one statement; SQLite: ``BEGIN IMMEDIATE``),
+    then one read of everything the knock decides on (``_read_before_knock``), then the insert
+    of the knock and its audit row (one statement on PostgreSQL) — plain SQL, as the ORM would
+    write them (``lobby/rawsql.py``)."""
     metadata = clean_metadata(metadata)
+    limit_key, limits = knock_limits(plan=plan, conn=conn)
+    lock_knock(plan.room.pk, limit_key)
     # An appointment window may refuse the knock (before anything is stored) or set a later
     # deadline than the ttl (services/appointments.py).
     expires_at = appointments.knock_deadline(
         room=plan.room, now=now, ttl=plan.ttl or plan.room.knock_ttl
     )
-    check_knock_limits(plan=plan, conn=conn, now=now)
-    _replace_own_knocks(plan, now=now)
-    r = EntryRequest.objects.create(
+    reads = _read_before_knock(plan, limits, now=now)
+    for limit, nth_newest in zip(limits, reads.nth_newest, strict=True):
+        refuse_over_limit(limit, nth_newest, now=now)
+    if reads.own_pending:
+        _replace_own_knocks(plan, now=now)
+    r = EntryRequest(
         id=request_id,
         room=plan.room,
         participant_id=plan.participant_id,
@@ -140,11 +152,87 @@ def _knock_create(
         server_id=conn.server_id,
         connection_id=conn.connection_id,
     )
+    _insert_with_audit(
+        r, audit_event(room=plan.room, actor=r.participant_id, action="knock", request=r)
+    )
     events.entry_requested(r)
-    webhooks.emit("knock.created", room=plan.room, data={"request": webhooks.request_data(r)})
-    audit_record(room=plan.room, actor=r.participant_id, action="knock", request=r)
+    webhooks.emit(
+        "knock.created",
+        room=plan.room,
+        data={"request": webhooks.request_data(r)},
+        endpoints=reads.endpoints,
+    )
     metrics.knocked()
-    return r
+    if reads.own_pending:
+        return r, queue_place(r)  # a replaced knock left the queue: count again (rare)
+    # The queue before this knock, and this knock last (it is the newest).
+    return r, (reads.ahead + 1, max(reads.waiting + 1, reads.ahead + 1))
+
+
+@dataclass
+class _Reads:
+    waiting: int  # pending knocks of the room
+    ahead: int  # of which requested before now
+    own_pending: int  # the guest's own pending knocks here (0 for a made-up id)
+    nth_newest: list[Any]  # per limit: ``quotas.limit_subquery``'s value
+    endpoints: list[Any] | None  # the active webhook endpoints, if not cached
+
+
+def _read_before_knock(plan: JoinPlan, limits: list[KnockLimit], *, now: Any) -> _Reads:
+    """One SELECT, under the locks and in a statement after them: the room's queue (for the
+    knock's place), the guest's own pending knock, each rate limit's count and — unless
+    cached — the active webhook endpoints."""
+    table = EntryRequest._meta.db_table
+    room = rawsql.db_value(rawsql.field(EntryRequest, "room"), plan.room.pk)
+    columns, params = [], []
+    for limit in limits:
+        sql, values = limit_subquery(limit, now=now)
+        columns.append(sql)
+        params += values
+    if not plan.fresh_id:
+        columns.append(
+            # Identifiers from the model, values bound as parameters (here and below).
+            f'(SELECT count(*) FROM "{table}" WHERE "room_id" = %s AND "participant_id" = %s '  # noqa: S608
+            "AND \"status\" = 'pending')"
+        )
+        params += [room, plan.participant_id]
+    generation = cache.endpoints_generation()
+    endpoints = cache.get_endpoints()
+    if endpoints is None:
+        columns.append(outbox.endpoints_subquery())
+    params += [rawsql.db_value(rawsql.field(EntryRequest, "requested_at"), now), room]
+    sql = (
+        f"SELECT q.waiting, q.ahead{''.join(', ' + c for c in columns)} FROM "  # noqa: S608
+        f'(SELECT count(*) AS waiting, count(CASE WHEN "requested_at" < %s THEN 1 END) AS ahead '
+        f'FROM "{table}" WHERE "room_id" = %s AND "status" = \'pending\') AS q'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = list(cursor.fetchone())
+    waiting, ahead = row[0], row[1]
+    nth_newest = row[2 : 2 + len(limits)]
+    rest = row[2 + len(limits) :]
+    own_pending = 0 if plan.fresh_id else rest.pop(0)
+    if endpoints is None:
+        endpoints = outbox.endpoints_from(rest.pop(0), generation=generation)
+    return _Reads(waiting, ahead, own_pending, nth_newest, endpoints)
+
+
+def _insert_with_audit(r: EntryRequest, audit: AuditEvent) -> None:
+    """Write the knock and its audit row: one statement on PostgreSQL (the knock's INSERT in a
+    ``WITH``), two on SQLite."""
+    knock_sql, knock_fields = rawsql.insert_statement(EntryRequest)
+    audit_sql, audit_fields = rawsql.insert_statement(AuditEvent)
+    knock_values = rawsql.row_values(r, knock_fields)
+    audit_values = rawsql.row_values(audit, audit_fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH knock AS ({knock_sql}) {audit_sql}", knock_values + audit_values)
+        else:
+            cursor.execute(knock_sql, knock_values)
+            cursor.execute(audit_sql, audit_values)
+    rawsql.saved(r)
+    rawsql.saved(audit)
 
 
 def _replace_own_knocks(plan: JoinPlan, *, now: Any) -> None:

@@ -78,14 +78,14 @@ def as_a_socket_does(fn, *args, **kwargs):
 
 KNOCK = [
     "BEGIN",
-    "SELECT",  # the room lock (SELECT … FOR NO KEY UPDATE)
-    "SELECT",  # the token's rate-limit key (pg_advisory_xact_lock)
-    "SELECT",  # the rate limit (the newest knocks of the key)
-    "SELECT",  # the guest's own pending knock, replaced by this one
-    "INSERT",  # the knock
-    "SELECT",  # active webhook endpoints (lobby/webhooks/outbox.py)
-    "INSERT",  # the audit row
-    "SELECT",  # the knock's place in the queue (a count)
+    # The room lock (FOR NO KEY UPDATE) and, above it in the same statement, the token's
+    # rate-limit key (pg_advisory_xact_lock): lobby/services/locks.py, lock_knock.
+    "SELECT",
+    # What the knock decides on, in a statement after the locks (READ COMMITTED: it sees every
+    # knock committed before them): the queue, the guest's own pending knock, the rate limit
+    # and the active webhook endpoints (not cached with Redis). knocks._read_before_knock.
+    "SELECT",
+    "WITH",  # the knock's INSERT in a WITH, and the audit row's INSERT: one statement
     "COMMIT",
 ]
 
