@@ -36,6 +36,7 @@ from . import (
 from .errors import (
     AnteroomError,
     BadRequest,
+    JoinRaced,
     NotJoined,
     RateLimited,
     StaffSessionEnded,
@@ -384,32 +385,12 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         rid = msg.get("rid")
         self.no_join_in_flight.clear()
         try:
-            plan = await self.call(
-                services.join_plan,
-                room_name=self.room_name,
-                token=msg.get("token"),
-                name=msg.get("name"),
-                resume=msg.get("resume"),
-                staff_user=self.scope.get("user") if msg.get("staff") is True else None,
-            )
-            if plan.claims is not None and plan.claims.sub:
-                # Personal tokens only: reusable audience tokens are shared by design.
-                if not self._claim_slot(RUNTIME.tokens, plan.claims.key, "token"):
-                    raise limits.TooManySockets()
-            self.room = plan.room
-            log.info(
-                "ws join",
-                extra={
-                    "connection_id": self.connection_id,
-                    "room": plan.room.name,
-                    "access": plan.level,
-                    "role": plan.role,
-                    "participant_id": plan.participant_id,
-                },
-            )
-            if plan.level == "lobby":
-                return await self._join_lobby(plan, msg.get("metadata"))
-            return await self._join_room(plan)
+            try:
+                return await self._plan_and_join(msg)
+            except JoinRaced:
+                # The presence its resume key held ended while this join was on its way (a
+                # moderator removed it or sent it back to the waiting room): decide again.
+                return await self._plan_and_join(msg)
         except AnteroomError as exc:
             if not exc.close_code:
                 raise  # receive() answers it: one ack, and the socket stays usable
@@ -417,6 +398,34 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             return None
         finally:
             self.no_join_in_flight.set()
+
+    async def _plan_and_join(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        plan = await self.call(
+            services.join_plan,
+            room_name=self.room_name,
+            token=msg.get("token"),
+            name=msg.get("name"),
+            resume=msg.get("resume"),
+            staff_user=self.scope.get("user") if msg.get("staff") is True else None,
+        )
+        if plan.claims is not None and plan.claims.sub:
+            # Personal tokens only: reusable audience tokens are shared by design.
+            if not self._claim_slot(RUNTIME.tokens, plan.claims.key, "token"):
+                raise limits.TooManySockets()
+        self.room = plan.room
+        log.info(
+            "ws join",
+            extra={
+                "connection_id": self.connection_id,
+                "room": plan.room.name,
+                "access": plan.level,
+                "role": plan.role,
+                "participant_id": plan.participant_id,
+            },
+        )
+        if plan.level == "lobby":
+            return await self._join_lobby(plan, msg.get("metadata"))
+        return await self._join_room(plan)
 
     async def _join_lobby(self, plan: services.JoinPlan, metadata: Any) -> dict[str, Any] | None:
         """Knock (or resume a knock). The socket subscribes to its guest groups before the knock
