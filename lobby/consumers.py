@@ -67,7 +67,6 @@ log = logging.getLogger("anteroom.ws")
 
 GUEST_COOKIE = "anteroom_guest"
 GUEST_COOKIE_SALT = "anteroom.guest"
-MAX_DEPTH = 16
 
 # Message handlers of other apps (breakouts register theirs): lobby/extensions.py.
 Handler = extensions.Handler
@@ -88,55 +87,6 @@ class FrameBucket:
             self.tokens -= 1
             return True
         return False
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError("duplicate key")
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON: stored as metadata they break the JSON column and browsers.
-    raise ValueError(f"{name} is not JSON")
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        v, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
-    return deepest
-
-
-def parse_frame(text: str) -> dict[str, Any]:
-    """Decode one client frame or raise ``BadRequest``."""
-    try:
-        msg = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("Frames must be JSON objects without duplicate keys.") from exc
-    if not isinstance(msg, dict):
-        raise BadRequest("Frames must be JSON objects.")
-    if _depth(msg, MAX_DEPTH) > MAX_DEPTH:
-        raise BadRequest("Frame is nested too deeply.")
-    if not isinstance(msg.get("type"), str):
-        raise BadRequest("Frames need a string type.")
-    rid = msg.get("rid")
-    if rid is not None and (
-        type(rid) not in (str, int) or (isinstance(rid, str) and len(rid) > 64)
-    ):
-        raise BadRequest("rid must be a short string or an integer.")
-    return msg
 
 
 def _db_call(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -282,11 +232,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 raise RateLimited()
             if text_data is None:
                 raise BadRequest("Binary frames are not accepted.")
-            if len(text_data) > settings.ANTEROOM_MAX_FRAME_BYTES or (
-                len(text_data.encode()) > settings.ANTEROOM_MAX_FRAME_BYTES
-            ):
-                raise BadRequest("Frame too large (64 KiB at most).")
-            msg = parse_frame(text_data)
+            msg = commands.decode_frame(text_data)  # size, strict JSON, depth, type, rid
             rid = msg.get("rid")
             handler = self._handler(msg["type"])
             data = await handler(msg)
