@@ -527,18 +527,14 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
 
     async def _decide(self, msg: dict[str, Any], outcome: str) -> dict[str, Any]:
         room, actor = self.require_joined()
-        if not isinstance(msg.get("request_id"), str):
-            raise BadRequest("request_id must be a string.")
-        reason = msg.get("reason", "")
-        if not isinstance(reason, str):
-            raise BadRequest("reason must be a string.")
+        m = (commands.Admit if outcome == "admitted" else commands.Deny).parse(msg)
         d = await self.call(
             services.entry_request_decide,
             room=room,
-            request_id=msg["request_id"],
+            request_id=m.request_id,
             actor=actor,
             outcome=outcome,
-            reason=reason,
+            reason=m.reason,
         )
         return {"request_id": str(d.request.id), "outcome": d.outcome, "effective": d.effective}
 
@@ -574,23 +570,13 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def on_room_resume(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         return await self._room_state(paused=False)
 
-    def _mute_flags(self, msg: dict[str, Any], value: bool) -> dict[str, bool]:
-        flags = {}
-        for key, field in (("audio", "audio_muted"), ("video", "video_muted")):
-            v = msg.get(key, False)
-            if type(v) is not bool:
-                raise BadRequest(f"{key} must be a boolean.")
-            if v:
-                flags[field] = value
-        if not flags:
-            raise BadRequest("Say which of audio and video.")
-        return flags
-
     async def on_room_mute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._room_state(**self._mute_flags(msg, True))
+        self.require_joined()
+        return await self._room_state(**commands.RoomMute.parse(msg).changes())
 
     async def on_room_unmute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._room_state(**self._mute_flags(msg, False))
+        self.require_joined()
+        return await self._room_state(**commands.RoomUnmute.parse(msg).changes())
 
     async def on_participant_remove(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         m = commands.ParticipantRemove.parse(msg)

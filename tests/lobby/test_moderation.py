@@ -313,3 +313,34 @@ async def test_a_socket_whose_resume_raced_a_send_to_lobby_waits_instead_of_ente
     assert (await database_sync_to_async(Participant.objects.get)(participant_id=me)).status == (
         "left"
     )
+
+
+async def test_socket_decisions_and_mutes_take_the_same_schema_as_rest(clients):
+    """``deny`` with a reason REST refuses (over 100 characters), ``admit`` with a field the
+    schema does not have and ``room-mute`` with an unknown field are refused over the socket
+    too, and nothing changes."""
+    from lobby.models import Room
+    from tests.lobby.helpers import aroom, atoken, count
+
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    request_id = (await host.expect("entry-requested"))["request"]["id"]
+
+    long = await host.request("deny", rid="d", request_id=request_id, reason="x" * 101)
+    assert (long["ok"], long["error"]["code"]) == (False, "BAD_REQUEST"), long
+    assert "reason" in long["error"]["message"], long
+    extra = await host.request("admit", rid="a", request_id=request_id, outcome="denied")
+    assert (extra["ok"], extra["error"]["code"]) == (False, "BAD_REQUEST"), extra
+    assert extra["error"]["message"] == "Unknown fields are not accepted.", extra
+    mute = await host.request("room-mute", rid="m", audio=True, everyone=True)
+    assert (mute["ok"], mute["error"]["code"]) == (False, "BAD_REQUEST"), mute
+    assert await count(EntryRequest, pk=request_id, status="pending") == 1
+    assert await count(Room, name="clinic", audio_muted=False) == 1
+    # and the valid ones still work
+    ok = await host.request("room-mute", rid="m2", audio=True)
+    assert ok["ok"] and ok["data"]["room"]["audio_muted"] is True
+    done = await host.request("admit", rid="a2", request_id=request_id)
+    assert done["ok"] and done["data"]["effective"] is True
