@@ -14,7 +14,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 OWNER_JOINS = """async ([url, token]) => {
   window.ev = [];
   window.call = DailyIframe.createCallObject();
+  let cameraError = null;
   call
+    .on('camera-error', (e) => { cameraError = e.error.type; })
     .on('joined-meeting', (e) => ev.push(['joined-meeting', e.participants.local.user_name]))
     .on('waiting-participant-added', (e) => ev.push(['added', e.participant.name]))
     .on('waiting-participant-updated', (e) => ev.push(['updated', e.participant.name]))
@@ -23,7 +25,7 @@ OWNER_JOINS = """async ([url, token]) => {
     .on('participant-left', (e) => ev.push(['participant-left', e.participant.user_name]));
   const participants = await call.join({ url, token });
   return { state: call.meetingState(), access: call.accessState().access,
-           local: participants.local };
+           local: participants.local, cameraError };
 }"""
 
 GUEST_KNOCKS = """async ([url, name]) => {
@@ -63,7 +65,10 @@ async def test_owner_grants_a_waiting_guest(new_page: NewPage, server: Server, r
     assert joined["state"] == "joined-meeting" and joined["access"] == {"level": "full"}
     assert joined["local"]["owner"] is True and joined["local"]["local"] is True
     assert joined["local"]["user_name"] == "Dr Owner"
-    assert joined["local"]["tracks"]["video"]["state"] == "off"  # no media here
+    # This browser has no camera: daily-js's 'blocked' state and reason.
+    video = joined["local"]["tracks"]["video"]
+    assert video["state"] == "blocked" and video["blocked"] == {"byDeviceMissing": True}
+    assert joined["local"]["video"] is False and joined["cameraError"] == "not-found"
 
     guest = await daily_page(new_page, server)
     knocked = await guest.evaluate(GUEST_KNOCKS, [url, "Gus"])
@@ -150,8 +155,13 @@ async def test_public_room_join_goes_straight_in(new_page: NewPage, server: Serv
              call.on('joined-meeting', () => seen.push('joined-meeting'))
                  .on('access-state-updated', (e) => seen.push('access:' + e.access.level));
              const p = await call.join({ userName: 'Kim' });
+             let duplicate = null;
+             try { DailyIframe.createCallObject(); } catch (e) { duplicate = e.message; }
+             const second = DailyIframe.createCallObject({ allowMultipleCallInstances: true });
              return { seen, local: p.local.user_name, access: call.accessState(),
-                      bad: await DailyIframe.createCallObject()
+                      keys: Object.keys(p), props: call.properties, duplicate,
+                      instance: DailyIframe.getCallInstance() === call,
+                      bad: await second
                         .join({ url: 'https://example.com/not-a-room' })
                         .then(() => 'joined', (e) => e.message) };
            }""",
@@ -159,4 +169,9 @@ async def test_public_room_join_goes_straight_in(new_page: NewPage, server: Serv
     )
     assert out["local"] == "Kim" and out["access"] == {"access": {"level": "full"}}
     assert out["seen"] == ["access:full", "joined-meeting"]
+    assert out["keys"] == ["local"]  # join() resolves with the local participant only
+    assert out["props"]["url"] == url and out["props"]["userName"] == "Kim"
+    # One call object at a time unless the page opts in, as daily-js.
+    assert out["duplicate"] == "Duplicate DailyIframe instances are not allowed"
+    assert out["instance"] is True
     assert "room URL" in out["bad"]
