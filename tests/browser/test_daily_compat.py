@@ -175,3 +175,61 @@ async def test_public_room_join_goes_straight_in(new_page: NewPage, server: Serv
     assert out["duplicate"] == "Duplicate DailyIframe instances are not allowed"
     assert out["instance"] is True
     assert "room URL" in out["bad"]
+
+
+async def test_owner_ejects_with_update_participant(
+    new_page: NewPage, server: Server, room_name: str
+):
+    await call(server.room, room_name, privacy="public", enable_knocking=False)
+    url = f"{server.base}/r/{room_name}/"
+    owner = await daily_page(new_page, server)
+    guest = await daily_page(new_page, server)
+    track_events = """async ([url, token, name]) => {
+      window.ev = [];
+      window.call = DailyIframe.createCallObject();
+      call.on('participant-counts-updated', (e) => ev.push(['counts', e.participantCounts]))
+          .on('participant-left', (e) => ev.push(['participant-left', e.participant.user_name]))
+          .on('nonfatal-error', (e) => ev.push(['nonfatal', e.type]))
+          .on('error', (e) => ev.push(['error', e.error.type]))
+          .on('left-meeting', (e) => ev.push([e.action]))
+          .on('call-instance-destroyed', (e) => ev.push([e.action]));
+      const p = await call.join({ url, token, userName: name });
+      return { id: p.local.session_id,
+               canAdmin: p.local.permissions.canAdmin instanceof Set
+                 ? [...p.local.permissions.canAdmin] : p.local.permissions.canAdmin };
+    }"""
+    me = await owner.evaluate(track_events, [url, await call(server.owner_token, room_name), ""])
+    assert me["canAdmin"] == ["participants"]
+    them = await guest.evaluate(track_events, [url, None, "Gus"])
+    assert them["canAdmin"] is False
+    await owner.wait_for_function("call.participantCounts().present === 2")
+    assert await owner.evaluate("call.participantCounts()") == {"present": 2, "hidden": 0}
+    assert ["counts", {"present": 2, "hidden": 0}] in await owner.evaluate("ev")
+
+    # A guest may not eject anyone: the server refuses, the page hears a nonfatal error.
+    chained = await guest.evaluate(
+        "(id) => call.updateParticipant(id, { eject: true }) === call", me["id"]
+    )
+    assert chained is True
+    await guest.wait_for_function("ev.some(([t, x]) => t === 'nonfatal')")
+    assert ["nonfatal", "participant-update-error"] in await guest.evaluate("ev")
+    # Remote mute is not something Anteroom has: refused with a warning, still chainable.
+    assert await owner.evaluate(
+        "(id) => call.updateParticipant(id, { setAudio: false }) === call", them["id"]
+    )
+
+    # The owner ejects the guest: the guest's call ends with an error, the owner sees them go.
+    await owner.evaluate("(id) => call.updateParticipant(id, { eject: true })", them["id"])
+    await guest.wait_for_function("ev.some(([t]) => t === 'left-meeting')")
+    assert ["error", "ejected"] in await guest.evaluate("ev")
+    assert await guest.evaluate("call.meetingState()") == "error"
+    await owner.wait_for_function("ev.some(([t, n]) => t === 'participant-left' && n === 'Gus')")
+    assert await owner.evaluate("call.participantCounts()") == {"present": 1, "hidden": 0}
+
+    # destroy(): call-instance-destroyed, then the object refuses to be used (strict mode).
+    after = await guest.evaluate(
+        "call.destroy().then(() => call.join({})).then(() => 'joined', (e) => e.message)"
+    )
+    assert after == "Use after destroy"
+    assert ["call-instance-destroyed"] in await guest.evaluate("ev")
+    assert await guest.evaluate("DailyIframe.getCallInstance() === undefined")
