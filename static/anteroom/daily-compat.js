@@ -739,6 +739,36 @@
     });
   };
 
+  // Room -----------------------------------------------------------------------------------------
+
+  // daily-js's DailyRoomInfo once in the room; before that {roomUrlPendingJoin} (a waiting guest
+  // is told nothing about the room), or null without a url.
+  CallObject.prototype.room = function () {
+    var room = this._room;
+    if (!room || !room.info) {
+      return Promise.resolve(this.properties.url ? { roomUrlPendingJoin: this.properties.url } : null);
+    }
+    var info = room.info;
+    var config = { enable_knocking: !!info.enable_knocking };
+    if (info.max_participants != null) config.max_participants = info.max_participants;
+    if (info.opens_at) config.nbf = Math.floor(Date.parse(info.opens_at) / 1000);
+    if (info.closes_at) config.exp = Math.floor(Date.parse(info.closes_at) / 1000);
+    var self = room.self || {};
+    return Promise.resolve({
+      id: info.name,
+      name: info.name,
+      config: config,
+      domainConfig: {},
+      tokenConfig: { is_owner: self.role === 'moderator', user_name: self.name, user_id: self.participant_id },
+    });
+  };
+
+  CallObject.prototype.getNetworkTopology = function () {
+    var media = this._call && this._room && this._room.media;
+    var topology = !media ? 'none' : media.mode === 'sfu' ? 'sfu' : 'peer';
+    return Promise.resolve({ topology: topology });
+  };
+
   // Knocking -------------------------------------------------------------------------------------
 
   CallObject.prototype.requestAccess = function (props) {

@@ -154,12 +154,16 @@ async def test_public_room_join_goes_straight_in(new_page: NewPage, server: Serv
              const seen = [];
              call.on('joined-meeting', () => seen.push('joined-meeting'))
                  .on('access-state-updated', (e) => seen.push('access:' + e.access.level));
+             const pending = await call.room();
              const p = await call.join({ userName: 'Kim' });
+             const room = await call.room();
+             const topology = await call.getNetworkTopology();
              let duplicate = null;
              try { DailyIframe.createCallObject(); } catch (e) { duplicate = e.message; }
              const second = DailyIframe.createCallObject({ allowMultipleCallInstances: true });
              return { seen, local: p.local.user_name, access: call.accessState(),
                       keys: Object.keys(p), props: call.properties, duplicate,
+                      pending, room, topology,
                       instance: DailyIframe.getCallInstance() === call,
                       bad: await second
                         .join({ url: 'https://example.com/not-a-room' })
@@ -174,6 +178,20 @@ async def test_public_room_join_goes_straight_in(new_page: NewPage, server: Serv
     # One call object at a time unless the page opts in, as daily-js.
     assert out["duplicate"] == "Duplicate DailyIframe instances are not allowed"
     assert out["instance"] is True
+    # room(): pending before the join, then daily-js's DailyRoomInfo shape.
+    assert out["pending"] == {"roomUrlPendingJoin": url}
+    assert out["room"] == {
+        "id": room_name,
+        "name": room_name,
+        "config": {"enable_knocking": False},
+        "domainConfig": {},
+        "tokenConfig": {
+            "is_owner": False,
+            "user_name": "Kim",
+            "user_id": out["room"]["tokenConfig"]["user_id"],
+        },
+    }
+    assert out["topology"] == {"topology": "peer"}  # the mesh
     assert "room URL" in out["bad"]
 
 
