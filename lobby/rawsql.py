@@ -12,17 +12,30 @@ use them only for models nothing listens to (``EntryRequest``, ``AuditEvent``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
 
-_inserts: dict[tuple[str, type[models.Model]], tuple[str, list[models.Field[Any, Any]]]] = {}
+Convert = Callable[[Any], Any]
 
 
-def insert_statement(model: type[models.Model]) -> tuple[str, list[models.Field[Any, Any]]]:
+@dataclass(frozen=True)
+class Insert:
+    """A model's INSERT: the statement, and per column its attribute and its conversion."""
+
+    sql: str
+    columns: tuple[tuple[str, Convert], ...]
+
+
+_inserts: dict[tuple[str, type[models.Model]], Insert] = {}
+
+
+def insert_statement(model: type[models.Model]) -> Insert:
     """``INSERT INTO <table> (<columns>) VALUES (%s, …)`` of every concrete field but an
-    auto-incremented key, and those fields in column order."""
+    auto-incremented key, made once per model and back end."""
     key = (connection.vendor, model)
     made = _inserts.get(key)
     if made is None:
@@ -34,24 +47,60 @@ def insert_statement(model: type[models.Model]) -> tuple[str, list[models.Field[
         ]
         columns = ", ".join(q(str(f.column)) for f in fields)
         marks = ", ".join(["%s"] * len(fields))
-        made = _inserts[key] = (
+        made = _inserts[key] = Insert(
             f"INSERT INTO {q(str(model._meta.db_table))} ({columns}) VALUES ({marks})",  # noqa: S608
-            fields,
+            tuple((f.attname, _converter(f)) for f in fields),
         )
     return made
 
 
-def row_values(obj: models.Model, fields: Sequence[models.Field[Any, Any]]) -> list[Any]:
-    """``obj``'s values of ``fields`` as the database takes them (as ``Model.save`` converts)."""
-    return [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+def row_values(obj: models.Model, insert: Insert) -> list[Any]:
+    """``obj``'s values of ``insert``'s columns as the database takes them."""
+    return [convert(getattr(obj, attname)) for attname, convert in insert.columns]
+
+
+def _converter(field: models.Field[Any, Any]) -> Convert:
+    """``field.get_db_prep_save`` (what ``Model.save`` sends), with the common values of the
+    common column types converted directly: a string as it is, an aware datetime and a UUID as
+    the back end takes them. Anything else goes through the field."""
+
+    def through_field(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+
+    column = field.target_field if isinstance(field, models.ForeignKey) else field
+    kind = column.get_internal_type()
+    if kind in ("CharField", "TextField"):
+
+        def text(value: Any) -> Any:
+            return value if value.__class__ is str else through_field(value)
+
+        return text
+    if kind == "DateTimeField":
+
+        def moment(value: Any) -> Any:
+            if value.__class__ is datetime.datetime and value.tzinfo is not None:
+                return connection.ops.adapt_datetimefield_value(value)
+            return through_field(value)
+
+        return moment
+    if kind == "UUIDField":
+        native = connection.features.has_native_uuid_field
+
+        def an_id(value: Any) -> Any:
+            if value.__class__ is uuid.UUID:
+                return value if native else value.hex
+            return through_field(value)
+
+        return an_id
+    return through_field
 
 
 def insert(obj: models.Model) -> None:
     """Write ``obj``'s row (one INSERT, no RETURNING) and mark it saved. Its primary key must be
     set already, or be an auto-incremented one the caller never reads."""
-    sql, fields = insert_statement(type(obj))
+    insert = insert_statement(type(obj))
     with connection.cursor() as cursor:
-        cursor.execute(sql, row_values(obj, fields))
+        cursor.execute(insert.sql, row_values(obj, insert))
     saved(obj)
 
 

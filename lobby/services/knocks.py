@@ -47,7 +47,6 @@ def queue_place(r: EntryRequest) -> tuple[int, int]:
     return counts["ahead"] + 1, max(counts["total"], counts["ahead"] + 1)
 
 
-@transaction.atomic
 def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = None) -> Waiting:
     """Store a knock (``_knock_create``) or re-attach a resumed one (``_knock_reattach``).
 
@@ -56,29 +55,54 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
     to waiting guests. Raises ``AccessDenied`` for a plan that does not wait in the lobby,
     ``BadRequest``, ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired).
     """
+    return _knock(plan=plan, conn=conn, metadata=metadata, estimate=False)[0]
+
+
+@transaction.atomic
+def _knock(
+    *, plan: JoinPlan, conn: Connection, metadata: Any, estimate: bool
+) -> tuple[Waiting, list[Any] | None]:
+    """``entry_request_knock``; with ``estimate`` it also returns the rows of the wait estimate
+    (``analytics.rows_subquery``), read in the knock's own read (None: not read)."""
     if plan.level != "lobby" or plan.request_id is None:
         raise AccessDenied()
     now = clock.now()
     resume = new_resume_key()
+    admissions = None
     if plan.resume_request is not None:
         lock_lobby(plan.room.pk)
         r = _knock_reattach(plan.request_id, conn=conn, now=now, resume=resume)
         position, total = queue_place(r)
     else:
-        r, (position, total) = _knock_create(
-            plan, plan.request_id, conn=conn, now=now, resume=resume, metadata=metadata
+        r, (position, total), admissions = _knock_create(
+            plan,
+            plan.request_id,
+            conn=conn,
+            now=now,
+            resume=resume,
+            metadata=metadata,
+            estimate=estimate,
         )
     events.queue_changed(plan.room.pk)
-    return Waiting(request=r, resume=resume, position=position, total=total)
+    return Waiting(request=r, resume=resume, position=position, total=total), admissions
 
 
 def entry_request_knock_for_socket(
     *, plan: JoinPlan, conn: Connection, metadata: Any = None
 ) -> Waiting:
     """``entry_request_knock``, then, after its commit and in the same call, the wait estimate
-    the socket tells the guest: one hop to the ORM thread per knock instead of two."""
-    waiting = entry_request_knock(plan=plan, conn=conn, metadata=metadata)
-    waiting.seconds_per_guest = analytics.recent_time_to_admit(room=plan.room)
+    the socket tells the guest: one hop to the ORM thread per knock instead of two. Unless
+    ``lobby.cache`` holds the estimate, its rows are read in the knock's own read (no query
+    of their own: admissions do not change under the knock's locks, on SQLite none can commit
+    meanwhile)."""
+    hit, cached = cache.get_estimate(plan.room.pk)
+    waiting, admissions = _knock(plan=plan, conn=conn, metadata=metadata, estimate=not hit)
+    if hit:
+        waiting.seconds_per_guest = cached
+    elif admissions is not None:
+        waiting.seconds_per_guest = analytics.estimate_from(room=plan.room, rows=admissions)
+    else:  # a resumed knock: no read of its own
+        waiting.seconds_per_guest = analytics.recent_time_to_admit(room=plan.room)
     return waiting
 
 
@@ -112,7 +136,8 @@ def _knock_create(
     now: Any,
     resume: str,
     metadata: Any,
-) -> tuple[EntryRequest, tuple[int, int]]:
+    estimate: bool,
+) -> tuple[EntryRequest, tuple[int, int], list[Any] | None]:
     """A new knock, after the rate limits; it replaces the guest's own pending knock from an
     older socket. Audited, counted, a ``knock.created`` webhook. Returns it and its place.
 
@@ -129,7 +154,7 @@ def _knock_create(
     expires_at = appointments.knock_deadline(
         room=plan.room, now=now, ttl=plan.ttl or plan.room.knock_ttl
     )
-    reads = _read_before_knock(plan, limits, now=now)
+    reads = _read_before_knock(plan, limits, now=now, estimate=estimate)
     for limit, nth_newest in zip(limits, reads.nth_newest, strict=True):
         refuse_over_limit(limit, nth_newest, now=now)
     if reads.own_pending:
@@ -164,9 +189,10 @@ def _knock_create(
     )
     metrics.knocked()
     if reads.own_pending:
-        return r, queue_place(r)  # a replaced knock left the queue: count again (rare)
+        # A replaced knock left the queue: count again (rare).
+        return r, queue_place(r), reads.admissions
     # The queue before this knock, and this knock last (it is the newest).
-    return r, (reads.ahead + 1, max(reads.waiting + 1, reads.ahead + 1))
+    return r, (reads.ahead + 1, max(reads.waiting + 1, reads.ahead + 1)), reads.admissions
 
 
 @dataclass
@@ -176,12 +202,15 @@ class _Reads:
     own_pending: int  # the guest's own pending knocks here (0 for a made-up id)
     nth_newest: list[Any]  # per limit: ``quotas.limit_subquery``'s value
     endpoints: list[Any] | None  # the active webhook endpoints, if not cached
+    admissions: list[Any] | None  # the wait estimate's rows, if asked for
 
 
-def _read_before_knock(plan: JoinPlan, limits: list[KnockLimit], *, now: Any) -> _Reads:
+def _read_before_knock(
+    plan: JoinPlan, limits: list[KnockLimit], *, now: Any, estimate: bool
+) -> _Reads:
     """One SELECT, under the locks and in a statement after them: the room's queue (for the
-    knock's place), the guest's own pending knock, each rate limit's count and — unless
-    cached — the active webhook endpoints."""
+    knock's place), the guest's own pending knock, each rate limit's count, unless cached the
+    active webhook endpoints and, with ``estimate``, the wait estimate's rows."""
     table = EntryRequest._meta.db_table
     room = rawsql.db_value(rawsql.field(EntryRequest, "room"), plan.room.pk)
     columns, params = [], []
@@ -200,6 +229,10 @@ def _read_before_knock(plan: JoinPlan, limits: list[KnockLimit], *, now: Any) ->
     endpoints = cache.get_endpoints()
     if endpoints is None:
         columns.append(outbox.endpoints_subquery())
+    if estimate:
+        sql, values = analytics.rows_subquery(room_id=plan.room.pk, now=now)
+        columns.append(sql)
+        params += values
     params += [rawsql.db_value(rawsql.field(EntryRequest, "requested_at"), now), room]
     sql = (
         f"SELECT q.waiting, q.ahead{''.join(', ' + c for c in columns)} FROM "  # noqa: S608
@@ -215,22 +248,25 @@ def _read_before_knock(plan: JoinPlan, limits: list[KnockLimit], *, now: Any) ->
     own_pending = 0 if plan.fresh_id else rest.pop(0)
     if endpoints is None:
         endpoints = outbox.endpoints_from(rest.pop(0), generation=generation)
-    return _Reads(waiting, ahead, own_pending, nth_newest, endpoints)
+    admissions = analytics.rows_from(rest.pop(0)) if estimate else None
+    return _Reads(waiting, ahead, own_pending, nth_newest, endpoints, admissions)
 
 
 def _insert_with_audit(r: EntryRequest, audit: AuditEvent) -> None:
     """Write the knock and its audit row: one statement on PostgreSQL (the knock's INSERT in a
     ``WITH``), two on SQLite."""
-    knock_sql, knock_fields = rawsql.insert_statement(EntryRequest)
-    audit_sql, audit_fields = rawsql.insert_statement(AuditEvent)
-    knock_values = rawsql.row_values(r, knock_fields)
-    audit_values = rawsql.row_values(audit, audit_fields)
+    knock = rawsql.insert_statement(EntryRequest)
+    audited = rawsql.insert_statement(AuditEvent)
+    knock_values = rawsql.row_values(r, knock)
+    audit_values = rawsql.row_values(audit, audited)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"WITH knock AS ({knock_sql}) {audit_sql}", knock_values + audit_values)
+            cursor.execute(
+                f"WITH knock AS ({knock.sql}) {audited.sql}", knock_values + audit_values
+            )
         else:
-            cursor.execute(knock_sql, knock_values)
-            cursor.execute(audit_sql, audit_values)
+            cursor.execute(knock.sql, knock_values)
+            cursor.execute(audited.sql, audit_values)
     rawsql.saved(r)
     rawsql.saved(audit)
 

@@ -154,6 +154,18 @@ def test_the_endpoints_are_read_in_the_knocks_read_when_not_cached(clinic, undel
     assert WebhookDelivery.objects.filter(endpoint_id=hook.pk).count() == 2
 
 
+@override_settings(CHANNEL_LAYERS=REDIS_LAYERS)
+def test_uncached_the_wait_estimate_is_read_in_the_knocks_read(clinic, undelivered):
+    assert not cache.enabled()
+    plan = services.join_plan(room_name="clinic", token=None, name="Sam")
+    w, captured = queries(
+        services.entry_request_knock_for_socket, plan=plan, conn=conn(address="10.0.0.1")
+    )
+    assert sql_of(captured) == KNOCK, captured  # and no query after the commit
+    assert "'admitted'" in captured[1]
+    assert w.seconds_per_guest is None
+
+
 def test_an_appointment_window_costs_a_knock_one_read_of_the_window(db, undelivered):
     # The window is read again under the room lock (services/appointments.py); a room read
     # without one (above) costs nothing more.

@@ -109,6 +109,17 @@ def test_a_token_knock_on_postgresql_is_these_statements_and_no_health_check(
     assert select_ones == []  # Django's CONN_HEALTH_CHECKS sent one SELECT 1 per hop
 
 
+def test_a_sockets_knock_reads_its_wait_estimate_in_the_knocks_read(clinic, undelivered):
+    # entry_request_knock_for_socket: nothing cached with Redis, and no query after the commit.
+    token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
+    plan = services.join_plan(room_name="clinic", token=token)
+    w, knock = as_a_socket_does(
+        services.entry_request_knock_for_socket, plan=plan, conn=conn(address="10.0.0.1")
+    )
+    assert knock == KNOCK
+    assert w.seconds_per_guest is None  # too few admissions
+
+
 def test_a_connection_the_server_ended_is_replaced_before_it_is_used(clinic, select_ones):
     """The guarantee the health check gives: a kept connection that PostgreSQL closed while it
     sat idle (a restart, an administrator, a proxy) is dropped before the next action uses
