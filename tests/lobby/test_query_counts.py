@@ -368,12 +368,14 @@ def test_preauth_cached_answers_only_from_the_caches(clinic):
     cache.clear()
     assert services.preauth_cached(room_name="clinic", token=token) is None  # nothing cached
     cache.put_room(clinic)
-    assert services.preauth_cached(room_name="clinic", token=None).level == "lobby"
+    tokenless = services.preauth_cached(room_name="clinic", token=None)
+    assert tokenless is not None and tokenless.level == "lobby"
     assert services.preauth_cached(room_name="clinic", token=token) is None  # revocation unknown
     services.preauth(room_name="clinic", token=token)
     _, captured = queries(services.preauth_cached, room_name="clinic", token=token)
     assert captured == []
-    assert services.preauth_cached(room_name="clinic", token=token).level == "lobby"
+    warm = services.preauth_cached(room_name="clinic", token=token)
+    assert warm is not None and warm.level == "lobby"
     assert services.preauth_cached(room_name="nope", token=token) is None  # reads: not found
     with pytest.raises(TokenRevoked):
         revoke_token(jti=verify_token(token).jti or "")
