@@ -36,6 +36,7 @@ from . import (
 from .errors import (
     AnteroomError,
     BadRequest,
+    JoinRaced,
     NotJoined,
     RateLimited,
     StaffSessionEnded,
@@ -66,7 +67,6 @@ log = logging.getLogger("anteroom.ws")
 
 GUEST_COOKIE = "anteroom_guest"
 GUEST_COOKIE_SALT = "anteroom.guest"
-MAX_DEPTH = 16
 
 # Message handlers of other apps (breakouts register theirs): lobby/extensions.py.
 Handler = extensions.Handler
@@ -87,55 +87,6 @@ class FrameBucket:
             self.tokens -= 1
             return True
         return False
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError("duplicate key")
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON: stored as metadata they break the JSON column and browsers.
-    raise ValueError(f"{name} is not JSON")
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        v, d = stack.pop()
-        deepest = max(deepest, d)
-        if deepest > limit:
-            return deepest
-        if isinstance(v, dict):
-            stack.extend((x, d + 1) for x in v.values())
-        elif isinstance(v, list):
-            stack.extend((x, d + 1) for x in v)
-    return deepest
-
-
-def parse_frame(text: str) -> dict[str, Any]:
-    """Decode one client frame or raise ``BadRequest``."""
-    try:
-        msg = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("Frames must be JSON objects without duplicate keys.") from exc
-    if not isinstance(msg, dict):
-        raise BadRequest("Frames must be JSON objects.")
-    if _depth(msg, MAX_DEPTH) > MAX_DEPTH:
-        raise BadRequest("Frame is nested too deeply.")
-    if not isinstance(msg.get("type"), str):
-        raise BadRequest("Frames need a string type.")
-    rid = msg.get("rid")
-    if rid is not None and (
-        type(rid) not in (str, int) or (isinstance(rid, str) and len(rid) > 64)
-    ):
-        raise BadRequest("rid must be a short string or an integer.")
-    return msg
 
 
 def _db_call(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
@@ -281,11 +232,7 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                 raise RateLimited()
             if text_data is None:
                 raise BadRequest("Binary frames are not accepted.")
-            if len(text_data) > settings.ANTEROOM_MAX_FRAME_BYTES or (
-                len(text_data.encode()) > settings.ANTEROOM_MAX_FRAME_BYTES
-            ):
-                raise BadRequest("Frame too large (64 KiB at most).")
-            msg = parse_frame(text_data)
+            msg = commands.decode_frame(text_data)  # size, strict JSON, depth, type, rid
             rid = msg.get("rid")
             handler = self._handler(msg["type"])
             data = await handler(msg)
@@ -389,32 +336,12 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         rid = msg.get("rid")
         self.no_join_in_flight.clear()
         try:
-            plan = await self.call(
-                services.join_plan,
-                room_name=self.room_name,
-                token=msg.get("token"),
-                name=msg.get("name"),
-                resume=msg.get("resume"),
-                staff_user=self.scope.get("user") if msg.get("staff") is True else None,
-            )
-            if plan.claims is not None and plan.claims.sub:
-                # Personal tokens only: reusable audience tokens are shared by design.
-                if not self._claim_slot(RUNTIME.tokens, plan.claims.key, "token"):
-                    raise limits.TooManySockets()
-            self.room = plan.room
-            log.info(
-                "ws join",
-                extra={
-                    "connection_id": self.connection_id,
-                    "room": plan.room.name,
-                    "access": plan.level,
-                    "role": plan.role,
-                    "participant_id": plan.participant_id,
-                },
-            )
-            if plan.level == "lobby":
-                return await self._join_lobby(plan, msg.get("metadata"))
-            return await self._join_room(plan)
+            try:
+                return await self._plan_and_join(msg)
+            except JoinRaced:
+                # The presence its resume key held ended while this join was on its way (a
+                # moderator removed it or sent it back to the waiting room): decide again.
+                return await self._plan_and_join(msg)
         except AnteroomError as exc:
             if not exc.close_code:
                 raise  # receive() answers it: one ack, and the socket stays usable
@@ -422,6 +349,34 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
             return None
         finally:
             self.no_join_in_flight.set()
+
+    async def _plan_and_join(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        plan = await self.call(
+            services.join_plan,
+            room_name=self.room_name,
+            token=msg.get("token"),
+            name=msg.get("name"),
+            resume=msg.get("resume"),
+            staff_user=self.scope.get("user") if msg.get("staff") is True else None,
+        )
+        if plan.claims is not None and plan.claims.sub:
+            # Personal tokens only: reusable audience tokens are shared by design.
+            if not self._claim_slot(RUNTIME.tokens, plan.claims.key, "token"):
+                raise limits.TooManySockets()
+        self.room = plan.room
+        log.info(
+            "ws join",
+            extra={
+                "connection_id": self.connection_id,
+                "room": plan.room.name,
+                "access": plan.level,
+                "role": plan.role,
+                "participant_id": plan.participant_id,
+            },
+        )
+        if plan.level == "lobby":
+            return await self._join_lobby(plan, msg.get("metadata"))
+        return await self._join_room(plan)
 
     async def _join_lobby(self, plan: services.JoinPlan, metadata: Any) -> dict[str, Any] | None:
         """Knock (or resume a knock). The socket subscribes to its guest groups before the knock
@@ -577,18 +532,14 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
 
     async def _decide(self, msg: dict[str, Any], outcome: str) -> dict[str, Any]:
         room, actor = self.require_joined()
-        if not isinstance(msg.get("request_id"), str):
-            raise BadRequest("request_id must be a string.")
-        reason = msg.get("reason", "")
-        if not isinstance(reason, str):
-            raise BadRequest("reason must be a string.")
+        m = (commands.Admit if outcome == "admitted" else commands.Deny).parse(msg)
         d = await self.call(
             services.entry_request_decide,
             room=room,
-            request_id=msg["request_id"],
+            request_id=m.request_id,
             actor=actor,
             outcome=outcome,
-            reason=reason,
+            reason=m.reason,
         )
         return {"request_id": str(d.request.id), "outcome": d.outcome, "effective": d.effective}
 
@@ -624,23 +575,13 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
     async def on_room_resume(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         return await self._room_state(paused=False)
 
-    def _mute_flags(self, msg: dict[str, Any], value: bool) -> dict[str, bool]:
-        flags = {}
-        for key, field in (("audio", "audio_muted"), ("video", "video_muted")):
-            v = msg.get(key, False)
-            if type(v) is not bool:
-                raise BadRequest(f"{key} must be a boolean.")
-            if v:
-                flags[field] = value
-        if not flags:
-            raise BadRequest("Say which of audio and video.")
-        return flags
-
     async def on_room_mute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._room_state(**self._mute_flags(msg, True))
+        self.require_joined()
+        return await self._room_state(**commands.RoomMute.parse(msg).changes())
 
     async def on_room_unmute(self, msg: dict[str, Any]) -> dict[str, Any] | None:
-        return await self._room_state(**self._mute_flags(msg, False))
+        self.require_joined()
+        return await self._room_state(**commands.RoomUnmute.parse(msg).changes())
 
     async def on_participant_remove(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         m = commands.ParticipantRemove.parse(msg)

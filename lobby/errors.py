@@ -196,6 +196,11 @@ class Unavailable(AnteroomError):
     default_message = gettext_noop("A backing service is unavailable; retry later.")
 
 
+class JoinRaced(Unavailable):
+    """The presence a resume key held ended (removed, sent to the waiting room) between
+    ``join_plan`` and the join's lock: the socket plans again (``RoomConsumer.on_join``)."""
+
+
 class NotFound(AnteroomError):
     code = "NOT_FOUND"
     http_status = 404

@@ -204,6 +204,41 @@ def joined_media(parent_id: UUID, participant_ids: Iterable[str]) -> dict[str, M
     return out
 
 
+def stored_permissions(media_rooms: Iterable[str]) -> dict[str, dict[str, Any] | None]:
+    """What the database says now of each media room (a room's or breakout's id): participant
+    id -> ``{audio, video, screen, receive}`` of everyone present in it, ``None`` for a media
+    room that no longer exists. A media server's periodic re-enforcement reads this, never
+    what one process last applied (another process may have removed someone since)."""
+    from ..models import Room
+
+    out: dict[str, dict[str, Any] | None] = {}
+    by_parent: dict[Any, list[tuple[str, Any]]] = {}
+    for key in media_rooms:
+        try:
+            row = Room.objects.filter(pk=key).values_list("pk", "parent_id").first()
+        except (ValueError, TypeError, ValidationError):
+            row = None  # not a room id
+        if row is None:
+            out[key] = None
+            continue
+        by_parent.setdefault(row[1] or row[0], []).append((key, row[0]))
+    for parent_id, keys in by_parent.items():
+        parent = Room.objects.filter(pk=parent_id).first()
+        snap = (
+            None
+            if parent is None
+            else policy.snapshot(parent, max_publishers=config().max_publishers)
+        )
+        for key, room_id in keys:
+            plan = None if snap is None else snap.plans.get(room_id)
+            out[key] = (
+                None
+                if plan is None
+                else {pid: dict(s.permissions) for pid, s in plan.states.items()}
+            )
+    return out
+
+
 def _comparable(payload: MediaBody) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k not in ("seq", "ice_servers")}
 

@@ -16,9 +16,12 @@ Enforcement lives in Janus, not in the browsers (docs/architecture.md "Media ser
   Janus session that holds the token (found through the admin API's ``handle_info``).
 - Room controls: ``apply`` moderates (``moderate`` per stream ``mid``) every publisher whose
   permissions lost audio/video/screen and closes the sessions of those who may not receive;
-  a reconcile thread re-applies the last permissions every ``ANTEROOM_JANUS_RECONCILE_INTERVAL``
+  a reconcile thread re-applies the permissions every ``ANTEROOM_JANUS_RECONCILE_INTERVAL``
   seconds, so a client that renegotiates new streams is muted again, and restores rooms and
-  tokens after a Janus restart (calls resume without Anteroom's help beyond that).
+  tokens after a Janus restart (calls resume without Anteroom's help beyond that). What it
+  re-applies is read from the database each round (``lobby.media.stored_permissions``), never
+  only what this process last applied: with several processes another one may have removed a
+  participant since, and re-adding its token from memory would undo that revocation.
 
 Identifiers are derived, not stored: the VideoRoom id, a participant's publisher id and token
 are HMACs of the signing key, so every Anteroom process computes the same ones and nothing
@@ -41,7 +44,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -296,6 +299,24 @@ class _Known:
     room_id: int
     participants: set[str]
     permissions: dict[str, dict[str, bool]] | None = None
+    gen: int = 0  # bumped by every join_info / apply / revoke of this process
+
+
+# media room keys -> participant id -> permissions; None for a media room that is gone, no key
+# for one the source has nothing to say about
+PermissionsSource = Callable[[list[str]], Mapping[str, Mapping[str, Any] | None]]
+
+
+def _stored_permissions(keys: list[str]) -> Mapping[str, Mapping[str, Any] | None]:
+    """The database's view (reconcile thread): lobby.media.stored_permissions."""
+    from django.db import close_old_connections
+
+    from . import stored_permissions
+
+    try:
+        return stored_permissions(keys)
+    finally:
+        close_old_connections()
 
 
 class JanusBackend:
@@ -310,8 +331,16 @@ class JanusBackend:
         *,
         autostart: bool = True,
         on_recovered: Callable[[list[str]], None] | None = None,
+        permissions_source: PermissionsSource | Literal["applied"] | None = None,
     ) -> None:
         self.config = config or JanusConfig.from_settings()
+        # What reconcile re-applies: the database (default); "applied" = what this backend was
+        # last told, for tests that drive a backend by hand with no rooms behind it.
+        self.permissions_source: PermissionsSource = (
+            self._applied
+            if permissions_source == "applied"
+            else permissions_source or _stored_permissions
+        )
         self.autostart = autostart  # start the reconcile thread on first use
         # called (reconcile thread) with the media rooms this process knows when Janus answers
         # again after an outage: by default media re-sends their participants' media-state
@@ -323,6 +352,7 @@ class JanusBackend:
         self._restore_pending = False  # rooms and tokens to re-create (Janus lost them)
         self._tell_pending = False  # media to ask for fresh media-states (after an outage)
         self._rounds = 0
+        self._to_drop: list[tuple[str, int, set[str]]] = []  # reconcile thread only
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -373,6 +403,7 @@ class JanusBackend:
         with self._known_lock:
             known = self._known.setdefault(_key_of(media_room), _Known(room, set()))
             known.participants.add(_pid_of(participant))
+            known.gen += 1
         self._ensure_room(room)
         self._allow(room, [token])
         return {
@@ -394,6 +425,7 @@ class JanusBackend:
             known = self._known.setdefault(key, _Known(room, set()))
             known.permissions = perms
             known.participants.update(perms)
+            known.gen += 1
         self._ensure_room(room)
         self._enforce(key, room, perms)
 
@@ -408,6 +440,7 @@ class JanusBackend:
                 known.participants.discard(pid)
                 if known.permissions is not None:
                     known.permissions.pop(pid, None)
+                known.gen += 1
         self._remove_tokens([token])
         try:
             self.client.videoroom(
@@ -468,9 +501,11 @@ class JanusBackend:
                 log.exception("janus reconcile failed")
 
     def reconcile(self) -> None:
-        """One round: keep the control session alive; when Janus lost it (first round, or a
-        restart) re-create every known room and token; re-apply the last permissions of every
-        media room this process knows (one admin scan of the handles for all of them)."""
+        """One round: keep the control session alive; read the permissions of every media room
+        this process knows from ``permissions_source`` (the database) and take the tokens of
+        those no longer present; when Janus lost the session (first round, or a restart)
+        re-create every known room and token; re-apply the permissions (one admin scan of the
+        handles for all of them)."""
         try:
             alive = self.client.keepalive()
         except MediaUnavailable:
@@ -485,14 +520,26 @@ class JanusBackend:
             self._tell_pending = True  # a request met the outage: its media-state said so
         first = self._rounds == 0
         self._rounds += 1
-        with self._known_lock:
-            rooms = {
-                k: _Known(v.room_id, set(v.participants), v.permissions)
-                for k, v in self._known.items()
-            }
+        rooms, dropped, trusted = self._refresh()
+        self._to_drop.extend(dropped)
+        while self._to_drop:
+            # Present no more (another process removed them): their tokens go, and their
+            # sessions with them (below, as strangers to the room). Kept until done.
+            key, room_id, pids = self._to_drop[0]
+            tokens = [self.token(pid, key) for pid in sorted(pids)]
+            self._remove_tokens(tokens)
+            try:
+                self.client.videoroom(
+                    {"request": "allowed", "room": room_id, "action": "remove", "allowed": tokens}
+                )
+            except JanusError as exc:
+                if exc.code != NO_SUCH_ROOM:
+                    raise
+            self._to_drop.pop(0)
         # Both flags stay set until their work completed: a round that fails half-way (Janus
-        # still starting, a locked database) leaves them for the next one.
-        if self._restore_pending:
+        # still starting, a locked database) leaves them for the next one; without the
+        # database's word no token is restored from memory.
+        if self._restore_pending and trusted:
             for key, known in rooms.items():
                 self._ensure_room(known.room_id)
                 if known.participants:
@@ -510,7 +557,55 @@ class JanusBackend:
             handles = self.client.handles()
             for key, known in enforced.items():
                 assert known.permissions is not None
-                self._enforce(key, known.room_id, known.permissions, handles)
+                self._enforce(key, known.room_id, known.permissions, handles, grant=trusted)
+
+    def _applied(self, keys: list[str]) -> dict[str, dict[str, Any] | None]:
+        with self._known_lock:
+            out: dict[str, dict[str, Any] | None] = {}
+            for key in keys:
+                known = self._known.get(key)
+                if known is None:
+                    out[key] = None
+                elif known.permissions is not None:
+                    out[key] = dict(known.permissions)
+            return out
+
+    def _refresh(self) -> tuple[dict[str, _Known], list[tuple[str, int, set[str]]], bool]:
+        """The known media rooms with the permissions the source says now. Returns (rooms,
+        participants this process knew that are present no more, whether the source answered).
+        A room this process touched while the source was read keeps this process's newer view
+        until the next round; a room the source calls gone is forgotten (its closer removed
+        its tokens). If the source fails, the rooms keep what this process last applied but
+        ``trusted`` is False: nobody's token is added back from memory."""
+        with self._known_lock:
+            gens = {k: v.gen for k, v in self._known.items()}
+        try:
+            fresh = self.permissions_source(sorted(gens)) if gens else {}
+            trusted = True
+        except Exception:
+            log.warning("janus reconcile: could not read the permissions", exc_info=True)
+            fresh, trusted = {}, False
+        dropped: list[tuple[str, int, set[str]]] = []
+        with self._known_lock:
+            for key, gen in gens.items():
+                known = self._known.get(key)
+                if not trusted or known is None or known.gen != gen or key not in fresh:
+                    continue  # no newer word on this room
+                stored = fresh[key]
+                if stored is None:
+                    del self._known[key]
+                    continue
+                perms = {str(pid): _perm(v) for pid, v in stored.items()}
+                gone = known.participants - set(perms)
+                if gone:
+                    dropped.append((key, known.room_id, gone))
+                known.participants = set(perms)
+                known.permissions = perms
+            rooms = {
+                k: _Known(v.room_id, set(v.participants), v.permissions)
+                for k, v in self._known.items()
+            }
+        return rooms, dropped, trusted
 
     # helpers --------------------------------------------------------------------------------
 
@@ -565,11 +660,13 @@ class JanusBackend:
         room: int,
         perms: dict[str, dict[str, bool]],
         handles: list[dict[str, Any]] | None = None,
+        *,
+        grant: bool = True,
     ) -> None:
         tokens = {self.token(pid, key): pid for pid in perms}
         receiving = [t for t, pid in tokens.items() if perms[pid]["receive"]]
         silenced = [t for t, pid in tokens.items() if not perms[pid]["receive"]]
-        if receiving:
+        if receiving and grant:
             self._allow(room, receiving)
         if silenced:
             self.client.videoroom(

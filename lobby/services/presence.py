@@ -10,7 +10,7 @@ from django.db import transaction
 
 from .. import activity, clock, events, extensions, frames, media, selectors, webhooks
 from ..activity import Item as ActivityItem
-from ..errors import AccessDenied, BadRequest, RoomFull
+from ..errors import AccessDenied, BadRequest, JoinRaced, RoomFull
 from ..instructions import Deliver
 from ..models import EntryRequest, ModeratorSocket, Participant, Role, Room
 from ..runtime import limits
@@ -71,7 +71,7 @@ def participant_join(*, plan: JoinPlan, conn: Connection) -> Joined:
     room's last place is taken once). Emits ``participant-joined`` (``participant-updated`` when
     the id was present already) to the other members, ``REPLACED`` to a replaced socket.
     Raises ``AccessDenied`` for a plan that must wait in the lobby, ``EntryRateLimited``,
-    ``RoomFull``.
+    ``RoomFull``, ``JoinRaced`` for a resumed presence that ended after ``join_plan`` read it.
     """
     if plan.level != "full":
         raise AccessDenied()
@@ -118,6 +118,10 @@ def _take_seat(*, plan: JoinPlan, conn: Connection, now: Any) -> _Seat:
         .first()
     )
     was_present = existing is not None and existing.status != Participant.Status.LEFT
+    if plan.resume_participant is not None and not was_present:
+        # join_plan read the presence without the lock; it has ended since (removed, sent back
+        # to the waiting room, left). Resuming it now would undo that: plan again.
+        raise JoinRaced()
     if existing is None and plan.fresh_id:
         check_join_limit(room=room, conn=conn, now=now)
     free = free_places(room)

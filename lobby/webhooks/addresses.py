@@ -35,6 +35,8 @@ MAX_URL_CHARS = 2000
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _BAD_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a site's own translator
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ``::a.b.c.d``
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
@@ -118,13 +120,23 @@ def _allowed_entries() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress
 
 
 def _unwrap(ip: IPAddress) -> IPAddress:
-    """An IPv4 address carried inside IPv6 (mapped ``::ffff:a.b.c.d``, NAT64) is that address."""
+    """An IPv4 address carried inside IPv6 is that address: mapped ``::ffff:a.b.c.d``,
+    IPv4-compatible ``::a.b.c.d``, 6to4 ``2002:AABB:CCDD::``, NAT64 (``64:ff9b::/96`` and the
+    local-use ``64:ff9b:1::/48``, whose last 32 bits are the address)."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
-        if ip in _NAT64:
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+        if ip in _NAT64 or ip in _NAT64_LOCAL:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip in _V4_COMPATIBLE and int(ip) > 1:  # not ``::`` or ``::1``
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
+
+
+def _site_local(ip: IPAddress) -> bool:
+    return isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
 
 
 def address_refusal(ip: IPAddress, *, host_listed: bool) -> str | None:
@@ -143,7 +155,9 @@ def address_refusal(ip: IPAddress, *, host_listed: bool) -> str | None:
         return "a link-local address"
     if (ip.is_private or ip in _CGNAT) and settings.ANTEROOM_WEBHOOK_ALLOW_PRIVATE:
         return None
-    if not ip.is_global or ip in _CGNAT:
+    # ``is_global`` alone is not enough: Python calls some reserved and deprecated ranges
+    # global (site-local ``fec0::/10``, parts of ``::/8``).
+    if not ip.is_global or ip.is_reserved or _site_local(ip) or ip in _CGNAT:
         return "a private or reserved address"
     return None
 

@@ -37,7 +37,7 @@ def config_for(j: Janus, **over) -> JanusConfig:
 
 @pytest.fixture
 def backend(janus: Janus):
-    b = JanusBackend(config_for(janus), autostart=False)
+    b = JanusBackend(config_for(janus), autostart=False, permissions_source="applied")
     yield b
     b.stop()
 
@@ -221,7 +221,9 @@ def test_wrong_secrets_make_calls_fail_clearly(janus: Janus):
 def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
     j = start_janus(tmp_path, "janus-restart")
     told: list[list[str]] = []
-    b = JanusBackend(config_for(j), autostart=False, on_recovered=told.append)
+    b = JanusBackend(
+        config_for(j), autostart=False, on_recovered=told.append, permissions_source="applied"
+    )
     try:
         (info,) = admit(b, "room-o", "guest-1")
         assert b.ready() == (True, "ok")
@@ -248,3 +250,55 @@ def test_outage_then_restart_restores_rooms_and_tokens(tmp_path):
     finally:
         b.stop()
         j.stop()
+
+
+def test_a_removal_by_another_process_is_not_undone_by_this_ones_reconcile(janus: Janus):
+    """Two server processes share one Janus. Process A admitted two guests; process B removes
+    one (its revoke takes the token). A's reconcile must not put the token back from what A
+    remembers: it reads the permissions the database holds now."""
+    stored = {"room-two": {"guest-1": FULL, "guest-2": FULL}}  # what the database says
+
+    def database(keys: list[str]) -> dict[str, Any]:
+        return {k: stored.get(k) for k in keys}
+
+    cfg = config_for(janus)
+    a = JanusBackend(cfg, autostart=False, on_recovered=lambda r: None, permissions_source=database)
+    b = JanusBackend(cfg, autostart=False, on_recovered=lambda r: None, permissions_source=database)
+    one, two = admit(a, "room-two", "guest-1", "guest-2")
+    a.reconcile()
+    j2 = join_as_publisher(janus, two["token"], two["room"], two["id"])
+    assert j2["videoroom"] == "joined"
+
+    stored["room-two"] = {"guest-1": FULL}  # B's transaction removed guest-2 and committed
+    b.revoke("guest-2", "room-two")
+    b.apply("room-two", stored["room-two"])
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, two["token"])
+
+    for _ in range(2):
+        a.reconcile()  # A still remembers guest-2 as admitted
+        with pytest.raises(PermissionError, match="Unauthorized"):
+            session_with(janus, two["token"])  # the old credential stays refused
+    # guest-1 keeps its media
+    assert join_as_publisher(janus, one["token"], one["room"], one["id"])["videoroom"] == "joined"
+
+
+def test_reconcile_takes_the_token_of_someone_this_process_applied_after_the_removal(
+    janus: Janus,
+):
+    """One process, two media computations finishing out of order: the stale one (guest-2
+    still present) is applied after the revoke. The next reconcile reads the database and
+    takes the token again."""
+    stored = {"room-late": {"guest-1": FULL}}
+    a = JanusBackend(
+        config_for(janus),
+        autostart=False,
+        on_recovered=lambda r: None,
+        permissions_source=lambda keys: {k: stored.get(k) for k in keys},
+    )
+    admit(a, "room-late", "guest-1", "guest-2")  # the stale computation, applied last
+    token = a.token("guest-2", "room-late")
+    session_with(janus, token)  # works for now
+    a.reconcile()
+    with pytest.raises(PermissionError, match="Unauthorized"):
+        session_with(janus, token)

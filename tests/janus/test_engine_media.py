@@ -61,7 +61,11 @@ async def apply(backend: JanusBackend, room: str, perms: dict[str, dict[str, boo
 
 @pytest.fixture
 def backend(janus: Janus):
-    b = JanusBackend(config_for(janus, reconcile_interval=0.3), on_recovered=lambda rooms: None)
+    b = JanusBackend(
+        config_for(janus, reconcile_interval=0.3),
+        on_recovered=lambda rooms: None,
+        permissions_source="applied",
+    )
     yield b
     b.stop()
 
@@ -143,7 +147,11 @@ async def test_pause_closes_media_and_resume_restores_it(
 
 async def test_janus_killed_and_restarted_mid_call_recovers(media_page, harness: str, tmp_path):
     j = start_janus(tmp_path, "janus-kill")
-    b = JanusBackend(config_for(j, reconcile_interval=0.3), on_recovered=lambda rooms: None)
+    b = JanusBackend(
+        config_for(j, reconcile_interval=0.3),
+        on_recovered=lambda rooms: None,
+        permissions_source="applied",
+    )
     b.start()
     room = "restart-room"
     try:

@@ -74,7 +74,11 @@ async def cores(name: str, root: int, seconds: float = 10.0) -> float:
 
 
 async def test_three_peers_janus_vs_mesh(janus: Janus, media_page, harness: str):
-    backend = JanusBackend(config_for(janus, reconcile_interval=1.0), on_recovered=lambda r: None)
+    backend = JanusBackend(
+        config_for(janus, reconcile_interval=1.0),
+        on_recovered=lambda r: None,
+        permissions_source="applied",
+    )
     room = "measure-room"
     try:
         await asyncio.to_thread(backend.apply, room, dict.fromkeys(PEERS, FULL))

@@ -232,3 +232,115 @@ async def test_bad_host_control_frames_are_refused_and_change_nothing(clients, f
     p = await adb(Participant.objects.get)(participant_id="m1")
     assert p.status == "active"
     assert await adb(EntryRequest.objects.count)() == 0
+
+
+# A resume racing a removal: join_plan reads the presence without the lock ---------------------
+
+
+def test_a_resume_planned_before_a_removal_does_not_bring_the_participant_back(clinic, sent):
+    from lobby.errors import JoinRaced
+
+    dr = moderator(clinic)
+    joined = join(clinic, make_token(room="clinic", sub="m1", name="Mo"))
+    plan = services.join_plan(room_name="clinic", token=None, resume=joined.resume)
+    assert plan.resume_participant is not None  # the presence, read before the removal
+    moderation.participant_remove(room=clinic, actor=dr, participant_id="m1")
+    sent.items.clear()
+    with pytest.raises(JoinRaced):
+        services.participant_join(plan=plan, conn=conn())
+    p = Participant.objects.get(room=clinic, participant_id="m1")
+    assert p.status == "left"  # still removed
+    assert sent.items == []  # nobody heard of a join
+
+
+def test_a_resume_planned_before_send_to_lobby_leaves_them_waiting(clinic, sent):
+    from lobby.errors import JoinRaced
+
+    dr = moderator(clinic)
+    w = admitted(clinic, dr)
+    pid = w.request.participant_id
+    resumed = services.join_plan(room_name="clinic", token=None, resume=w.resume)
+    assert resumed.level == "full"
+    r = moderation.participant_send_to_lobby(room=clinic, actor=dr, participant_id=pid)
+    with pytest.raises(JoinRaced):
+        services.participant_join(plan=resumed, conn=conn())
+    assert Participant.objects.get(room=clinic, participant_id=pid).status == "left"
+    assert EntryRequest.objects.get(pk=r.pk).status == "pending"
+    # Planned again, the same key resumes the knock: the guest waits for a moderator.
+    again = services.join_plan(room_name="clinic", token=None, resume=w.resume)
+    assert (again.level, again.request_id) == ("lobby", r.id)
+
+
+async def test_a_socket_whose_resume_raced_a_send_to_lobby_waits_instead_of_entering(
+    clients, monkeypatch
+):
+    """Over the socket: the guest reconnects with its resume key; the host sends it back to
+    the waiting room between the join's plan and its lock. The socket plans again and waits."""
+    from channels.db import database_sync_to_async
+
+    from tests.lobby.helpers import aroom, atoken
+
+    room = await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    key = (await guest.expect("waiting"))["resume"]  # admitted, the guest keeps this key
+    knock1 = await host.expect("entry-requested")
+    await host.request("admit", rid="a1", request_id=knock1["request"]["id"])
+    me = (await guest.expect("joined"))["participant"]["participant_id"]
+
+    real_plan = services.join_plan
+    dr = services.Actor(by="host", can_moderate=True, participant_id="host")
+
+    raced: list[str] = []
+
+    def plan_then_send_back(**kwargs):
+        plan = real_plan(**kwargs)
+        if kwargs.get("resume") == key and not raced:
+            raced.append(plan.level)
+            moderation.participant_send_to_lobby(room=room, actor=dr, participant_id=me)
+        return plan
+
+    monkeypatch.setattr(services, "join_plan", plan_then_send_back)
+    again = await clients(client=("10.0.0.5", 4001))
+    ack = await again.request("join", rid="j", resume=key)
+    assert ack["ok"], ack
+    assert raced == ["full"]  # it was planned as a resumed presence
+    assert ack["data"]["level"] == "lobby"
+    assert "joined" not in [f["type"] for f in again.seen]
+    assert (await database_sync_to_async(Participant.objects.get)(participant_id=me)).status == (
+        "left"
+    )
+
+
+async def test_socket_decisions_and_mutes_take_the_same_schema_as_rest(clients):
+    """``deny`` with a reason REST refuses (over 100 characters), ``admit`` with a field the
+    schema does not have and ``room-mute`` with an unknown field are refused over the socket
+    too, and nothing changes."""
+    from lobby.models import Room
+    from tests.lobby.helpers import aroom, atoken, count
+
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    request_id = (await host.expect("entry-requested"))["request"]["id"]
+
+    long = await host.request("deny", rid="d", request_id=request_id, reason="x" * 101)
+    assert (long["ok"], long["error"]["code"]) == (False, "BAD_REQUEST"), long
+    assert "reason" in long["error"]["message"], long
+    extra = await host.request("admit", rid="a", request_id=request_id, outcome="denied")
+    assert (extra["ok"], extra["error"]["code"]) == (False, "BAD_REQUEST"), extra
+    assert extra["error"]["message"] == "Unknown fields are not accepted.", extra
+    mute = await host.request("room-mute", rid="m", audio=True, everyone=True)
+    assert (mute["ok"], mute["error"]["code"]) == (False, "BAD_REQUEST"), mute
+    assert await count(EntryRequest, pk=request_id, status="pending") == 1
+    assert await count(Room, name="clinic", audio_muted=False) == 1
+    # and the valid ones still work
+    ok = await host.request("room-mute", rid="m2", audio=True)
+    assert ok["ok"] and ok["data"]["room"]["audio_muted"] is True
+    done = await host.request("admit", rid="a2", request_id=request_id)
+    assert done["ok"] and done["data"]["effective"] is True

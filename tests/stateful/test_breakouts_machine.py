@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 
 from breakouts import services as bs
 from breakouts.models import BreakoutInvitation
+from breakouts.services import assignment
 from lobby import clock, events, services
 from lobby.errors import AnteroomError
 from lobby.models import Participant, Role, Room
@@ -44,7 +45,7 @@ class BreakoutMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        bs._rng.seed(0)  # a seeded stand-in for SystemRandom (see the test): replays alike
+        assignment._rng.seed(0)  # a seeded stand-in for SystemRandom (see the test): replays alike
         Room.objects.all().delete()
         self.parent = services.room_create(
             actor=services.Actor.command("tests"), name="machine", max_active_talkers=TALKERS
@@ -469,7 +470,7 @@ class BreakoutMachine(RuleBasedStateMachine):
 @pytest.mark.django_db(transaction=True)
 def test_breakout_state_machine(sent, monkeypatch):
     BreakoutMachine.sent = sent
-    monkeypatch.setattr(bs, "_rng", random.Random())
+    monkeypatch.setattr(assignment, "_rng", random.Random())
     run_state_machine_as_test(
         BreakoutMachine,
         settings=settings(

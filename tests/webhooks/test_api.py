@@ -118,6 +118,13 @@ BAD_URLS = [
     ("http://0.0.0.0/x", "WEBHOOK_URL_NOT_ALLOWED"),
     ("http://224.0.0.1/x", "WEBHOOK_URL_NOT_ALLOWED"),
     ("http://2130706434/x", "WEBHOOK_URL_NOT_ALLOWED"),  # 127.0.0.2 written as one number
+    # IPv4 inside IPv6 in its other spellings, and ranges Python's is_global calls global.
+    ("http://[::127.0.0.2]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # IPv4-compatible
+    ("http://[::a00:5]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # ::10.0.0.5
+    ("http://[2002:7f00:2::1]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # 6to4 of 127.0.0.2
+    ("http://[2002:a9fe:a9fe::]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # 6to4 of 169.254.169.254
+    ("http://[64:ff9b:1::a00:5]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # local NAT64 of 10.0.0.5
+    ("http://[fec0::1]/x", "WEBHOOK_URL_NOT_ALLOWED"),  # site-local
     # This server's own names (ALLOWED_HOSTS) and the host:port the request came in on.
     ("http://localhost/x", "WEBHOOK_URL_NOT_ALLOWED"),
     ("http://testserver/api/v1/rooms", "WEBHOOK_URL_NOT_ALLOWED"),
