@@ -177,6 +177,16 @@ def recent_time_to_admit(*, room: Room) -> float | None:
         .order_by("-resolved_at")
         .values_list("requested_at", "resolved_at")[:ESTIMATE_SAMPLES]
     )
+    return estimate_from(room=room, rows=rows)
+
+
+def estimate_from(*, room: Room, rows: list[tuple[datetime, datetime | None]]) -> float | None:
+    """``recent_time_to_admit`` from its rows, read by the caller (``(requested_at,
+    resolved_at)`` of the newest ``ESTIMATE_SAMPLES`` admissions in the window; ``rows_subquery``
+    reads them inside another statement), and kept in ``lobby.cache`` as it does. Call it
+    outside a transaction (the cache keeps nothing read inside one)."""
+    from . import cache
+
     if len(rows) < ESTIMATE_MIN_SAMPLES:
         cache.put_estimate(room.pk, None)  # rows only leave the window: still too few
         return None
@@ -186,3 +196,50 @@ def recent_time_to_admit(*, room: Room) -> float | None:
     oldest = min(done for _, done in rows if done is not None)
     cache.put_estimate(room.pk, estimate, until=oldest + timedelta(seconds=ESTIMATE_WINDOW))
     return estimate
+
+
+def rows_subquery(*, room_id: Any, now: datetime) -> tuple[str, list[Any]]:
+    """``recent_time_to_admit``'s query as a scalar subquery (one JSON array of ``[requested_at,
+    resolved_at]``) for a caller that folds it into a statement of its own (the knock's read);
+    ``rows_from`` turns its value into the rows ``estimate_from`` takes."""
+    from django.db import connection
+
+    from . import rawsql
+
+    table = EntryRequest._meta.db_table
+    pair = "json_build_array" if connection.vendor == "postgresql" else "json_array"
+    agg = "json_agg" if connection.vendor == "postgresql" else "json_group_array"
+    since = now - timedelta(seconds=ESTIMATE_WINDOW)
+    sql = (
+        f"(SELECT {agg}({pair}(e.requested_at, e.resolved_at)) FROM "  # noqa: S608 - bound values
+        f'(SELECT "requested_at", "resolved_at" FROM "{table}" WHERE "room_id" = %s '
+        """AND "status" = 'admitted' AND "resolved_at" >= %s """
+        'ORDER BY "resolved_at" DESC LIMIT %s) AS e)'
+    )
+    params = [
+        rawsql.db_value(rawsql.field(EntryRequest, "room"), room_id),
+        rawsql.db_value(rawsql.field(EntryRequest, "resolved_at"), since),
+        ESTIMATE_SAMPLES,
+    ]
+    return sql, params
+
+
+def rows_from(value: Any) -> list[tuple[datetime, datetime | None]]:
+    """``rows_subquery``'s value as rows (PostgreSQL's JSON has ISO times, SQLite's its text)."""
+    import json
+
+    from . import rawsql
+
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [
+        (_when(asked, rawsql), _when(done, rawsql) if done is not None else None)
+        for asked, done in value or []
+    ]
+
+
+def _when(text: str, rawsql: Any) -> datetime:
+    if "T" in text:  # PostgreSQL's JSON: ISO 8601 with the offset
+        return datetime.fromisoformat(text)
+    when: datetime = rawsql.when(text)
+    return when

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from . import clock
 
 if TYPE_CHECKING:
-    from .models import EntryRequest, Room
+    from .models import AuditEvent, EntryRequest, Room
 
 
 def audit_record(
@@ -27,11 +27,39 @@ def audit_record(
     subject: str = "",
     data: dict[str, Any] | None = None,
 ) -> None:
+    """Write one audit row in the caller's transaction (one INSERT: ``lobby/rawsql.py``)."""
+    from . import rawsql
+
+    rawsql.insert(
+        audit_event(
+            action=action,
+            actor=actor,
+            room=room,
+            room_id=room_id,
+            request=request,
+            subject=subject,
+            data=data,
+        )
+    )
+
+
+def audit_event(
+    *,
+    action: str,
+    actor: str,
+    room: Room | None = None,
+    room_id: uuid.UUID | None = None,
+    request: EntryRequest | None = None,
+    subject: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The row ``audit_record`` writes, unsaved (a caller may write it with its own statement,
+    as the knock does on PostgreSQL)."""
     from .models import AuditEvent, Room
 
     if room is None and room_id is not None:
         room = Room.objects.filter(pk=room_id).first()
-    AuditEvent.objects.create(
+    return AuditEvent(
         room=room,
         room_name=room.name if room else "",
         at=clock.now(),

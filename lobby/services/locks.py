@@ -21,7 +21,26 @@ def lock_lobby(room_id: uuid.UUID) -> None:
     """
     if connection.vendor == "sqlite":
         return  # the transaction's BEGIN IMMEDIATE holds the database's only write lock
-    Room.objects.select_for_update(no_key=True).filter(pk=room_id).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_ROOM_LOCK_SQL, [room_id])
+
+
+def lock_knock(room_id: uuid.UUID, limit_key: tuple[str, str] | None) -> None:
+    """``lock_lobby``, then ``lock_limit_key`` for ``limit_key`` (``(kind, key)``; None: no
+    limit spans rooms) — in that order, as one statement on PostgreSQL: the advisory lock is
+    taken above the row lock (a subquery with ``FOR NO KEY UPDATE`` is never flattened), so
+    only a knock holding the room asks for the key, as ``lock_limit_key`` requires. What the
+    knock reads under the locks must be a *later* statement: under READ COMMITTED a statement
+    sees the snapshot taken when it began, before any wait for a lock."""
+    if connection.vendor != "postgresql":
+        return  # BEGIN IMMEDIATE already serialises every writer
+    if limit_key is None:
+        lock_lobby(room_id)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ROOM_AND_KEY_LOCK_SQL, [LIMIT_LOCK_CLASS, _key_lock_id(*limit_key), room_id]
+        )
 
 
 def present_ids(room_id: uuid.UUID) -> set[str]:
@@ -55,13 +74,20 @@ def lock_limit_key(kind: str, key: str) -> None:
     Taken after the room lock, always in this order, so two knocks cannot deadlock."""
     if connection.vendor != "postgresql":
         return
-    digest = hashlib.sha256(f"{kind}:{key}".encode()).digest()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)",
-            [LIMIT_LOCK_CLASS, int.from_bytes(digest[:4], "big", signed=True)],
+            "SELECT pg_advisory_xact_lock(%s, %s)", [LIMIT_LOCK_CLASS, _key_lock_id(kind, key)]
         )
+
+
+def _key_lock_id(kind: str, key: str) -> int:
+    digest = hashlib.sha256(f"{kind}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
 
 
 # pg_advisory_xact_lock(int4, int4)'s first half: Anteroom's knock-limit keys.
 LIMIT_LOCK_CLASS = 0x414E_4B4C  # "ANKL"
+
+_ROOM = Room._meta.db_table
+_ROOM_LOCK_SQL = f'SELECT 1 FROM "{_ROOM}" WHERE "id" = %s FOR NO KEY UPDATE'  # noqa: S608
+_ROOM_AND_KEY_LOCK_SQL = f"SELECT pg_advisory_xact_lock(%s, %s) FROM ({_ROOM_LOCK_SQL}) AS r"  # noqa: S608

@@ -20,7 +20,7 @@ from django.db import transaction
 from lobby import cache, clock
 
 if TYPE_CHECKING:
-    from lobby.models import EntryRequest, Room
+    from lobby.models import EntryRequest, Room, WebhookEndpoint
 
 EVENT_TYPES: tuple[str, ...] = (
     "knock.created",
@@ -75,22 +75,25 @@ def request_data(r: EntryRequest) -> dict[str, Any]:
 # Emitting ------------------------------------------------------------------------------------
 
 
-def emit(kind: str, *, room: Room | uuid.UUID, data: dict[str, Any]) -> None:
+def emit(
+    kind: str,
+    *,
+    room: Room | uuid.UUID,
+    data: dict[str, Any],
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> None:
     """Queue one event of ``room`` (a Room or its id; a breakout's events are its parent's)
     for every active endpoint that wants it. Call inside the transaction of the change it
-    reports."""
-    emit_many([(kind, room, data)])
+    reports. ``endpoints``: the active endpoints if the caller has read them already
+    (``endpoints_subquery``)."""
+    emit_many([(kind, room, data)], endpoints=endpoints)
 
 
-def emit_many(items: Iterable[tuple[str, Room | uuid.UUID, dict[str, Any]]]) -> None:
-    """Several events in order (one query for the endpoints, bulk inserts). Costs one query
-    when no endpoint is active."""
-    from lobby.models import Room as RoomModel
-    from lobby.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+def active_endpoints() -> list[WebhookEndpoint]:
+    """The active endpoints (only ``id``, ``events`` and ``room_id`` loaded): one query, or
+    none when ``lobby.cache`` holds them."""
+    from lobby.models import WebhookEndpoint
 
-    items = list(items)
-    if not items:
-        return
     endpoints = cache.get_endpoints()
     if endpoints is None:
         generation = cache.endpoints_generation()
@@ -98,6 +101,62 @@ def emit_many(items: Iterable[tuple[str, Room | uuid.UUID, dict[str, Any]]]) -> 
             WebhookEndpoint.objects.filter(active=True).only("id", "events", "room_id")
         )
         cache.put_endpoints(endpoints, generation=generation)
+    return endpoints
+
+
+def endpoints_subquery() -> str:
+    """A scalar subquery (no parameters) of the active endpoints as one JSON array of
+    ``[id, events, room_id]``, for a caller that folds the read into a statement of its own
+    (the knock); ``endpoints_from`` turns its value into endpoints. Take
+    ``cache.endpoints_generation()`` before the statement."""
+    from django.db import connection
+
+    from lobby.models import WebhookEndpoint
+
+    table = WebhookEndpoint._meta.db_table
+    if connection.vendor == "postgresql":
+        row = 'json_build_array("id", "events", "room_id")'
+        return f'(SELECT json_agg({row}) FROM "{table}" WHERE "active")'  # noqa: S608
+    row = 'json_array("id", json("events"), "room_id")'
+    return f'(SELECT json_group_array({row}) FROM "{table}" WHERE "active")'  # noqa: S608
+
+
+def endpoints_from(value: Any, *, generation: int) -> list[WebhookEndpoint]:
+    """``endpoints_subquery``'s value as ``active_endpoints`` returns them (and cached as it
+    does)."""
+    from django.db import connection
+
+    from lobby.models import WebhookEndpoint
+
+    if isinstance(value, str):
+        value = json.loads(value)  # SQLite returns the JSON text
+    endpoints = [
+        WebhookEndpoint.from_db(
+            connection.alias,
+            ["id", "events", "room_id"],
+            [uuid.UUID(pk), events, uuid.UUID(room_id) if room_id else None],
+        )
+        for pk, events, room_id in value or []
+    ]
+    cache.put_endpoints(endpoints, generation=generation)
+    return endpoints
+
+
+def emit_many(
+    items: Iterable[tuple[str, Room | uuid.UUID, dict[str, Any]]],
+    *,
+    endpoints: list[WebhookEndpoint] | None = None,
+) -> None:
+    """Several events in order (one query for the endpoints unless given or cached, bulk
+    inserts). Costs at most that query when no endpoint is active."""
+    from lobby.models import Room as RoomModel
+    from lobby.models import WebhookDelivery, WebhookEvent
+
+    items = list(items)
+    if not items:
+        return
+    if endpoints is None:
+        endpoints = active_endpoints()
     if not endpoints:
         return
     # Room ids given alone, and parents of breakouts: one query for their names.

@@ -99,12 +99,12 @@ API = services.Actor.api("ops")
 
 KNOCK = [
     "BEGIN",  # BEGIN IMMEDIATE: on SQLite also the room lock (no lock query)
-    "SELECT",  # the rate limit (a count)
-    "SELECT",  # the guest's own pending knock, replaced by this one
+    # One read of what the knock decides on (lobby/services/knocks.py, _read_before_knock): the
+    # queue before it (its place), the guest's own pending knock (replaced by this one), the
+    # rate limit; and the active webhook endpoints only when lobby/cache.py does not hold them.
+    "SELECT",
     "INSERT",  # the knock
-    # (active webhook endpoints: lobby/cache.py, read again only after an endpoint changed)
     "INSERT",  # the audit row
-    "SELECT",  # the knock's place in the queue (a count, not the queue's N ids)
     "COMMIT",
 ]
 
@@ -132,7 +132,39 @@ def test_a_guest_without_a_token_skips_the_look_for_its_own_pending_knock(clinic
     services.preauth(room_name="clinic", token=None)
     plan = services.join_plan(room_name="clinic", token=None, name="Sam")
     _, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1"))
-    assert sql_of(captured) == [s for i, s in enumerate(KNOCK) if i != 2], captured
+    assert sql_of(captured) == KNOCK, captured
+    assert '"participant_id" =' not in captured[1], captured[1]
+
+
+def test_the_endpoints_are_read_in_the_knocks_read_when_not_cached(clinic, undelivered, settings):
+    from lobby.models import WebhookDelivery
+    from lobby.webhooks import services as hooks
+
+    settings.ANTEROOM_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    earlier_knock()  # caches the (no) endpoints
+    hook, _ = hooks.webhook_create(url="http://127.0.0.1:9/hook", events=["knock.created"])
+    plan = services.join_plan(room_name="clinic", token=None, name="Sam")
+    _, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1"))
+    # The event and its delivery: two more INSERTs, and no query of its own for the endpoints.
+    assert sql_of(captured) == [*KNOCK[:-1], "INSERT", "INSERT", "COMMIT"], captured
+    assert "lobby_webhookendpoint" in captured[1]
+    assert WebhookDelivery.objects.filter(endpoint_id=hook.pk).count() == 1
+    plan = services.join_plan(room_name="clinic", token=None, name="Kim")
+    _, captured = queries(services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.2"))
+    assert "lobby_webhookendpoint" not in captured[1]  # kept since (no endpoint changed)
+    assert WebhookDelivery.objects.filter(endpoint_id=hook.pk).count() == 2
+
+
+@override_settings(CHANNEL_LAYERS=REDIS_LAYERS)
+def test_uncached_the_wait_estimate_is_read_in_the_knocks_read(clinic, undelivered):
+    assert not cache.enabled()
+    plan = services.join_plan(room_name="clinic", token=None, name="Sam")
+    w, captured = queries(
+        services.entry_request_knock_for_socket, plan=plan, conn=conn(address="10.0.0.1")
+    )
+    assert sql_of(captured) == KNOCK, captured  # and no query after the commit
+    assert "'admitted'" in captured[1]
+    assert w.seconds_per_guest is None
 
 
 def test_an_appointment_window_costs_a_knock_one_read_of_the_window(db, undelivered):

@@ -78,14 +78,14 @@ def as_a_socket_does(fn, *args, **kwargs):
 
 KNOCK = [
     "BEGIN",
-    "SELECT",  # the room lock (SELECT … FOR NO KEY UPDATE)
-    "SELECT",  # the token's rate-limit key (pg_advisory_xact_lock)
-    "SELECT",  # the rate limit (the newest knocks of the key)
-    "SELECT",  # the guest's own pending knock, replaced by this one
-    "INSERT",  # the knock
-    "SELECT",  # active webhook endpoints (lobby/webhooks/outbox.py)
-    "INSERT",  # the audit row
-    "SELECT",  # the knock's place in the queue (a count)
+    # The room lock (FOR NO KEY UPDATE) and, above it in the same statement, the token's
+    # rate-limit key (pg_advisory_xact_lock): lobby/services/locks.py, lock_knock.
+    "SELECT",
+    # What the knock decides on, in a statement after the locks (READ COMMITTED: it sees every
+    # knock committed before them): the queue, the guest's own pending knock, the rate limit
+    # and the active webhook endpoints (not cached with Redis). knocks._read_before_knock.
+    "SELECT",
+    "WITH",  # the knock's INSERT in a WITH, and the audit row's INSERT: one statement
     "COMMIT",
 ]
 
@@ -107,6 +107,17 @@ def test_a_token_knock_on_postgresql_is_these_statements_and_no_health_check(
     assert knock == KNOCK
     assert (w.position, w.total) == (1, 1)
     assert select_ones == []  # Django's CONN_HEALTH_CHECKS sent one SELECT 1 per hop
+
+
+def test_a_sockets_knock_reads_its_wait_estimate_in_the_knocks_read(clinic, undelivered):
+    # entry_request_knock_for_socket: nothing cached with Redis, and no query after the commit.
+    token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
+    plan = services.join_plan(room_name="clinic", token=token)
+    w, knock = as_a_socket_does(
+        services.entry_request_knock_for_socket, plan=plan, conn=conn(address="10.0.0.1")
+    )
+    assert knock == KNOCK
+    assert w.seconds_per_guest is None  # too few admissions
 
 
 def test_a_connection_the_server_ended_is_replaced_before_it_is_used(clinic, select_ones):
