@@ -97,9 +97,7 @@ def _knock_reattach(
         disconnected_at=None,
     )
     if changed != 1:
-        status = (
-            EntryRequest.objects.filter(pk=request_id).values_list("status", flat=True).first()
-        )
+        status = EntryRequest.objects.filter(pk=request_id).values_list("status", flat=True).first()
         if status is not None and status != EntryRequest.Status.PENDING:
             # Decided or canceled after join_plan read it (a moderator admitted or denied it
             # while the guest reconnected): plan again, which tells the real outcome.
