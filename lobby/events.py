@@ -267,31 +267,54 @@ class _Sender:
             await _group_send(group, message)
 
 
-# Frames sent as JSON text (``"texts"``) instead of dicts: big snapshots that go to many sockets
-# at once. Admit-all of 1,000 sends 1,000 ``joined`` frames that share one 1,000-participant
-# roster; as dicts each was msgpack-encoded, decoded and JSON-encoded again per guest
-# (~150 MB of work). Pre-encoded, the shared roster is JSON-encoded once per batch.
-PRE_ENCODED = frozenset({"joined"})
+# Frames are sent as JSON text (``"texts"``), encoded once per batch by the sender, instead of
+# as dicts that every recipient copies and JSON-encodes again. Admit-all of 1,000 sends 1,000
+# ``joined`` frames that share one 1,000-participant roster; as dicts each was copied (in
+# memory) or msgpack-encoded and decoded (Redis) and JSON-encoded again per guest (~150 MB of
+# work); here the shared roster and room are encoded once per batch and each guest's frame is
+# only joined together. Likewise a ``participant-joined`` to a room of N members is encoded
+# once, not N times. Kept as dicts: the frames a moderator socket reads itself (its knock
+# alerts, ``KnockAlerts.saw``), and every frame of a message with one of them (so that the
+# frames of a message keep their order).
+READ_BY_CONSUMER = frozenset({"entry-requested", "entry-resolved", "entry-canceled"})
 _SEP = (",", ":")
+_ENCODE = json.JSONEncoder(separators=_SEP).encode  # what ``send_json`` writes, byte for byte
+_KEYS: dict[str, str] = {}
 
 
 def _json(value: Any, memo: dict[int, tuple[Any, str]]) -> str:
-    if isinstance(value, list) and len(value) > 8:
+    """JSON of a frame's value; big lists and dicts shared by many frames (a roster, the room)
+    are encoded once per batch (``memo``, by identity: a batch's payloads are not changed once
+    handed to the sender)."""
+    if isinstance(value, (list, dict)) and len(value) > 8:
         hit = memo.get(id(value))
         if hit is None:
-            hit = memo[id(value)] = (value, json.dumps(value, separators=_SEP))
+            hit = memo[id(value)] = (value, _ENCODE(value))
         return hit[1]
-    return json.dumps(value, separators=_SEP)
+    return _ENCODE(value)
+
+
+def _key(k: str) -> str:
+    text = _KEYS.get(k)
+    if text is None:
+        text = _ENCODE(k) + ":"
+        if len(_KEYS) < 512:  # frame keys are a fixed vocabulary; never grow without bound
+            _KEYS[k] = text
+    return text
+
+
+def encode_frame(frame: Mapping[str, Any], memo: dict[int, tuple[Any, str]]) -> str:
+    """``json.dumps(frame, separators=(",", ":"))``, with the shared parts from ``memo``."""
+    if not all(type(k) is str for k in frame):
+        return _ENCODE(frame)
+    return "{" + ",".join(_key(k) + _json(v, memo) for k, v in frame.items()) + "}"
 
 
 def _pre_encode(message: dict[str, Any], memo: dict[int, tuple[Any, str]]) -> dict[str, Any]:
     frames = message.get("frames")
-    if not frames or not all(f.get("type") in PRE_ENCODED for f in frames):
+    if not frames or any(f.get("type") in READ_BY_CONSUMER for f in frames):
         return message
-    texts = [
-        "{" + ",".join(json.dumps(k) + ":" + _json(v, memo) for k, v in f.items()) + "}"
-        for f in frames
-    ]
+    texts = [*(encode_frame(f, memo) for f in frames), *message.get("texts", ())]
     return {**{k: v for k, v in message.items() if k != "frames"}, "texts": texts}
 
 
@@ -470,6 +493,7 @@ class KnockAlerts:
         self.last: float | None = None
 
     def saw(self, frame: Mapping[str, Any]) -> None:
+        # Only frames of ``READ_BY_CONSUMER`` are read: the sender leaves them as dicts.
         kind = frame.get("type")
         if kind == "entry-requested":
             rid = str(frame["request"]["id"])

@@ -8,6 +8,7 @@ import os
 from typing import cast
 
 import pytest
+from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as ChannelsLayer
 
 from lobby.runtime import memory_layer
@@ -100,3 +101,88 @@ def test_the_embedded_default_uses_it(settings):
         "lobby.runtime.memory_layer.InMemoryChannelLayer"
     )
     assert isinstance(get_channel_layer(), InMemoryChannelLayer)
+
+
+async def test_a_receive_builds_no_queue_when_its_channel_has_one(monkeypatch):
+    """Channels' layer builds (and throws away) an ``asyncio.Queue`` on every ``receive`` and
+    drops a drained queue, so each message cost one or two new queues; admit-all of 1,000 spent
+    ~20 % of its samples there. Here a waiting socket keeps one inbox for all its messages."""
+    built: list[int] = []
+    real = asyncio.Queue
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "Queue", Counting)
+    layer = InMemoryChannelLayer()
+    name = await layer.new_channel()
+    await layer.group_add("room", name)
+    waiting = asyncio.ensure_future(layer.receive(name))
+    await asyncio.sleep(0)
+    inbox = layer.channels[name]
+    for n in range(100):
+        await layer.group_send("room", {"type": "x", "n": n})
+        await layer.send(name, {"type": "y", "n": n})
+        assert (await waiting)["n"] == n
+        assert (await layer.receive(name))["type"] == "y"
+        waiting = asyncio.ensure_future(layer.receive(name))
+        await asyncio.sleep(0)
+        assert layer.channels[name] is inbox
+    assert built == []
+    waiting.cancel()
+
+
+async def test_a_woken_receiver_that_is_cancelled_leaves_the_message_for_the_next():
+    layer = InMemoryChannelLayer()
+    name = await layer.new_channel()
+    first = asyncio.ensure_future(layer.receive(name))
+    second = asyncio.ensure_future(layer.receive(name))
+    await asyncio.sleep(0)
+    await layer.send(name, {"type": "x"})
+    first.cancel()  # woken, but cancelled before it ran
+    assert (await second)["type"] == "x"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_an_inbox_keeps_order_and_capacity():
+    layer = InMemoryChannelLayer(capacity=3)
+    name = await layer.new_channel()
+    for n in range(3):
+        await layer.send(name, {"type": "x", "n": n})
+    with pytest.raises(ChannelFull):
+        await layer.send(name, {"type": "x", "n": 3})
+    assert [(await layer.receive(name))["n"] for _ in range(3)] == [0, 1, 2]
+
+
+async def test_a_stopped_receiver_leaves_no_queue_behind():
+    layer = InMemoryChannelLayer()
+    name = await layer.new_channel()
+    await layer.send(name, {"type": "x"})
+    assert (await layer.receive(name))["type"] == "x"
+    waiting = asyncio.ensure_future(layer.receive(name))
+    await asyncio.sleep(0)
+    assert name in layer.channels
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert name not in layer.channels
+
+
+def test_the_copy_of_a_message_equals_deepcopys_and_shares_nothing_mutable():
+    from copy import deepcopy
+
+    shared = {"participant_id": "p", "name": "Zoë"}
+    msg = {
+        "type": "anteroom.event",
+        "texts": ["{}"],
+        "frames": [{"participant": shared, "n": 1, "f": 1.5, "ok": True, "none": None}, shared],
+        "add": ("a", "b"),  # not JSON-shaped: copied by deepcopy
+        "raw": b"x",
+    }
+    out = memory_layer._copy(msg)
+    assert out == deepcopy(msg)
+    assert out["frames"] is not msg["frames"] and out["frames"][1] is not shared
+    assert out["frames"][0]["participant"] is not shared

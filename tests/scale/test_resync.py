@@ -81,6 +81,29 @@ def test_joined_frames_are_pre_encoded_once_per_batch():
     assert events._pre_encode(other, memo) is other
 
 
+def test_every_relayed_frame_is_encoded_once_as_send_json_would():
+    """A ``participant-joined`` to a room of N members was JSON-encoded by each of the N
+    consumers (and copied N times on the way); the sender now encodes it once, byte for byte
+    what ``send_json`` writes. Frames a moderator socket reads for its knock alerts stay dicts,
+    and so do the other frames of their message (the order of a message's frames)."""
+    import json
+
+    room = {f"k{i}": i for i in range(12)} | {"name": "é ü \u2028", "n": None, "f": 1.5}
+    frames = [
+        {"type": "participant-joined", "participant": {"participant_id": "p", "name": "Zoë"}},
+        {"type": "room-updated", "room": room},
+        {"type": "x", 1: "int key"},
+    ]
+    memo: dict = {}
+    out = events._pre_encode(_msg(*frames), memo)
+    assert "frames" not in out
+    assert out["texts"] == [json.dumps(f, separators=(",", ":")) for f in frames]
+    assert list(memo) == [id(room)]  # the shared room: encoded once for the batch
+    for kind in sorted(events.READ_BY_CONSUMER):
+        mixed = _msg({"type": "participant-joined"}, {"type": kind, "request_id": "r"})
+        assert events._pre_encode(mixed, memo) is mixed
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_resync_resends_every_socket_its_snapshot(clients):
     from lobby.models import EntryRequest
