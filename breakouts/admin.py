@@ -10,6 +10,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from lobby.errors import AnteroomError
 from lobby.models import Participant, Room
@@ -26,8 +29,8 @@ class MemberInline(admin.TabularInline):
     fields = ("participant_id", "name", "role", "status", "connected_at", "disconnected_at")
     readonly_fields = fields
     can_delete = False
-    verbose_name = "member"
-    verbose_name_plural = "members"
+    verbose_name = gettext_lazy("member")
+    verbose_name_plural = gettext_lazy("members")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Participant]:
         return super().get_queryset(request).exclude(status=Participant.Status.LEFT)
@@ -52,7 +55,7 @@ def _staff(request: HttpRequest) -> Actor:
 
 
 def _per_parent(
-    label: str, fn: Callable[..., services.Cleared]
+    label: str | Promise, fn: Callable[..., services.Cleared]
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet[BreakoutRoom]], None]:
     def action(
         modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[BreakoutRoom]
@@ -67,7 +70,9 @@ def _per_parent(
             except AnteroomError as exc:
                 messages.error(request, f"{parent.name}: {exc.message}")
         messages.info(
-            request, f"{label}: {len(parents)} room(s), {returned} participant(s) returned."
+            request,
+            _("%(done)s: %(rooms)d room(s), %(returned)d participant(s) returned.")
+            % {"done": label, "rooms": len(parents), "returned": returned},
         )
 
     return action
@@ -120,7 +125,7 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="members", ordering="members")
+    @admin.display(description=gettext_lazy("members"), ordering="members")
     def member_count(self, obj: BreakoutRoom) -> int:
         return int(getattr(obj, "members", 0))
 
@@ -131,7 +136,7 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
         return False  # use "Destroy all breakouts" (it returns members first)
 
     @admin.action(
-        description="Return the members of the selected rooms to their parent room",
+        description=gettext_lazy("Return the members of the selected rooms to their parent room"),
         permissions=["change"],
     )
     def return_members(self, request: HttpRequest, queryset: QuerySet[BreakoutRoom]) -> None:
@@ -150,15 +155,20 @@ class BreakoutRoomAdmin(admin.ModelAdmin):
                     moved += 1
                 except AnteroomError as exc:
                     messages.error(request, f"{p.participant_id}: {exc.message}")
-        messages.info(request, f"{moved} participant(s) returned to their parent room.")
+        messages.info(
+            request, _("%(n)d participant(s) returned to their parent room.") % {"n": moved}
+        )
 
     clear_all = admin.action(
-        description="Clear all breakouts of the selected rooms' parents (rooms are kept)",
+        description=gettext_lazy(
+            "Clear all breakouts of the selected rooms' parents (rooms are kept)"
+        ),
         permissions=["change"],
-    )(_per_parent("Cleared", services.breakout_rooms_clear_all))
+    )(_per_parent(gettext_lazy("Cleared"), services.breakout_rooms_clear_all))
     destroy_all = admin.action(
-        description="Destroy all breakouts of the selected rooms' parents", permissions=["change"]
-    )(_per_parent("Destroyed", services.breakout_rooms_destroy_all))
+        description=gettext_lazy("Destroy all breakouts of the selected rooms' parents"),
+        permissions=["change"],
+    )(_per_parent(gettext_lazy("Destroyed"), services.breakout_rooms_destroy_all))
 
 
 @admin.register(BreakoutInvitation)

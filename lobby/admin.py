@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from . import services
 from .commands import ROOM_PROPERTIES
@@ -49,7 +51,7 @@ class PendingInline(admin.TabularInline):
     fields = ("name", "participant_id", "requested_at", "expires_at", "status")
     readonly_fields = fields
     can_delete = False
-    verbose_name_plural = "pending entry requests"
+    verbose_name_plural = gettext_lazy("pending entry requests")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EntryRequest]:
         return super().get_queryset(request).filter(status="pending")
@@ -130,7 +132,7 @@ class RoomAdmin(admin.ModelAdmin):
             if state:
                 services.room_set_state(room=current, actor=actor, **state)
         except AnteroomError as exc:
-            messages.error(request, f"Not saved: {exc.message}")
+            messages.error(request, _("Not saved: %(why)s") % {"why": exc.message})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Room]:
         return super().get_queryset(request).filter(parent__isnull=True)
@@ -144,17 +146,34 @@ class RoomAdmin(admin.ModelAdmin):
         for room in queryset:
             services.room_delete(room=room, actor=actor)
 
-    @admin.display(description="pages")
+    @admin.display(description=gettext_lazy("pages"))
     def pages(self, obj: Room) -> str:
         """Staff moderate from the dashboard (their admin session is enough)."""
         return format_html(
-            '<a href="{}">dashboard</a> · <a href="{}">guest page</a>',
+            '<a href="{}">{}</a> · <a href="{}">{}</a>',
             reverse("lobby:dashboard", args=[obj.name]),
+            _("dashboard"),
             reverse("lobby:guest", args=[obj.name]),
+            _("guest page"),
         )
 
 
+# The admin's words for each outcome (the outcome itself is a code, never translated).
+_DECIDE = {
+    "admitted": (
+        gettext_lazy("Admit selected requests"),
+        gettext_lazy("%(n)d request(s) admitted; the rest were no longer pending."),
+    ),
+    "denied": (
+        gettext_lazy("Deny selected requests"),
+        gettext_lazy("%(n)d request(s) denied; the rest were no longer pending."),
+    ),
+}
+
+
 def _decide(outcome: str) -> Any:
+    label, done = _DECIDE[outcome]
+
     def action(
         modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[EntryRequest]
     ) -> None:
@@ -169,14 +188,10 @@ def _decide(outcome: str) -> Any:
                 messages.error(request, f"{r}: {exc.message}")
                 continue
             effective += d.effective
-        messages.info(
-            request, f"{effective} request(s) {outcome}; the rest were no longer pending."
-        )
+        messages.info(request, str(done) % {"n": effective})
 
     action.__name__ = f"{outcome}_selected"
-    return admin.action(
-        description=f"{outcome.capitalize()[:-2]} selected requests", permissions=["change"]
-    )(action)
+    return admin.action(description=label, permissions=["change"])(action)
 
 
 @admin.register(EntryRequest)
@@ -232,11 +247,11 @@ class MeetingTokenAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in MeetingToken._meta.fields]
     actions = ["revoke"]
 
-    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    @admin.action(description=gettext_lazy("Revoke selected tokens"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[MeetingToken]) -> None:
         by = f"staff:{request.user.get_username()}"
         n = sum(services.token_revoke(jti=t.jti, by=by) for t in queryset)
-        messages.info(request, f"{n} token(s) revoked.")
+        messages.info(request, _("%(n)d token(s) revoked.") % {"n": n})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -258,7 +273,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
         row, key = api_key_create(name=obj.name)
         obj.pk = row.pk
-        messages.warning(request, f"API key (shown once): {key}")
+        messages.warning(request, _("API key (shown once): %(key)s") % {"key": key})
 
 
 @admin.register(AuditEvent)
@@ -307,9 +322,9 @@ class WebhookEndpointForm(forms.ModelForm):
         self.served_at = kwargs.pop("served_at", None)
         super().__init__(*args, **kwargs)
         self.fields["room"].queryset = Room.objects.filter(parent__isnull=True)  # type: ignore[attr-defined]
-        self.fields[
-            "events"
-        ].help_text = 'A JSON list, e.g. ["knock.created", "knock.unattended", "breakout.*"].'
+        self.fields["events"].help_text = _(
+            'A JSON list, e.g. ["knock.created", "knock.unattended", "breakout.*"].'
+        )
 
     def clean_url(self) -> str:
         from .webhooks import addresses
@@ -368,17 +383,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             **fields,
         )
         obj.pk = ep.pk
-        messages.warning(request, f"Signing secret (shown once): {secret}")
+        messages.warning(request, _("Signing secret (shown once): %(secret)s") % {"secret": secret})
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         from .webhooks import services as hooks
 
         hooks.webhook_delete(endpoint=obj)
 
-    @admin.display(description="deliveries")
+    @admin.display(description=gettext_lazy("deliveries"))
     def deliveries_link(self, obj: WebhookEndpoint) -> str:
         url = reverse("admin:lobby_webhookdelivery_changelist") + f"?endpoint__id__exact={obj.pk}"
-        return format_html('<a href="{}">delivery log</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("delivery log"))
 
 
 @admin.register(WebhookDelivery)
@@ -403,15 +418,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     exclude = ("event",)
     actions = ["replay"]
 
-    @admin.display(description="event")
+    @admin.display(description=gettext_lazy("event"))
     def event_type(self, obj: WebhookDelivery) -> str:
         return obj.event.type
 
-    @admin.display(description="body")
+    @admin.display(description=gettext_lazy("body"))
     def body(self, obj: WebhookDelivery) -> str:
         return obj.event.body
 
-    @admin.action(description="Replay selected deliveries", permissions=["change"])
+    @admin.action(description=gettext_lazy("Replay selected deliveries"), permissions=["change"])
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         from .webhooks import services as hooks
 
@@ -419,7 +434,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         for d in queryset:
             hooks.delivery_replay(delivery=d)
             n += 1
-        messages.info(request, f"{n} delivery(ies) queued again.")
+        messages.info(request, _("%(n)d delivery(ies) queued again.") % {"n": n})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -438,7 +453,7 @@ class RoomAlertsForm(forms.ModelForm):
         if "room" in self.fields:
             self.fields["room"].queryset = Room.objects.filter(parent__isnull=True)  # type: ignore[attr-defined]
         for name in ("contacts", "escalation_contacts"):
-            self.fields[name].help_text = 'A JSON list of e-mail addresses, e.g. ["a@b.org"].'
+            self.fields[name].help_text = _('A JSON list of e-mail addresses, e.g. ["a@b.org"].')
             self.fields[name].required = False
 
     def clean(self) -> dict[str, Any]:
@@ -451,7 +466,7 @@ class RoomAlertsForm(forms.ModelForm):
         except AnteroomError as exc:
             raise forms.ValidationError(exc.message) from exc
         if data.get("escalate_after") is not None and data.get("unattended_after") is None:
-            raise forms.ValidationError("escalate_after needs unattended_after.")
+            raise forms.ValidationError(_("escalate_after needs unattended_after."))
         return data
 
 
@@ -476,7 +491,7 @@ class RoomAlertsAdmin(admin.ModelAdmin):
                 escalation_contacts=d.get("escalation_contacts") or [],
             )
         except AnteroomError as exc:
-            messages.error(request, f"Not saved: {exc.message}")
+            messages.error(request, _("Not saved: %(why)s") % {"why": exc.message})
 
 
 @admin.register(AlertEmail)

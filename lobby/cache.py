@@ -23,7 +23,6 @@ Cached rooms are copies: a caller may change its instance without touching the c
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -68,6 +67,22 @@ def clear() -> None:
         _endpoints_gen += 1
 
 
+def _copy_room(room: Room) -> Room:
+    """What ``copy.copy`` makes of a model instance (its fields, a copy of its ``_state`` with
+    copies of the state's caches, as ``Model.__getstate__`` / ``ModelState.__getstate__`` do),
+    in a tenth of the time: a warm connect copies its room once."""
+    new = type(room).__new__(type(room))
+    state = room._state.__dict__.copy()
+    for key in ("fields_cache", "related_managers_cache"):
+        if key in state:
+            state[key] = state[key].copy()
+    fields = room.__dict__.copy()
+    fields["_state"] = new_state = type(room._state).__new__(type(room._state))
+    new_state.__dict__.update(state)
+    new.__dict__.update(fields)
+    return new
+
+
 def _in_transaction() -> bool:
     # What a transaction reads may be its own uncommitted change, rolled back later: only what
     # autocommit read (committed) is kept.
@@ -86,7 +101,7 @@ def get_room(name: str) -> Room | None:
         hit = _rooms.get(name)
     if hit is None or hit[0] < time.monotonic():
         return None
-    return copy.copy(hit[1])
+    return _copy_room(hit[1])
 
 
 def put_room(room: Room) -> None:
@@ -95,7 +110,7 @@ def put_room(room: Room) -> None:
     with _lock:
         if len(_rooms) >= _MAX:
             _rooms.clear()
-        _rooms[room.name] = (time.monotonic() + TTL, copy.copy(room))
+        _rooms[room.name] = (time.monotonic() + TTL, _copy_room(room))
 
 
 def forget_room(room_id: Any = None, name: str | None = None) -> None:

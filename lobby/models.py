@@ -11,6 +11,7 @@ import uuid
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 ROOM_NAME_RE = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_PARTICIPANTS = 100_000
@@ -46,7 +47,7 @@ class Room(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_PARTICIPANTS)],
-        help_text="At most this many present at once (moderators always enter). Empty: no cap.",
+        help_text=_("At most this many present at once (moderators always enter). Empty: no cap."),
     )
     paused = models.BooleanField(default=False)
     # Shown to everyone waiting ("Dr Lee is running 10 minutes late"); set by a moderator.
@@ -60,12 +61,12 @@ class Room(models.Model):
     opens_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Appointment window start: earlier knocks wait for it. Empty: no start.",
+        help_text=_("Appointment window start: earlier knocks wait for it. Empty: no start."),
     )
     closes_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Appointment window end: knocks wait until then; later knocks are refused.",
+        help_text=_("Appointment window end: knocks wait until then; later knocks are refused."),
     )
 
     # Breakout rooms only.

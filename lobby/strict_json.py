@@ -49,10 +49,20 @@ def depth(value: Any, limit: int) -> int:
     return deepest
 
 
+# Built once: ``json.loads`` with hooks builds a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def loads(text: str | bytes) -> Any:
     """Decode ``text`` strictly; raise :class:`StrictJSONError` (or :class:`DuplicateKey`)."""
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        if isinstance(text, bytes | bytearray):  # as ``json.loads`` reads bytes
+            text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+        elif not isinstance(text, str):
+            raise TypeError(f"the JSON object must be str or bytes, not {type(text).__name__}")
+        if text.startswith("\ufeff"):
+            raise StrictJSONError("Not valid JSON.")  # as ``json.loads``: no BOM in a str
+        value = _DECODER.decode(text)
     except StrictJSONError:
         raise
     except RecursionError as exc:

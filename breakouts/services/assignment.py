@@ -8,10 +8,7 @@ import random
 import secrets
 from collections.abc import Sequence
 
-from lobby.errors import (
-    BreakoutInvalidSize,
-    BreakoutLimit,
-)
+from lobby.errors import BreakoutInvalidSize, BreakoutLimit
 from lobby.models import Participant, Room
 
 from .inputs import MAX_BREAKOUTS, RoomOptions

@@ -7,9 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from lobby.audit import audit_record
-from lobby.errors import (
-    BadRequest,
-)
+from lobby.errors import BadRequest
 from lobby.models import Room
 from lobby.services import Actor, require_moderator
 

@@ -11,10 +11,7 @@ from django.db import transaction
 
 from lobby import clock
 from lobby.audit import audit_record
-from lobby.errors import (
-    BreakoutFromBreakout,
-    BreakoutLimit,
-)
+from lobby.errors import BreakoutFromBreakout, BreakoutLimit
 from lobby.models import Participant, Role, Room
 from lobby.services import Actor, require_moderator
 
@@ -120,11 +117,7 @@ def breakout_rooms_create_and_invite(
         duration=duration,
     )
     force_join = clean_bool(force_join, "force_join")
-    people = list(
-        present(parent)
-        .filter(status=ACTIVE, role=Role.PARTICIPANT, breakout__isnull=True)
-        .order_by("connected_at", "pk")
-    )
+    people = _to_spread(parent)
     groups = spread(parent, opts, people)
     rooms = _create_rooms(parent, opts, len(groups))
     _record_invitations(rooms, groups, by=actor.by, force_join=force_join)
@@ -134,10 +127,7 @@ def breakout_rooms_create_and_invite(
             fill(parent=parent, room=room, people=group, out=out)
         else:
             _tell_invited(parent, room, group, by=actor.by, out=out)
-    assignments = {
-        str(room.pk): [p.participant_id for p in group]
-        for room, group in zip(rooms, groups, strict=True)
-    }
+    assignments = _assignments(rooms, groups)
     _tell_created(parent, rooms, groups, assignments, by=actor.by, moved=force_join, out=out)
     out.flush()
     audit_record(
@@ -152,6 +142,25 @@ def breakout_rooms_create_and_invite(
         },
     )
     return rooms, assignments
+
+
+def _to_spread(parent: Room) -> list[Participant]:
+    """Who create-and-invite spreads (locked, in arrival order): participants with role
+    ``participant``, ``active`` in the parent: not moderators, not viewers, not anyone already
+    in a breakout."""
+    return list(
+        present(parent)
+        .filter(status=ACTIVE, role=Role.PARTICIPANT, breakout__isnull=True)
+        .order_by("connected_at", "pk")
+    )
+
+
+def _assignments(rooms: list[Room], groups: list[list[Participant]]) -> dict[str, list[str]]:
+    """``{room_id: [participant ids]}``, what create-and-invite returns."""
+    return {
+        str(room.pk): [p.participant_id for p in group]
+        for room, group in zip(rooms, groups, strict=True)
+    }
 
 
 def _begin_create(parent: Room, actor: Actor, **raw: Any) -> tuple[Room, RoomOptions]:

@@ -20,18 +20,18 @@ from lobby.errors import (
     NotFound,
     NotInBreakout,
 )
-from lobby.models import Room
+from lobby.models import Participant, Room
 from lobby.services import Actor, require_moderator
 
 from .. import events
 from ..events import Outbox
-from ..models import BreakoutInvitation, HelpRequest
+from ..models import HelpRequest
 from .help_outcomes import resolve_help
+from .invitations import accept_pending
 from .locks import lock_parent, places_left, present, present_participant
 from .moves import enter
 from .notices import rooms_updated
 
-Invitation = BreakoutInvitation.Status
 HelpStatus = HelpRequest.Status
 
 
@@ -130,6 +130,17 @@ def _help_request_to_answer(
     return last, False
 
 
+def _moderator_presence(parent: Room, actor: Actor) -> Participant:
+    """The acting moderator's own presence in the parent (locked): joining a breakout room is a
+    move of a live connection. Raises ``NotFound`` (a dashboard without its live connection)."""
+    if actor.participant_id is None:
+        raise NotFound("Only a moderator connected to the room can join a breakout room.")
+    me = present(parent).filter(participant_id=actor.participant_id).first()
+    if me is None:
+        raise NotFound("You are not connected to the room; open the dashboard to join the call.")
+    return me
+
+
 @transaction.atomic
 def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> HelpJoin:
     """A moderator answers a help request by joining the asker's breakout room (the
@@ -155,18 +166,12 @@ def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> He
     if not still_open:
         out.flush()
         return HelpJoin(request=last, room=None, effective=False)
-    if actor.participant_id is None:
-        raise NotFound("Only a moderator connected to the room can join a breakout room.")
-    me = present(parent).filter(participant_id=actor.participant_id).first()
-    if me is None:
-        raise NotFound("You are not connected to the room; open the dashboard to join the call.")
+    me = _moderator_presence(parent, actor)
     room = Room.objects.get(pk=last.breakout_id)
     if me.breakout_id != room.pk:
         if places_left(room) < 1:
             raise BreakoutFull()
-        BreakoutInvitation.objects.filter(
-            breakout=room, participant_id=me.participant_id, status=Invitation.PENDING
-        ).update(status=Invitation.ACCEPTED)
+        accept_pending(room, me.participant_id)
         enter(parent=parent, room=room, people=[me], out=out)
     resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
     rooms_updated(parent, out)

@@ -7,12 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from lobby.errors import (
-    BadRequest,
-    BreakoutInvalidSize,
-    BreakoutLimit,
-    BreakoutNotFound,
-)
+from lobby.errors import BadRequest, BreakoutInvalidSize, BreakoutLimit, BreakoutNotFound
 from lobby.models import Room
 
 MAX_BREAKOUTS = 10

@@ -11,13 +11,8 @@ from django.db import transaction
 
 from lobby import clock
 from lobby.audit import audit_record
-from lobby.errors import (
-    BadRequest,
-    BreakoutFull,
-    NotFound,
-    NotInvited,
-)
-from lobby.models import Room
+from lobby.errors import BadRequest, BreakoutFull, NotFound, NotInvited
+from lobby.models import Participant, Room
 from lobby.services import Actor, require_moderator
 
 from .. import events
@@ -61,41 +56,13 @@ def breakout_invite(
     ids = clean_participant_ids(clients)
     force_join = clean_bool(force_join, "force_join")
     room = breakout_in(parent, room_id)
-    found = {p.participant_id: p for p in present(parent).filter(participant_id__in=ids)}
-    if len(found) != len(ids):
-        raise NotFound("A participant in clients is not in the room.")
-    people = [found[i] for i in ids if found[i].breakout_id != room.pk]
+    people = _invitees(parent, room, ids)
     out = Outbox()
-    now = clock.now()
     if force_join:
-        if len(people) > places_left(room):
-            raise BreakoutFull()
-        for p in people:
-            accept_invitation(room, p.participant_id, actor.by, now, force_join=True)
-        enter(parent=parent, room=room, people=people, out=out)
+        _move_in_now(parent, room, people, by=actor.by, out=out)
     else:
-        payload = breakout_room_payload(room, breakout_members(room=room))
-        for p in people:
-            pending = BreakoutInvitation.objects.filter(
-                breakout=room, participant_id=p.participant_id, status=Invitation.PENDING
-            ).exists()
-            if not pending:
-                BreakoutInvitation.objects.create(
-                    breakout=room,
-                    participant_id=p.participant_id,
-                    invited_by=actor.by,
-                    created_at=now,
-                )
-            out.to_participant(
-                parent.pk, p.participant_id, events.breakout_invitation(payload, actor.by)
-            )
-    invited = [p.participant_id for p in people]
-    if invited:
-        out.to_mods(parent.pk, events.breakout_invited(room.pk, invited, actor.by))
-        if force_join:
-            rooms_updated(parent, out)
-        else:
-            invitations_changed(parent, out)
+        _invite(parent, room, people, by=actor.by, out=out)
+    invited = _ids(people)
     out.flush()
     audit_record(
         room=parent,
@@ -104,6 +71,62 @@ def breakout_invite(
         data={"room": room.number, "clients": invited, "force_join": force_join},
     )
     return Invited(room=room, clients=invited, force_join=force_join)
+
+
+def _invitees(parent: Room, room: Room, ids: list[str]) -> list[Participant]:
+    """The present participants ``ids`` (locked), in that order, less those already in ``room``.
+    Raises ``NotFound`` if one is not present: then nobody is invited."""
+    found = {p.participant_id: p for p in present(parent).filter(participant_id__in=ids)}
+    if len(found) != len(ids):
+        raise NotFound("A participant in clients is not in the room.")
+    return [found[i] for i in ids if found[i].breakout_id != room.pk]
+
+
+def _move_in_now(
+    parent: Room, room: Room, people: list[Participant], *, by: str, out: Outbox
+) -> None:
+    """``force_join``: all of ``people`` fit or nobody moves (``BreakoutFull``); each is in by an
+    accepted invitation, moves in, and moderators hear who (and the rooms as they now are)."""
+    if len(people) > places_left(room):
+        raise BreakoutFull()
+    now = clock.now()
+    for p in people:
+        accept_invitation(room, p.participant_id, by, now, force_join=True)
+    enter(parent=parent, room=room, people=people, out=out)
+    if people:
+        out.to_mods(parent.pk, events.breakout_invited(room.pk, _ids(people), by))
+        rooms_updated(parent, out)
+
+
+def _invite(parent: Room, room: Room, people: list[Participant], *, by: str, out: Outbox) -> None:
+    """A pending invitation for each of ``people`` (one already pending is kept), each told
+    ``breakout-invitation``; moderators hear who (and the invitations as they now are)."""
+    now = clock.now()
+    payload = breakout_room_payload(room, breakout_members(room=room))
+    for p in people:
+        pending = BreakoutInvitation.objects.filter(
+            breakout=room, participant_id=p.participant_id, status=Invitation.PENDING
+        ).exists()
+        if not pending:
+            BreakoutInvitation.objects.create(
+                breakout=room, participant_id=p.participant_id, invited_by=by, created_at=now
+            )
+        out.to_participant(parent.pk, p.participant_id, events.breakout_invitation(payload, by))
+    if people:
+        out.to_mods(parent.pk, events.breakout_invited(room.pk, _ids(people), by))
+        invitations_changed(parent, out)
+
+
+def _ids(people: list[Participant]) -> list[str]:
+    return [p.participant_id for p in people]
+
+
+def accept_pending(room: Room, participant_id: str) -> None:
+    """A moderator who enters ``room`` needs no invitation: one pending is accepted, none is
+    written."""
+    BreakoutInvitation.objects.filter(
+        breakout=room, participant_id=participant_id, status=Invitation.PENDING
+    ).update(status=Invitation.ACCEPTED)
 
 
 def accept_invitation(

@@ -25,7 +25,7 @@ from .. import events
 from ..events import Outbox
 from ..models import BreakoutInvitation
 from .help_outcomes import clear_help
-from .invitations import accept_invitation
+from .invitations import accept_invitation, accept_pending
 from .locks import breakout_in, lock_parent, places_left, present_participant
 from .moves import enter, return_to_parent
 from .notices import rooms_updated
@@ -57,15 +57,40 @@ def breakout_join(*, parent: Room, participant_id: str, room_id: Any, role: Any 
     parent = lock_parent(parent)
     room = breakout_in(parent, room_id)
     p = present_participant(parent, participant_id)
-    if role is not None:
-        if not isinstance(role, str) or role not in ROLES:
-            raise BadRequest("role must be moderator, participant or viewer.")
-        if role == Role.MODERATOR and p.role != Role.MODERATOR:
-            raise InvalidPermissions("Only moderators may join as moderator.")
+    _check_role(p, role)
     if p.breakout_id == room.pk:
         return room
     if p.breakout_id is not None:
         raise AlreadyInBreakout()
+    _check_may_enter(p, room)
+    if p.role == Role.MODERATOR:
+        accept_pending(room, p.participant_id)
+    else:
+        accept_invitation(room, p.participant_id, p.participant_id, clock.now(), force_join=False)
+    out = Outbox()
+    enter(parent=parent, room=room, people=[p], out=out)
+    rooms_updated(parent, out)
+    out.flush()
+    audit_record(
+        room=parent, actor=p.participant_id, action="breakout-join", data={"room": room.number}
+    )
+    return room
+
+
+def _check_role(p: Participant, role: Any) -> None:
+    """``breakout-join``'s optional ``role`` is the participant's own: a breakout role is the
+    parent role. Raises ``BadRequest``, ``InvalidPermissions`` (moderator, when not one)."""
+    if role is None:
+        return
+    if not isinstance(role, str) or role not in ROLES:
+        raise BadRequest("role must be moderator, participant or viewer.")
+    if role == Role.MODERATOR and p.role != Role.MODERATOR:
+        raise InvalidPermissions("Only moderators may join as moderator.")
+
+
+def _check_may_enter(p: Participant, room: Room) -> None:
+    """Moderators may visit any room; anyone else needs an invitation to it (pending, or
+    accepted earlier). Everyone needs a free place. Raises ``NotInvited``, ``BreakoutFull``."""
     if (
         p.role != Role.MODERATOR
         and not BreakoutInvitation.objects.filter(
@@ -77,21 +102,6 @@ def breakout_join(*, parent: Room, participant_id: str, room_id: Any, role: Any 
         raise NotInvited()
     if places_left(room) < 1:
         raise BreakoutFull()
-    now = clock.now()
-    if p.role == Role.MODERATOR:
-        BreakoutInvitation.objects.filter(
-            breakout=room, participant_id=p.participant_id, status=Invitation.PENDING
-        ).update(status=Invitation.ACCEPTED)
-    else:
-        accept_invitation(room, p.participant_id, p.participant_id, now, force_join=False)
-    out = Outbox()
-    enter(parent=parent, room=room, people=[p], out=out)
-    rooms_updated(parent, out)
-    out.flush()
-    audit_record(
-        room=parent, actor=p.participant_id, action="breakout-join", data={"room": room.number}
-    )
-    return room
 
 
 @transaction.atomic

@@ -12,9 +12,7 @@ from django.utils.translation import gettext_noop
 
 from lobby import clock
 from lobby.audit import audit_record
-from lobby.errors import (
-    BadRequest,
-)
+from lobby.errors import BadRequest
 from lobby.models import Room
 from lobby.services import Actor, require_moderator
 

@@ -25,7 +25,17 @@ This module only re-exports the names the surfaces call (``services.join_plan``â
 package, and for helpers such as ``locks.lock_lobby``, import from the concern module.
 """
 
-from .access import Access, Connection, JoinPlan, Level, access_level, join_plan, preauth, role_for
+from .access import (
+    Access,
+    Connection,
+    JoinPlan,
+    Level,
+    access_level,
+    join_plan,
+    preauth,
+    preauth_cached,
+    role_for,
+)
 from .actors import Actor, check_credential, require_moderator
 from .deadlines import SERVER_DEAD_AFTER, SweepResult, server_heartbeat, sweep
 from .decisions import Decision, entry_request_decide, entry_requests_decide_all
@@ -85,6 +95,7 @@ __all__ = [
     "participant_leave",
     "participant_rename",
     "preauth",
+    "preauth_cached",
     "require_moderator",
     "role_for",
     "room_create",

@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 
 from .. import analytics, cache, clock, events, rawsql, webhooks
 from ..audit import audit_event
-from ..errors import AccessDenied, BadRequest, EntryTimeout
+from ..errors import AccessDenied, BadRequest, EntryTimeout, JoinRaced
 from ..models import AuditEvent, EntryRequest, Room
 from ..ops import metrics
 from ..webhooks import outbox
@@ -53,7 +53,8 @@ def entry_request_knock(*, plan: JoinPlan, conn: Connection, metadata: Any = Non
     Locks the room row, so knocks of one room serialise and rate limits cannot be raced.
     Emits ``entry-requested`` (``entry-updated`` on re-attach) to moderators and the queue order
     to waiting guests. Raises ``AccessDenied`` for a plan that does not wait in the lobby,
-    ``BadRequest``, ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired).
+    ``BadRequest``, ``EntryRateLimited``, ``EntryTimeout`` (a resumed knock that expired),
+    ``JoinRaced`` (a resumed knock decided or canceled after ``join_plan`` read it).
     """
     return _knock(plan=plan, conn=conn, metadata=metadata, estimate=False)[0]
 
@@ -121,6 +122,11 @@ def _knock_reattach(
         disconnected_at=None,
     )
     if changed != 1:
+        status = EntryRequest.objects.filter(pk=request_id).values_list("status", flat=True).first()
+        if status is not None and status != EntryRequest.Status.PENDING:
+            # Decided or canceled after join_plan read it (a moderator admitted or denied it
+            # while the guest reconnected): plan again, which tells the real outcome.
+            raise JoinRaced()
         raise EntryTimeout()
     r = EntryRequest.objects.get(pk=request_id)
     close_replaced(events.request_group(r.id), conn.connection_id)

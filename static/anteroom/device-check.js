@@ -1,3 +1,4 @@
+// @ts-check
 // The guest page's device check (templates/lobby/_devicecheck.html): camera preview,
 // microphone level, camera / microphone pickers, "join without camera", and plain messages when
 // the browser refuses or there is no device. Knocking never waits for it: the knock carries the
@@ -8,9 +9,21 @@
 import { gettext, interpolate } from './i18n.js';
 import { $ } from './ui.js';
 
+/** @typedef {'ok' | 'blocked' | 'none' | 'unchecked'} Check */
+
+/**
+ * What the check found, shared with the call and the knock as `window.anteroomDevices`: the
+ * stream it opened (null once the call stopped its tracks), each device's result, whether the
+ * call should send audio and video, and the summary the knock carries (English; `translated`:
+ * in the page's language).
+ * @typedef {{stream: MediaStream | null, camera: Check, microphone: Check, readonly audio: boolean,
+ *            readonly video: boolean, summary(translated?: boolean): string | null}} DeviceCheck
+ */
+
+/** @type {DeviceCheck} */
 const state = {
   stream: null,
-  camera: 'unchecked', // 'ok' | 'blocked' | 'none' | 'unchecked'
+  camera: 'unchecked',
   microphone: 'unchecked',
   get audio() {
     return state.microphone === 'ok';
@@ -20,17 +33,19 @@ const state = {
   },
   summary(translated = false) {
     if (state.camera === 'unchecked' && state.microphone === 'unchecked') return null;
+    /** @type {Record<string, string>} */
     const shown = translated ? localWords() : {};
     const t = (/** @type {string} */ s) => shown[s] || s;
     const cam = $('dc-no-camera').checked && state.camera === 'ok' ? 'camera off' : WORDS.camera[state.camera];
     return `${t(cam)}, ${t(WORDS.microphone[state.microphone])}`;
   },
 };
+/** @type {{camera: Record<Check, string>, microphone: Record<Check, string>}} */
 const WORDS = {
   camera: { ok: 'camera ready', blocked: 'camera blocked', none: 'no camera', unchecked: 'camera not checked' },
   microphone: { ok: 'microphone ready', blocked: 'microphone blocked', none: 'no microphone', unchecked: 'microphone not checked' },
 };
-window.anteroomDevices = state;
+/** @type {Window & {anteroomDevices?: DeviceCheck}} */ (window).anteroomDevices = state;
 
 // The same words in the page's language (what this page shows of the summary).
 function localWords() {
@@ -47,9 +62,14 @@ function localWords() {
   };
 }
 
+/** @type {AudioContext | null} */
 let meterCtx = null;
 let meterFrame = 0;
 
+/**
+ * @param {string} text
+ * @param {'info' | 'ok' | 'error'} [kind]
+ */
 function say(text, kind = 'info') {
   const el = $('dc-status');
   el.textContent = text;
@@ -57,6 +77,12 @@ function say(text, kind = 'info') {
   el.hidden = !text;
 }
 
+/**
+ * One device, opened: its track and the result (`blocked` when the browser refused).
+ * @param {'audio' | 'video'} kind
+ * @param {string} [deviceId]
+ * @returns {Promise<{track: MediaStreamTrack | null, result: Check, error?: unknown}>}
+ */
 async function open(kind, deviceId) {
   const constraints = deviceId ? { deviceId: { exact: deviceId } } : true;
   try {
@@ -68,6 +94,7 @@ async function open(kind, deviceId) {
   }
 }
 
+/** @param {{cameraId?: string, micId?: string}} [devices] the ones picked (else the default) */
 async function check({ cameraId, micId } = {}) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     state.camera = state.microphone = 'none';
@@ -100,12 +127,14 @@ async function check({ cameraId, micId } = {}) {
 }
 
 async function listDevices() {
+  /** @type {MediaDeviceInfo[]} */
   let devices = [];
   try {
     devices = await navigator.mediaDevices.enumerateDevices();
   } catch {
     return;
   }
+  /** @type {(select: HTMLSelectElement, kind: MediaDeviceKind, current: string | undefined) => void} */
   const fill = (select, kind, current) => {
     const list = devices.filter((d) => d.kind === kind);
     select.replaceChildren(
@@ -123,11 +152,12 @@ async function listDevices() {
     );
     select.disabled = list.length < 2;
   };
-  const track = (k) => state.stream && state.stream.getTracks().find((t) => t.kind === k);
+  const track = (/** @type {string} */ k) => state.stream && state.stream.getTracks().find((t) => t.kind === k);
   fill($('dc-camera'), 'videoinput', track('video')?.getSettings().deviceId);
   fill($('dc-mic'), 'audioinput', track('audio')?.getSettings().deviceId);
 }
 
+/** @param {MediaStreamTrack | null} track */
 function startMeter(track) {
   cancelAnimationFrame(meterFrame);
   const bar = $('dc-level');

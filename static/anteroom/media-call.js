@@ -1,3 +1,4 @@
+// @ts-check
 // The call on the guest page and the dashboard (templates/lobby/_call.html): video tiles with
 // names, a self view, microphone / camera / screen controls, a speaking indicator, leave.
 //
@@ -6,6 +7,16 @@
 // choices in `window.anteroomDevices`.
 import { gettext, interpolate } from './i18n.js';
 import { $, html } from './ui.js';
+
+/**
+ * @typedef {import('./client.js').Room} Room
+ * @typedef {import('./media.js').Call} Call
+ * @typedef {import('./media.js').Sending} Sending
+ * @typedef {import('./device-check.js').DeviceCheck} DeviceCheck
+ */
+
+/** What the pages share through `window`: the device check's result, this page's call. */
+const shared = /** @type {Window & {anteroomDevices?: DeviceCheck, anteroomCall?: Call}} */ (window);
 
 
 // Keyed by the server's `why` (a code, never translated).
@@ -19,12 +30,18 @@ function permissionNotes() {
   };
 }
 
+/** @type {Call | null} */
 let call = null;
+/** @type {Room | null} */
 let room = null;
+/** @type {AudioContext | null} */
 let audioCtx = null;
-const meters = new Map(); // participantId -> {analyser, data}
+/** @type {Map<string, {track: MediaStreamTrack, analyser: AnalyserNode, data: Uint8Array}>} */
+const meters = new Map();
+/** @type {ReturnType<typeof setInterval> | null} */
 let meterTimer = null;
 
+/** @param {string} id a participant */
 function nameOf(id) {
   if (room && room.self && id === room.self.participant_id) {
     return interpolate(gettext('%(name)s (you)'), { name: room.self.name || gettext('You') });
@@ -33,9 +50,20 @@ function nameOf(id) {
   return (p && p.name) || gettext('Guest');
 }
 
+/** @param {string} selector */
+function tileAt(selector) {
+  return /** @type {HTMLElement | null} */ (document.querySelector(selector));
+}
+
+/**
+ * A participant's tile (its camera, or its screen share), made the first time.
+ * @param {string} id
+ * @param {'cam' | 'screen'} [kind]
+ * @returns {HTMLElement}
+ */
 function tileFor(id, kind = 'cam') {
   const key = `${id}:${kind}`;
-  let tile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(key)}"]`);
+  let tile = tileAt(`#call-tiles [data-tile="${CSS.escape(key)}"]`);
   if (tile) return tile;
   tile = document.createElement('figure');
   tile.className = 'tile';
@@ -57,10 +85,11 @@ function tileFor(id, kind = 'cam') {
   return tile;
 }
 
+/** @param {string} id */
 function renderTile(id) {
   const self = room && id === room.self.participant_id;
   const tile = tileFor(id);
-  const video = tile.querySelector('video');
+  const video = /** @type {HTMLVideoElement} */ (tile.querySelector('video'));
   let audioOn;
   let videoOn;
   if (self) {
@@ -72,15 +101,16 @@ function renderTile(id) {
     const t = call.remote.get(id) || {};
     const tracks = [t.audio, t.video].filter(Boolean);
     if (!sameTracks(video.srcObject, tracks)) video.srcObject = tracks.length ? new MediaStream(tracks) : null;
+    /** @type {Partial<Sending>} */
     const st = call.states.get(id) || {};
     audioOn = !!st.audio;
     videoOn = !!st.video;
     if (t.audio) meter(id, t.audio);
     const screenTrack = t.screen;
-    const screenTile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(`${id}:screen`)}"]`);
+    const screenTile = tileAt(`#call-tiles [data-tile="${CSS.escape(`${id}:screen`)}"]`);
     if (screenTrack && st.screen) {
       const st2 = tileFor(id, 'screen');
-      const v = st2.querySelector('video');
+      const v = /** @type {HTMLVideoElement} */ (st2.querySelector('video'));
       if (!sameTracks(v.srcObject, [screenTrack])) v.srcObject = new MediaStream([screenTrack]);
       v.muted = true;
       st2.querySelector('.tile-name').textContent = interpolate(gettext('%(name)s — screen'), { name: nameOf(id) });
@@ -93,21 +123,29 @@ function renderTile(id) {
   tile.dataset.video = videoOn ? 'on' : 'off';
 }
 
+/**
+ * @param {MediaProvider | null} a what a video element shows
+ * @param {MediaStream | null} b
+ */
 function sameStream(a, b) {
   if (!a && !b) return true;
   if (!a || !b) return false;
   return sameTracks(a, b.getTracks());
 }
 
+/**
+ * @param {MediaProvider | null} stream what a video element shows (only ever a MediaStream)
+ * @param {MediaStreamTrack[]} tracks
+ */
 function sameTracks(stream, tracks) {
-  const have = stream ? stream.getTracks() : [];
+  const have = stream ? /** @type {MediaStream} */ (stream).getTracks() : [];
   return have.length === tracks.length && tracks.every((t) => have.includes(t));
 }
 
 function renderAll() {
   if (!call || !room) return;
   const ids = [room.self.participant_id, ...call.peers];
-  for (const tile of [...document.querySelectorAll('#call-tiles .tile')]) {
+  for (const tile of [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#call-tiles .tile'))]) {
     if (!ids.includes(tile.dataset.participantId)) {
       meters.delete(tile.dataset.participantId);
       tile.remove();
@@ -148,6 +186,7 @@ function renderControls() {
   html.dataset.callPermissions = ['audio', 'video', 'screen', 'receive'].filter((k) => p[k]).join(' ');
 }
 
+/** @param {any} err what getUserMedia threw (a DOMException, by its `name`) */
 function deviceMessage(err) {
   if (err && (err.name === 'NotAllowedError' || err.name === 'SecurityError'))
     return gettext('Your browser is not letting this page use the camera or microphone; you can still see and hear the others.');
@@ -157,7 +196,11 @@ function deviceMessage(err) {
   return gettext('The camera or microphone could not be started.');
 }
 
-// Speaking indicator: the level of each audio track, four times a second.
+/**
+ * Speaking indicator: the level of each audio track, four times a second.
+ * @param {string} id
+ * @param {MediaStreamTrack} track
+ */
 function meter(id, track) {
   const known = meters.get(id);
   if (known && known.track === track) return;
@@ -180,17 +223,18 @@ function tickMeters() {
     let sum = 0;
     for (const v of m.data) sum += (v - 128) * (v - 128);
     const level = Math.sqrt(sum / m.data.length) / 128;
-    const tile = document.querySelector(`#call-tiles [data-tile="${CSS.escape(`${id}:cam`)}"]`);
+    const tile = tileAt(`#call-tiles [data-tile="${CSS.escape(`${id}:cam`)}"]`);
     const on = id === room?.self?.participant_id ? call?.sending('audio') : call?.states.get(id)?.audio;
     if (tile) tile.classList.toggle('speaking', !!on && level > 0.04);
   }
 }
 
+/** @param {Room} r */
 async function begin(r) {
   room = r;
   if (!room.media) return;
   // The device check's stream, when the guest ran it (else the call opens the devices itself).
-  const devices = window.anteroomDevices && window.anteroomDevices.stream ? window.anteroomDevices : null;
+  const devices = shared.anteroomDevices && shared.anteroomDevices.stream ? shared.anteroomDevices : null;
   $('call').hidden = false;
   $('call-rejoin').hidden = true;
   $('call-hangup').hidden = false;
@@ -206,7 +250,7 @@ async function begin(r) {
     $('call-note').hidden = false;
     return;
   }
-  window.anteroomCall = call;
+  shared.anteroomCall = call;
   if (devices && devices.stream) {
     call.setMicrophone(devices.audio);
     if (!devices.video) await call.setCamera(false);
@@ -241,14 +285,14 @@ $('call-screen').addEventListener('click', () => {
 });
 $('call-hangup').addEventListener('click', () => {
   if (call) call.end();
-  if (window.anteroomDevices) window.anteroomDevices.stream = null; // its tracks were stopped
+  if (shared.anteroomDevices) shared.anteroomDevices.stream = null; // its tracks were stopped
 });
 $('call-rejoin').addEventListener('click', () => {
   if (room && room.state === 'joined') begin(room);
 });
 
 window.addEventListener('anteroom:joined', (ev) => {
-  const r = ev.detail && ev.detail.room;
+  const r = /** @type {CustomEvent<{room?: Room}>} */ (ev).detail?.room;
   if (!r || (call && !call.ended && room === r)) return;
   if (call && !call.ended) call.end();
   if ($('call').dataset.autostart === '1') {

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Anteroom's SFU media engine: a small client of the Janus HTTP API and its VideoRoom plugin.
  * Same engine interface as the mesh engine in media.js, which picks this one when
@@ -28,6 +29,42 @@
 
 import { Emitter } from './client.js';
 
+/**
+ * @typedef {import('./media.js').Kind} Kind
+ * @typedef {import('./media.js').Permissions} Permissions
+ * @typedef {import('./media.js').Tracks} Tracks
+ * @typedef {import('./media.js').MediaState} MediaState
+ * @typedef {import('./media.js').Sfu} Sfu
+ * @typedef {import('./media.js').EngineOptions} EngineOptions
+ * @typedef {import('./media.js').PeerStats} PeerStats
+ * @typedef {import('./media.js').RtpStats} RtpStats
+ */
+
+/**
+ * What Janus answers (the fields this engine reads; the HTTP API and VideoRoom docs).
+ * @typedef {{janus: string, sender?: number, transaction?: string, reason?: string,
+ *            data?: {id: number}, error?: {code: number, reason: string},
+ *            plugindata?: {plugin?: string, data?: Record<string, any>},
+ *            jsep?: RTCSessionDescriptionInit}} JanusMessage
+ */
+
+/** A VideoRoom request's answer: its plugin data, and the jsep when there is one. */
+/** @typedef {{data: Record<string, any>, jsep?: RTCSessionDescriptionInit}} Answer */
+
+/**
+ * A subscribed feed: its publisher's participant id (`display`), its handle and connection,
+ * what it sends.
+ * @typedef {{display: string, handle: number | null, pc: RTCPeerConnection | null,
+ *            tracks: {kind: Kind, track: MediaStreamTrack}[], kinds: Map<string, Kind>}} Feed
+ */
+
+/** The `sfu` this engine uses: one with a URL and a token. */
+/** @typedef {Sfu & {url: string, token: string}} ReachableSfu */
+
+/** Connected, this browser's publisher handle: its connection and a sender per kind. */
+/** @typedef {{handle: number, pc: RTCPeerConnection | null,
+ *             senders: Partial<Record<Kind, RTCRtpSender>>}} Publisher */
+
 const BACKOFF_MS = [250, 500, 1000, 2000, 3000, 5000];
 const KEEPALIVE_MS = 15000;
 
@@ -36,43 +73,66 @@ function tx() {
 }
 
 class JanusRefused extends Error {
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
   constructor(code, reason) {
     super(`janus ${code}: ${reason}`);
     this.code = code;
   }
 }
 
+/** @type {Kind[]} */
 const KINDS = ['audio', 'video', 'screen'];
 
+/** The SFU engine (media.js's `Engine` interface, plus `state` events). */
 export class JanusEngine extends Emitter {
+  /** @param {Partial<EngineOptions> & {sfu?: Sfu | null}} [options] */
   constructor({ iceServers = [], selfId = null, publisher = true, sfu = null } = {}) {
     super();
+    /** @type {ReachableSfu | null} */
     this.sfu = null;
     this.iceServers = iceServers;
     this.selfId = selfId;
     this.publishing = !!publisher;
-    this.tracks = { audio: null, video: null, screen: null }; // what the user turned on
+    /** @type {Tracks} what the user turned on */
+    this.tracks = { audio: null, video: null, screen: null };
+    /** @type {Permissions} */
     this.permissions = { audio: false, video: false, screen: false, receive: true };
-    this.peers = null; // participant ids the server lists (null: every feed of the room)
+    /** @type {Set<string> | null} participant ids the server lists (null: every feed of the room) */
+    this.peers = null;
+    /** @type {number | null} */
     this.session = null;
-    this.publisher = null; // {handle, pc, senders: {audio, video}}
+    /** @type {Publisher | null} */
+    this.publisher = null;
+    /** @type {number | null} */
     this.privateId = null;
-    this.feeds = new Map(); // feed id -> {display, handle, pc, tracks: []}
-    this.available = new Map(); // feed id -> display (published in the room)
+    /** @type {Map<number, Feed>} feed id -> what is subscribed */
+    this.feeds = new Map();
+    /** @type {Map<number, string>} feed id -> display (published in the room) */
+    this.available = new Map();
     this.closed = false;
-    this._pending = new Map(); // transaction -> {resolve, reject}
+    /** @type {Map<string, {resolve: (a: Answer) => void, reject: (e: Error) => void}>} by transaction */
+    this._pending = new Map();
     this.generation = 0; // bumped on every (re)connect; stale loops stop
     this.attempt = 0;
+    /** @type {'idle' | 'connecting' | 'connected' | 'unavailable'} */
     this.state = 'idle';
+    /** @type {{connects: number, firstTrackAt: number | null}} */
     this.stats = { connects: 0, firstTrackAt: null };
     if (sfu) this.setState({ sfu });
   }
 
   // interface ------------------------------------------------------------------------------
 
-  /** A media-state (or joined.media): connect to its `sfu`, or leave when it has none. */
+  /**
+   * A media-state (or joined.media): connect to its `sfu`, or leave when it has none.
+   * @param {MediaState} state
+   */
   setState(state) {
-    const sfu = state && state.sfu && state.sfu.url && state.sfu.token ? state.sfu : null;
+    const sfu =
+      state && state.sfu && state.sfu.url && state.sfu.token ? /** @type {ReachableSfu} */ (state.sfu) : null;
     if (state && state.error === 'UNAVAILABLE' && !sfu) {
       this._setState('unavailable'); // the server will send a new media-state when it is back
       return;
@@ -90,12 +150,14 @@ export class JanusEngine extends Emitter {
     }
   }
 
+  /** @param {boolean} on */
   setPublisher(on) {
     if (this.publishing === !!on) return;
     this.publishing = !!on;
     if (this.sfu) this._restart(0); // publish (or stop) on a fresh session
   }
 
+  /** @param {string[] | null} ids */
   setPeers(ids) {
     this.peers = ids ? new Set(ids.map(String)) : null;
     this._syncSubscriptions();
@@ -105,6 +167,7 @@ export class JanusEngine extends Emitter {
     // SFU mode: no peer-to-peer signalling goes through the room socket.
   }
 
+  /** @param {Partial<Permissions>} p */
   setPermissions(p) {
     const before = this.permissions;
     this.permissions = { ...before, ...p };
@@ -115,7 +178,10 @@ export class JanusEngine extends Emitter {
     this._applySenders();
   }
 
-  /** {audio, video, screen}: the tracks the user turned on (null: off). Sent while allowed. */
+  /**
+   * {audio, video, screen}: the tracks the user turned on (null: off). Sent while allowed.
+   * @param {Partial<Tracks>} [tracks]
+   */
   setLocalTracks(tracks = {}) {
     for (const kind of KINDS) if (kind in tracks) this.tracks[kind] = tracks[kind] || null;
     this._applySenders();
@@ -125,11 +191,15 @@ export class JanusEngine extends Emitter {
    *  bytes, framesDecoded, frameWidth}}, outbound: {…}}} with one entry per subscribed feed;
    *  `outbound` is this browser's publisher (one upstream serves every peer). `kind` is
    *  audio, video or screen. */
+  /** @returns {Promise<Record<string, PeerStats>>} */
   async getStats() {
+    /** @type {Record<string, PeerStats>} */
     const out = {};
+    /** @type {Record<string, RtpStats>} */
     const outbound = {};
     const pub = this.publisher && this.publisher.pc;
     if (pub) {
+      /** @type {Map<string | null, Kind>} */
       const kindOf = new Map();
       pub.getTransceivers().forEach((t, i) => kindOf.set(t.mid, KINDS[i]));
       (await pub.getStats()).forEach((r) => {
@@ -141,6 +211,7 @@ export class JanusEngine extends Emitter {
     }
     for (const [feed, f] of this.feeds) {
       if (!f.pc) continue;
+      /** @type {Record<string, RtpStats>} */
       const inbound = {};
       (await f.pc.getStats()).forEach((r) => {
         if (r.type === 'inbound-rtp') {
@@ -166,10 +237,15 @@ export class JanusEngine extends Emitter {
 
   // events ---------------------------------------------------------------------------------
 
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
   _emit(type, detail) {
     this.emit(type, detail);
   }
 
+  /** @param {JanusEngine['state']} state */
   _setState(state) {
     if (this.state === state) return;
     this.state = state;
@@ -178,6 +254,12 @@ export class JanusEngine extends Emitter {
 
   // Janus HTTP API -------------------------------------------------------------------------
 
+  /**
+   * @param {string} path
+   * @param {Record<string, unknown>} body
+   * @param {string} [transaction]
+   * @returns {Promise<JanusMessage>}
+   */
   async _post(path, body, transaction = tx()) {
     const resp = await fetch(this.sfu.url.replace(/\/$/, '') + path, {
       method: 'POST',
@@ -190,12 +272,23 @@ export class JanusEngine extends Emitter {
     return data;
   }
 
+  /**
+   * @param {number} handle
+   * @param {Record<string, unknown>} body
+   * @param {RTCSessionDescriptionInit | undefined} jsep
+   * @param {string} transaction
+   */
   async _message(handle, body, jsep, transaction) {
+    /** @type {Record<string, unknown>} */
     const msg = { janus: 'message', body };
     if (jsep) msg.jsep = jsep;
     return this._post(`/${this.session}/${handle}`, msg, transaction);
   }
 
+  /**
+   * @param {number} handle
+   * @param {RTCIceCandidate | null} candidate
+   */
   async _trickle(handle, candidate) {
     try {
       await this._post(`/${this.session}/${handle}`, {
@@ -207,6 +300,7 @@ export class JanusEngine extends Emitter {
     }
   }
 
+  /** @returns {Promise<number>} */
   async _attach() {
     const r = await this._post(`/${this.session}`, {
       janus: 'attach',

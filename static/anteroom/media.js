@@ -1,3 +1,4 @@
+// @ts-check
 // Anteroom calls: the media API over a joined Room (client.js) and the peer-to-peer engine.
 //
 //   import { startCall } from '/static/anteroom/media.js';   // or: await room.startCall(opts)
@@ -19,8 +20,78 @@
 
 import { Emitter } from './client.js';
 
+/** @typedef {import('./client.js').Room} Room */
+
+/** What a browser can send: `screen` is a second video track (a display capture). */
+/** @typedef {'audio' | 'video' | 'screen'} Kind */
+
+/** What the server lets this participant do (`media.permissions`). */
+/** @typedef {{audio: boolean, video: boolean, screen: boolean, receive: boolean}} Permissions */
+
+/** One track (or none) per kind. */
+/** @typedef {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null,
+ *             screen: MediaStreamTrack | null}} Tracks */
+
+/** What a participant says it sends (`media-update`, `media.states`). */
+/** @typedef {{audio: boolean, video: boolean, screen: boolean}} Sending */
+
+/** `track-started` / `track-stopped`. */
+/** @typedef {{participantId: string, kind: Kind, track: MediaStreamTrack}} TrackEvent */
+
+/**
+ * How to reach the media server in SFU mode (`media.sfu`, docs/protocol.md).
+ * @typedef {{url?: string, room?: number, token?: string, id?: number, display?: string}} Sfu
+ */
+
+/**
+ * The media state of `joined.media` and `media-state` (docs/protocol.md "Calls").
+ * @typedef {{mode?: 'mesh' | 'sfu', room?: string, seq?: number, permissions?: Partial<Permissions>,
+ *            publisher?: boolean, peers?: string[], states?: Record<string, Partial<Sending>>,
+ *            max_publishers?: number, ice_servers?: RTCIceServer[], limit?: string | null,
+ *            sfu?: Sfu, error?: string}} MediaState
+ */
+
+/**
+ * The `data` of a `signal` between two peers (docs/protocol.md): the sender's connection
+ * `gen`, the receiver's connection `to` it answers, a description or candidates, the id of
+ * the sender's screen stream. Neither description nor candidates: a hello.
+ * @typedef {{gen: number, to?: number, description?: RTCSessionDescriptionInit,
+ *            candidates?: RTCIceCandidateInit[], screen?: string}} SignalData
+ */
+
+/**
+ * What `createEngine` is given (the SFU engine also reads `sfu` from `setState`).
+ * @typedef {{signal: (to: string, data: Omit<SignalData, 'gen'> & {gen?: number}) => void,
+ *            iceServers?: RTCIceServer[], selfId: string, publisher?: boolean,
+ *            room?: Room}} EngineOptions
+ */
+
+/**
+ * The engine interface (the mesh engine below, `media-janus.js`'s SFU one). Per peer
+ * `getStats` gives {connection, inbound: {"kind:mid": {kind, bytes, framesDecoded,
+ * frameWidth}}, outbound: {…}}.
+ * @typedef {Emitter & {
+ *   setPeers(ids: string[]): void,
+ *   onSignal(from: string, data: SignalData): void,
+ *   setPermissions(p: Permissions): void,
+ *   setLocalTracks(tracks: Tracks): void,
+ *   getStats(): Promise<Record<string, PeerStats>>,
+ *   close(): void,
+ *   setState?: (state: MediaState) => void,
+ *   setPublisher?: (publisher: boolean) => void,
+ * }} Engine
+ */
+
+/**
+ * @typedef {{kind: string, bytes?: number, framesDecoded?: number, frameWidth?: number}} RtpStats
+ * @typedef {{connection: RTCPeerConnectionState, inbound: Record<string, RtpStats>,
+ *            outbound: Record<string, RtpStats>}} PeerStats
+ */
+
+/** @type {Kind[]} */
 const KINDS = ['audio', 'video', 'screen'];
 const STUCK_MS = 6000;
+/** @type {Permissions} */
 const NONE = { audio: false, video: false, screen: false, receive: false };
 
 let lastGen = 0;
@@ -33,20 +104,31 @@ function nextGen() {
 // The mesh engine --------------------------------------------------------------------------
 
 class Peer {
+  /**
+   * @param {MeshEngine} engine
+   * @param {string} id
+   */
   constructor(engine, id) {
     this.engine = engine;
     this.id = id;
     this.gen = nextGen();
+    /** @type {number | null} their connection for us, once heard */
     this.remoteGen = null;
+    /** @type {string | null} the id of their screen-share stream */
     this.remoteScreen = null;
     this.polite = engine.selfId > id;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.closed = false;
-    this.senders = null; // {audio, video, screen}: RTCRtpSenders, when this side publishes
-    this.remote = {}; // kind -> MediaStreamTrack
+    /** @type {Record<Kind, RTCRtpSender> | null} when this side publishes */
+    this.senders = null;
+    /** @type {Partial<Record<Kind, MediaStreamTrack>>} */
+    this.remote = {};
+    /** @type {Promise<void>} */
     this.queue = Promise.resolve();
+    /** @type {RTCIceCandidateInit[]} */
     this.pendingCandidates = [];
+    /** @type {ReturnType<typeof setTimeout> | null} */
     this.flushTimer = null;
     const pc = new RTCPeerConnection({ iceServers: engine.iceServers });
     this.pc = pc;
@@ -60,12 +142,12 @@ class Peer {
       this.pendingCandidates.push(candidate.toJSON());
       if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), 25);
     };
-    pc.ontrack = ({ track, streams, transceiver }) => {
+    pc.ontrack = ({ track, streams }) => {
       const stream = streams && streams[0];
+      /** @type {Kind} */
       const kind =
         track.kind === 'audio' ? 'audio' : stream && stream.id === this.remoteScreen ? 'screen' : 'video';
       this.remote[kind] = track;
-      transceiver.__kind = kind;
       engine.emit('track-started', { participantId: id, kind, track });
       track.addEventListener('ended', () => {
         if (this.remote[kind] === track) {
@@ -90,6 +172,7 @@ class Peer {
   addSenders() {
     if (this.senders || this.closed) return;
     const e = this.engine;
+    /** @type {(kind: Kind, stream: MediaStream) => RTCRtpSender} */
     const add = (kind, stream) =>
       this.pc.addTransceiver(kind === 'audio' ? 'audio' : 'video', {
         direction: 'sendonly',
@@ -112,8 +195,10 @@ class Peer {
     }
   }
 
+  /** @param {Omit<SignalData, 'gen'>} data */
   send(data) {
     if (this.closed) return;
+    /** @type {SignalData} */
     const out = { gen: this.gen, ...data };
     if (this.remoteGen !== null) out.to = this.remoteGen;
     this.engine.signal(this.id, out);
@@ -137,7 +222,9 @@ class Peer {
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
-      if (this.pc.signalingState === 'have-local-offer') this.describe();
+      // Read again: the await let other events change it (TypeScript keeps the narrowing above).
+      const state = /** @type {RTCSignalingState} */ (this.pc.signalingState);
+      if (state === 'have-local-offer') this.describe();
     } catch (err) {
       this.engine.emit('error', { participantId: this.id, error: err });
     } finally {
@@ -145,12 +232,14 @@ class Peer {
     }
   }
 
+  /** @param {SignalData} data */
   receive(data) {
     this.queue = this.queue.then(() => this.#receive(data)).catch((err) => {
       this.engine.emit('error', { participantId: this.id, error: err });
     });
   }
 
+  /** @param {SignalData} data */
   async #receive(data) {
     if (this.closed) return;
     const pc = this.pc;
@@ -181,7 +270,7 @@ class Peer {
     this.closed = true;
     clearTimeout(this.flushTimer);
     clearInterval(this.watchdog);
-    for (const [kind, track] of Object.entries(this.remote)) {
+    for (const [kind, track] of /** @type {[Kind, MediaStreamTrack][]} */ (Object.entries(this.remote))) {
       this.engine.emit('track-stopped', { participantId: this.id, kind, track });
     }
     this.remote = {};
@@ -189,32 +278,42 @@ class Peer {
   }
 }
 
+/** The peer-to-peer engine: one RTCPeerConnection per peer (perfect negotiation). */
 export class MeshEngine extends Emitter {
+  /** @param {EngineOptions} options */
   constructor({ signal, iceServers = [], selfId, publisher = false }) {
     super();
     this.signal = signal;
     this.iceServers = iceServers;
     this.selfId = selfId;
     this.publisher = publisher;
+    /** @type {Map<string, Peer>} */
     this.peers = new Map();
-    this.early = new Map(); // signals from people who are not (yet) peers: replayed when they are
-    this.gone = new Map(); // id -> the last connection of theirs we closed (older ones are stale)
+    /** @type {Map<string, SignalData[]>} from people who are not (yet) peers: replayed when they are */
+    this.early = new Map();
+    /** @type {Map<string, number>} id -> the last connection of theirs we closed (older ones are stale) */
+    this.gone = new Map();
+    /** @type {Permissions} */
     this.permissions = { ...NONE };
+    /** @type {Tracks} */
     this.local = { audio: null, video: null, screen: null };
     this.camStream = new MediaStream();
     this.screenStream = new MediaStream();
   }
 
+  /** @param {Kind} kind */
   effective(kind) {
     return this.permissions[kind] ? this.local[kind] || null : null;
   }
 
+  /** @param {boolean} publisher */
   setPublisher(publisher) {
     this.publisher = !!publisher;
     if (this.publisher) for (const p of this.peers.values()) p.addSenders();
     else for (const p of this.peers.values()) p.applyTracks();
   }
 
+  /** @param {string[]} ids */
   setPeers(ids) {
     const want = new Set(ids);
     for (const [id, p] of this.peers) {
@@ -234,7 +333,10 @@ export class MeshEngine extends Emitter {
     }
   }
 
-  /** Hang up on one peer and call again (a new connection; they follow its hello). */
+  /**
+   * Hang up on one peer and call again (a new connection; they follow its hello).
+   * @param {string} id
+   */
   restart(id) {
     const old = this.peers.get(id);
     if (!old) return;
@@ -243,6 +345,10 @@ export class MeshEngine extends Emitter {
     this.peers.set(id, new Peer(this, id));
   }
 
+  /**
+   * @param {string} from
+   * @param {SignalData} data
+   */
   onSignal(from, data) {
     if (!data || typeof data.gen !== 'number') return;
     if (data.gen <= (this.gone.get(from) ?? -1)) return; // from a connection we hung up
@@ -269,20 +375,25 @@ export class MeshEngine extends Emitter {
     p.receive(data);
   }
 
+  /** @param {Partial<Permissions>} perms */
   setPermissions(perms) {
     this.permissions = { ...NONE, ...perms };
     for (const p of this.peers.values()) p.applyTracks();
   }
 
+  /** @param {Partial<Tracks>} tracks */
   setLocalTracks(tracks) {
     this.local = { ...this.local, ...tracks };
     for (const p of this.peers.values()) p.applyTracks();
   }
 
+  /** @returns {Promise<Record<string, PeerStats>>} */
   async getStats() {
+    /** @type {Record<string, PeerStats>} */
     const out = {};
     for (const [id, p] of this.peers) {
       const stats = await p.pc.getStats();
+      /** @type {PeerStats} */
       const entry = { connection: p.pc.connectionState, inbound: {}, outbound: {} };
       stats.forEach((s) => {
         if (s.type === 'inbound-rtp' || s.type === 'outbound-rtp') {
@@ -307,12 +418,24 @@ export class MeshEngine extends Emitter {
   }
 }
 
+/** @param {EngineOptions} options */
 export function createMeshEngine(options) {
   return new MeshEngine(options);
 }
 
 // The call --------------------------------------------------------------------------------
 
+/** @typedef {(options: EngineOptions) => Engine} EngineFactory */
+
+/**
+ * `audio`/`video`: open (and send) them at the start; `stream`: use these tracks instead of
+ * opening the devices (the device check's); `engineFactory`: an engine instead of the one
+ * `media.mode` picks (tests).
+ * @typedef {{audio?: boolean, video?: boolean, stream?: MediaStream | null,
+ *            engineFactory?: EngineFactory | null}} CallOptions
+ */
+
+/** @param {MediaStreamTrack | null | undefined} t */
 function stopTrack(t) {
   if (t) t.stop();
 }
@@ -329,25 +452,41 @@ function stopTrack(t) {
  * toggles changed), 'peers' (ids), 'error', 'ended'.
  */
 export class Call extends Emitter {
+  /**
+   * @param {Room} room
+   * @param {CallOptions} [options]
+   */
   constructor(room, { audio = true, video = true, stream = null, engineFactory = null } = {}) {
     super();
     this.room = room;
     this.want = { audio: !!audio, video: !!video };
     this.givenStream = stream;
     this.engineFactory = engineFactory;
+    /** @type {Engine | null} */
     this.engine = null;
+    /** @type {Tracks} */
     this.local = { audio: null, video: null, screen: null };
+    /** @type {Sending} */
     this.enabled = { audio: !!audio, video: !!video, screen: false };
+    /** @type {Map<string, Partial<Record<Kind, MediaStreamTrack>>>} */
     this.remote = new Map();
+    /** @type {Map<string, Sending>} */
     this.states = new Map();
+    /** @type {Permissions} */
     this.permissions = { ...NONE };
     this.publisher = false;
+    /** @type {string | null} */
     this.limit = null;
+    /** @type {string | null | undefined} */
     this.mediaRoom = null;
+    /** @type {string[]} */
     this.peers = [];
+    /** @type {MediaState | null} */
     this.state = null;
     this.ended = false;
+    /** @type {unknown} why the camera and microphone could not be opened */
     this.deviceError = null;
+    /** @type {Record<string, (frame: any) => void>} room frames (their shapes: docs/protocol.md) */
     this.#handlers = {
       'media-state': (f) => this.#apply(f),
       signal: (f) => this.engine && this.engine.onSignal(f.from, f.data),
@@ -359,11 +498,13 @@ export class Call extends Emitter {
 
   #handlers;
 
+  /** @returns {Promise<this>} */
   async start() {
     const media = this.room.media;
     if (!media) throw new Error('This room has no calls.');
     await this.#openDevices();
     const mode = media.mode || 'mesh';
+    /** @type {EngineFactory | null} */
     let factory = this.engineFactory;
     if (!factory) factory = mode === 'mesh' ? createMeshEngine : (await import('./media-janus.js')).createEngine;
     this.engine = factory({
@@ -373,18 +514,18 @@ export class Call extends Emitter {
       publisher: !!media.publisher,
       room: this.room,
     });
-    this.engine.on('track-started', (e) => {
+    this.engine.on('track-started', (/** @type {TrackEvent} */ e) => {
       const tracks = this.remote.get(e.participantId) || {};
       tracks[e.kind] = e.track;
       this.remote.set(e.participantId, tracks);
       this.emit('track-started', e);
     });
-    this.engine.on('track-stopped', (e) => {
+    this.engine.on('track-stopped', (/** @type {TrackEvent} */ e) => {
       const tracks = this.remote.get(e.participantId);
       if (tracks && tracks[e.kind] === e.track) delete tracks[e.kind];
       this.emit('track-stopped', e);
     });
-    this.engine.on('error', (e) => this.emit('error', e));
+    this.engine.on('error', (/** @type {unknown} */ e) => this.emit('error', e));
     const early = this.room.takeSignals ? this.room.takeSignals() : [];
     for (const [type, fn] of Object.entries(this.#handlers)) this.room.on(type, fn);
     this.#apply(this.room.media || media, true);
@@ -412,6 +553,10 @@ export class Call extends Emitter {
     }
   }
 
+  /**
+   * @param {MediaState | null} state
+   * @param {boolean} [force] apply even if older (the room's own copy after a reconnect)
+   */
   #apply(state, force = false) {
     if (this.ended || !state) return;
     if (!force && this.state && typeof state.seq === 'number' && state.seq < this.state.seq) return;
@@ -433,19 +578,28 @@ export class Call extends Emitter {
     this.#announce();
   }
 
+  /**
+   * @param {string} id
+   * @param {Partial<Sending>} s
+   * @param {boolean} [silent] part of a whole media state (one render follows)
+   */
   #peerState(id, s, silent = false) {
     const state = { audio: !!s.audio, video: !!s.video, screen: !!s.screen };
     this.states.set(id, state);
     this.emit('participant-media', { participantId: id, state, silent });
   }
 
-  /** What is sent: on, allowed, and a track to send. */
+  /**
+   * What is sent: on, allowed, and a track to send.
+   * @param {Kind} kind
+   */
   sending(kind) {
     return !!(this.enabled[kind] && this.permissions[kind] && this.local[kind]);
   }
 
   #pushTracks() {
-    const tracks = {};
+    /** @type {Tracks} */
+    const tracks = { audio: null, video: null, screen: null };
     for (const kind of KINDS) tracks[kind] = this.enabled[kind] ? this.local[kind] : null;
     this.engine.setLocalTracks(tracks);
   }
@@ -461,7 +615,10 @@ export class Call extends Emitter {
     this.room.request('media-update', s).catch(() => {});
   }
 
-  /** Turn the microphone on or off (on only while allowed; the track is kept, not sent). */
+  /**
+   * Turn the microphone on or off (on only while allowed; the track is kept, not sent).
+   * @param {boolean} on
+   */
   setMicrophone(on) {
     this.enabled.audio = !!on && !!this.local.audio;
     this.#pushTracks();
@@ -469,7 +626,11 @@ export class Call extends Emitter {
     return this.enabled.audio;
   }
 
-  /** Turn the camera on or off (off releases the camera; on opens it again). */
+  /**
+   * Turn the camera on or off (off releases the camera; on opens it again).
+   * @param {boolean} on
+   * @returns {Promise<boolean>} whether the camera is on now
+   */
   async setCamera(on) {
     if (on && !this.local.video) {
       try {
@@ -490,7 +651,11 @@ export class Call extends Emitter {
     return this.enabled.video;
   }
 
-  /** Share the screen (a display capture) or stop sharing. */
+  /**
+   * Share the screen (a display capture) or stop sharing.
+   * @param {boolean} on
+   * @returns {Promise<boolean>} whether the screen is shared now
+   */
   async shareScreen(on) {
     if (on && !this.local.screen) {
       try {
@@ -512,7 +677,10 @@ export class Call extends Emitter {
     return this.enabled.screen;
   }
 
-  /** Switch devices (ids from enumerateDevices). */
+  /**
+   * Switch devices (ids from enumerateDevices).
+   * @param {{audioDeviceId?: string, videoDeviceId?: string}} [ids]
+   */
   async useDevices({ audioDeviceId, videoDeviceId } = {}) {
     if (audioDeviceId) {
       const s = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: audioDeviceId } } });
@@ -528,6 +696,7 @@ export class Call extends Emitter {
     this.emit('local', { enabled: { ...this.enabled } });
   }
 
+  /** @returns {Promise<Record<string, PeerStats>>} */
   getStats() {
     return this.engine ? this.engine.getStats() : Promise.resolve({});
   }
@@ -546,7 +715,11 @@ export class Call extends Emitter {
   }
 }
 
-/** Start the call of a joined room: opens the devices (unless `stream` is given) and connects. */
+/**
+ * Start the call of a joined room: opens the devices (unless `stream` is given) and connects.
+ * @param {Room} room
+ * @param {CallOptions} [options]
+ */
 export async function startCall(room, options = {}) {
   const call = new Call(room, options);
   await call.start();

@@ -8,9 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client as HttpClient
 
+from breakouts.services import breakout_rooms_create
 from lobby import events, services, tokens
 from lobby.errors import TokenRevoked
-from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant
+from lobby.models import ApiKey, EntryRequest, MeetingToken, Participant, Room
 from tests.factories import make_room, make_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,6 +65,37 @@ def test_admin_admit_and_deny_actions_reach_live_clients(staff, sent):
     staff.post(url, {"action": "denied_selected", "_selected_action": [str(a.pk)]})
     assert EntryRequest.objects.get(pk=a.pk).status == "admitted"
     assert sent.items == []
+
+
+def test_a_german_speaking_staff_member_reads_the_admin_s_own_words_in_german(staff):
+    """The admin's actions, messages and help texts are Anteroom's, so they are in its
+    catalogue (locale/de), like Django's own admin strings."""
+    make_room("clinic", privacy="private", enable_knocking=True)
+    a = _knock("A", "a")
+    de = {"accept-language": "de"}
+    url = "/admin/lobby/entryrequest/"
+    listing = staff.get(url, headers=de).content.decode()
+    assert "Ausgewählte Anfragen einlassen" in listing
+    assert "Ausgewählte Anfragen ablehnen" in listing
+    done = staff.post(
+        url,
+        {"action": "admitted_selected", "_selected_action": [str(a.pk)]},
+        headers=de,
+        follow=True,
+    )
+    assert "1 Anfrage(n) eingelassen; die übrigen waren nicht mehr offen." in done.content.decode()
+    form = staff.get("/admin/lobby/room/add/", headers=de).content.decode()
+    assert "Beginn des Terminfensters: Wer früher anklopft, wartet darauf." in form
+    breakout_rooms_create(
+        parent=Room.objects.get(name="clinic"),
+        actor=services.Actor.command("tests"),
+        participants=2,
+        max_rooms=1,
+    )
+    breakouts = staff.get("/admin/breakouts/breakoutroom/", headers=de).content.decode()
+    assert "Alle Breakouts der Haupträume der ausgewählten Räume auflösen" in breakouts
+    # English stays the default.
+    assert "Admit selected requests" in staff.get(url).content.decode()
 
 
 def test_admin_revoke_action(staff):

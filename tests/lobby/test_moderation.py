@@ -344,3 +344,55 @@ async def test_socket_decisions_and_mutes_take_the_same_schema_as_rest(clients):
     assert ok["ok"] and ok["data"]["room"]["audio_muted"] is True
     done = await host.request("admit", rid="a2", request_id=request_id)
     assert done["ok"] and done["data"]["effective"] is True
+
+
+def test_a_knock_resume_planned_before_its_admission_is_planned_again_not_timed_out(clinic):
+    """The guest reconnects with its knock's resume key while a moderator admits it: the
+    re-attach finds the knock decided and asks for a new plan (which enters) instead of
+    answering ENTRY_TIMEOUT to an admitted guest."""
+    from lobby.errors import JoinRaced
+
+    dr = moderator(clinic)
+    w = knock(clinic, name="Pat")
+    plan = services.join_plan(room_name="clinic", token=None, resume=w.resume)
+    assert plan.level == "lobby"
+    services.entry_request_decide(
+        room=clinic, request_id=w.request.id, actor=dr, outcome="admitted"
+    )
+    with pytest.raises(JoinRaced):
+        services.entry_request_knock(plan=plan, conn=conn())
+    again = services.join_plan(room_name="clinic", token=None, resume=w.resume)
+    assert again.level == "full" and again.participant_id == w.request.participant_id
+
+
+async def test_a_socket_resuming_a_knock_admitted_meanwhile_enters(clients, monkeypatch):
+    from tests.lobby.helpers import aroom, atoken
+
+    room = await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    key = (await guest.expect("waiting"))["resume"]
+    request_id = (await host.expect("entry-requested"))["request"]["id"]
+
+    real_plan = services.join_plan
+    dr = services.Actor(by="host", can_moderate=True, participant_id="host")
+    raced: list[str] = []
+
+    def plan_then_admit(**kwargs):
+        plan = real_plan(**kwargs)
+        if kwargs.get("resume") == key and not raced:
+            raced.append(plan.level)
+            services.entry_request_decide(
+                room=room, request_id=request_id, actor=dr, outcome="admitted"
+            )
+        return plan
+
+    monkeypatch.setattr(services, "join_plan", plan_then_admit)
+    again = await clients(client=("10.0.0.5", 4001))
+    ack = await again.request("join", rid="j", resume=key)
+    assert raced == ["lobby"]
+    assert ack["ok"] and ack["data"]["level"] == "full", ack
+    assert "error" not in [f["type"] for f in again.seen]

@@ -64,7 +64,8 @@ def sql_of(captured: list[str]) -> list[str]:
 def test_a_token_connect_costs_no_query_once_room_and_token_were_seen(clinic):
     token = make_token(sub="pat", name="Pat", join_policy={"mode": "ask"})
     _, cold = queries(services.preauth, room_name="clinic", token=token)
-    assert len(cold) == 2, cold  # the room, the token's revocation
+    assert len(cold) == 1, cold  # the room and the token's revocation, in one statement
+    assert "EXISTS" in cold[0].upper() and "lobby_meetingtoken" in cold[0], cold
     access, warm = queries(services.preauth, room_name="clinic", token=token)
     assert access.level == "lobby"
     assert warm == []
@@ -76,7 +77,7 @@ def test_with_a_shared_layer_every_connect_reads_room_and_revocation(clinic):
     assert not cache.enabled()
     for _ in range(2):
         _, captured = queries(services.preauth, room_name="clinic", token=token)
-        assert len(captured) == 2, captured
+        assert len(captured) == 1, captured  # room + revocation in one statement
 
 
 @pytest.fixture
@@ -364,3 +365,51 @@ async def test_a_handshake_is_accepted_while_the_orm_thread_is_busy():
     finally:
         await comm.disconnect()
         await busy
+
+
+async def test_a_warm_preauth_is_answered_without_the_orm_thread(clients, monkeypatch):
+    """A connect whose room and token were seen is answered from the caches on the event loop
+    (``services.preauth_cached``): no hop to the ORM thread, which may be busy with knocks."""
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+    from channels.db import database_sync_to_async
+
+    await sync_to_async(make_room)("clinic", privacy="private", enable_knocking=True)
+    token = await sync_to_async(make_token)(sub="pat", join_policy={"mode": "ask"})
+    guest = await clients()
+    ack = await guest.request("preauth", rid="cold", token=token)  # reads, fills the caches
+    assert ack["ok"] is True and ack["data"]["level"] == "lobby"
+    busy = asyncio.ensure_future(database_sync_to_async(time.sleep)(3))  # the ORM thread
+    await asyncio.sleep(0.1)
+    try:
+        other = await clients()
+        ack = await asyncio.wait_for(other.request("preauth", rid="warm", token=token), 1.5)
+        assert ack["ok"] is True and ack["data"]["level"] == "lobby"
+        assert not busy.done()  # answered while the ORM thread was still blocked
+    finally:
+        await busy
+    await sync_to_async(revoke_token)(jti=(await sync_to_async(verify_token)(token)).jti or "")
+    ack = await (await clients()).request("preauth", rid="revoked", token=token)
+    assert ack["ok"] is False and ack["error"]["code"] == "TOKEN_REVOKED"
+
+
+def test_preauth_cached_answers_only_from_the_caches(clinic):
+    token = make_token(sub="pat", join_policy={"mode": "ask"})
+    cache.clear()
+    assert services.preauth_cached(room_name="clinic", token=token) is None  # nothing cached
+    cache.put_room(clinic)
+    tokenless = services.preauth_cached(room_name="clinic", token=None)
+    assert tokenless is not None and tokenless.level == "lobby"
+    assert services.preauth_cached(room_name="clinic", token=token) is None  # revocation unknown
+    services.preauth(room_name="clinic", token=token)
+    _, captured = queries(services.preauth_cached, room_name="clinic", token=token)
+    assert captured == []
+    warm = services.preauth_cached(room_name="clinic", token=token)
+    assert warm is not None and warm.level == "lobby"
+    assert services.preauth_cached(room_name="nope", token=token) is None  # reads: not found
+    with pytest.raises(TokenRevoked):
+        revoke_token(jti=verify_token(token).jti or "")
+        services.preauth_cached(room_name="clinic", token=token)  # forgotten: None, or raises
+        services.preauth(room_name="clinic", token=token)

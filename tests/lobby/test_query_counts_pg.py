@@ -98,9 +98,9 @@ def test_a_token_knock_on_postgresql_is_these_statements_and_no_health_check(
     services.preauth(room_name="clinic", token=token)
     access, connect = as_a_socket_does(services.preauth, room_name="clinic", token=token)
     assert access.level == "lobby"
-    assert connect == ["SELECT", "SELECT"]  # the room, the token's revocation (no cache)
+    assert connect == ["SELECT"]  # the room with an EXISTS on the token's revocation
     plan, planned = as_a_socket_does(services.join_plan, room_name="clinic", token=token)
-    assert planned == ["SELECT", "SELECT"]
+    assert planned == ["SELECT"]
     w, knock = as_a_socket_does(
         services.entry_request_knock, plan=plan, conn=conn(address="10.0.0.1")
     )
