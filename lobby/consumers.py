@@ -697,17 +697,21 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     return  # e.g. a breakout's "participant-joined" about oneself
             case Close(except_connection=skip_conn) if skip_conn == self.connection_id:
                 return
+        if isinstance(instruction, Admit) and self.state == "waiting":
+            # Hear the room (and its media group) before the ``joined`` frame goes out: a peer
+            # that signals on seeing this guest join must not beat the layer's group_add.
+            if self.room is None or self.request_id is None:
+                raise RuntimeError("a waiting socket without its room or knock")
+            await self._discard(events.request_group(self.request_id))
+            await self._discard(events.lobby_group(self.room.pk))
+            self.participant_id = instruction.participant_id
+            self.role = instruction.role
+            await self._subscribe_member(self.room, instruction.participant_id, instruction.role)
+            await self._relay(instruction)
+            self.state = "joined"
+            return
         await self._relay(instruction)
         match instruction:
-            case Admit(participant_id=pid, role=role) if self.state == "waiting":
-                if self.room is None or self.request_id is None:
-                    raise RuntimeError("a waiting socket without its room or knock")
-                await self._discard(events.request_group(self.request_id))
-                await self._discard(events.lobby_group(self.room.pk))
-                self.participant_id = pid
-                self.role = role
-                await self._subscribe_member(self.room, pid, role)
-                self.state = "joined"
             case ToLobby() if self.state == "joined" and self.room is not None:
                 # Sent back to the waiting room: from now on this socket is a waiting guest's
                 # and hears nothing about the room (its ``waiting`` frame went out above).

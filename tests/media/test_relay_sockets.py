@@ -8,6 +8,7 @@ each participant may send and whom it talks to.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -115,6 +116,32 @@ async def test_a_waiting_guest_neither_sends_nor_receives_signals(clients):
     joined = await guest.expect("joined")
     assert sorted(joined["media"]["peers"]) == ["a", "b", "mod"]
     assert (await a.request("signal", rid=6, to=pid, data=OFFER))["ok"]
+    assert (await guest.expect("signal"))["from"] == "a"
+
+
+async def test_an_admitted_guest_hears_a_signal_sent_the_moment_it_is_joined(clients, monkeypatch):
+    """``joined`` goes out only once the socket hears its media group: a peer that answers the
+    ``joined`` at once is not lost, however slow the layer's ``group_add`` is (a busy Redis)."""
+    from channels.layers import get_channel_layer
+
+    mod, a, _ = await call(clients, privacy="private", enable_knocking=True)
+    guest = await clients("clinic")
+    await guest.send(type="join", name="Pat")
+    await guest.expect("waiting")
+    request = await mod.expect("entry-requested")
+    pid = request["request"]["participant_id"]
+
+    layer = get_channel_layer()
+    group_add = layer.group_add
+
+    async def slow_group_add(group: str, channel: str) -> None:
+        await asyncio.sleep(0.3)
+        await group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", slow_group_add)
+    assert (await mod.request("admit", rid=1, request_id=request["request"]["id"]))["ok"]
+    await guest.expect("joined")
+    assert (await a.request("signal", rid=2, to=pid, data=OFFER))["ok"]
     assert (await guest.expect("signal"))["from"] == "a"
 
 
