@@ -3,6 +3,9 @@ shown once, a bad URL or event list is a form error and stores nothing; deliveri
 
 from __future__ import annotations
 
+import base64
+import zlib
+
 import pytest
 from django.test import Client as HttpClient
 
@@ -24,12 +27,29 @@ def admin_http(db, settings, django_user_model):
 ADD = "/admin/lobby/webhookendpoint/add/"
 
 
+def _decoded(value: str) -> str:
+    """What a signed cookie carries, as anyone holding it can read it (no key needed)."""
+    payload = value.split(":", 1)[0]
+    compressed = payload.startswith(".")
+    raw = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload.lstrip(".")) % 4))
+    try:
+        return (zlib.decompress(raw) if compressed else raw).decode(errors="replace")
+    except zlib.error:
+        return ""
+
+
 def test_adding_a_webhook_shows_its_secret_once(admin_http):
     resp = admin_http.post(
         ADD, {"url": "http://127.0.0.1:9/hook", "events": '["knock.created"]', "active": "on"}
     )
     assert resp.status_code == 302, resp.content.decode()[:2000]
     ep = WebhookEndpoint.objects.get()
+    # The message waits on the server (the session), not in a cookie: Django's default message
+    # storage would put the secret in a signed but readable cookie, in every proxy's logs.
+    # (compressed and signed there, so decode every cookie the browser now holds)
+    for cookie in admin_http.cookies.values():
+        assert ep.secret not in cookie.value
+        assert ep.secret not in _decoded(cookie.value)
     shown = admin_http.get(resp["Location"]).content.decode()  # the page after Save
     assert ep.secret in shown and "shown once" in shown
     assert ep.created_by == "staff:root" and ep.events == ["knock.created"]
