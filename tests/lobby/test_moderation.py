@@ -4,6 +4,8 @@ send-to-lobby racing an admission in real threads."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from lobby import activity, events, services
@@ -189,6 +191,43 @@ async def test_a_guest_sent_back_hears_nothing_more_until_admitted_again(clients
     await host.request("admit", rid="a2", request_id=knock2["request"]["id"])
     again = await guest.expect("joined")
     assert again["room"]["paused"] is True
+
+
+async def test_a_guest_sent_back_hears_no_room_frame_that_was_on_its_way(clients, monkeypatch):
+    """Frames sent to the room while the socket was still leaving its groups (a slow Redis
+    group_discard) were already queued for it; once it waits again they are not relayed."""
+    from channels.layers import get_channel_layer
+
+    from tests.lobby.helpers import aroom, atoken
+
+    await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    await guest.expect("waiting")
+    knock = await host.expect("entry-requested")
+    await host.request("admit", rid="a1", request_id=knock["request"]["id"])
+    me = (await guest.expect("joined"))["participant"]["participant_id"]
+
+    layer = get_channel_layer()
+    assert layer is not None
+    group_discard = layer.group_discard
+
+    async def slow_group_discard(group: str, channel: str) -> None:
+        if group.startswith("members."):
+            await asyncio.sleep(0.5)
+        await group_discard(group, channel)
+
+    monkeypatch.setattr(layer, "group_discard", slow_group_discard)
+    assert (await host.request("participant-to-lobby", rid="l", participant_id=me))["ok"]
+    assert (await host.request("room-pause", rid="p"))["ok"]  # while the guest leaves
+    assert (await guest.expect("waiting"))["reason"] == "sent-to-lobby"
+    n = len(guest.seen)
+    while not await guest.nothing(0.8):
+        await guest.recv()
+    assert {f["type"] for f in guest.seen[n:]} <= {"queue-position"}
 
 
 async def test_a_removed_participant_is_told_and_closed(clients):
