@@ -1,8 +1,10 @@
 """WebSocket handlers for breakout messages, registered into the room consumer at start-up.
 
 Each handler is ``async def handler(consumer, msg) -> dict | None`` (the ack's ``data``). They
-translate only: pick the allow-listed fields, call one service, shape the ack. Field types are
-checked here (``BAD_REQUEST``) and again by the services, which REST shares.
+translate only: parse the message with its strict model (``breakouts.commands``: a wrong type, a
+missing or unknown field or a value out of its SPEC range is ``BAD_REQUEST``, a ``room_id`` that
+is not a UUID ``BREAKOUT_NOT_FOUND``, as over REST), call one service with the parsed values,
+shape the ack. The rules that need the database stay in the services, which REST shares.
 """
 
 from __future__ import annotations
@@ -10,43 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lobby import events as lobby_events
-from lobby.errors import BadRequest, NotJoined
+from lobby.errors import NotJoined
 
-from . import services
+from . import commands, services
 from .selectors import breakout_room_payload, breakout_room_with_members, breakout_rooms_payload
 
 if TYPE_CHECKING:
     from lobby.consumers import Handler, RoomConsumer
-
-FLAGS = {"audio": True, "video": True, "canvas": False, "share": False}
-
-
-def _field(msg: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-    """``msg[key]`` if it has the right type (``bool`` is not an ``int`` here), else
-    ``BAD_REQUEST``; ``default`` when absent (``...`` = required)."""
-    if key not in msg:
-        if default is ...:
-            raise BadRequest(f"{key} is required.")
-        return default
-    value = msg[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if value is None and type(None) in kinds:
-        return None
-    if type(value) not in kinds:
-        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
-        raise BadRequest(f"{key} must be {names}.")
-    return value
-
-
-def _create_fields(msg: dict[str, Any]) -> dict[str, Any]:
-    fields = {
-        "participants": _field(msg, "participants", int, ...),
-        "max_rooms": _field(msg, "max_rooms", int, 1),
-        "duration": _field(msg, "duration", (int, type(None)), None),
-    }
-    for flag, default in FLAGS.items():
-        fields[flag] = _field(msg, flag, bool, default)
-    return fields
 
 
 def _me(consumer: RoomConsumer) -> str:
@@ -57,20 +29,20 @@ def _me(consumer: RoomConsumer) -> str:
 
 async def on_create(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    m = commands.BreakoutCreate.parse(msg)
     rooms = await consumer.call(
-        services.breakout_rooms_create, parent=room, actor=actor, **_create_fields(msg)
+        services.breakout_rooms_create, parent=room, actor=actor, **m.options()
     )
     return {"rooms": [breakout_room_payload(r, []) for r in rooms]}
 
 
 async def on_create_and_invite(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
-    force_join = _field(msg, "force_join", bool, False)
-    fields = _create_fields(msg)
+    m = commands.BreakoutCreateAndInvite.parse(msg)
 
     def create() -> dict[str, Any]:
         rooms, assignments = services.breakout_rooms_create_and_invite(
-            parent=room, actor=actor, force_join=force_join, **fields
+            parent=room, actor=actor, force_join=m.force_join, **m.options()
         )
         ids = {str(r.pk) for r in rooms}
         return {
@@ -84,13 +56,14 @@ async def on_create_and_invite(consumer: RoomConsumer, msg: dict[str, Any]) -> d
 
 async def on_invite(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    m = commands.BreakoutInvite.parse(msg)
     invited = await consumer.call(
         services.breakout_invite,
         parent=room,
         actor=actor,
-        room_id=_field(msg, "room_id", str, ...),
-        clients=_field(msg, "clients", list, ...),
-        force_join=_field(msg, "force_join", bool, False),
+        room_id=m.room_id,
+        clients=m.clients,
+        force_join=m.force_join,
     )
     return {
         "room_id": str(invited.room.pk),
@@ -101,12 +74,11 @@ async def on_invite(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, An
 
 async def on_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, _ = consumer.require_joined()
-    room_id = _field(msg, "room_id", str, ...)
-    role = _field(msg, "role", (str, type(None)), None)
+    m = commands.BreakoutJoin.parse(msg)
 
     def join() -> dict[str, Any]:
         breakout = services.breakout_join(
-            parent=room, participant_id=_me(consumer), room_id=room_id, role=role
+            parent=room, participant_id=_me(consumer), room_id=m.room_id, role=m.role
         )
         return {"room": breakout_room_with_members(room=breakout)}
 
@@ -119,29 +91,30 @@ async def on_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]
 
 async def on_reject(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, _ = consumer.require_joined()
+    m = commands.BreakoutReject.parse(msg)
     inv = await consumer.call(
-        services.breakout_reject,
-        parent=room,
-        participant_id=_me(consumer),
-        room_id=_field(msg, "room_id", str, ...),
+        services.breakout_reject, parent=room, participant_id=_me(consumer), room_id=m.room_id
     )
     return {"room_id": str(inv.breakout_id)}
 
 
 async def on_leave(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, _ = consumer.require_joined()
+    commands.BreakoutLeave.parse(msg)
     left = await consumer.call(services.breakout_leave, parent=room, participant_id=_me(consumer))
     return {"room_id": str(left)}
 
 
 async def on_clear_all(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    commands.BreakoutClearAll.parse(msg)
     done = await consumer.call(services.breakout_rooms_clear_all, parent=room, actor=actor)
     return {"count": len(done.returned), "rooms": done.rooms}
 
 
 async def on_destroy_all(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    commands.BreakoutDestroyAll.parse(msg)
     done = await consumer.call(services.breakout_rooms_destroy_all, parent=room, actor=actor)
     consumer.room = done.parent
     return {
@@ -153,11 +126,12 @@ async def on_destroy_all(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[st
 
 async def on_extend(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
-    room_id = _field(msg, "room_id", (str, type(None)), None)
-    seconds = _field(msg, "seconds", int, ...)
+    m = commands.BreakoutExtend.parse(msg)
 
     def extend() -> dict[str, Any]:
-        rooms = services.breakout_extend(parent=room, actor=actor, room_id=room_id, seconds=seconds)
+        rooms = services.breakout_extend(
+            parent=room, actor=actor, room_id=m.room_id, seconds=m.seconds
+        )
         return {"rooms": [breakout_room_with_members(room=r) for r in rooms]}
 
     data: dict[str, Any] = await consumer.call(extend)
@@ -166,14 +140,14 @@ async def on_extend(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, An
 
 async def on_broadcast(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
-    n = await consumer.call(
-        services.breakout_broadcast, parent=room, actor=actor, text=_field(msg, "text", str, ...)
-    )
+    m = commands.BreakoutBroadcast.parse(msg)
+    n = await consumer.call(services.breakout_broadcast, parent=room, actor=actor, text=m.text)
     return {"rooms": n}
 
 
 async def on_help(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, _ = consumer.require_joined()
+    commands.BreakoutHelp.parse(msg)
     h = await consumer.call(services.breakout_help, parent=room, participant_id=_me(consumer))
     return {
         "room_id": str(h.breakout_id),
@@ -184,11 +158,9 @@ async def on_help(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]
 
 async def on_help_answer(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    m = commands.BreakoutHelpAnswer.parse(msg)
     answer = await consumer.call(
-        services.breakout_help_answer,
-        parent=room,
-        actor=actor,
-        participant_id=_field(msg, "participant_id", str, ...),
+        services.breakout_help_answer, parent=room, actor=actor, participant_id=m.participant_id
     )
     return {
         "id": str(answer.request.id),
@@ -199,11 +171,10 @@ async def on_help_answer(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[st
 
 async def on_help_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    m = commands.BreakoutHelpJoin.parse(msg)
 
     def join() -> dict[str, Any]:
-        j = services.breakout_help_join(
-            parent=room, actor=actor, participant_id=_field(msg, "participant_id", str, ...)
-        )
+        j = services.breakout_help_join(parent=room, actor=actor, participant_id=m.participant_id)
         return {
             "id": str(j.request.id),
             "outcome": j.request.status,
@@ -218,12 +189,13 @@ async def on_help_join(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str,
 
 async def on_move(consumer: RoomConsumer, msg: dict[str, Any]) -> dict[str, Any]:
     room, actor = consumer.require_joined()
+    m = commands.BreakoutMove.parse(msg)
     p = await consumer.call(
         services.breakout_move,
         parent=room,
         actor=actor,
-        participant_id=_field(msg, "participant_id", str, ...),
-        room_id=_field(msg, "room_id", (str, type(None)), ...),
+        participant_id=m.participant_id,
+        room_id=m.room_id,
     )
     return {"participant": lobby_events.participant_payload(p)}
 

@@ -4,6 +4,7 @@ retention (``manage.py purge``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,30 +18,17 @@ if TYPE_CHECKING:
     from .models import AuditEvent, EntryRequest, Room
 
 
-def audit_record(
-    *,
-    action: str,
-    actor: str,
-    room: Room | None = None,
-    room_id: uuid.UUID | None = None,
-    request: EntryRequest | None = None,
-    subject: str = "",
-    data: dict[str, Any] | None = None,
-) -> None:
-    """Write one audit row in the caller's transaction (one INSERT: ``lobby/rawsql.py``)."""
-    from . import rawsql
+def _written[**P](make: Callable[P, AuditEvent]) -> Callable[P, None]:
+    """``audit_record``: what ``make`` builds, written in the caller's transaction."""
 
-    rawsql.insert(
-        audit_event(
-            action=action,
-            actor=actor,
-            room=room,
-            room_id=room_id,
-            request=request,
-            subject=subject,
-            data=data,
-        )
-    )
+    def write(*args: P.args, **kwargs: P.kwargs) -> None:
+        from . import rawsql
+
+        rawsql.insert(make(*args, **kwargs))
+
+    write.__doc__ = """Write one audit row in the caller's transaction (one INSERT:
+    ``lobby/rawsql.py``); the arguments are ``audit_event``'s."""
+    return write
 
 
 def audit_event(
@@ -69,6 +57,9 @@ def audit_event(
         subject=request.participant_id if request else subject,
         data=data or {},
     )
+
+
+audit_record = _written(audit_event)
 
 
 def audit_decisions(*, room: Room, actor: str, action: str, requests: list[EntryRequest]) -> None:

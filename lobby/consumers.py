@@ -695,6 +695,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
                     return
                 if skip_pt is not None and skip_pt == self.participant_id:
                     return  # e.g. a breakout's "participant-joined" about oneself
+                if self.state == "waiting" and not instruction.to_waiting:
+                    return  # sent to the room before this socket (sent back) left its groups
             case Close(except_connection=skip_conn) if skip_conn == self.connection_id:
                 return
         if isinstance(instruction, Admit) and self.state == "waiting":

@@ -71,6 +71,20 @@ def request_group(request_id: UUID | str) -> str:
     return f"req.{_hex(request_id)}"
 
 
+# The groups of waiting sockets: a relay to one of them is marked ``to_waiting`` (``_message``).
+WAITING_GROUPS = ("lobby.", "req.")
+
+
+def _message(group: str, instruction: Instruction) -> dict[str, Any]:
+    """The layer message of ``instruction`` for ``group``: a relay to a waiting audience says
+    so, and a waiting socket relays nothing else (a room frame queued for it before it left
+    the room's groups stays unheard)."""
+    message = instructions.to_message(instruction)
+    if isinstance(instruction, Deliver) and group.startswith(WAITING_GROUPS):
+        message["to_waiting"] = True
+    return message
+
+
 def staff_group(user_id: int | str) -> str:
     """Every staff socket of one Django user (lobby/staff_sessions.py)."""
     digest = hashlib.sha256(f"staff:{user_id}".encode()).hexdigest()[:40]
@@ -127,13 +141,15 @@ def _failed(group: str, exc: Exception) -> None:
 
 
 def _plain(message: dict[str, Any]) -> bool:
-    return message.get("action", "") == "" and set(message) <= {"type", "frames", "action"}
+    # ``to_waiting`` follows from the group, so two messages to one group agree on it.
+    keys = {"type", "frames", "action", "to_waiting"}
+    return message.get("action", "") == "" and set(message) <= keys
 
 
 def _stream(group: str) -> str:
     # Waiting guests (req, lobby) and joined sockets (every other group) never share a socket,
     # so their two streams need no order between them.
-    return "waiting" if group.startswith(("req.", "lobby.")) else "joined"
+    return "waiting" if group.startswith(WAITING_GROUPS) else "joined"
 
 
 Run = list[tuple[str, dict[str, Any]]]
@@ -428,7 +444,7 @@ async def _send_batch(batch: list[tuple[str, dict[str, Any]]]) -> None:
 
 def send_on_commit(group: str, instruction: Instruction) -> None:
     """Queue one instruction for a group, sent after the current transaction commits."""
-    message = instructions.to_message(instruction)
+    message = _message(group, instruction)
     transaction.on_commit(lambda: _send_now(group, message))
 
 
@@ -443,7 +459,7 @@ def send_many_on_commit(items: Iterable[tuple[str, Instruction]]) -> None:
     One hop into the event loop for the whole batch: admit-all of 1,000 guests is one call.
     This is the outbox of both apps (breakouts' ``Outbox`` flushes into it).
     """
-    batch = [(g, instructions.to_message(i)) for g, i in items]
+    batch = [(g, _message(g, i)) for g, i in items]
     if batch:
         transaction.on_commit(lambda: _deliver(_send_batch, batch))
 
@@ -520,7 +536,7 @@ class KnockAlerts:
 async def relay_now(group: str, *frames: Mapping[str, Any]) -> None:
     """Send frames to a group at once, from the event loop (the signalling relay: a frame
     checked by its service that changes nothing stored, so there is no commit to wait for)."""
-    await _group_send(group, instructions.to_message(Deliver(frames=list(frames))))
+    await _group_send(group, _message(group, Deliver(frames=list(frames))))
 
 
 def send_from_thread(items: Iterable[tuple[str, Instruction]]) -> None:
@@ -529,7 +545,7 @@ def send_from_thread(items: Iterable[tuple[str, Instruction]]) -> None:
     It hops onto the server's event loop when there is one (the in-memory layer's queues belong
     to that loop); otherwise it runs a loop of its own, as a management command would.
     """
-    batch = [(g, instructions.to_message(i)) for g, i in items]
+    batch = [(g, _message(g, i)) for g, i in items]
     if not batch:
         return
     loop = RUNTIME.loop

@@ -46,11 +46,14 @@ class _Frames:
 @dataclass(frozen=True)
 class Deliver(_Frames):
     """Relay the frames. A socket of ``except_connection``, or of ``except_participant``, skips
-    them (the joiner learns of its own arrival from ``joined``)."""
+    them (the joiner learns of its own arrival from ``joined``). ``to_waiting`` marks a relay
+    to a waiting audience (the lobby, one knock: set by ``events`` from the group); a socket
+    that waits relays no other, not even one queued for it before it left the room."""
 
     kind: ClassVar[str] = ""
     except_connection: str | None = None
     except_participant: str | None = None
+    to_waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,12 @@ _FIELDS: dict[type[Any], frozenset[str]] = {
 }
 # Optional fields left out of the wire form when unset, so a plain relay stays
 # ``{"type", "frames", "action"}`` (``events`` merges consecutive plain relays to one group).
-_OMIT_UNSET = {"texts": (), "except_connection": None, "except_participant": None}
+_OMIT_UNSET = {
+    "texts": (),
+    "except_connection": None,
+    "except_participant": None,
+    "to_waiting": False,
+}
 
 
 def to_message(instruction: Instruction) -> dict[str, Any]:
@@ -185,6 +193,7 @@ def _check_types(i: Instruction) -> None:
     match i:
         case Deliver():
             ok = ok and _opt_str(i.except_connection) and _opt_str(i.except_participant)
+            ok = ok and type(i.to_waiting) is bool
         case Admit():
             ok = ok and all(isinstance(v, str) for v in (i.participant_id, i.role, i.room_id))
         case ToLobby():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Unpack
 
 from django.db import transaction
 
@@ -20,7 +20,7 @@ from ..events import Outbox
 from ..models import BreakoutInvitation
 from ..selectors import breakout_room_payload
 from .assignment import spread
-from .inputs import MAX_BREAKOUTS, RoomOptions, clean_bool, clean_room_options
+from .inputs import MAX_BREAKOUTS, BreakoutOptions, RoomOptions, clean_bool, clean_room_options
 from .locks import lock_parent, present
 from .moves import fill
 from .notices import rooms_updated
@@ -32,16 +32,7 @@ LEFT = Participant.Status.LEFT
 
 @transaction.atomic
 def breakout_rooms_create(
-    *,
-    parent: Room,
-    actor: Actor,
-    participants: int,
-    audio: bool = True,
-    video: bool = True,
-    canvas: bool = False,
-    share: bool = False,
-    max_rooms: int,
-    duration: int | None = None,
+    *, parent: Room, actor: Actor, **options: Unpack[BreakoutOptions]
 ) -> list[Room]:
     """Create ``max_rooms`` empty breakout rooms of capacity ``participants``.
 
@@ -50,17 +41,7 @@ def breakout_rooms_create(
     ``BreakoutInvalidSize``, ``BreakoutFromBreakout`` (the actor is in a breakout),
     ``BreakoutLimit`` (more than 10 rooms at once).
     """
-    parent, opts = _begin_create(
-        parent,
-        actor,
-        participants=participants,
-        audio=audio,
-        video=video,
-        canvas=canvas,
-        share=share,
-        max_rooms=max_rooms,
-        duration=duration,
-    )
+    parent, opts = _begin_create(parent, actor, options)
     rooms = _create_rooms(parent, opts, opts.max_rooms)
     out = Outbox()
     out.to_mods(parent.pk, events.breakout_created([breakout_room_payload(r, []) for r in rooms]))
@@ -80,14 +61,8 @@ def breakout_rooms_create_and_invite(
     *,
     parent: Room,
     actor: Actor,
-    participants: int,
-    audio: bool = True,
-    video: bool = True,
-    canvas: bool = False,
-    share: bool = False,
-    max_rooms: int,
-    duration: int | None = None,
     force_join: bool = False,
+    **options: Unpack[BreakoutOptions],
 ) -> tuple[list[Room], dict[str, list[str]]]:
     """Create breakout rooms and spread the parent's present participants over them.
 
@@ -105,17 +80,7 @@ def breakout_rooms_create_and_invite(
     ``breakout-joined`` (their socket moves into the room's group) and the parent's members hear
     ``participant-updated``. Returns the rooms and ``{room_id: [participant ids]}``.
     """
-    parent, opts = _begin_create(
-        parent,
-        actor,
-        participants=participants,
-        audio=audio,
-        video=video,
-        canvas=canvas,
-        share=share,
-        max_rooms=max_rooms,
-        duration=duration,
-    )
+    parent, opts = _begin_create(parent, actor, options)
     force_join = clean_bool(force_join, "force_join")
     people = _to_spread(parent)
     groups = spread(parent, opts, people)
@@ -163,12 +128,12 @@ def _assignments(rooms: list[Room], groups: list[list[Participant]]) -> dict[str
     }
 
 
-def _begin_create(parent: Room, actor: Actor, **raw: Any) -> tuple[Room, RoomOptions]:
+def _begin_create(parent: Room, actor: Actor, options: BreakoutOptions) -> tuple[Room, RoomOptions]:
     """What both creators do first: lock the parent (group mode only), check the actor (a
     moderator, not inside a breakout) and the room options. Returns the locked parent."""
     parent = lock_parent(parent)
     require_moderator(actor)
-    opts = clean_room_options(parent, **raw)
+    opts = clean_room_options(parent, options)
     _check_creator(parent, actor)
     return parent, opts
 

@@ -92,15 +92,8 @@ def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> 
 
     Locks the parent. Raises ``BreakoutLectureMode``, ``InvalidPermissions``, ``BadRequest``,
     ``HelpRequestNotFound`` (the participant never asked)."""
-    parent = lock_parent(parent)
-    require_moderator(actor)
-    now = clock.now()
-    out = Outbox()
-    last, still_open = _help_request_to_answer(
-        parent=parent, participant_id=participant_id, now=now, out=out
-    )
+    parent, last, still_open, now, out = _begin_answer(parent, actor, participant_id)
     if not still_open:
-        out.flush()
         return HelpAnswer(request=last, effective=False)
     resolve_help([last], HelpStatus.ANSWERED, by=actor.by, now=now, out=out)
     out.flush()
@@ -108,12 +101,18 @@ def breakout_help_answer(*, parent: Room, actor: Actor, participant_id: Any) -> 
     return HelpAnswer(request=last, effective=True)
 
 
-def _help_request_to_answer(
-    *, parent: Room, participant_id: Any, now: datetime, out: Outbox
-) -> tuple[HelpRequest, bool]:
-    """A participant's latest help request (the parent locked) and whether it is still open to
-    an answer. One past its deadline but not swept yet ends as ``expired`` here (into ``out``).
-    Raises ``BadRequest``, ``HelpRequestNotFound`` (the participant never asked)."""
+def _begin_answer(
+    parent: Room, actor: Actor, participant_id: Any
+) -> tuple[Room, HelpRequest, bool, datetime, Outbox]:
+    """What both answers do first: lock the parent, check the moderator, and find the
+    participant's latest help request. One past its deadline but not swept yet ends as
+    ``expired`` here (told at once); a request that is no longer ``pending`` is not open to an
+    answer. Returns the locked parent, the request, whether it is open, the time and the outbox
+    to use. Raises
+    ``InvalidPermissions``, ``BadRequest``, ``HelpRequestNotFound`` (the participant never
+    asked)."""
+    parent = lock_parent(parent)
+    require_moderator(actor)
     if not isinstance(participant_id, str) or not participant_id:
         raise BadRequest("participant_id must be a string.")
     last = (
@@ -123,11 +122,14 @@ def _help_request_to_answer(
     )
     if last is None:
         raise HelpRequestNotFound()
+    now = clock.now()
+    out = Outbox()
     if last.status == HelpStatus.PENDING and last.expires_at > now:
-        return last, True
+        return parent, last, True, now, out
     if last.status == HelpStatus.PENDING:  # past its deadline, not swept yet
         resolve_help([last], HelpStatus.EXPIRED, by="", now=now, out=out)
-    return last, False
+        out.flush()
+    return parent, last, False, now, out
 
 
 def _moderator_presence(parent: Room, actor: Actor) -> Participant:
@@ -156,15 +158,8 @@ def breakout_help_join(*, parent: Room, actor: Actor, participant_id: Any) -> He
     ``HelpRequestNotFound`` (the participant never asked), ``NotFound`` (the moderator has no
     presence in the room: a dashboard without its live connection cannot join a call),
     ``BreakoutFull``."""
-    parent = lock_parent(parent)
-    require_moderator(actor)
-    now = clock.now()
-    out = Outbox()
-    last, still_open = _help_request_to_answer(
-        parent=parent, participant_id=participant_id, now=now, out=out
-    )
+    parent, last, still_open, now, out = _begin_answer(parent, actor, participant_id)
     if not still_open:
-        out.flush()
         return HelpJoin(request=last, room=None, effective=False)
     me = _moderator_presence(parent, actor)
     room = Room.objects.get(pk=last.breakout_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from lobby.errors import BadRequest, BreakoutInvalidSize, BreakoutLimit, BreakoutNotFound
 from lobby.models import Room
@@ -72,12 +72,29 @@ class RoomOptions:
     duration: int | None
 
 
-def clean_room_options(parent: Room, **raw: Any) -> RoomOptions:
+class BreakoutOptions(TypedDict, total=False):
+    """The keyword arguments both breakout creators take (``breakout-create``'s fields); a flag
+    left out takes its default in ``FLAG_DEFAULTS``, ``duration`` none (no timer)."""
+
+    participants: Required[int]
+    max_rooms: Required[int]
+    audio: bool
+    video: bool
+    canvas: bool
+    share: bool
+    duration: int | None
+
+
+FLAG_DEFAULTS = {"audio": True, "video": True, "canvas": False, "share": False}
+
+
+def clean_room_options(parent: Room, raw: BreakoutOptions) -> RoomOptions:
     """Check ``breakout-create``'s fields. Capacity is 2 … parent ``max_active_talkers`` - 1."""
     capacity = clean_int(raw["participants"], "participants")
-    flags = {k: clean_bool(raw[k], k) for k in ("audio", "video", "canvas", "share")}
+    given: dict[str, Any] = dict(raw)
+    flags = {k: clean_bool(given.get(k, d), k) for k, d in FLAG_DEFAULTS.items()}
     max_rooms = clean_int(raw["max_rooms"], "max_rooms")
-    duration = clean_duration(raw["duration"])
+    duration = clean_duration(raw.get("duration"))
     if max_rooms < 1:
         raise BadRequest("max_rooms must be at least 1.")
     top = parent.max_active_talkers - 1

@@ -77,9 +77,29 @@ _STANDARD_ATTRS = frozenset(
 
 def redact_text(text: str) -> str:
     """Remove anything that looks like a credential from a string."""
+    if not _may_hold_a_secret(text):
+        return text
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
+
+
+_BEARER = re.compile(r"(?i)bearer|basic")
+
+
+def _may_hold_a_secret(text: str) -> bool:
+    """False only when no pattern above can match: each needs a ``.`` (the JWT shapes, an API
+    key's ``ak_``), an ``=`` (query values), a quote (JSON / repr pairs), or the word bearer /
+    basic. Most of what is logged ("ws join", a room name, a hex id) has none of them, and
+    skips the six substitutions (a log line per socket event: ``docs/deployment.md``)."""
+    return (
+        "." in text
+        or "=" in text
+        or '"' in text
+        or "'" in text
+        or "ak_" in text
+        or _BEARER.search(text) is not None
+    )
 
 
 def redact(value: Any, depth: int = 0) -> Any:

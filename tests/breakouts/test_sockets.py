@@ -321,6 +321,8 @@ async def test_resuming_socket_is_back_in_its_breakout(clients):
 
 # Refusals ------------------------------------------------------------------------------------
 
+NO_ROOM = "00000000-0000-0000-0000-000000000000"
+
 BAD_FIELDS = [
     ("breakout-create", {"participants": "2", "max_rooms": 1}),
     ("breakout-create", {"max_rooms": 1}),
@@ -340,6 +342,19 @@ BAD_FIELDS = [
     ("breakout-broadcast", {"text": "x" * 1001}),
     ("breakout-move", {"participant_id": "p0"}),
     ("breakout-move", {"participant_id": 0, "room_id": None}),
+    # The fixed ranges (SPEC §3), refused by the message's schema before any service runs.
+    ("breakout-create", {"participants": 2, "max_rooms": 0}),
+    ("breakout-create", {"participants": 2, "max_rooms": 1, "duration": None, "canvas": None}),
+    ("breakout-invite", {"room_id": NO_ROOM, "clients": []}),
+    ("breakout-invite", {"room_id": NO_ROOM, "clients": [""]}),
+    ("breakout-join", {"room_id": NO_ROOM, "role": "admin"}),
+    ("breakout-extend", {"seconds": 0}),
+    ("breakout-extend", {"seconds": 14_401}),
+    ("breakout-broadcast", {"text": "   "}),
+    ("breakout-help-answer", {"participant_id": ""}),
+    ("breakout-help-join", {"participant_id": 5}),
+    ("breakout-help-join", {}),
+    ("breakout-move", {"participant_id": "", "room_id": None}),
 ]
 
 
@@ -350,6 +365,128 @@ async def test_ill_typed_fields_are_bad_requests_and_the_socket_lives_on(clients
     assert ack["ok"] is False and ack["error"]["code"] == "BAD_REQUEST", ack
     assert (await mod.request("breakout-broadcast", rid="y", text="alive"))["ok"]
     assert await database_sync_to_async(Room.objects.filter(parent__isnull=False).count)() == 0
+
+
+ROOM = "<the breakout room>"  # replaced by the id of the room the world below creates
+
+# Every breakout message, well formed, and who sends it in that world.
+WELL_FORMED: dict[str, tuple[str, dict[str, Any]]] = {
+    "breakout-create": ("mod", {"participants": 2, "max_rooms": 1}),
+    "breakout-create-and-invite": ("mod", {"participants": 2, "max_rooms": 1, "force_join": True}),
+    "breakout-invite": ("mod", {"room_id": ROOM, "clients": ["p1"], "force_join": True}),
+    "breakout-join": ("p1", {"room_id": ROOM, "role": "participant"}),
+    "breakout-reject": ("p1", {"room_id": ROOM}),
+    "breakout-leave": ("p0", {}),
+    "breakout-clear-all": ("mod", {}),
+    "breakout-destroy-all": ("mod", {}),
+    "breakout-extend": ("mod", {"room_id": ROOM, "seconds": 60}),
+    "breakout-broadcast": ("mod", {"text": "Five minutes left."}),
+    "breakout-help": ("p0", {}),
+    "breakout-help-answer": ("mod", {"participant_id": "p0"}),
+    "breakout-help-join": ("mod", {"participant_id": "p0"}),
+    "breakout-move": ("mod", {"participant_id": "p1", "room_id": ROOM}),
+}
+
+
+def test_every_breakout_message_is_listed():
+    from breakouts.handlers import HANDLERS
+
+    assert set(WELL_FORMED) == set(HANDLERS)
+
+
+def _world() -> dict[str, Any]:
+    """What a refused message must leave as it was: rooms, presence, invitations, help requests,
+    the parent's state and the audit trail."""
+    from breakouts.models import BreakoutInvitation, HelpRequest
+    from lobby.models import AuditEvent
+
+    parent = Room.objects.get(name="class")
+    return {
+        "parent": (parent.paused, parent.audio_muted, parent.video_muted),
+        "rooms": sorted(
+            (str(r.pk), r.capacity, str(r.ends_at)) for r in Room.objects.filter(parent=parent)
+        ),
+        "people": sorted(
+            (p.participant_id, p.status, str(p.breakout_id))
+            for p in Participant.objects.filter(room=parent)
+        ),
+        "invitations": sorted(
+            BreakoutInvitation.objects.filter(breakout__parent=parent).values_list(
+                "participant_id", "status"
+            )
+        ),
+        "help": sorted(
+            HelpRequest.objects.filter(parent=parent).values_list("participant_id", "status")
+        ),
+        "audit": AuditEvent.objects.count(),
+    }
+
+
+async def _breakout_world(clients: Any, kind: str) -> tuple[dict[str, Any], str]:
+    """``mod``, ``p0`` (in a timed breakout room) and ``p1`` (invited to it): a world in which
+    ``kind``, well formed, succeeds. Returns the sockets by participant id and the room's id."""
+    mod, (a, b) = await setup(clients, n=2)
+    [room] = (
+        await mod.request("breakout-create", rid=1, participants=3, max_rooms=1, duration=600)
+    )["data"]["rooms"]
+    assert (await mod.request("breakout-move", rid=2, participant_id="p0", room_id=room["id"]))[
+        "ok"
+    ]
+    assert (await mod.request("breakout-invite", rid=3, room_id=room["id"], clients=["p1"]))["ok"]
+    if kind in ("breakout-help-answer", "breakout-help-join"):
+        assert (await a.request("breakout-help", rid=4))["ok"]
+    await drain(mod, a, b)
+    return {"mod": mod, "p0": a, "p1": b}, room["id"]
+
+
+@pytest.mark.parametrize("kind", sorted(WELL_FORMED))
+async def test_an_unknown_field_is_refused_and_changes_nothing(clients, kind):
+    """Every breakout message is its strict schema (``breakouts.commands``): a field the schema
+    does not name is ``BAD_REQUEST``, as over REST, not silently ignored. The same message
+    without it succeeds, so the field is all that was wrong."""
+    sockets, room_id = await _breakout_world(clients, kind)
+    sender, fields = WELL_FORMED[kind]
+    fields = {k: room_id if v == ROOM else v for k, v in fields.items()}
+    before = await database_sync_to_async(_world)()
+
+    ack = await sockets[sender].request(kind, rid="x", **fields, colour="red")
+
+    assert ack["ok"] is False and ack["error"]["code"] == "BAD_REQUEST", ack
+    assert ack["error"]["message"] == "Unknown fields are not accepted."
+    assert await database_sync_to_async(_world)() == before
+    for s in sockets.values():
+        assert await s.nothing(0.05), s.seen[-1]
+    assert (await sockets[sender].request(kind, rid="y", **fields))["ok"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "sender", "fields"),
+    [
+        ("breakout-invite", "mod", {"room_id": "room-1", "clients": ["p1"]}),
+        ("breakout-join", "p1", {"room_id": "room-1"}),
+        ("breakout-reject", "p1", {"room_id": "1"}),
+        ("breakout-extend", "mod", {"room_id": "", "seconds": 60}),
+        ("breakout-move", "mod", {"participant_id": "p1", "room_id": "room-1"}),
+    ],
+)
+async def test_a_room_id_that_is_not_a_uuid_is_breakout_not_found(clients, kind, sender, fields):
+    sockets, _ = await _breakout_world(clients, kind)
+    before = await database_sync_to_async(_world)()
+    ack = await sockets[sender].request(kind, rid="x", **fields)
+    assert ack["ok"] is False and ack["error"]["code"] == "BREAKOUT_NOT_FOUND", ack
+    assert await database_sync_to_async(_world)() == before
+
+
+async def test_the_schema_is_checked_before_who_may_act(clients):
+    """As over REST (docs/breakouts.md, order of checks): a malformed message is ``BAD_REQUEST``
+    whoever sends it; a well-formed one from a participant is ``INVALID_PERMISSIONS``."""
+    _, (a,) = await setup(clients, n=1)
+    bad = await a.request("breakout-extend", rid=1, seconds=0)
+    assert bad["error"]["code"] == "BAD_REQUEST"
+    unknown = await a.request("breakout-broadcast", rid=2, text="hi", urgent=True)
+    assert unknown["error"]["code"] == "BAD_REQUEST"
+    good = await a.request("breakout-extend", rid=3, seconds=60)
+    assert good["error"]["code"] == "INVALID_PERMISSIONS"
 
 
 @pytest.mark.parametrize(

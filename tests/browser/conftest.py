@@ -9,10 +9,12 @@ and on Playwright's ``expect``; they never sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import secrets
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -126,15 +128,41 @@ def room_name(request: pytest.FixtureRequest) -> str:
     return f"{base}-{secrets.token_hex(3)}"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Any]:
+# Chromium with the fake camera and microphone (TOOLING.md): calls, device checks, Daily apps.
+MEDIA_ARGS = [
+    *CHROMIUM_ARGS,
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+    # getDisplayMedia picks the whole screen without a picker (the fake UI accepts it).
+    "--auto-select-desktop-capture-source=Entire screen",
+]
+
+
+@contextlib.asynccontextmanager
+async def chromium(args: list[str]) -> AsyncIterator[Any]:
+    """One Chromium launched with ``args``, closed on exit."""
     _require_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
         yield b
         await b.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Any]:
+    async with chromium(CHROMIUM_ARGS) as b:
+        yield b
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def media_browser() -> AsyncIterator[Any]:
+    """A Chromium with fake media devices (``MEDIA_ARGS``), one per test module."""
+    async with chromium(MEDIA_ARGS) as b:
+        yield b
 
 
 @dataclass
@@ -153,20 +181,38 @@ class Watch:
 NewPage = Callable[..., Awaitable[Any]]
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def new_page(browser: Any) -> AsyncIterator[NewPage]:
-    """``await new_page(**context_options)``: a page in a fresh browser context (its own
-    cookies: a different browser, as far as the server can tell). ``page.watch`` collects
-    script errors, CSP violations and dialogs; the test fails on any error at the end."""
+@contextlib.asynccontextmanager
+async def watched_pages(
+    browser: Any,
+    *,
+    timeout: float = 10_000,
+    media: bool = False,
+    init_script: str | None = None,
+    watch_dialogs: bool = True,
+    echo_console: bool = False,
+    **context_defaults: Any,
+) -> AsyncIterator[NewPage]:
+    """``await make(**context_options)``: a page in a fresh context of ``browser`` (its own
+    cookies: a different person, as far as the server can tell), made with ``context_defaults``
+    (e.g. ``viewport``) overridden by ``context_options``. ``media`` grants camera and
+    microphone; ``init_script`` runs before each page's own scripts; ``echo_console`` prints
+    every console line (pytest shows them when a test fails).
+
+    ``page.watch`` collects script errors and CSP violations (console errors other than failed
+    loads, and uncaught exceptions), and with ``watch_dialogs`` the dialogs, which it dismisses.
+    On exit every context is closed, and any of those fails the test."""
     contexts: list[Any] = []
     watches: list[Watch] = []
 
     async def make(**options: Any) -> Any:
-        options.setdefault("viewport", {"width": 1100, "height": 800})
-        ctx = await browser.new_context(**options)
-        ctx.set_default_timeout(10_000)
+        ctx = await browser.new_context(**{**context_defaults, **options})
+        if media:
+            await ctx.grant_permissions(["camera", "microphone"])
+        ctx.set_default_timeout(timeout)
         contexts.append(ctx)
         page = await ctx.new_page()
+        if init_script is not None:
+            await page.add_init_script(init_script)
         watch = Watch()
         watches.append(watch)
 
@@ -180,7 +226,10 @@ async def new_page(browser: Any) -> AsyncIterator[NewPage]:
 
         page.on("console", on_console)
         page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        page.on("dialog", on_dialog)
+        if watch_dialogs:
+            page.on("dialog", on_dialog)
+        if echo_console:
+            page.on("console", lambda m: print("CONSOLE", m.type, m.text[:300]))
         page.watch = watch
         return page
 
@@ -190,6 +239,27 @@ async def new_page(browser: Any) -> AsyncIterator[NewPage]:
     problems = [e for w in watches for e in w.problems()]
     assert not problems, f"browser errors: {problems}"
     assert not [d for w in watches for d in w.dialogs], "a dialog opened"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser: Any) -> AsyncIterator[NewPage]:
+    """``await new_page(**context_options)``: a watched page (:func:`watched_pages`) in a fresh
+    context of the shared browser, 1100x800 unless ``viewport`` says otherwise."""
+    async with watched_pages(browser, viewport={"width": 1100, "height": 800}) as make:
+        yield make
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float = 20, what: str = "") -> Any:
+    """Poll ``check`` every 0.2 s until it returns something truthy (returned), or fail after
+    ``timeout`` seconds with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
 
 
 async def shot(page: Any, name: str, full_page: bool = True) -> Path:

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.browser.conftest import make_server
-from tests.browser.test_media_call import MEDIA_ARGS, SHOWING, SMALL, seeing
+from tests.browser.conftest import MEDIA_ARGS, make_server
+from tests.browser.test_media_call import SHOWING, SMALL, seeing
 from tests.support import CHROMIUM
 
 FIRST_FRAME = """() => {

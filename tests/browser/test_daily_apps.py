@@ -13,10 +13,9 @@ tests assert what a user sees: video elements showing a picture, the waiting and
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import re
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,22 +26,20 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
-from tests.browser.conftest import Server, Watch, _require_chromium, make_server, shot
-from tests.support import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import (
+    NewPage,
+    Server,
+    _require_chromium,
+    make_server,
+    shot,
+    watched_pages,
+)
+from tests.browser.conftest import until as _until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 APPS = Path(__file__).parent / "daily_apps"
 DAILY_TAG = '<script crossorigin src="https://unpkg.com/@daily-co/daily-js"></script>'
-MEDIA_ARGS = [
-    *CHROMIUM_ARGS,
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-    # getDisplayMedia picks the whole screen without a picker (the fake UI accepts it).
-    "--auto-select-desktop-capture-source=Entire screen",
-]
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 # Media negotiation on a shared 2-core machine can take more than expect's default 5 s.
 expect.set_options(timeout=20_000)
@@ -116,60 +113,24 @@ def anteroom(tmp_path_factory: pytest.TempPathFactory, app_server: AppServer) ->
     s.stop()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def media_browser() -> AsyncIterator[Any]:
-    _require_chromium()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        yield b
-        await b.close()
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def app_page(media_browser: Any) -> AsyncIterator[Callable[[], Awaitable[Any]]]:
-    """A page in its own browser context (its own person) with camera and microphone allowed;
-    the test fails on any script error the app or the facade logs."""
-    contexts: list[Any] = []
-    watches: list[Watch] = []
-
-    async def make() -> Any:
-        ctx = await media_browser.new_context(viewport={"width": 900, "height": 700})
-        await ctx.grant_permissions(["camera", "microphone"])
-        ctx.set_default_timeout(15_000)
-        contexts.append(ctx)
-        page = await ctx.new_page()
-        watch = Watch()
-        watches.append(watch)
-        page.on(
-            "console",
-            lambda m: (
-                watch.errors.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text
-                else None
-            ),
-        )
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        page.on("console", lambda m: print("CONSOLE", m.type, m.text[:300]))
-        return page
-
-    yield make
-    for ctx in contexts:
-        await ctx.close()
-    problems = [e for w in watches for e in w.problems()]
-    assert not problems, f"browser errors: {problems}"
+async def app_page(media_browser: Any) -> AsyncIterator[NewPage]:
+    """``await app_page()``: a watched page in its own browser context (its own person) with
+    camera and microphone allowed; the test fails on any script error the app or the facade
+    logs. Console lines are echoed (shown when a test fails)."""
+    async with watched_pages(
+        media_browser,
+        timeout=15_000,
+        media=True,
+        watch_dialogs=False,
+        echo_console=True,
+        viewport={"width": 900, "height": 700},
+    ) as make:
+        yield make
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 25, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
+# The apps negotiate media through the facade: a little more time than the call page's 20 s.
+until = functools.partial(_until, timeout=25)
 
 
 def widths(page: Any, selector: str) -> Callable[[], Awaitable[Any]]:

@@ -20,18 +20,10 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
-from tests.browser.conftest import Server, Watch, _require_chromium, shot
-from tests.support import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import NewPage, Server, shot, until, watched_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-MEDIA_ARGS = [
-    *CHROMIUM_ARGS,
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-]
 SMALL = {"width": 320, "height": 240}
 
 # Counts the page's peer connections and the types of the frames its sockets receive.
@@ -95,59 +87,19 @@ def js(page: Any, expression: str) -> Callable[[], Awaitable[Any]]:
     return check
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 20, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def media_browser() -> AsyncIterator[Any]:
-    _require_chromium()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=MEDIA_ARGS)
-        yield b
-        await b.close()
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def media_page(media_browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
-    contexts: list[Any] = []
-    watches: list[Watch] = []
-
-    async def make() -> Any:
-        ctx = await media_browser.new_context(viewport=SMALL)
-        await ctx.grant_permissions(["camera", "microphone"])
-        ctx.set_default_timeout(15_000)
-        contexts.append(ctx)
-        page = await ctx.new_page()
-        await page.add_init_script(SPY)
-        watch = Watch()
-        watches.append(watch)
-        page.watch = watch
-        page.on(
-            "console",
-            lambda m: (
-                watch.errors.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text
-                else None
-            ),
-        )
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
-        return page
-
-    yield make
-    for ctx in contexts:
-        await ctx.close()
-    problems = [e for w in watches for e in w.problems()]
-    assert not problems, f"browser errors: {problems}"
+async def media_page(media_browser: Any) -> AsyncIterator[NewPage]:
+    """``await media_page()``: a watched page at 320x240 with camera and microphone, counting
+    its peer connections and socket frames (``SPY``)."""
+    async with watched_pages(
+        media_browser,
+        timeout=15_000,
+        media=True,
+        init_script=SPY,
+        watch_dialogs=False,
+        viewport=SMALL,
+    ) as make:
+        yield make
 
 
 async def me(page: Any) -> str:

@@ -18,15 +18,18 @@ import pytest
 from asgiref.sync import sync_to_async
 from playwright.async_api import expect
 
-from tests.browser.conftest import Server, make_server
+from tests.browser.conftest import (
+    Server,
+    make_server,
+    media_browser,  # noqa: F401 - fixture
+    until,
+)
 from tests.browser.test_media_call import (
     knock,
     me,
-    media_browser,  # noqa: F401 - fixture
     media_page,  # noqa: F401 - fixture
     open_guest,
     stats,
-    until,
 )
 from tests.browser.test_media_call import (
     test_three_people_call_room_controls_and_breakouts as mesh_scenario,

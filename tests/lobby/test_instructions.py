@@ -4,6 +4,8 @@ fails loudly."""
 
 from __future__ import annotations
 
+import uuid
+
 import msgpack  # type: ignore[import-untyped]
 import pytest
 
@@ -12,6 +14,7 @@ from lobby import instructions as ins
 EVERY = [
     ins.Deliver(frames=[{"type": "participant-left", "participant": {}}]),
     ins.Deliver(frames=[{"type": "x"}], except_connection="c-1", except_participant="p-1"),
+    ins.Deliver(frames=[{"type": "waiting-room-message"}], to_waiting=True),
     ins.Admit(frames=[{"type": "joined"}], participant_id="g-1", role="participant", room_id="r"),
     ins.Cancel(frames=[{"type": "canceled", "reason": "aborted"}]),
     ins.ToLobby(frames=[{"type": "waiting"}], request_id="q", position=2, waiting=3),
@@ -38,6 +41,16 @@ def test_an_instruction_survives_the_channel_layer_as_itself(instruction: ins.In
     assert ins.to_message(back) == message
 
 
+def test_a_relay_to_a_waiting_audience_is_marked_by_its_group() -> None:
+    from lobby import events
+
+    frame = {"type": "waiting-room-message"}
+    for group in (events.lobby_group(uuid.uuid4()), events.request_group(uuid.uuid4())):
+        assert events._message(group, ins.Deliver(frames=[frame]))["to_waiting"] is True
+    for group in (events.members_group(uuid.uuid4()), events.mods_group(uuid.uuid4())):
+        assert "to_waiting" not in events._message(group, ins.Deliver(frames=[frame]))
+
+
 def test_a_plain_relay_stays_the_three_keys_the_delivery_engine_merges() -> None:
     assert ins.to_message(ins.Deliver(frames=[{"type": "a"}])) == {
         "type": "anteroom.event",
@@ -56,6 +69,7 @@ def test_a_plain_relay_stays_the_three_keys_the_delivery_engine_merges() -> None
         {"type": "anteroom.event", "action": "queue", "room_id": "r", "frames": []},  # not queue's
         {"type": "anteroom.event", "action": "close", "close_code": "4400"},  # wrong type
         {"type": "anteroom.event", "action": "", "frames": "joined"},  # frames not a list
+        {"type": "anteroom.event", "action": "", "frames": [], "to_waiting": 1},  # not a bool
         {"type": "anteroom.event", "action": "groups", "add": "members.a"},
         {"type": "anteroom.other", "action": ""},  # not ours
     ],

@@ -4,14 +4,18 @@ send-to-lobby racing an admission in real threads."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 import pytest
 
 from lobby import activity, events, services
 from lobby.errors import InvalidPermissions, ParticipantNotFound
-from lobby.models import EntryRequest, Participant
+from lobby.models import EntryRequest, Participant, Room
 from lobby.services import moderation
 from tests.factories import conn, join, knock, make_room, make_token, moderator
 from tests.support.threads import at_once
+from tests.support.ws import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,6 +33,41 @@ def admitted(room, dr, name="Pat"):
 
 def frames(sent, group):
     return [f for m in sent.to(group) for f in m.get("frames", [])]
+
+
+@dataclass
+class Knocking:
+    """Over real sockets: room ``clinic`` (private, knocking), its host joined and the guest
+    Pat knocking from 10.0.0.5; the knock's resume key and request id."""
+
+    room: Room
+    host: Client
+    guest: Client
+    resume: str
+    request_id: str
+
+
+async def guest_knocking(clients) -> Knocking:
+    from tests.lobby.helpers import aroom, atoken
+
+    room = await aroom(name="clinic", privacy="private", enable_knocking=True)
+    host = await clients()
+    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
+    await host.expect("joined")
+    guest = await clients(client=("10.0.0.5", 4000))
+    await guest.send(type="join", name="Pat")
+    resume = (await guest.expect("waiting"))["resume"]
+    request_id = (await host.expect("entry-requested"))["request"]["id"]
+    return Knocking(room, host, guest, resume, request_id)
+
+
+async def guest_admitted(clients) -> tuple[Knocking, str]:
+    """:func:`guest_knocking`, then the host admits Pat (the key stays Pat's resume key):
+    returns Pat's participant id too."""
+    k = await guest_knocking(clients)
+    await k.host.request("admit", rid="a1", request_id=k.request_id)
+    me = (await k.guest.expect("joined"))["participant"]["participant_id"]
+    return k, me
 
 
 def test_remove_closes_their_socket_and_tells_the_room(clinic, sent):
@@ -153,18 +192,10 @@ def test_send_to_lobby_racing_an_admit_never_leaves_someone_both_in_and_waiting(
 
 
 async def test_a_guest_sent_back_hears_nothing_more_until_admitted_again(clients):
-    from tests.lobby.helpers import aroom, atoken
+    from tests.lobby.helpers import atoken
 
-    await aroom(name="clinic", privacy="private", enable_knocking=True)
-    host = await clients()
-    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
-    await host.expect("joined")
-    guest = await clients(client=("10.0.0.5", 4000))
-    await guest.send(type="join", name="Pat")
-    await guest.expect("waiting")
-    knock1 = await host.expect("entry-requested")
-    await host.request("admit", rid="a1", request_id=knock1["request"]["id"])
-    me = (await guest.expect("joined"))["participant"]["participant_id"]
+    k, me = await guest_admitted(clients)
+    host, guest = k.host, k.guest
 
     ack = await host.request("participant-to-lobby", rid="l", participant_id=me)
     assert ack["ok"], ack
@@ -189,6 +220,33 @@ async def test_a_guest_sent_back_hears_nothing_more_until_admitted_again(clients
     await host.request("admit", rid="a2", request_id=knock2["request"]["id"])
     again = await guest.expect("joined")
     assert again["room"]["paused"] is True
+
+
+async def test_a_guest_sent_back_hears_no_room_frame_that_was_on_its_way(clients, monkeypatch):
+    """Frames sent to the room while the socket was still leaving its groups (a slow Redis
+    group_discard) were already queued for it; once it waits again they are not relayed."""
+    from channels.layers import get_channel_layer
+
+    k, me = await guest_admitted(clients)
+    host, guest = k.host, k.guest
+
+    layer = get_channel_layer()
+    assert layer is not None
+    group_discard = layer.group_discard
+
+    async def slow_group_discard(group: str, channel: str) -> None:
+        if group.startswith("members."):
+            await asyncio.sleep(0.5)
+        await group_discard(group, channel)
+
+    monkeypatch.setattr(layer, "group_discard", slow_group_discard)
+    assert (await host.request("participant-to-lobby", rid="l", participant_id=me))["ok"]
+    assert (await host.request("room-pause", rid="p"))["ok"]  # while the guest leaves
+    assert (await guest.expect("waiting"))["reason"] == "sent-to-lobby"
+    n = len(guest.seen)
+    while not await guest.nothing(0.8):
+        await guest.recv()
+    assert {f["type"] for f in guest.seen[n:]} <= {"queue-position"}
 
 
 async def test_a_removed_participant_is_told_and_closed(clients):
@@ -278,18 +336,8 @@ async def test_a_socket_whose_resume_raced_a_send_to_lobby_waits_instead_of_ente
     the waiting room between the join's plan and its lock. The socket plans again and waits."""
     from channels.db import database_sync_to_async
 
-    from tests.lobby.helpers import aroom, atoken
-
-    room = await aroom(name="clinic", privacy="private", enable_knocking=True)
-    host = await clients()
-    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
-    await host.expect("joined")
-    guest = await clients(client=("10.0.0.5", 4000))
-    await guest.send(type="join", name="Pat")
-    key = (await guest.expect("waiting"))["resume"]  # admitted, the guest keeps this key
-    knock1 = await host.expect("entry-requested")
-    await host.request("admit", rid="a1", request_id=knock1["request"]["id"])
-    me = (await guest.expect("joined"))["participant"]["participant_id"]
+    k, me = await guest_admitted(clients)
+    room, key = k.room, k.resume  # admitted, the guest keeps this key
 
     real_plan = services.join_plan
     dr = services.Actor(by="host", can_moderate=True, participant_id="host")
@@ -319,15 +367,10 @@ async def test_socket_decisions_and_mutes_take_the_same_schema_as_rest(clients):
     """``deny`` with a reason REST refuses (over 100 characters), ``admit`` with a field the
     schema does not have and ``room-mute`` with an unknown field are refused over the socket
     too, and nothing changes."""
-    from lobby.models import Room
-    from tests.lobby.helpers import aroom, atoken, count
+    from tests.lobby.helpers import count
 
-    await aroom(name="clinic", privacy="private", enable_knocking=True)
-    host = await clients()
-    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
-    guest = await clients(client=("10.0.0.5", 4000))
-    await guest.send(type="join", name="Pat")
-    request_id = (await host.expect("entry-requested"))["request"]["id"]
+    k = await guest_knocking(clients)
+    host, request_id = k.host, k.request_id
 
     long = await host.request("deny", rid="d", request_id=request_id, reason="x" * 101)
     assert (long["ok"], long["error"]["code"]) == (False, "BAD_REQUEST"), long
@@ -366,17 +409,8 @@ def test_a_knock_resume_planned_before_its_admission_is_planned_again_not_timed_
 
 
 async def test_a_socket_resuming_a_knock_admitted_meanwhile_enters(clients, monkeypatch):
-    from tests.lobby.helpers import aroom, atoken
-
-    room = await aroom(name="clinic", privacy="private", enable_knocking=True)
-    host = await clients()
-    await host.request("join", token=await atoken(sub="host", name="Host", owner=True))
-    await host.expect("joined")
-    guest = await clients(client=("10.0.0.5", 4000))
-    await guest.send(type="join", name="Pat")
-    key = (await guest.expect("waiting"))["resume"]
-    request_id = (await host.expect("entry-requested"))["request"]["id"]
-
+    k = await guest_knocking(clients)
+    room, key, request_id = k.room, k.resume, k.request_id
     real_plan = services.join_plan
     dr = services.Actor(by="host", can_moderate=True, participant_id="host")
     raced: list[str] = []

@@ -69,6 +69,7 @@ def test_a_message_to_one_waiting_guest_goes_to_that_guest_only(clinic, sent):
                 "type": "anteroom.event",
                 "frames": [{"type": "host-message", "text": "Your forms are ready"}],
                 "action": "",
+                "to_waiting": True,  # a waiting socket relays only these
             },
         )
     ]

@@ -132,6 +132,7 @@ async def test_an_admitted_guest_hears_a_signal_sent_the_moment_it_is_joined(cli
     pid = request["request"]["participant_id"]
 
     layer = get_channel_layer()
+    assert layer is not None
     group_add = layer.group_add
 
     async def slow_group_add(group: str, channel: str) -> None:

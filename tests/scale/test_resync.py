@@ -38,6 +38,17 @@ def test_coalesce_merges_frames_and_keeps_the_newest_queue_order():
     assert len(queue) == 1 and queue[0]["order"] == ["1", "2"]
 
 
+def test_coalesce_merges_relays_to_one_waiting_guest_and_keeps_them_marked():
+    items = [
+        ("req.q", _msg({"type": "host-message", "n": 1}, to_waiting=True)),
+        ("req.q", _msg({"type": "waiting", "n": 2}, to_waiting=True)),
+    ]
+    ((run,),) = events._coalesce(items)
+    ((group, message),) = run
+    assert group == "req.q" and message["to_waiting"] is True
+    assert [f["n"] for f in message["frames"]] == [1, 2]
+
+
 def test_coalesce_keeps_order_within_an_audience_and_never_merges_targeted_messages():
     items = [
         ("members.r", _msg({"type": "participant-joined", "n": 1}, except_connection="c1")),

@@ -12,6 +12,9 @@ import sys
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 # Importing the ASGI application runs django.setup() and so dictConfig(LOGGING) again, which
 # drops every handler on the root logger: do it now, before caplog attaches its handler.
@@ -241,3 +244,47 @@ async def test_service_lines_carry_the_socket_connection_id(caplog):
     logging.getLogger("anteroom.services").info("outside")
     ids = {r.getMessage(): getattr(r, "connection_id", None) for r in caplog.records}
     assert ids == {"did work": "c0ffee", "outside": None}
+
+
+# The quick look before the six substitutions (``_may_hold_a_secret``) never changes a result.
+
+_SECRETISH = st.sampled_from(
+    [
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwYXQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ",
+        "abcdefghijklmnop.abcdefghijklmnop.abcdefghijklmnop",
+        "ak_0123abcd.s3cr3t",
+        "ak_",
+        "Bearer abc",
+        "BASIC xyz",
+        "?t=abc",
+        "token=abc",
+        '"resume": "r-123"',
+        "'key': 'k'",
+        ".",
+        "=",
+        '"',
+        "'",
+        " ",
+        "eyJ",
+    ]
+)
+_TEXT = st.lists(st.one_of(_SECRETISH, st.text(max_size=8)), max_size=6).map("".join)
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_the_quick_look_never_lets_a_secret_through(text: str) -> None:
+    from lobby.ops import logs
+
+    slow = text
+    for pattern, repl in logs._PATTERNS:
+        slow = pattern.sub(repl, slow)
+    assert redact_text(text) == slow
+
+
+def test_plain_words_skip_the_substitutions() -> None:
+    from lobby.ops import logs
+
+    for text in ("ws join", "clinic", "e1d43d1059ca4adfa2b36440be6aca9a", "full", ""):
+        assert not logs._may_hold_a_secret(text)
+        assert redact_text(text) == text
