@@ -131,7 +131,12 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         # the deadline because the database is slow to store its knock.
         self.no_join_in_flight = asyncio.Event()
         self.no_join_in_flight.set()
-        self.join_timer = asyncio.create_task(self._join_deadline())
+        # A timer handle, not a sleeping task: a waiting guest's socket keeps it for
+        # ANTEROOM_JOIN_TIMEOUT seconds, and a handle is a few hundred bytes of its memory.
+        self.join_timer = asyncio.get_running_loop().call_later(
+            settings.ANTEROOM_JOIN_TIMEOUT, self._join_deadline_passed
+        )
+        self.join_check: asyncio.Task[None] | None = None
         log.info(
             "ws connect",
             extra={"connection_id": self.connection_id, "room": self.room_name},
@@ -171,8 +176,11 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
         client = self.scope.get("client")
         return str(client[0])[:64] if client else ""
 
-    async def _join_deadline(self) -> None:
-        await asyncio.sleep(settings.ANTEROOM_JOIN_TIMEOUT)
+    def _join_deadline_passed(self) -> None:
+        if self.state == "new":  # else it joined (or closed) in time: nothing to do
+            self.join_check = asyncio.create_task(self._close_if_not_joined())
+
+    async def _close_if_not_joined(self) -> None:
         await self.no_join_in_flight.wait()
         if self.state == "new":
             seconds = f"{settings.ANTEROOM_JOIN_TIMEOUT:g}"
@@ -181,6 +189,8 @@ class RoomConsumer(ResilientConsumer, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.join_timer.cancel()
+        if self.join_check is not None:
+            self.join_check.cancel()
         if self.alert_task is not None:
             self.alert_task.cancel()
         if self.staff_check_task is not None:
