@@ -49,6 +49,24 @@ async def _close(socks: list[Ws]) -> None:
         await s.close()
 
 
+async def _wait_refusing(base: str, room: str, timeout: float = 15) -> None:
+    """Until the process at ``base`` answers a fresh socket's ``preauth`` (which changes
+    nothing) with ``UNAVAILABLE``: its channel-layer watcher counts the layer down."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        probe = await Ws.open(base, room, "probe")
+        try:
+            ack = await probe.request("preauth", timeout=5)
+        finally:
+            await probe.close()
+        if not ack["ok"] and ack["error"]["code"] == "UNAVAILABLE":
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{base} still serves actions: {ack}")
+        await asyncio.sleep(0.3)
+
+
 async def _join(base: str, room: str, token: str | None, label: str, **extra) -> tuple[Ws, dict]:
     ws = await Ws.open(base, room, label)
     fields: dict = {**extra, **({"token": token} if token else {})}
@@ -221,13 +239,15 @@ async def test_redis_outage_answers_unavailable_and_recovers(tmp_path, database)
         mod, _ = await _join(a, "flaky", tok, "mod")
         socks.append(mod)
         await proxy.cut()
-        # Each process's watcher finds the outage on its own round (a loaded machine may take a
-        # while): wait until both say so before asking either to act.
-        await _wait_ready(cluster, {"database": "ok", "channel_layer": "down"}, i=0)
         status, body, headers = await _wait_ready(
             cluster, {"database": "ok", "channel_layer": "down"}, i=1
         )
         assert status == 503 and headers["Retry-After"]
+        # /readyz says "down" as soon as its own ping fails; each process's watcher finds the
+        # outage on its next round (every second). Wait for both watchers before asking either
+        # process to act.
+        for base in (a, b):
+            await _wait_refusing(base, "flaky")
         # Both processes refuse actions while their watcher cannot reach Redis.
         for base in (b, a):
             guest = await Ws.open(base, "flaky", "guest-down")
