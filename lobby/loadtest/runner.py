@@ -376,22 +376,13 @@ def _start_anteroom(
     api_key = out.strip().splitlines()[-1]
 
     def launch_all() -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-        procs: list[subprocess.Popen[bytes]] = []
-        bases = []
-        try:
-            for i in range(processes):
-                proc, port = launch.launch(
-                    lambda fd: launch.daphne(fd, python),
-                    log_path=log_dir / f"daphne-{processes}p-{i}.log",
-                    env=env,
-                )
-                procs.append(proc)
-                STARTED.append(proc)
-                bases.append(f"http://127.0.0.1:{port}")
-        except Exception:
-            _stop(procs)
-            raise
-        return procs, bases
+        return _launch_many(
+            processes,
+            "http",
+            log_dir / f"daphne-{processes}p",
+            lambda fd: launch.daphne(fd, python),
+            env=env,
+        )
 
     procs, bases = launch_all()
 
@@ -485,6 +476,32 @@ class RelayTarget(Target):
         _stop(self.procs)
 
 
+def _launch_many(
+    processes: int,
+    scheme: str,
+    log_stem: Path,
+    command: Callable[[int], list[str]],
+    **options: Any,
+) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """Start ``processes`` servers (``launch.launch(command, ...)``), logging to
+    ``<log_stem>-<i>.log``; returns them and their ``scheme://127.0.0.1:port`` bases. If one
+    fails to start, those already started are stopped."""
+    procs: list[subprocess.Popen[bytes]] = []
+    bases = []
+    try:
+        for i in range(processes):
+            proc, port = launch.launch(
+                command, log_path=log_stem.with_name(f"{log_stem.name}-{i}.log"), **options
+            )
+            procs.append(proc)
+            STARTED.append(proc)
+            bases.append(f"{scheme}://127.0.0.1:{port}")
+    except Exception:
+        _stop(procs)
+        raise
+    return procs, bases
+
+
 def start_relay(*, processes: int, redis_url: str | None, log_dir: Path) -> RelayTarget:
     key = secrets.token_urlsafe(48)
     prefix = f"relay{secrets.token_hex(4)}"
@@ -495,23 +512,14 @@ def start_relay(*, processes: int, redis_url: str | None, log_dir: Path) -> Rela
         return [*cmd, "--redis", redis_url] if redis_url else cmd
 
     def launch_all() -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-        procs: list[subprocess.Popen[bytes]] = []
-        bases = []
-        try:
-            for i in range(processes):
-                proc, port = launch.launch(
-                    relay_command,
-                    log_path=log_dir / f"relay-{processes}p-{i}.log",
-                    ready_path="",
-                    timeout=30,
-                )
-                procs.append(proc)
-                STARTED.append(proc)
-                bases.append(f"ws://127.0.0.1:{port}")
-        except Exception:
-            _stop(procs)
-            raise
-        return procs, bases
+        return _launch_many(
+            processes,
+            "ws",
+            log_dir / f"relay-{processes}p",
+            relay_command,
+            ready_path="",
+            timeout=30,
+        )
 
     procs, bases = launch_all()
     name = f"relay-{processes}p-redis" if redis_url else "relay-1p-memory"
